@@ -1,0 +1,67 @@
+"""Shared fixtures: real MariaDB and PostgreSQL servers, each test getting its own database.
+
+On a machine without the servers these tests skip with the reason; in CI (CI=true) an
+unreachable server is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+MYSQL_URL = os.environ.get("MAILAUDIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+PG_URL = os.environ.get("MAILAUDIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _server_or_skip(url: str, label: str) -> None:
+    try:
+        engine = create_engine(url, hide_parameters=True)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # the server is absent or refuses us
+        reason = f"{label} server not reachable at {make_url(url).render_as_string(hide_password=True)}: {type(exc).__name__}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: database tests must run)")
+        pytest.skip(reason)
+
+
+def _scratch_database(server_url: str, label: str, create_sql: str):
+    _server_or_skip(server_url, label)
+    name = f"mailaudit_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", hide_parameters=True)
+    with admin.connect() as conn:
+        conn.execute(text(create_sql.format(name=name)))
+    url = make_url(server_url).set(database=name)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            if url.get_backend_name() == "postgresql":
+                conn.execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+@pytest.fixture
+def mariadb_url():
+    """URL of a fresh, empty utf8mb4 MariaDB database, dropped afterwards."""
+    yield from _scratch_database(MYSQL_URL, "MariaDB", "CREATE DATABASE {name} CHARACTER SET utf8mb4")
+
+
+@pytest.fixture
+def mariadb_cp1251_url():
+    """URL of a fresh windows-1251 MariaDB database, as old Russian Bitrix sites have."""
+    yield from _scratch_database(MYSQL_URL, "MariaDB", "CREATE DATABASE {name} CHARACTER SET cp1251")
+
+
+@pytest.fixture
+def postgres_url():
+    """URL of a fresh, empty PostgreSQL database, dropped afterwards."""
+    yield from _scratch_database(PG_URL, "PostgreSQL", "CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
