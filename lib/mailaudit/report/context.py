@@ -1,0 +1,312 @@
+"""What a report notebook works with: parameters, a read-only connection, and the report's outputs.
+
+A notebook starts with a ``parameters`` cell (``params_path``, ``out_dir``) and then::
+
+    ctx = ReportContext.open("list_hygiene", params_path, out_dir)
+
+Everything the notebook records (figures, notes, headline, findings, tables, suppression files)
+is written at once to ``out_dir/.parts/<report>.json``, so the figures of a notebook that fails
+half-way are still known to the runner, which merges the parts into ``summary.json``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from IPython.display import HTML, display
+
+from mailaudit import emails
+from mailaudit.report.dotenv import load_env_file
+from mailaudit.report.params import REPORT_NAMES, Params, load_params
+
+PARTS_DIR = ".parts"
+SEVERITIES = ("high", "medium", "low", "info")
+WORKDIR_ENV = "MAILAUDIT_WORKDIR"
+"""The runner sets this for the kernel: relative paths in the parameter file resolve against it."""
+
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+_SEVERITY_STYLE = {
+    "high": ("#b00020", "#fdecee"),
+    "medium": ("#9a5b00", "#fff4e0"),
+    "low": ("#1f5f99", "#eaf2fb"),
+    "info": ("#44515c", "#f1f3f5"),
+}
+
+
+def mask_text(text: str) -> str:
+    """Mask every address inside a piece of text (``ivan@mail.ru`` -> ``i***@mail.ru``)."""
+    return EMAIL_PATTERN.sub(lambda m: emails.mask(m.group(0)), text)
+
+
+def mask_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `df` whose text cells and column names have every address masked."""
+    out = df.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(lambda v: mask_text(v) if isinstance(v, str) else v)
+    if isinstance(out.index, pd.Index) and out.index.dtype == object:
+        out.index = out.index.map(lambda v: mask_text(v) if isinstance(v, str) else v)
+    out.columns = [mask_text(c) if isinstance(c, str) else c for c in out.columns]
+    return out
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON types: numpy scalars/arrays unwrapped, NaN/inf/NA -> None, dates -> ISO text."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, pd.Series):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, pd.DataFrame):
+        return [json_safe(r) for r in value.to_dict(orient="records")]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"cannot store a {type(value).__name__} in summary.json")
+
+
+def _merge(into: dict, new: dict) -> dict:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _default_workdir() -> Path:
+    """Where relative paths in the parameter file point.
+
+    The runner exports MAILAUDIT_WORKDIR (the directory `mailaudit run` was started in). Opened
+    interactively from JupyterLab, a notebook's working directory is ``notebooks/``; the paths
+    in params/*.yaml are written relative to the repository root, its parent.
+    """
+    if os.environ.get(WORKDIR_ENV):
+        return Path(os.environ[WORKDIR_ENV])
+    cwd = Path.cwd()
+    return cwd.parent if cwd.name == "notebooks" else cwd
+
+
+class ReportContext:
+    """One report's view of the run; see the module docstring."""
+
+    def __init__(self, report: str, params: Params, out_dir: Path, conn, schema, source: dict):
+        self.report = report
+        self.params = params
+        self.period = params.period
+        self.out_dir = out_dir
+        self.conn = conn
+        self.schema = schema
+        self.source = source
+        self._parts_path = out_dir / PARTS_DIR / f"{report}.json"
+        self._parts: dict = {"report": report, "sections": {}, "notes": [], "headline": None,
+                             "findings": [], "tables": [], "suppression_files": {}}
+        self._save_parts()
+
+    @classmethod
+    def open(cls, report: str, params_path: str | os.PathLike, out_dir: str | os.PathLike) -> "ReportContext":
+        """Validate the parameters, connect read-only and reflect the schema."""
+        from mailaudit.bitrix.schema import reflect_schema
+        from mailaudit.sources.db import create_readonly_engine, describe_source, resolve_database_url
+
+        if report not in REPORT_NAMES:
+            raise ValueError(f"unknown report {report!r}; reports: {', '.join(REPORT_NAMES)}")
+        workdir = _default_workdir()
+        load_env_file(workdir / ".env")
+        params_file = Path(params_path)
+        if not params_file.is_absolute():
+            # interactive default "../params/demo.yaml" is relative to the notebook itself
+            params_file = (Path.cwd() / params_file).resolve()
+        params = load_params(params_file, base_dir=workdir)
+        out = Path(out_dir)
+        if not out.is_absolute():
+            out = (Path.cwd() / out).resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        url = resolve_database_url(database_config(params, workdir))
+        engine = create_readonly_engine(url)
+        conn = engine.connect()
+        schema = reflect_schema(conn)
+        return cls(report, params, out, conn, schema, describe_source(url))
+
+    # --- capability -------------------------------------------------------------------------
+
+    @property
+    def capability(self):
+        """The schema's verdict for this report: ``.ok`` and ``.reason``."""
+        return self.schema.capabilities[self.report]
+
+    @property
+    def can_run(self) -> bool:
+        return bool(self.capability.ok)
+
+    @property
+    def mask_emails(self) -> bool:
+        return self.params.mask_emails
+
+    # --- recording --------------------------------------------------------------------------
+
+    def record(self, section: str, figures: dict) -> None:
+        """Merge `figures` into summary.json's top-level `section` (e.g. "hygiene")."""
+        if not isinstance(figures, dict):
+            raise TypeError("figures must be a dict")
+        _merge(self._parts["sections"].setdefault(section, {}), json_safe(figures))
+        self._save_parts()
+
+    def note(self, text: str) -> None:
+        """A sentence for reports.<name>.notes (e.g. why a figure is null)."""
+        self._parts["notes"].append(self._clean(text))
+        self._save_parts()
+
+    def headline(self, text: str) -> None:
+        """The one line shown for this report in index.html (the last call wins)."""
+        self._parts["headline"] = self._clean(text)
+        self._save_parts()
+
+    def finding(self, severity: str, title: str, detail: str = "") -> None:
+        """Show a one-line finding with its severity and keep it for summary.json."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+        title, detail = self._clean(title), self._clean(detail)
+        self._parts["findings"].append({"severity": severity, "title": title, "detail": detail})
+        self._save_parts()
+        colour, background = _SEVERITY_STYLE[severity]
+        display(HTML(
+            f'<div class="finding finding-{severity}" style="border-left:4px solid {colour};'
+            f'background:{background};padding:6px 10px;margin:6px 0">'
+            f'<strong style="color:{colour};text-transform:uppercase;font-size:0.8em;'
+            f'margin-right:8px">{severity}</strong><strong>{html.escape(title)}</strong>'
+            + (f' — {html.escape(detail)}' if detail else "") + "</div>"))
+
+    # --- tables -----------------------------------------------------------------------------
+
+    def mask(self, address: str | None) -> str | None:
+        """The address as it may appear in the report (masked when privacy.mask_emails)."""
+        return emails.mask(address) if self.mask_emails else address
+
+    def show(self, df: pd.DataFrame, caption: str | None = None, percent: list[str] | tuple = (),
+             max_rows: int = 50) -> None:
+        """Display `df` as an HTML table: addresses masked, counts with thousands separators,
+        the `percent` columns (fractions) as percentages, at most `max_rows` rows."""
+        shown = mask_frame(df) if self.mask_emails else df
+        more = len(shown) - max_rows
+        shown = shown.head(max_rows)
+        formatters = {c: _format_percent if c in percent else _format_number for c in shown.columns}
+        table = shown.to_html(formatters=formatters, na_rep="—", border=0, classes="ma-table",
+                              index=not isinstance(shown.index, pd.RangeIndex), escape=True)
+        head = f"<p class='ma-caption'><strong>{html.escape(self._clean(caption))}</strong></p>" if caption else ""
+        tail = f"<p class='ma-more'>… {more:,} more rows (see tables/ in the bundle)</p>" if more > 0 else ""
+        display(HTML(head + table + tail))
+
+    def save_table(self, name: str, df: pd.DataFrame) -> str:
+        """Write DIR/tables/<name>.csv (addresses masked when privacy.mask_emails); returns the path
+        relative to the bundle."""
+        self._check_name(name)
+        folder = self.out_dir / "tables"
+        folder.mkdir(exist_ok=True)
+        data = mask_frame(df) if self.mask_emails else df
+        data.to_csv(folder / f"{name}.csv", index=not isinstance(df.index, pd.RangeIndex))
+        relative = f"tables/{name}.csv"
+        if relative not in self._parts["tables"]:
+            self._parts["tables"].append(relative)
+        self._save_parts()
+        return relative
+
+    def write_suppression(self, reason: str, df: pd.DataFrame) -> str:
+        """Write DIR/suppress_<reason>.csv with whole addresses (the file is for importing into a
+        blacklist); returns its file name, also listed under hygiene.suppression_files."""
+        self._check_name(reason)
+        filename = f"suppress_{reason}.csv"
+        df.to_csv(self.out_dir / filename, index=False)
+        self._parts["suppression_files"][reason] = filename
+        self._save_parts()
+        return filename
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _clean(self, text: str | None) -> str:
+        text = "" if text is None else str(text)
+        return mask_text(text) if self.mask_emails else text
+
+    @staticmethod
+    def _check_name(name: str) -> None:
+        if not _NAME.match(name):
+            raise ValueError(f"{name!r}: use lower-case letters, digits, '_' or '-'")
+
+    def _save_parts(self) -> None:
+        self._parts_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(self._parts_path, self._parts)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def database_config(params: Params, workdir: Path) -> dict | None:
+    """The `database` section for `resolve_database_url`, with the embedded demo database (the
+    default when neither the file nor MAILAUDIT_DB_URL names one) located under `workdir`."""
+    from mailaudit.sources.db import DEFAULT_URL_ENV, DEMO_SQLITE
+
+    if params.database is not None:
+        return {k: str(v) for k, v in params.database.items()}
+    if os.environ.get(DEFAULT_URL_ENV):
+        return None
+    return {"sqlite": str(workdir / DEMO_SQLITE)}
+
+
+def _format_number(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return "—"
+        if float(value).is_integer() and abs(value) >= 1:
+            return f"{value:,.0f}"
+        return f"{value:,.3f}" if abs(value) < 1 else f"{value:,.2f}"
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "—"
+    return str(value)
+
+
+def _format_percent(value) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{float(value):.1%}"
+
+
+def read_parts(out_dir: str | os.PathLike) -> dict[str, dict]:
+    """Every report's parts file in `out_dir`, by report name."""
+    folder = Path(out_dir) / PARTS_DIR
+    parts = {}
+    for file in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        parts[file.stem] = json.loads(file.read_text(encoding="utf-8"))
+    return parts
