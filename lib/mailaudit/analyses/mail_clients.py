@@ -1,0 +1,194 @@
+"""Who loaded a tracking pixel: mail client and machine/human class from User-Agent and IP.
+
+A hit gets a *class* (what fetched it: Apple's privacy proxy, Gmail's or Yahoo's image proxy, a
+security scanner, an identified mail client, or unknown) and a *client* label in the marketer's
+words (apple, gmail, outlook…), the same labels as ``codes.MAIL_AGENT_CLIENT`` so the access-log
+and database routes line up. Identified clients come from the ``ua-parser`` package, mapped through
+the kit's own table below; no UA parser recognises Apple Mail Privacy Protection, so the bare
+``Mozilla/5.0`` is handled first. The timing rule for scanners (a hit seconds after delivery)
+needs the delivery time and is applied in ``analyses.opens``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import ipaddress
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+from ua_parser import parse as parse_ua
+
+# Hit classes. Only APPLE_PROXY and SCANNER are machine opens; an image proxy of Gmail or Yahoo
+# fetches when the person opens the letter (first load only, then cached), so it is human.
+APPLE_PROXY = "apple_proxy"
+GMAIL_PROXY = "gmail_proxy"
+YAHOO_PROXY = "yahoo_proxy"
+SCANNER = "scanner"
+CLIENT = "client"
+UNKNOWN = "unknown"
+HIT_CLASSES = (APPLE_PROXY, GMAIL_PROXY, YAHOO_PROXY, SCANNER, CLIENT, UNKNOWN)
+MACHINE_CLASSES = frozenset({APPLE_PROXY, SCANNER})
+TIMING_CHECKED_CLASSES = frozenset({CLIENT, UNKNOWN})
+"""Classes whose hits count as a scanner when they all fall within seconds of delivery: gateways
+mostly send ordinary browser User-Agents (domain-notes §6); named proxies and Apple's are exempt."""
+
+APPLE_MPP_USER_AGENT = "Mozilla/5.0"
+"""The whole User-Agent of Apple's privacy proxy (and, since iOS 15, of Apple Mail itself)."""
+
+# ua-parser family -> the kit's client label (families as of uap-core 2026).
+UA_FAMILY_CLIENT = {
+    "Apple Mail": "apple",
+    "Mobile Safari UI/WKWebView": "apple",    # iOS/iPadOS Mail renders through WKWebView
+    "GmailImageProxy": "gmail",
+    "YahooMailProxy": "yahoo",
+    "Outlook": "outlook",
+    "Windows Live Mail": "outlook",
+    "Thunderbird": "thunderbird",
+    "Yandex Browser": "webmail",
+    "Chrome": "webmail",
+    "Chromium": "webmail",
+    "Firefox": "webmail",
+    "Safari": "webmail",
+    "Edge": "webmail",
+    "Opera": "webmail",
+    "Chrome Mobile": "android",
+    "Chrome Mobile WebView": "android",
+    "Android": "android",
+    "Samsung Internet": "android",
+}
+UA_FAMILY_CLASS = {"GmailImageProxy": GMAIL_PROXY, "YahooMailProxy": YAHOO_PROXY}
+
+# Strings ua-parser does not know, checked before it.
+_OWN_PATTERNS: tuple[tuple[re.Pattern, str, str], ...] = (
+    (re.compile(r"RamblerMail|Rambler.*ImageProxy", re.I), CLIENT, "rambler"),
+    (re.compile(r"Mail\.Ru|MailRuImageProxy|mrmail", re.I), CLIENT, "mail.ru"),
+    (re.compile(r"GoogleImageProxy", re.I), GMAIL_PROXY, "gmail"),
+    (re.compile(r"YahooMailProxy", re.I), YAHOO_PROXY, "yahoo"),
+    (re.compile(r"YandexImageResizer|YandexMail", re.I), CLIENT, "yandex"),
+)
+SCANNER_SIGNATURES = re.compile(
+    r"barracuda|mimecast|proofpoint|symantec|messagelabs|trend ?micro|forcepoint|ironport|cisco"
+    r"|fireeye|sophos|zscaler|safelinks|microsoft defender|\bATP\b|python-requests|python-urllib"
+    r"|aiohttp|curl/|wget/|go-http-client|java/|okhttp|libwww|headlesschrome|phantomjs|scrapy"
+    r"|\bbot\b|crawler|spider|slurp",
+    re.I,
+)
+"""Security gateways, link checkers and HTTP libraries: machine fetches, never a reader."""
+
+GATEWAY_RANGES = ("40.92.0.0/15", "40.107.0.0/16", "52.100.0.0/14", "104.47.0.0/17")
+"""Microsoft Exchange Online Protection egress ranges (domain-notes §6): Defender/Safe Links fetches."""
+
+
+class IpRanges:
+    """A set of CIDR ranges with a fast membership test (sorted integer intervals + bisect)."""
+
+    def __init__(self, cidrs: Iterable[str]):
+        intervals = {4: [], 6: []}
+        for cidr in cidrs:
+            net = ipaddress.ip_network(cidr.strip(), strict=False)
+            intervals[net.version].append((int(net.network_address), int(net.broadcast_address)))
+        self._starts, self._ends = {}, {}
+        for version, items in intervals.items():
+            merged: list[list[int]] = []
+            for start, end in sorted(items):
+                if merged and start <= merged[-1][1] + 1:
+                    merged[-1][1] = max(merged[-1][1], end)
+                else:
+                    merged.append([start, end])
+            self._starts[version] = [s for s, _ in merged]
+            self._ends[version] = [e for _, e in merged]
+        self.size = sum(len(v) for v in self._starts.values())
+
+    def __contains__(self, ip: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        value = int(addr)
+        starts = self._starts[addr.version]
+        i = bisect.bisect_right(starts, value) - 1
+        return i >= 0 and value <= self._ends[addr.version][i]
+
+    @classmethod
+    def from_apple_csv(cls, path: str | Path) -> "IpRanges":
+        """Apple's ``egress-ip-ranges.csv`` snapshot: first column a CIDR, then country/region/city."""
+        with open(path, newline="", encoding="utf-8") as fh:
+            return cls(row[0] for row in csv.reader(fh) if row and "/" in row[0])
+
+
+@dataclass(frozen=True)
+class HitClass:
+    """What fetched a tracking URL: ``hit_class`` (one of HIT_CLASSES) and the ``client`` label."""
+
+    hit_class: str
+    client: str
+
+    @property
+    def machine(self) -> bool:
+        return self.hit_class in MACHINE_CLASSES
+
+
+@lru_cache(maxsize=1 << 16)
+def classify_user_agent(user_agent: str) -> HitClass:
+    """Class and client from the User-Agent alone (IP-independent; cached per distinct string)."""
+    ua = (user_agent or "").strip()
+    if ua == APPLE_MPP_USER_AGENT:
+        return HitClass(APPLE_PROXY, "apple")
+    if not ua or ua == "-":
+        return HitClass(UNKNOWN, "unknown")
+    for pattern, hit_class, client in _OWN_PATTERNS:
+        if pattern.search(ua):
+            return HitClass(hit_class, client)
+    if SCANNER_SIGNATURES.search(ua):
+        return HitClass(SCANNER, "scanner")
+    parsed = parse_ua(ua)
+    family = parsed.user_agent.family if parsed.user_agent else None
+    if family in UA_FAMILY_CLASS:
+        return HitClass(UA_FAMILY_CLASS[family], UA_FAMILY_CLIENT[family])
+    if family in UA_FAMILY_CLIENT:
+        return HitClass(CLIENT, UA_FAMILY_CLIENT[family])
+    if parsed.device is not None and parsed.device.family == "Spider":
+        return HitClass(SCANNER, "scanner")
+    os_family = parsed.os.family if parsed.os else None
+    if os_family in ("iOS", "Mac OS X") and "AppleWebKit" in ua and "Safari/" not in ua:
+        return HitClass(CLIENT, "apple")   # an Apple Mail build ua-parser does not name
+    return HitClass(UNKNOWN, "unknown")
+
+
+class MailClientClassifier:
+    """Classify hits by User-Agent and IP.
+
+    ``apple_ranges``: Apple's relay egress ranges (optional). With them, a bare ``Mozilla/5.0``
+    from outside those ranges is Apple Mail with Privacy Protection off (a person, client apple);
+    without them every bare ``Mozilla/5.0`` counts as the proxy. ``gateway_ranges``: networks
+    whose hits are security scanners whatever their User-Agent.
+    """
+
+    def __init__(self, apple_ranges: IpRanges | None = None,
+                 gateway_ranges: IpRanges | None = None):
+        self.apple_ranges = apple_ranges
+        self.gateway_ranges = gateway_ranges if gateway_ranges is not None else IpRanges(GATEWAY_RANGES)
+        self._cache: dict[tuple[str, str], HitClass] = {}
+
+    def classify(self, user_agent: str, ip: str) -> HitClass:
+        key = (user_agent, ip)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._classify(user_agent, ip)
+            if len(self._cache) < 1_000_000:
+                self._cache[key] = found
+        return found
+
+    def _classify(self, user_agent: str, ip: str) -> HitClass:
+        by_ua = classify_user_agent(user_agent)
+        if by_ua.hit_class == APPLE_PROXY:
+            if self.apple_ranges is not None and ip not in self.apple_ranges:
+                return HitClass(CLIENT, "apple")
+            return by_ua
+        if ip in self.gateway_ranges:
+            return HitClass(SCANNER, "scanner")
+        return by_ua

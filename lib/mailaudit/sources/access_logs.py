@@ -1,0 +1,250 @@
+"""Web-server access logs: Bitrix tracking-pixel and click hits, streamed line by line.
+
+Reads nginx/Apache ``combined`` and BitrixVM's own nginx ``main`` format (the upstream time
+sits inside the brackets and the status comes before the request), plain or gzip, rotated
+files in chronological order. Each tracking hit's ``tag`` is decoded to the recipient id
+(b_sender_posting_recipient.ID) without trusting it: undecodable tags are counted, never
+dropped silently. Times are kept as the naive local time the server wrote, like Bitrix's
+DATETIME columns.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Iterator
+from urllib.parse import unquote
+
+OPEN_PATHS = ("/bitrix/tools/track_mail_read.php", "/pub/mail/read.php")
+"""Pixel endpoints (Bitrix sender module, and portal boxes)."""
+CLICK_PATHS = ("/bitrix/tools/track_mail_click.php", "/pub/mail/click.php")
+"""Click-redirect endpoints."""
+
+SENDER_MODULE = "sender"
+"""Tag module of campaign mail; ``crm`` tags are one-to-one CRM e-mails on the same endpoints."""
+
+OPEN = "open"
+CLICK = "click"
+
+# $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"
+_COMBINED = re.compile(
+    r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]\s]+ [^\]\s]+)\] "(?P<request>[^"]*)" (?P<status>\d{3}) \S+'
+    r'(?: "(?P<referer>[^"]*)" "(?P<ua>[^"]*)")?'
+)
+# BitrixVM: $remote_addr - $remote_user [$time_local - $upstream_response_time] $status "$request"
+#           $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for"
+_BITRIXVM = re.compile(
+    r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]\s]+ [^\]\s]+) - [^\]]*\] (?P<status>\d{3}) "(?P<request>[^"]*)" \S+'
+    r' "(?P<referer>[^"]*)" "(?P<ua>[^"]*)"'
+)
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+_ROTATION_SUFFIX = re.compile(r"\.(\d+)(?:\.gz)?$")
+_DATEEXT_SUFFIX = re.compile(r"-(\d{8})(?:\.gz)?$")
+
+
+@dataclass(frozen=True)
+class TrackingHit:
+    """One request to a pixel or click endpoint whose tag decoded to a sender recipient."""
+
+    kind: str               # OPEN or CLICK
+    recipient_id: int
+    time: datetime          # naive server-local time of the request
+    ip: str
+    user_agent: str
+    status: int
+
+
+@dataclass
+class ScanStats:
+    """What a pass over the logs saw, for the report's data-quality notes (counts of lines)."""
+
+    files: int = 0
+    lines: int = 0
+    unparsed_lines: int = 0                 # lines naming an endpoint, in neither combined nor BitrixVM format
+    tracking_lines: int = 0                 # requests to a pixel or click endpoint
+    sender_hits: Counter = field(default_factory=Counter)   # {OPEN|CLICK: n} decoded sender hits
+    crm_hits: int = 0                       # module `crm` (one-to-one CRM mail, not campaigns)
+    other_module_hits: int = 0              # a tag of any other module
+    garbage_tags: int = 0                   # sender/no-module tag missing, not base64, not JSON or no RECIPIENT_ID
+    failed_requests: int = 0                # HTTP status >= 400 (not counted as hits)
+
+    def as_dict(self) -> dict:
+        return {
+            "files": self.files,
+            "lines": self.lines,
+            "unparsed_lines": self.unparsed_lines,
+            "tracking_lines": self.tracking_lines,
+            "sender_opens": self.sender_hits[OPEN],
+            "sender_clicks": self.sender_hits[CLICK],
+            "crm_hits": self.crm_hits,
+            "other_module_hits": self.other_module_hits,
+            "garbage_tags": self.garbage_tags,
+            "failed_requests": self.failed_requests,
+        }
+
+
+def _rotation_key(path: Path) -> tuple:
+    """Oldest first: ``access.log.3.gz`` < ``access.log.2`` < ``access.log.1`` < ``access.log``;
+    dateext names (``access.log-20260101.gz``) sort by their date, before the live file."""
+    name = path.name
+    m = _ROTATION_SUFFIX.search(name)
+    if m:
+        return (name[: m.start()], 0, -int(m.group(1)), "")
+    m = _DATEEXT_SUFFIX.search(name)
+    if m:
+        return (name[: m.start()], 0, 0, m.group(1))
+    return (name, 1, 0, "")
+
+
+def order_rotated(paths: Iterable[str | Path]) -> list[Path]:
+    """The given files in chronological order of their rotation suffixes."""
+    return sorted((Path(p) for p in paths), key=lambda p: (str(p.parent), _rotation_key(p)))
+
+
+def open_text(path: str | Path):
+    """Open a plain or gzip log (detected by its magic bytes, not its name) as text lines."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, "rt", encoding="utf-8", errors="replace")
+
+
+def parse_time_local(text: str) -> datetime:
+    """``27/Nov/2026:17:26:03 +0300`` -> naive 2026-11-27 17:26:03 (server local time, offset dropped)."""
+    day, month, rest = text.split("/", 2)
+    year, hh, mm, ss = rest[:4], rest[5:7], rest[8:10], rest[11:13]
+    return datetime(int(year), _MONTHS[month], int(day), int(hh), int(mm), int(ss))
+
+
+def _b64decode_lenient(text: str) -> bytes:
+    """Standard or URL-safe base64 with missing padding."""
+    text = text.strip().rstrip("=").replace("-", "+").replace("_", "/")
+    if not text:
+        raise ValueError("empty")
+    rem = len(text) % 4
+    if rem == 1:
+        raise ValueError("not base64")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+@lru_cache(maxsize=1 << 18)
+def decode_tag(raw: str) -> tuple[str, int | None]:
+    """Decode a ``tag`` query value to ``(module, recipient_id)``.
+
+    The value is percent-decoded (``%3D``, ``%2B``, ``%2F``; a ``+`` stays a ``+``, never a space,
+    and doubly encoded values are decoded twice), split on the first ``.`` into module and base64
+    payload, base64-decoded with missing padding tolerated, and read as JSON. ``recipient_id`` is
+    None when anything fails (a garbage tag); module is ``""`` when there is no ``.``.
+    """
+    value = unquote(raw)
+    if "%" in value:
+        value = unquote(value)
+    module, sep, payload = value.partition(".")
+    if not sep:
+        return "", None
+    try:
+        data = json.loads(_b64decode_lenient(payload).decode("utf-8"))
+        recipient = data["RECIPIENT_ID"] if isinstance(data, dict) else None
+        recipient_id = int(recipient)
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        return module.lower(), None
+    if recipient_id <= 0:
+        return module.lower(), None
+    return module.lower(), recipient_id
+
+
+def _query_value(query: str, name: str) -> str | None:
+    prefix = name + "="
+    for part in query.split("&"):
+        if part.startswith(prefix):
+            return part[len(prefix):]
+    return None
+
+
+def _endpoint_kind(path: str, open_paths: tuple[str, ...], click_paths: tuple[str, ...]) -> str | None:
+    if path.endswith(open_paths):
+        return OPEN
+    if path.endswith(click_paths):
+        return CLICK
+    return None
+
+
+def parse_line(line: str):
+    """The regex match of a combined or BitrixVM ``main`` line, or None."""
+    m = _BITRIXVM.match(line)
+    if m is None:
+        m = _COMBINED.match(line)
+    return m
+
+
+def iter_tracking_hits(
+    paths: Iterable[str | Path],
+    stats: ScanStats | None = None,
+    open_paths: tuple[str, ...] = OPEN_PATHS,
+    click_paths: tuple[str, ...] = CLICK_PATHS,
+) -> Iterator[TrackingHit]:
+    """Stream the sender-module pixel and click hits of the given logs (rotated files oldest first).
+
+    Non-sender tags, garbage tags and failed requests are counted in ``stats`` and not yielded.
+    Extra endpoint paths (a portal's custom ``read_link``) can be passed in ``open_paths``.
+    """
+    stats = stats if stats is not None else ScanStats()
+    markers = tuple({p.rsplit("/", 1)[-1] for p in open_paths + click_paths})
+    for path in order_rotated(paths):
+        stats.files += 1
+        with open_text(path) as fh:
+            for line in fh:
+                stats.lines += 1
+                if not any(marker in line for marker in markers):
+                    continue  # cheap pre-filter: not a tracking request
+                m = parse_line(line)
+                if m is None:
+                    stats.unparsed_lines += 1
+                    continue
+                request = m.group("request").split(" ")
+                if len(request) < 2:
+                    continue
+                target = request[1]
+                route, _, query = target.partition("?")
+                kind = _endpoint_kind(route, open_paths, click_paths)
+                if kind is None:
+                    continue
+                stats.tracking_lines += 1
+                status = int(m.group("status"))
+                if status >= 400:
+                    stats.failed_requests += 1
+                    continue
+                raw_tag = _query_value(query, "tag")
+                if raw_tag is None:
+                    stats.garbage_tags += 1
+                    continue
+                module, recipient_id = decode_tag(raw_tag)
+                if module == "crm":
+                    stats.crm_hits += 1
+                    continue
+                if module and module != SENDER_MODULE:
+                    stats.other_module_hits += 1
+                    continue
+                if recipient_id is None:
+                    stats.garbage_tags += 1
+                    continue
+                stats.sender_hits[kind] += 1
+                yield TrackingHit(
+                    kind=kind,
+                    recipient_id=recipient_id,
+                    time=parse_time_local(m.group("time")),
+                    ip=m.group("ip"),
+                    user_agent=m.group("ua") or "",
+                    status=status,
+                )
