@@ -29,6 +29,8 @@ from mailaudit.report.params import REPORT_NAMES, Params, load_params
 
 PARTS_DIR = ".parts"
 SEVERITIES = ("high", "medium", "low", "info")
+RESERVED_SECTIONS = ("schema_version", "period", "source", "reports")
+"""summary.json keys the runner writes; a notebook cannot record into them."""
 WORKDIR_ENV = "MAILAUDIT_WORKDIR"
 """The runner sets this for the kernel: relative paths in the parameter file resolve against it."""
 
@@ -88,10 +90,10 @@ def json_safe(value: Any) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__} in summary.json")
 
 
-def _merge(into: dict, new: dict) -> dict:
+def deep_merge(into: dict, new: dict) -> dict:
     for key, value in new.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
+            deep_merge(into[key], value)
         else:
             into[key] = value
     return into
@@ -178,7 +180,9 @@ class ReportContext:
         """Merge `figures` into summary.json's top-level `section` (e.g. "hygiene")."""
         if not isinstance(figures, dict):
             raise TypeError("figures must be a dict")
-        _merge(self._parts["sections"].setdefault(section, {}), json_safe(figures))
+        if section in RESERVED_SECTIONS:
+            raise ValueError(f"{section!r} is written by the runner; record figures under another section")
+        deep_merge(self._parts["sections"].setdefault(section, {}), json_safe(figures))
         self._save_parts()
 
     def note(self, text: str) -> None:

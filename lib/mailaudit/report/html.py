@@ -1,0 +1,121 @@
+"""HTML of the bundle: one offline page per executed notebook, and the index page.
+
+Notebook pages go through nbconvert's HTMLExporter with the kit's own ``mailaudit`` template
+(cell markup from ``classic``, a head of our own with no script, CDN or web font), code and
+prompts excluded, and the ``parameters`` / ``injected-parameters`` cells removed.
+"""
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+from nbconvert import HTMLExporter
+from traitlets.config import Config
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+PARAMETER_TAGS = ("parameters", "injected-parameters")
+PATH_PARAMETERS = ("params_path", "out_dir")
+TOC_PLACEHOLDER = "<!--MAILAUDIT-TOC-->"
+REPORT_TITLES = {
+    "data_and_tracking": "Data and tracking readiness",
+    "list_hygiene": "List hygiene",
+    "open_inflation": "Open Rate inflation",
+    "segments": "Segment comparison",
+    "conversion": "Email to order conversion",
+}
+
+_HEADING = re.compile(r'<h([23])\s+id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+@lru_cache(maxsize=1)
+def report_css() -> str:
+    return (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")
+
+
+def report_title(name: str) -> str:
+    return REPORT_TITLES.get(name, name.replace("_", " ").capitalize())
+
+
+def sanitize_notebook(nb: nbformat.NotebookNode, params_path: str, out_dir: str,
+                      scrub: Callable[[str], str]) -> nbformat.NotebookNode:
+    """Make an executed notebook safe to ship.
+
+    papermill writes every injected value into ``metadata.papermill.parameters`` and into the
+    injected cell; both are reduced to the two path parameters (pointing at the final bundle,
+    not the temporary folder). Error outputs (tracebacks, which may quote data or a driver's
+    message) pass through `scrub`.
+    """
+    papermill = nb.metadata.get("papermill")
+    if isinstance(papermill, dict):
+        for key in ("parameters", "default_parameters"):
+            papermill.pop(key, None)
+        for key in ("input_path", "output_path"):
+            papermill.pop(key, None)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags:
+            cell.source = "# Parameters\n" + "".join(
+                f"{name} = {value!r}\n" for name, value in
+                (("params_path", params_path), ("out_dir", out_dir)))
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["evalue"] = scrub(output.get("evalue", ""))
+                output["traceback"] = [scrub(line) for line in output.get("traceback", [])]
+            elif output.get("output_type") == "stream":
+                output["text"] = scrub(output.get("text", ""))
+    return nb
+
+
+def _exporter() -> HTMLExporter:
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_cell_tags = set(PARAMETER_TAGS)
+    config.HTMLExporter.exclude_input = True
+    config.HTMLExporter.exclude_input_prompt = True
+    config.HTMLExporter.exclude_output_prompt = True
+    return HTMLExporter(config=config, template_name="mailaudit",
+                        extra_template_basedirs=[str(TEMPLATES_DIR)])
+
+
+def export_report_html(nb: nbformat.NotebookNode, html_path: Path, cover: dict) -> None:
+    """Write the offline HTML of an executed notebook.
+
+    `cover`: client, title, period, source, generated_at, version, status, error.
+    """
+    resources = {"mailaudit": {**cover, "css": report_css()}}
+    body, _ = _exporter().from_notebook_node(nb, resources=resources)
+    html_path.write_text(insert_toc(body), encoding="utf-8")
+
+
+def insert_toc(page: str) -> str:
+    """Replace the placeholder with a table of contents of the page's h2/h3 headings."""
+    entries = []
+    for level, anchor, inner in _HEADING.findall(page.split(TOC_PLACEHOLDER, 1)[-1]):
+        text = html.unescape(_TAG.sub("", inner)).replace("¶", "").strip()
+        if text:
+            entries.append(f'<li class="toc-{level}"><a href="#{anchor}">{html.escape(text)}</a></li>')
+    toc = ('<nav class="toc"><p class="toc-title">Contents</p><ol>' + "".join(entries) + "</ol></nav>"
+           if entries else "")
+    return page.replace(TOC_PLACEHOLDER, toc, 1)
+
+
+def write_index(path: Path, *, client: str, period: str, source: str, generated_at: str,
+                version: str, reports: list[dict], suppression_files: list[str],
+                tables: list[str]) -> None:
+    """index.html: the cover and one line per report (status, headline or error, link).
+
+    `reports`: dicts with name, status, html (file name or None), headline, error, reason.
+    """
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=select_autoescape(["html", "j2"]))
+    page = env.get_template("index_page.html.j2").render(
+        client=client, period=period, source=source, generated_at=generated_at, version=version,
+        css=report_css(), suppression_files=suppression_files, tables=tables,
+        reports=[{**r, "title": report_title(r["name"])} for r in reports])
+    path.write_text(page, encoding="utf-8")

@@ -1,0 +1,74 @@
+"""The Jupyter kernel papermill runs notebooks with: always this environment's own Python.
+
+A kernel-name mismatch is the most common papermill failure (the notebook's metadata names a
+kernel that does not exist on this machine, or one from another environment without the kit).
+The runner therefore installs a kernelspec named ``mailaudit`` into ``sys.prefix`` pointing at
+``sys.executable`` and passes that name to papermill, whatever the notebook's metadata says.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+KERNEL_NAME = "mailaudit"
+
+
+def _spec_points_here(spec_dir: str | os.PathLike) -> bool:
+    try:
+        spec = json.loads((Path(spec_dir) / "kernel.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    argv = spec.get("argv") or []
+    return bool(argv) and os.path.abspath(argv[0]) == os.path.abspath(sys.executable)
+
+
+def ensure_kernel() -> str:
+    """Install (or repair) the kit's kernelspec and return the kernel name to give papermill.
+
+    When a user-level kernelspec of the same name points elsewhere it would shadow ours
+    (Jupyter searches the user's directory first), so a name unique to this environment is used.
+    """
+    from ipykernel.kernelspec import install
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    prefix_id = hashlib.sha1(sys.prefix.encode("utf-8")).hexdigest()[:8]
+    for name in (KERNEL_NAME, f"{KERNEL_NAME}-{prefix_id}"):
+        manager = KernelSpecManager()
+        try:
+            found = manager.get_kernel_spec(name).resource_dir
+        except NoSuchKernel:
+            found = None
+        if found and _spec_points_here(found):
+            return name
+        own = Path(sys.prefix) / "share" / "jupyter" / "kernels" / name
+        if found is None or Path(found).resolve() == own.resolve():
+            install(kernel_name=name, display_name=f"Python (mailaudit, {Path(sys.prefix).name})",
+                    prefix=sys.prefix)
+            if _spec_points_here(KernelSpecManager().get_kernel_spec(name).resource_dir):
+                return name
+    raise RuntimeError(
+        f"cannot install a Jupyter kernel for {sys.executable}: the kernelspecs named "
+        f"{KERNEL_NAME!r} found by Jupyter point to another Python (see `jupyter kernelspec list`)")
+
+
+def ipc_kernel_manager(socket_dir: str):
+    """A kernel-manager class talking to the kernel over Unix sockets in `socket_dir`.
+
+    The default TCP transport on localhost is unencrypted (the kernel warns about it on every
+    start); IPC sockets in a private temporary folder are reachable by this user only. None on
+    Windows, which has no IPC transport: papermill's default manager is used there.
+    """
+    if os.name == "nt":
+        return None
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", os.path.join(socket_dir, "kernel"))
+            super().__init__(**kwargs)
+
+    return IpcKernelManager
