@@ -1,0 +1,77 @@
+"""A small Bitrix-shaped database with a constructed mailing-mix effect, for the segments tests.
+
+The demo generator plants segment effects; this builder plants the opposite case it cannot:
+address book "VIP" has the same propensity to open as everyone else in every posting, but its
+members receive mostly the strong postings, so its pooled open rate is much higher. Address book
+"Promo" clicks `PROMO_CLICK_RATIO` times as often as the rest within every posting. Contacts differ
+strongly in engagement (gamma-distributed propensity), as real lists do.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import create_engine, insert
+
+from mailaudit.bitrix.codes import CrmMultiField, RecipientStatus, SenderContactType
+from mailaudit.bitrix.tables import bitrix_metadata
+
+PROMO_CLICK_RATIO = 1.8
+PERIOD_START = datetime(2026, 1, 1)
+
+
+def build_mix_effect_db(path: Path, contacts: int = 4000, postings: int = 24, seed: int = 7) -> Path:
+    rng = np.random.default_rng(seed)
+    metadata = bitrix_metadata("current")
+    engine = create_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    t = metadata.tables
+    vip = rng.random(contacts) < 0.2
+    promo = rng.random(contacts) < 0.3
+    propensity = rng.gamma(0.6, 1 / 0.6, contacts)
+    contact_rows = [{"ID": i + 1, "TYPE_ID": int(SenderContactType.EMAIL), "CODE": f"c{i}@example.org",
+                     "DATE_INSERT": PERIOD_START - timedelta(days=30 + i % 1500), "AGENT": 0}
+                    for i in range(contacts)]
+    link_rows = [{"CONTACT_ID": i + 1, "LIST_ID": 1} for i in range(contacts)]
+    link_rows += [{"CONTACT_ID": int(i) + 1, "LIST_ID": 2} for i in np.flatnonzero(vip)]
+    link_rows += [{"CONTACT_ID": int(i) + 1, "LIST_ID": 3} for i in np.flatnonzero(promo)]
+    recipients, reads, clicks = [], [], []
+    posting_rows = []
+    rid = 0
+    for j in range(postings):
+        strong = j % 2 == 0
+        open_rate = 0.30 if strong else 0.08
+        sent_at = PERIOD_START + timedelta(days=3 * j, hours=10)
+        posting_rows.append({"ID": j + 1, "MAILING_ID": 1, "MAILING_CHAIN_ID": j + 1, "STATUS": "S",
+                             "DATE_SENT": sent_at})
+        share = np.where(vip, 0.9 if strong else 0.1, 0.5)
+        for i in np.flatnonzero(rng.random(contacts) < share):
+            rid += 1
+            recipients.append({"ID": rid, "POSTING_ID": j + 1, "CONTACT_ID": int(i) + 1,
+                               "STATUS": RecipientStatus.SENT, "DATE_SENT": sent_at})
+            if rng.random() < min(open_rate * propensity[i], 1.0):
+                reads.append({"POSTING_ID": j + 1, "RECIPIENT_ID": rid, "DATE_INSERT": sent_at})
+                click_given_open = 0.15 * (PROMO_CLICK_RATIO if promo[i] else 1.0) * min(propensity[i], 2.5)
+                if rng.random() < min(click_given_open, 1.0):
+                    clicks.append({"POSTING_ID": j + 1, "RECIPIENT_ID": rid, "DATE_INSERT": sent_at,
+                                   "URL": "https://example.org/"})
+    with engine.begin() as conn:
+        conn.execute(insert(t["b_sender_contact"]), contact_rows)
+        conn.execute(insert(t["b_sender_list"]), [{"ID": 1, "NAME": "Newsletter"}, {"ID": 2, "NAME": "VIP"},
+                                                  {"ID": 3, "NAME": "Promo"}])
+        conn.execute(insert(t["b_sender_contact_list"]), link_rows)
+        conn.execute(insert(t["b_sender_mailing"]), [{"ID": 1, "NAME": "News"}])
+        conn.execute(insert(t["b_sender_mailing_chain"]),
+                     [{"ID": j + 1, "MAILING_ID": 1, "MESSAGE_CODE": "mail"} for j in range(postings)])
+        conn.execute(insert(t["b_sender_posting"]), posting_rows)
+        conn.execute(insert(t["b_sender_posting_recipient"]), recipients)
+        conn.execute(insert(t["b_sender_posting_read"]), reads)
+        if clicks:
+            conn.execute(insert(t["b_sender_posting_click"]), clicks)
+        conn.execute(insert(t["b_crm_contact"]), [{"ID": 1, "SOURCE_ID": "WEB"}])
+        conn.execute(insert(t["b_crm_field_multi"]), [{"ENTITY_ID": CrmMultiField.ENTITY_CONTACT, "ELEMENT_ID": 1,
+                                                        "TYPE_ID": CrmMultiField.TYPE_EMAIL, "VALUE": " C0@Example.org"}])
+    engine.dispose()
+    return path
