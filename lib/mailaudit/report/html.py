@@ -52,9 +52,7 @@ def sanitize_notebook(nb: nbformat.NotebookNode, params_path: str, out_dir: str,
     """
     papermill = nb.metadata.get("papermill")
     if isinstance(papermill, dict):
-        for key in ("parameters", "default_parameters"):
-            papermill.pop(key, None)
-        for key in ("input_path", "output_path"):
+        for key in ("parameters", "default_parameters", "input_path", "output_path"):
             papermill.pop(key, None)
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])

@@ -1,0 +1,250 @@
+"""The `mailaudit` console script: check, run, demo, demo-db.
+
+Exit codes (contract): 0 every requested report built (or skipped because the data cannot
+support it); 1 a report failed or the bundle did not pass the secret scan; 2 unusable input,
+found before any notebook ran. Errors are one line on stderr, never a traceback or a secret
+(``--verbose`` shows the traceback, scrubbed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import traceback
+from pathlib import Path
+
+import mailaudit
+from mailaudit.report.params import REPORT_NAMES
+
+DEMO_DIR = Path("data")
+DEMO_DB = DEMO_DIR / "demo.sqlite"
+DEMO_LOGS = DEMO_DIR / "demo-logs"
+DEMO_PARAMS = Path("params/demo.yaml")
+_ENV_URL_PASSWORD = re.compile(r"://[^\s/@:]*:([^\s/@]+)@")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line with exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mailaudit", description="Audit reports for Bitrix24 email-marketing data.")
+    parser.add_argument("--version", action="version", version=f"mailaudit {mailaudit.__version__}")
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks (secrets removed)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = sub.add_parser("check", help="validate parameters, connect read-only, list which reports can run")
+    check.add_argument("--params", required=True, type=Path, help="parameter file (YAML)")
+    check.add_argument("--only", help="comma-separated reports to check: " + ", ".join(REPORT_NAMES))
+
+    run = sub.add_parser("run", help="run the report notebooks and write the bundle")
+    run.add_argument("--params", required=True, type=Path, help="parameter file (YAML)")
+    run.add_argument("--out", type=Path, help="bundle folder (default reports/<client>)")
+    run.add_argument("--only", help="comma-separated reports: " + ", ".join(REPORT_NAMES))
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    demo = sub.add_parser("demo", help="build the demo database and logs if missing, then run every report")
+    demo.add_argument("--out", type=Path, default=Path("reports/demo"), help="bundle folder (default reports/demo)")
+    demo.add_argument("--contacts", type=int, help="demo contacts (default: the generator's)")
+    demo.add_argument("--seed", type=int, help="random seed (default: the generator's)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    demo_db = sub.add_parser("demo-db", help="write a synthetic Bitrix-shaped database (and logs)")
+    try:
+        from mailaudit.demo.cli import add_demo_db_arguments
+    except ImportError:  # the generator is optional at parse time; running demo-db reports the error
+        demo_db.add_argument("demo_db_args", nargs=argparse.REMAINDER)
+    else:
+        add_demo_db_arguments(demo_db)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from mailaudit.report.runner import InputError
+
+    try:
+        return {"check": cmd_check, "run": cmd_run, "demo": cmd_demo, "demo-db": cmd_demo_db}[args.command](args)
+    except InputError as exc:
+        return _fail(args, exc, 2)
+    except KeyboardInterrupt:
+        print("mailaudit: interrupted; no bundle was published", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure still ends in one clean line
+        return _fail(args, exc, 1, prefix=f"{type(exc).__name__}: ")
+
+
+def _fail(args, exc: BaseException, code: int, prefix: str = "") -> int:
+    if getattr(args, "verbose", False):
+        print(scrub_environment_secrets("".join(traceback.format_exception(exc))), file=sys.stderr)
+    message = " ".join(scrub_environment_secrets(f"{prefix}{exc}").split())
+    print(f"mailaudit: error: {message}", file=sys.stderr)
+    return code
+
+
+def scrub_environment_secrets(text: str, environ=os.environ) -> str:
+    """Remove every URL password (and the URL itself) held in an environment variable.
+
+    The CLI does not always know which variable names the database, so it treats every
+    ``scheme://user:password@`` value in the environment as a secret.
+    """
+    for value in environ.values():
+        match = _ENV_URL_PASSWORD.search(value)
+        if match:
+            text = text.replace(value, "***").replace(match.group(1), "***")
+    return text
+
+
+# --- check ------------------------------------------------------------------------------------
+
+def cmd_check(args) -> int:
+    from mailaudit.report.runner import parse_only, prepare, source_label
+
+    requested = parse_only(args.only)
+    source = prepare(args.params)
+    reports = requested or source.params.reports
+    capabilities = source.schema.capabilities
+    print(f"parameters  {args.params}: ok")
+    print(f"client      {source.params.client}")
+    print(f"period      {source.params.period.label}")
+    print(f"source      {source_label(source.description)} (read-only), charset {source.description.get('charset')}")
+    logs = source.params.logs
+    print(f"logs        delivery: {len(logs['delivery'])} file(s), access: {len(logs['access'])} file(s)")
+    print()
+    width = max(len(n) for n in REPORT_NAMES)
+    print(f"{'report':<{width}}  can run  notes")
+    for name in REPORT_NAMES:
+        capability = capabilities[name]
+        verdict = "yes" if capability.ok else "NO"
+        if name not in reports:
+            verdict = "-"
+        print(f"{name:<{width}}  {verdict:<7}  {capability.reason or ''}".rstrip())
+    blocked = [n for n in reports if not capabilities[n].ok]
+    if blocked:
+        print(f"\n{len(blocked)} requested report(s) cannot run: {', '.join(blocked)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# --- run --------------------------------------------------------------------------------------
+
+def slug(text: str) -> str:
+    value = re.sub(r"[^\w]+", "-", text.strip().lower(), flags=re.UNICODE).strip("-_")
+    return value or "report"
+
+
+def cmd_run(args) -> int:
+    from mailaudit.report.runner import parse_only, prepare, run_reports
+
+    only = parse_only(args.only)
+    source = prepare(args.params)
+    out = args.out or Path("reports") / slug(source.params.client)
+    result = run_reports(args.params, out, only=only, progress=not args.no_progress, source=source)
+    return _print_result(result)
+
+
+def _print_result(result) -> int:
+    for outcome in result.outcomes:
+        detail = outcome.error or outcome.reason or outcome.headline or ""
+        print(f"{outcome.status:<8} {outcome.name:<18} {detail}".rstrip())
+    if result.leaks:
+        for leak in result.leaks:
+            print(f"mailaudit: error: secret scan: {leak}", file=sys.stderr)
+        print("mailaudit: error: the bundle was not published (fix the report that leaks, then run again)",
+              file=sys.stderr)
+        return result.exit_code
+    print(result.index)
+    return result.exit_code
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+def demo_paths(contacts: int | None, seed: int | None) -> tuple[Path, Path]:
+    """Database and logs folder of a demo build; a non-default build gets its own names."""
+    if contacts is None and seed is None:
+        return DEMO_DB, DEMO_LOGS
+    tag = "-".join(f"{k}{v}" for k, v in (("c", contacts), ("s", seed)) if v is not None)
+    return DEMO_DIR / f"demo-{tag}.sqlite", DEMO_DIR / f"demo-{tag}-logs"
+
+
+def _build_stamp(db: Path) -> Path:
+    return db.with_name(db.name + ".build.json")
+
+
+def ensure_demo_database(contacts: int | None, seed: int | None) -> tuple[Path, Path]:
+    """Build the demo database and logs unless an identical build is already there."""
+    db, logs = demo_paths(contacts, seed)
+    wanted = {"contacts": contacts, "seed": seed, "kit_version": mailaudit.__version__}
+    stamp = _build_stamp(db)
+    try:
+        current = json.loads(stamp.read_text(encoding="utf-8")) if db.is_file() and logs.is_dir() else None
+    except (OSError, ValueError):
+        current = None
+    if current == wanted:
+        return db, logs
+    print(f"building the demo database {db} and logs {logs}/ …", file=sys.stderr, flush=True)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    if db.exists():
+        db.unlink()
+    argv = ["--sqlite", str(db), "--logs", str(logs)]
+    argv += ["--contacts", str(contacts)] if contacts is not None else []
+    argv += ["--seed", str(seed)] if seed is not None else []
+    code = cmd_demo_db(_demo_db_args(argv))
+    if code != 0:
+        raise RuntimeError(f"building the demo database failed (exit {code})")
+    stamp.write_text(json.dumps(wanted) + "\n", encoding="utf-8")
+    return db, logs
+
+
+def _demo_db_args(argv: list[str]) -> argparse.Namespace:
+    from mailaudit.demo.cli import add_demo_db_arguments
+
+    parser = _Parser(prog="mailaudit demo-db")
+    add_demo_db_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def demo_params(db: Path, logs: Path) -> Path:
+    """params/demo.yaml, or for a non-default build a copy pointing at its database and logs."""
+    if (db, logs) == (DEMO_DB, DEMO_LOGS):
+        return DEMO_PARAMS
+    import yaml
+
+    raw = yaml.safe_load(DEMO_PARAMS.read_text(encoding="utf-8"))
+    raw["database"] = {"sqlite": str(db)}
+    prefix = str(DEMO_LOGS) + "/"
+    for kind, entries in (raw.get("logs") or {}).items():
+        raw["logs"][kind] = [str(logs) + "/" + e[len(prefix):] if e.startswith(prefix) else e for e in entries]
+    target = db.with_suffix(".yaml")
+    target.write_text("# generated by `mailaudit demo` from params/demo.yaml\n"
+                      + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+def cmd_demo(args) -> int:
+    from mailaudit.report.runner import InputError, run_reports
+
+    if not DEMO_PARAMS.is_file():
+        raise InputError(f"{DEMO_PARAMS} not found: run `mailaudit demo` from the kit's folder")
+    if (args.contacts is not None and args.contacts <= 0) or (args.seed is not None and args.seed < 0):
+        raise InputError("--contacts must be a positive number and --seed not negative")
+    db, logs = ensure_demo_database(args.contacts, args.seed)
+    params = demo_params(db, logs)
+    result = run_reports(params, args.out, progress=not args.no_progress)
+    return _print_result(result)
+
+
+def cmd_demo_db(args) -> int:
+    from mailaudit.demo.cli import run_demo_db
+
+    return int(run_demo_db(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
