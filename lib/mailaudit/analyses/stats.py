@@ -74,8 +74,8 @@ class ClusterTotals:
         binomial = p * (1 - p) / self.x
         if binomial <= 0:
             return 1.0
+        # no G/(G-1) factor here: with one send per contact this is exactly 1
         clustered = max(self.yy - 2 * p * self.xy + p * p * self.xx, 0.0) / (self.x * self.x)
-        clustered *= self.clusters / (self.clusters - 1)
         return max(clustered / binomial, 1.0)
 
 
