@@ -1,0 +1,184 @@
+"""Address quality without sending a message: syntax, role accounts, disposable and typo domains, duplicates.
+
+- **Syntax**: `email-validator` with DNS off (fast, offline); its message is kept as the reason.
+  :func:`domains_without_mail` adds an optional, cached DNS check of the domains.
+- **Role accounts**: the local part (plus tag removed) is an RFC 2142 mailbox name or a common
+  role alias, Russian transliterations included (``buh``, ``zakaz``).
+- **Disposable**: the domain, or a parent domain, is on the `disposable-email-domains` blocklist.
+- **Typo domains** (mailcheck style): not a known real domain, and within edit distance 1 of a
+  popular provider's domain (2 for domains of 8+ characters), counting a swap of neighbouring
+  letters as one edit: ``gmial.com``, ``yandx.ru``, ``mail.ri``. A domain can be both a typo and
+  disposable: the blocklist holds typo-squatting domains such as ``gmial.com``.
+- **Duplicates**: addresses that reach the same mailbox get one canonical form:
+  Gmail ignores dots and ``+tags`` in the local part and ``googlemail.com`` is ``gmail.com``;
+  Yandex logins treat ``.`` and ``-`` alike, accept ``+tags`` and every Yandex domain
+  (yandex.ru, ya.ru, yandex.com/by/kz/ua) reaches the same mailbox; Outlook/Hotmail and iCloud
+  accept ``+tags``. Other providers (Mail.ru's bk/list/inbox are separate mailboxes; Yahoo uses
+  ``-`` for disposable aliases, not tags) only get lower-casing and trimming.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
+from email_validator import EmailNotValidError, validate_email
+
+from mailaudit.emails import PROVIDER_DOMAINS, domain_of, normalise
+
+ROLE_NAMES = frozenset({
+    # RFC 2142
+    "info", "marketing", "sales", "support", "abuse", "noc", "security", "postmaster", "hostmaster",
+    "usenet", "news", "webmaster", "www", "uucp", "ftp",
+    # common role aliases
+    "admin", "administrator", "root", "sysadmin", "noreply", "no-reply", "no_reply", "donotreply",
+    "do-not-reply", "mailer-daemon", "office", "contact", "contacts", "help", "helpdesk", "billing",
+    "accounts", "accounting", "finance", "hr", "jobs", "career", "careers", "team", "press", "media",
+    "service", "feedback", "enquiries", "inquiries", "hello", "mail", "reception", "secretary",
+    "orders", "order", "shop", "store", "newsletter", "subscribe", "unsubscribe", "list", "all",
+    "legal", "privacy", "compliance", "it", "dev", "tech", "purchasing", "procurement",
+    # Russian offices, transliterated
+    "buh", "buhgalter", "buhgalteria", "zakaz", "zakupki", "priemnaya", "ofis", "kadry", "otdel",
+    "snab", "tender", "dogovor", "sekretar",
+})
+
+TYPO_TARGETS = (
+    "gmail.com", "mail.ru", "yandex.ru", "ya.ru", "bk.ru", "list.ru", "inbox.ru", "rambler.ru",
+    "yahoo.com", "hotmail.com", "outlook.com", "icloud.com", "live.com", "me.com", "yandex.com",
+    "googlemail.com", "internet.ru", "ymail.com", "msn.com", "mac.com",
+)
+"""Popular providers' domains a mistyped domain is compared with (most popular first)."""
+
+REAL_DOMAINS = frozenset(
+    {d for domains in PROVIDER_DOMAINS.values() for d in domains} | set(TYPO_TARGETS) | {
+        "mail.com", "gmx.com", "gmx.de", "gmx.net", "web.de", "aol.com", "inbox.lv", "inbox.lt",
+        "proton.me", "protonmail.com", "tut.by", "ukr.net", "i.ua", "meta.ua", "mail.kz", "yahoo.de",
+        "yahoo.fr", "yahoo.co.uk", "hotmail.co.uk", "hotmail.fr", "live.ru", "outlook.de", "mail.by",
+        "qip.ru", "pochta.ru", "hmail.com", "email.com", "zoho.com", "yandex.by", "yandex.kz",
+    })
+"""Real mail domains that sit close to a popular one and must not be called typos."""
+
+CANONICAL_GMAIL = "gmail.com"
+CANONICAL_YANDEX = "yandex.ru"
+_GMAIL = frozenset(PROVIDER_DOMAINS["gmail"])
+_YANDEX = frozenset({"yandex.ru", "ya.ru", "yandex.com", "yandex.by", "yandex.kz", "yandex.ua"})
+_PLUS_TAGS = frozenset(PROVIDER_DOMAINS["microsoft"]) | frozenset(PROVIDER_DOMAINS["apple"])
+
+
+def syntax_problem(address: str | None) -> str | None:
+    """None when `address` is valid e-mail syntax (no DNS), else email-validator's reason."""
+    if not address:
+        return "empty address"
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
+
+
+def local_part(address: str) -> str:
+    return address.rsplit("@", 1)[0] if "@" in address else address
+
+
+def is_role_account(address: str | None) -> bool:
+    """The local part (without a ``+tag``) is a role mailbox name such as info@, sales@, noreply@."""
+    if not address or "@" not in address:
+        return False
+    return local_part(normalise(address)).split("+", 1)[0] in ROLE_NAMES
+
+
+@lru_cache(maxsize=100_000)
+def is_disposable_domain(domain: str | None) -> bool:
+    """The domain or one of its parent domains is on the maintained disposable-domain blocklist."""
+    if not domain:
+        return False
+    labels = domain.lower().split(".")
+    return any(".".join(labels[i:]) in DISPOSABLE_DOMAINS for i in range(len(labels) - 1))
+
+
+def edit_distance(a: str, b: str, limit: int = 3) -> int:
+    """Optimal-string-alignment distance (insert, delete, substitute, swap neighbours), capped at `limit`."""
+    if abs(len(a) - len(b)) >= limit:
+        return limit
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                value = min(value, previous2[j - 2] + 1)
+            current[j] = value
+        if min(current) >= limit:
+            return limit
+        previous2, previous = previous, current
+    return min(previous[len(b)], limit)
+
+
+@lru_cache(maxsize=100_000)
+def typo_suggestion(domain: str | None) -> str | None:
+    """The popular domain that `domain` is most likely a typo of, or None."""
+    if not domain or domain in REAL_DOMAINS:
+        return None
+    best, best_distance = None, 3
+    for target in TYPO_TARGETS:
+        allowed = 2 if len(target) >= 8 else 1
+        distance = edit_distance(domain, target, limit=allowed + 1)
+        if distance <= allowed and distance < best_distance:
+            best, best_distance = target, distance
+    return best
+
+
+def canonical_address(address: str | None) -> str | None:
+    """The provider-aware form under which two spellings of one mailbox compare equal (see module doc)."""
+    address = normalise(address)
+    if not address or "@" not in address:
+        return address
+    local, domain = address.rsplit("@", 1)
+    if domain in _GMAIL:
+        return local.split("+", 1)[0].replace(".", "") + "@" + CANONICAL_GMAIL
+    if domain in _YANDEX:
+        return local.split("+", 1)[0].replace(".", "-") + "@" + CANONICAL_YANDEX
+    if domain in _PLUS_TAGS:
+        return local.split("+", 1)[0] + "@" + domain
+    return address
+
+
+def check_addresses(addresses: pd.Series) -> pd.DataFrame:
+    """One row per address: ``email``, ``domain``, ``invalid_syntax`` + ``syntax_reason``, ``role_account``,
+    ``disposable_domain``, ``typo_domain`` + ``suggested_domain``, ``canonical``."""
+    emails = addresses.map(normalise)
+    domains = emails.map(domain_of)
+    reasons = emails.map(syntax_problem)
+    suggestions = domains.map(typo_suggestion)
+    return pd.DataFrame({
+        "email": emails,
+        "domain": domains,
+        "invalid_syntax": reasons.notna(),
+        "syntax_reason": reasons,
+        "role_account": emails.map(is_role_account).astype(bool),
+        "disposable_domain": domains.map(is_disposable_domain).astype(bool),
+        "typo_domain": suggestions.notna(),
+        "suggested_domain": suggestions,
+        "canonical": emails.map(canonical_address),
+    }, index=addresses.index)
+
+
+def domains_without_mail(domains, timeout: float = 5.0, resolver=None) -> dict[str, str]:
+    """Optional DNS check: {domain: reason} for domains with no MX/A record or a null MX.
+
+    One lookup per distinct domain through email-validator's caching resolver; `resolver` may be
+    given (a dnspython resolver) to share a cache between calls.
+    """
+    from email_validator import caching_resolver
+
+    resolver = resolver or caching_resolver(timeout=timeout)
+    dead = {}
+    for domain in sorted({d for d in domains if d}):
+        try:
+            validate_email(f"postmaster@{domain}", check_deliverability=True, dns_resolver=resolver)
+        except EmailNotValidError as exc:
+            dead[domain] = str(exc)
+    return dead
