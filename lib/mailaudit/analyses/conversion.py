@@ -1,0 +1,1009 @@
+"""E-mail -> order/deal conversion: linking, last-touch attribution, cohorts, time to order, baseline, follow-up.
+
+Definitions (the contract's, made exact):
+
+* **delivered**: recipient rows with STATUS 'N' whose DATE_SENT is in the period (``Period``).
+* **purchase**: a store order (b_sale_order, CANCELED != 'Y'; time DATE_INSERT, value PRICE) or,
+  when the portal has no store orders, a won deal (b_crm_deal STAGE_SEMANTIC_ID 'S'; time
+  CLOSEDATE, else DATE_CREATE; value OPPORTUNITY).
+* **linking**: an order reaches a mailing contact through b_crm_order_contact_company
+  (ENTITY_TYPE_ID 3) -> CRM contact -> its b_crm_field_multi EMAIL values (lower-cased, trimmed)
+  = b_sender_contact.CODE, or through b_sale_order.USER_ID = b_sender_contact.USER_ID; a deal
+  through b_crm_deal_contact and b_crm_deal.CONTACT_ID -> CRM contact -> its emails.
+* **touch**: a read (b_sender_posting_read) or click (b_sender_posting_click) row of a delivered
+  send. A click is also an open (Bitrix writes a read row for a click without an earlier read,
+  not always).
+* **last touch** (contract): a purchase is attributed to the latest send (by DATE_SENT; on equal
+  DATE_SENT the higher recipient ID) of any of its contacts that has a click at or before the
+  purchase and at most ``click_window_days`` x 24 h before it; failing that, to the latest send
+  with an open (or click) at most ``open_window_days`` x 24 h before it. Both window edges are
+  inclusive (a touch exactly N x 24 h earlier, or at the same second, counts). Every send of the
+  contact competes, including sends outside the period; only sends in the period are reported.
+  A send converts when at least one purchase is attributed to it; revenue is the purchases' value.
+* **click-only**: the same rule without the open branch (robust to Apple MPP machine opens).
+
+Scale: purchases and their contact links are held in memory (one row per purchase/link); sends and
+touches are streamed in ranges of contact IDs, attributed per range, and only per-send results
+that converted are kept. Bootstrap intervals resample contacts (Poisson weights derived from the
+contact ID, so they do not depend on how the ranges fall).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from scipy.stats import poisson
+from sqlalchemy import Integer, String, cast, func, or_, select
+from sqlalchemy.engine import Connection
+
+from mailaudit.analyses.stats import Z95, wilson_interval
+from mailaudit.bitrix import codes
+from mailaudit.bitrix.schema import BitrixSchema
+from mailaudit.period import Period
+from mailaudit.sources.db import read_chunks
+
+DAY = 86_400
+"""Seconds in a day: windows are N x 24 h."""
+
+SENSITIVITY_DAYS = tuple(range(1, 31))
+TENURE_BUCKETS = ((90, "under 3 months"), (365, "3-12 months"), (730, "1-2 years"), (None, "2+ years"))
+EMAIL_UTM_MEDIUMS = frozenset({"email", "e-mail", "e_mail", "mail", "newsletter", "rassylka"})
+"""utm_medium values (lower-case) that mark e-mail traffic."""
+CUMULATIVE_DAYS = 30
+IN_LIST_BATCH = 500
+_POISSON1_CDF = poisson.cdf(np.arange(0, 30), 1.0)
+
+
+@dataclass
+class ConversionResult:
+    """Tidy tables and the summary.json figures of the conversion report."""
+
+    figures: dict
+    cohorts: pd.DataFrame
+    linking: pd.DataFrame
+    sensitivity: pd.DataFrame
+    cumulative: pd.DataFrame
+    time_to_order: pd.DataFrame
+    baseline: pd.DataFrame
+    utm_letters: pd.DataFrame
+    followup: pd.DataFrame
+    converted_sends: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# pure parts
+# --------------------------------------------------------------------------------------------
+
+def cohort_labels(times: pd.Series, cohort: str) -> pd.Series:
+    """"YYYY-MM" (month of the send) or "YYYY-Www" (ISO week) for each timestamp."""
+    times = pd.to_datetime(times)
+    if cohort == "month":
+        return times.dt.strftime("%Y-%m")
+    if cohort == "week":
+        iso = times.dt.isocalendar()
+        return iso["year"].astype(int).astype(str) + "-W" + iso["week"].astype(int).map("{:02d}".format)
+    raise ValueError(f"cohort must be 'month' or 'week', got {cohort!r}")
+
+
+def cohort_windows(period: Period, cohort: str) -> pd.DataFrame:
+    """The cohorts overlapping the period: label, start, end (exclusive), clipped to the period."""
+    rows = []
+    day = period.start
+    while day <= period.end:
+        if cohort == "month":
+            nxt = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+        else:
+            nxt = day - timedelta(days=day.weekday()) + timedelta(days=7)
+        end = min(nxt, period.end + timedelta(days=1))
+        rows.append({"cohort": cohort_labels(pd.Series([pd.Timestamp(day)]), cohort).iloc[0],
+                     "start": pd.Timestamp(day), "end": pd.Timestamp(end)})
+        day = end
+    return pd.DataFrame(rows)
+
+
+def touch_pairs(purchases: pd.DataFrame, sends: pd.DataFrame, touches: pd.DataFrame,
+                max_days: int) -> pd.DataFrame:
+    """Each (purchase, send) with a touch at most `max_days` before the purchase.
+
+    purchases: purchase_id, contact_id, purchased_at (s), value; sends: recipient_id, contact_id,
+    sent_at (s); touches: recipient_id, at (s), is_click. Returns purchase_id, recipient_id,
+    contact_id, sent_at, click_lag, open_lag: seconds from the latest click (open or click) at or
+    before the purchase to the purchase; NaN when there is none in reach.
+    """
+    cols = ["purchase_id", "recipient_id", "contact_id", "sent_at", "click_lag", "open_lag"]
+    if purchases.empty or touches.empty:
+        return pd.DataFrame(columns=cols)
+    t = touches.merge(sends[["recipient_id", "contact_id", "sent_at"]], on="recipient_id")
+    pairs = t.merge(purchases[["purchase_id", "contact_id", "purchased_at"]], on="contact_id")
+    pairs["lag"] = pairs["purchased_at"] - pairs["at"]
+    pairs = pairs[(pairs["lag"] >= 0) & (pairs["lag"] <= max_days * DAY)]
+    if pairs.empty:
+        return pd.DataFrame(columns=cols)
+    pairs["click_lag"] = pairs["lag"].where(pairs["is_click"])
+    out = pairs.groupby(["purchase_id", "recipient_id"], sort=False).agg(
+        contact_id=("contact_id", "first"), sent_at=("sent_at", "first"),
+        click_lag=("click_lag", "min"), open_lag=("lag", "min")).reset_index()
+    return out[cols]
+
+
+def attribute(pairs: pd.DataFrame, click_days: int, open_days: int | None) -> pd.DataFrame:
+    """Last-touch choice: one row (purchase_id, recipient_id) per purchase that is attributed.
+
+    The latest send (sent_at, then recipient_id) with click_lag <= click_days x 24 h; for purchases
+    without one, the latest with open_lag <= open_days x 24 h (no open branch when None).
+    """
+    if pairs.empty:
+        return pd.DataFrame(columns=["purchase_id", "recipient_id"])
+    by_click = _latest(pairs[pairs["click_lag"] <= click_days * DAY])
+    if open_days is None:
+        return by_click
+    rest = pairs[~pairs["purchase_id"].isin(by_click["purchase_id"]) & (pairs["open_lag"] <= open_days * DAY)]
+    return pd.concat([by_click, _latest(rest)], ignore_index=True)
+
+
+def _latest(pairs: pd.DataFrame) -> pd.DataFrame:
+    ordered = pairs.sort_values(["purchase_id", "sent_at", "recipient_id"])
+    return ordered.drop_duplicates("purchase_id", keep="last")[["purchase_id", "recipient_id"]]
+
+
+def contact_weights(contact_ids, replicates: int, seed: int = 20260101) -> np.ndarray:
+    """Poisson(1) bootstrap weights, shape (n contacts, replicates), a fixed function of the contact ID."""
+    ids = np.asarray(contact_ids, dtype=np.uint64)[:, None]
+    reps = np.arange(replicates, dtype=np.uint64)[None, :]
+    with np.errstate(over="ignore"):
+        x = ids * np.uint64(0x9E3779B97F4A7C15) + (reps + np.uint64(seed)) * np.uint64(0xD1B54A32D192ED03)
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    u = (x >> np.uint64(11)).astype(np.float64) / float(2 ** 53)
+    return np.searchsorted(_POISSON1_CDF, u, side="right").astype(np.float64)
+
+
+def tenure_bucket(days: np.ndarray) -> np.ndarray:
+    """Index into TENURE_BUCKETS for a contact's age in days."""
+    out = np.full(len(days), len(TENURE_BUCKETS) - 1)
+    for i, (limit, _label) in reversed(list(enumerate(TENURE_BUCKETS[:-1]))):
+        out = np.where(days < limit, i, out)
+    return out
+
+
+def standardised_baseline(units: np.ndarray, ordered: np.ndarray):
+    """Mailed rate, baseline rate and lift from cell counts.
+
+    units/ordered: arrays (..., cells, 2) with [..., 0] not mailed, [..., 1] mailed. The baseline
+    weights each cell's not-mailed order rate by the cell's mailed units (direct standardisation
+    to the mailed population); cells without not-mailed units are left out of both rates.
+    """
+    usable = units[..., 0] > 0
+    mailed_units = np.where(usable, units[..., 1], 0.0)
+    mailed_ordered = np.where(usable, ordered[..., 1], 0.0)
+    rate_nm = np.divide(ordered[..., 0], units[..., 0], out=np.zeros_like(units[..., 0], dtype=float),
+                        where=usable)
+    total = mailed_units.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        baseline = (mailed_units * rate_nm).sum(axis=-1) / total
+        mailed = mailed_ordered.sum(axis=-1) / total
+    return mailed, baseline
+
+
+# --------------------------------------------------------------------------------------------
+# SQL sources
+# --------------------------------------------------------------------------------------------
+
+def _seconds(values) -> np.ndarray:
+    """Naive datetimes -> int64 seconds since 1970 (NaT -> min int)."""
+    return pd.to_datetime(pd.Series(values), errors="coerce").to_numpy("datetime64[s]").astype(np.int64)
+
+
+def _contact_code(schema: BitrixSchema):
+    sc = schema.table("b_sender_contact")
+    if schema.layout == "current":
+        return sc.c.CODE, sc.c.TYPE_ID == int(codes.SenderContactType.EMAIL)
+    return sc.c.EMAIL, True
+
+
+def _recipient_source(schema: BitrixSchema):
+    """(from clause, contact-ID column) of recipient rows; legacy rows carry EMAIL, not CONTACT_ID."""
+    r = schema.table("b_sender_posting_recipient")
+    if schema.layout == "current":
+        return r, r.c.CONTACT_ID
+    sc = schema.table("b_sender_contact")
+    return r.join(sc, sc.c.EMAIL == r.c.EMAIL), sc.c.ID
+
+
+def _stream(conn: Connection, stmt, chunksize: int = 200_000) -> pd.DataFrame:
+    parts = list(read_chunks(conn, stmt, chunksize))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def crm_contact_map(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
+    """CRM contact -> mailing contact pairs by e-mail (crm_contact_id, contact_id), de-duplicated."""
+    if not schema.has("b_crm_field_multi"):
+        return pd.DataFrame(columns=["crm_contact_id", "contact_id"])
+    fm = schema.table("b_crm_field_multi")
+    sc = schema.table("b_sender_contact")
+    code, is_email = _contact_code(schema)
+    stmt = (select(fm.c.ELEMENT_ID.label("crm_contact_id"), sc.c.ID.label("contact_id"))
+            .select_from(fm.join(sc, code == func.lower(func.trim(fm.c.VALUE))))
+            .where(fm.c.ENTITY_ID == codes.CrmMultiField.ENTITY_CONTACT,
+                   fm.c.TYPE_ID == codes.CrmMultiField.TYPE_EMAIL, is_email))
+    out = _stream(conn, stmt)
+    if out.empty:
+        return pd.DataFrame(columns=["crm_contact_id", "contact_id"])
+    return out.astype("int64").drop_duplicates()
+
+
+def _not_cancelled(o):
+    return or_(o.c.CANCELED.is_(None), o.c.CANCELED != codes.YES)
+
+
+def order_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFrame):
+    """Not-cancelled orders, their links to mailing contacts, and the linking tally.
+
+    Returns (purchases: purchase_id, purchased_at, value; links: purchase_id, contact_id, via;
+    linking: DataFrame of what/orders/detail).
+    """
+    o = schema.table("b_sale_order")
+    orders = _stream(conn, select(o.c.ID.label("purchase_id"), o.c.DATE_INSERT.label("purchased_at"),
+                                  o.c.PRICE.label("value"), o.c.USER_ID.label("user_id"),
+                                  o.c.CANCELED.label("canceled")))
+    if orders.empty:
+        orders = pd.DataFrame(columns=["purchase_id", "purchased_at", "value", "user_id", "canceled"])
+    cancelled = orders["canceled"].eq(codes.YES)
+    total = len(orders)
+    orders = orders[~cancelled].copy()
+    orders["purchased_at"] = _seconds(orders["purchased_at"])
+    orders["value"] = pd.to_numeric(orders["value"], errors="coerce").fillna(0.0).astype(float)
+    orders["purchase_id"] = orders["purchase_id"].astype("int64")
+    orders["user_id"] = pd.to_numeric(orders["user_id"], errors="coerce").fillna(0).astype("int64")
+
+    crm_links = pd.DataFrame(columns=["purchase_id", "crm_contact_id"])
+    if schema.has("b_crm_order_contact_company"):
+        occ = schema.table("b_crm_order_contact_company")
+        crm_links = _stream(conn, select(occ.c.ORDER_ID.label("purchase_id"), occ.c.ENTITY_ID.label("crm_contact_id"))
+                            .where(occ.c.ENTITY_TYPE_ID == int(codes.CrmEntityType.CONTACT)))
+        crm_links = crm_links.astype("int64") if not crm_links.empty else crm_links
+    crm_links = crm_links[crm_links["purchase_id"].isin(orders["purchase_id"])]
+    via_crm = crm_links.merge(crm_map, on="crm_contact_id")[["purchase_id", "contact_id"]].assign(via="crm_contact")
+
+    sc = schema.table("b_sender_contact")
+    via_user = pd.DataFrame(columns=["purchase_id", "contact_id", "via"])
+    if "USER_ID" in schema.columns("b_sender_contact"):
+        _code, is_email = _contact_code(schema)
+        users = _stream(conn, select(sc.c.USER_ID.label("user_id"), sc.c.ID.label("contact_id"))
+                        .where(sc.c.USER_ID > 0, is_email))
+        if not users.empty:
+            via_user = (orders[orders["user_id"] > 0][["purchase_id", "user_id"]]
+                        .merge(users.astype("int64"), on="user_id")[["purchase_id", "contact_id"]]
+                        .assign(via="user_id"))
+    links = pd.concat([via_crm, via_user], ignore_index=True)
+    links = (links.groupby(["purchase_id", "contact_id"], as_index=False)["via"]
+             .agg(lambda v: "+".join(sorted(set(v)))))
+
+    linked = orders["purchase_id"].isin(links["purchase_id"])
+    has_crm = orders["purchase_id"].isin(crm_links["purchase_id"])
+    crm_with_email = orders["purchase_id"].isin(
+        crm_links[crm_links["crm_contact_id"].isin(_crm_contacts_with_email(conn, schema))]["purchase_id"])
+    has_user = orders["user_id"] > 0
+    unlinked = ~linked
+    rows = [
+        ("orders", total, "all b_sale_order rows"),
+        ("cancelled", int(cancelled.sum()), "CANCELED = 'Y': not counted"),
+        ("qualifying", len(orders), "not cancelled"),
+        ("linked", int(linked.sum()), "reach at least one mailing contact"),
+        ("linked via CRM contact e-mail", int(orders["purchase_id"].isin(via_crm["purchase_id"]).sum()), ""),
+        ("linked via USER_ID", int(orders["purchase_id"].isin(via_user["purchase_id"]).sum()), ""),
+        ("unlinked: no CRM contact and no user", int((unlinked & ~has_crm & ~has_user).sum()),
+         "the order names no CRM contact (ENTITY_TYPE_ID 3) and no site user"),
+        ("unlinked: CRM contact without e-mail", int((unlinked & has_crm & ~crm_with_email).sum()),
+         "the order's CRM contact has no EMAIL in b_crm_field_multi"),
+        ("unlinked: e-mail / user not a mailing contact",
+         int((unlinked & ((has_crm & crm_with_email) | (~has_crm & has_user))).sum()),
+         "the buyer's e-mail or user is not in b_sender_contact"),
+    ]
+    linking = pd.DataFrame(rows, columns=["what", "count", "detail"])
+    purchases = orders[["purchase_id", "purchased_at", "value"]].reset_index(drop=True)
+    return purchases, links, linking
+
+
+def _crm_contacts_with_email(conn: Connection, schema: BitrixSchema) -> np.ndarray:
+    if not schema.has("b_crm_field_multi"):
+        return np.array([], dtype=np.int64)
+    fm = schema.table("b_crm_field_multi")
+    out = _stream(conn, select(fm.c.ELEMENT_ID).distinct().where(
+        fm.c.ENTITY_ID == codes.CrmMultiField.ENTITY_CONTACT, fm.c.TYPE_ID == codes.CrmMultiField.TYPE_EMAIL))
+    return out.iloc[:, 0].astype("int64").to_numpy() if not out.empty else np.array([], dtype=np.int64)
+
+
+def deal_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFrame):
+    """Won deals, their links to mailing contacts and the linking tally (as `order_purchases`)."""
+    d = schema.table("b_crm_deal")
+    deals = _stream(conn, select(d.c.ID.label("purchase_id"), d.c.CLOSEDATE.label("closed"),
+                                 d.c.DATE_CREATE.label("created"), d.c.OPPORTUNITY.label("value"),
+                                 d.c.CONTACT_ID.label("crm_contact_id"))
+                    .where(d.c.STAGE_SEMANTIC_ID == codes.DealSemantic.WON))
+    if deals.empty:
+        deals = pd.DataFrame(columns=["purchase_id", "closed", "created", "value", "crm_contact_id"])
+    closed = pd.to_datetime(deals["closed"], errors="coerce")
+    deals["purchased_at"] = _seconds(closed.fillna(pd.to_datetime(deals["created"], errors="coerce")))
+    deals["value"] = pd.to_numeric(deals["value"], errors="coerce").fillna(0.0).astype(float)
+    deals["purchase_id"] = deals["purchase_id"].astype("int64")
+    crm_links = deals[["purchase_id", "crm_contact_id"]].dropna()
+    if schema.has("b_crm_deal_contact"):
+        dc = schema.table("b_crm_deal_contact")
+        extra = _stream(conn, select(dc.c.DEAL_ID.label("purchase_id"), dc.c.CONTACT_ID.label("crm_contact_id")))
+        crm_links = pd.concat([crm_links, extra], ignore_index=True)
+    crm_links = crm_links.astype("int64")
+    crm_links = crm_links[(crm_links["crm_contact_id"] > 0) & crm_links["purchase_id"].isin(deals["purchase_id"])]
+    links = crm_links.merge(crm_map, on="crm_contact_id")[["purchase_id", "contact_id"]].drop_duplicates()
+    links = links.assign(via="crm_contact")
+    linked = deals["purchase_id"].isin(links["purchase_id"])
+    has_crm = deals["purchase_id"].isin(crm_links["purchase_id"])
+    crm_with_email = deals["purchase_id"].isin(
+        crm_links[crm_links["crm_contact_id"].isin(_crm_contacts_with_email(conn, schema))]["purchase_id"])
+    rows = [
+        ("won deals", len(deals), "STAGE_SEMANTIC_ID = 'S'"),
+        ("linked", int(linked.sum()), "reach at least one mailing contact"),
+        ("unlinked: no CRM contact", int((~linked & ~has_crm).sum()), "the deal names no contact"),
+        ("unlinked: CRM contact without e-mail", int((~linked & has_crm & ~crm_with_email).sum()),
+         "the deal's contacts have no EMAIL in b_crm_field_multi"),
+        ("unlinked: e-mail not a mailing contact", int((~linked & has_crm & crm_with_email).sum()),
+         "the contacts' e-mails are not in b_sender_contact"),
+    ]
+    purchases = deals[["purchase_id", "purchased_at", "value"]].reset_index(drop=True)
+    return purchases, links, pd.DataFrame(rows, columns=["what", "count", "detail"])
+
+
+def _has_rows(conn: Connection, schema: BitrixSchema, table: str) -> bool:
+    if not schema.has(table):
+        return False
+    t = schema.table(table)
+    return conn.execute(select(func.count()).select_from(select(t).limit(1).subquery())).scalar_one() > 0
+
+
+def purchase_source(conn: Connection, schema: BitrixSchema) -> str | None:
+    """"orders" when the store has orders, "deals" when there is no store but CRM deals, else None."""
+    if _has_rows(conn, schema, "b_sale_order"):
+        return "orders"
+    if schema.has("b_crm_deal"):
+        return "deals"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# the streamed pass over contact-ID ranges
+# --------------------------------------------------------------------------------------------
+
+def _contact_ranges(conn: Connection, schema: BitrixSchema, per_chunk: int):
+    sc = schema.table("b_sender_contact")
+    low, high = conn.execute(select(func.min(sc.c.ID), func.max(sc.c.ID))).one()
+    if low is None:
+        return []
+    return [(lo, min(lo + per_chunk - 1, int(high))) for lo in range(int(low), int(high) + 1, per_chunk)]
+
+
+def _chunk_sends(conn, schema, lo, hi) -> pd.DataFrame:
+    r = schema.table("b_sender_posting_recipient")
+    source, contact = _recipient_source(schema)
+    stmt = (select(r.c.ID.label("recipient_id"), contact.label("contact_id"), r.c.POSTING_ID.label("posting_id"),
+                   r.c.DATE_SENT.label("sent_at"))
+            .select_from(source)
+            .where(r.c.STATUS == codes.RecipientStatus.SENT, r.c.DATE_SENT.is_not(None), contact.between(lo, hi)))
+    df = _stream(conn, stmt)
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in ("recipient_id", "contact_id", "posting_id", "sent_at")})
+    df[["recipient_id", "contact_id", "posting_id"]] = df[["recipient_id", "contact_id", "posting_id"]].astype("int64")
+    df["sent_at"] = _seconds(df["sent_at"])
+    return df
+
+
+def _chunk_touches(conn, schema, lo, hi) -> pd.DataFrame:
+    r = schema.table("b_sender_posting_recipient")
+    source, contact = _recipient_source(schema)
+    parts = []
+    for table, is_click in (("b_sender_posting_read", False), ("b_sender_posting_click", True)):
+        if not schema.has(table):
+            continue
+        t = schema.table(table)
+        stmt = (select(t.c.RECIPIENT_ID.label("recipient_id"), t.c.DATE_INSERT.label("at"))
+                .select_from(source.join(t, t.c.RECIPIENT_ID == r.c.ID))
+                .where(r.c.STATUS == codes.RecipientStatus.SENT, contact.between(lo, hi),
+                       t.c.DATE_INSERT.is_not(None)))
+        df = _stream(conn, stmt)
+        if not df.empty:
+            parts.append(pd.DataFrame({"recipient_id": df["recipient_id"].astype("int64"),
+                                       "at": _seconds(df["at"]), "is_click": is_click}))
+    if not parts:
+        return pd.DataFrame({"recipient_id": pd.Series(dtype="int64"), "at": pd.Series(dtype="int64"),
+                             "is_click": pd.Series(dtype=bool)})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _chunk_contacts(conn, schema, lo, hi) -> pd.DataFrame:
+    sc = schema.table("b_sender_contact")
+    _code, is_email = _contact_code(schema)
+    df = _stream(conn, select(sc.c.ID.label("contact_id"), sc.c.DATE_INSERT.label("created"))
+                 .where(sc.c.ID.between(lo, hi), is_email))
+    if df.empty:
+        return pd.DataFrame({"contact_id": pd.Series(dtype="int64"), "created": pd.Series(dtype="int64")})
+    df["contact_id"] = df["contact_id"].astype("int64")
+    df["created"] = _seconds(df["created"])
+    return df
+
+
+def _data_end(conn: Connection, schema: BitrixSchema, purchases: pd.DataFrame) -> int:
+    """Latest timestamp in the data (purchases, sends, touches): where time to order is censored."""
+    r = schema.table("b_sender_posting_recipient")
+    candidates = [conn.execute(select(func.max(r.c.DATE_SENT))).scalar()]
+    for table in ("b_sender_posting_read", "b_sender_posting_click"):
+        if schema.has(table):
+            candidates.append(conn.execute(select(func.max(schema.table(table).c.DATE_INSERT))).scalar())
+    seconds = [int(_seconds([c])[0]) for c in candidates if c is not None]
+    if not purchases.empty:
+        seconds.append(int(purchases["purchased_at"].max()))
+    return max(seconds)
+
+
+def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *,
+                       open_window_days: int = 5, click_window_days: int = 30, cohort: str = "month",
+                       followup_days: int = 3, contacts_per_chunk: int = 20_000,
+                       replicates: int = 200, seed: int = 20260101) -> ConversionResult:
+    """The conversion report's tables and figures for sends delivered in `period`.
+
+    Rates are fractions: conversion_rate = converted sends / delivered sends (period); revenue per
+    recipient = attributed revenue / delivered sends; baseline = share of not-mailed contact-windows
+    with a purchase, standardised to the mailed ones' prior-purchase x tenure x window mix.
+    """
+    notes: list[str] = []
+    source = purchase_source(conn, schema)
+    windows = {"open_days": open_window_days, "click_days": click_window_days}
+    if source is None:
+        return _empty_result(windows, "no store orders (b_sale_order) and no CRM deals (b_crm_deal)")
+    crm_map = crm_contact_map(conn, schema)
+    if source == "orders":
+        purchases, links, linking = order_purchases(conn, schema, crm_map)
+    else:
+        purchases, links, linking = deal_purchases(conn, schema, crm_map)
+        notes.append("The portal has no store orders: won deals (STAGE_SEMANTIC_ID 'S') stand in for orders, "
+                     "dated by CLOSEDATE, valued by OPPORTUNITY.")
+    link_rows = links.merge(purchases, on="purchase_id").sort_values("contact_id").reset_index(drop=True)
+    link_contacts = link_rows["contact_id"].to_numpy()
+    values = purchases.set_index("purchase_id")
+
+    cw = cohort_windows(period, cohort)
+    labels = list(cw["cohort"])
+    label_index = {label: i for i, label in enumerate(labels)}
+    p_start, p_end = int(_seconds([period.start_dt])[0]), int(_seconds([period.end_exclusive])[0])
+    w_start = _seconds(cw["start"])
+    w_end = _seconds(cw["end"])
+    data_end = _data_end(conn, schema, purchases)
+    max_days = max(open_window_days, click_window_days, max(SENSITIVITY_DAYS))
+
+    ranges = _contact_ranges(conn, schema, contacts_per_chunk)
+    step_low = ranges[0][0] if ranges else 0
+    # a purchase is decided once the range holding its last linked contact has been read
+    last_range = (link_rows.groupby("purchase_id")["contact_id"].max() - step_low) // contacts_per_chunk
+
+    pending = pd.DataFrame(columns=["purchase_id", "recipient_id", "contact_id", "sent_at", "click_lag", "open_lag"])
+    send_info_pending: list[pd.DataFrame] = []
+    attributed_parts: list[pd.DataFrame] = []
+    click_only_parts: list[pd.DataFrame] = []
+    sens = np.zeros((len(SENSITIVITY_DAYS), 4))     # revenue, purchases for last touch / click only
+    delivered_boot = np.zeros((replicates, len(labels)))
+    delivered_counts = np.zeros(len(labels), dtype=np.int64)
+    km_counts: dict[tuple[int, int], int] = {}
+    n_cells = len(labels) * 2 * len(TENURE_BUCKETS)
+    base_units = np.zeros((n_cells, 2))
+    base_ordered = np.zeros((n_cells, 2))
+    base_units_boot = np.zeros((replicates, n_cells, 2))
+    base_ordered_boot = np.zeros((replicates, n_cells, 2))
+    follow_parts: list[pd.DataFrame] = []
+    crm_acts = _FollowupSource(conn, schema, crm_map, followup_days)
+
+    for index, (lo, hi) in enumerate(ranges):
+        sends = _chunk_sends(conn, schema, lo, hi)
+        touches = _chunk_touches(conn, schema, lo, hi)
+        a, b = np.searchsorted(link_contacts, [lo, hi + 1])
+        chunk_links = link_rows.iloc[a:b]
+        in_period = sends[(sends["sent_at"] >= p_start) & (sends["sent_at"] < p_end)].copy()
+        in_period["cohort_index"] = np.searchsorted(w_start, in_period["sent_at"].to_numpy(), side="right") - 1
+
+        # --- delivered, with bootstrap weights per contact
+        if not in_period.empty:
+            per_contact = pd.crosstab(in_period["contact_id"], in_period["cohort_index"])
+            per_contact = per_contact.reindex(columns=range(len(labels)), fill_value=0)
+            weights = contact_weights(per_contact.index.to_numpy(), replicates, seed)
+            delivered_boot += weights.T @ per_contact.to_numpy(dtype=float)
+            delivered_counts += per_contact.to_numpy().sum(axis=0)
+
+        # --- attribution
+        pairs = touch_pairs(chunk_links, sends, touches, max_days)
+        pairs = pd.concat([pending, pairs], ignore_index=True) if not pending.empty else pairs
+        decided_ids = last_range.index[last_range.to_numpy() <= index]
+        decided = pairs[pairs["purchase_id"].isin(decided_ids)]
+        pending = pairs[~pairs["purchase_id"].isin(decided_ids)]
+        send_info = sends[["recipient_id", "contact_id", "sent_at"]]
+        if not pending.empty:
+            send_info_pending.append(send_info[send_info["recipient_id"].isin(pending["recipient_id"])])
+        send_lookup = pd.concat([send_info, *send_info_pending], ignore_index=True).drop_duplicates("recipient_id")
+        if not decided.empty:
+            for parts, opens in ((attributed_parts, open_window_days), (click_only_parts, None)):
+                chosen = attribute(decided, click_window_days, opens)
+                parts.append(_with_send(chosen, values, send_lookup))
+            for i, days in enumerate(SENSITIVITY_DAYS):
+                for j, opens in enumerate((days, None)):
+                    chosen = _with_send(attribute(decided, days, opens), values, send_lookup)
+                    chosen = chosen[(chosen["sent_at"] >= p_start) & (chosen["sent_at"] < p_end)]
+                    sens[i, 2 * j] += chosen["value"].sum()
+                    sens[i, 2 * j + 1] += len(chosen)
+
+        # --- time to the first purchase after each send (any purchase, not only attributed ones)
+        _count_time_to_purchase(in_period, chunk_links, data_end, km_counts)
+
+        # --- baseline: contact x window cells
+        contacts = _chunk_contacts(conn, schema, lo, hi)
+        _count_baseline(contacts, in_period, chunk_links, w_start, w_end, replicates, seed,
+                        base_units, base_ordered, base_units_boot, base_ordered_boot)
+
+        # --- follow-up gap
+        follow_parts.append(crm_acts.gaps(in_period, touches, chunk_links))
+
+    attributed = _collect(attributed_parts)
+    click_only = _collect(click_only_parts)
+    in_p = lambda df: df[(df["sent_at"] >= p_start) & (df["sent_at"] < p_end)]
+    attributed, click_only = in_p(attributed), in_p(click_only)
+
+    delivered = int(delivered_counts.sum())
+    per_send = _per_send(attributed, w_start)
+    converted = int(len(per_send))
+    revenue = float(per_send["value"].sum())
+    conv_boot, rev_boot = _attributed_boot(per_send, len(labels), replicates, seed)
+
+    cohorts = cw[["cohort"]].copy()
+    cohorts["delivered"] = delivered_counts
+    cohorts["converted"] = np.bincount(per_send["cohort_index"], minlength=len(labels)) if converted else 0
+    cohorts["revenue"] = (np.bincount(per_send["cohort_index"], weights=per_send["value"], minlength=len(labels))
+                          if converted else 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cohorts["conversion_rate"] = cohorts["converted"] / cohorts["delivered"]
+        cohorts["revenue_per_recipient"] = cohorts["revenue"] / cohorts["delivered"]
+        rpr_boot = rev_boot / delivered_boot
+        conv_rate_boot = conv_boot / delivered_boot
+    low, high = wilson_interval(cohorts["converted"], cohorts["delivered"])
+    cohorts["conversion_rate_ci"] = [_interval(lo_, hi_) for lo_, hi_ in zip(low, high)]
+    cohorts["revenue_per_recipient_ci"] = [_interval(*_percentile(rpr_boot[:, k])) for k in range(len(labels))]
+    cohorts = cohorts[cohorts["delivered"] > 0].reset_index(drop=True)
+    cohorts.loc[cohorts["delivered"] == 0, ["conversion_rate", "revenue_per_recipient"]] = np.nan
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total_rpr_boot = rev_boot.sum(axis=1) / delivered_boot.sum(axis=1)
+        total_conv_boot = conv_boot.sum(axis=1) / delivered_boot.sum(axis=1)
+    conversion_rate = converted / delivered if delivered else None
+    rpr = revenue / delivered if delivered else None
+
+    click_sends = _per_send(click_only, w_start)
+    sensitivity = pd.DataFrame({
+        "window_days": SENSITIVITY_DAYS,
+        "last_touch_revenue": sens[:, 0], "last_touch_orders": sens[:, 1].astype(int),
+        "click_only_revenue": sens[:, 2], "click_only_orders": sens[:, 3].astype(int),
+    })
+    cumulative = _cumulative(per_send, delivered)
+    time_to_order, km = _kaplan_meier(km_counts)
+    baseline, base_figures = _baseline_table(labels, base_units, base_ordered, base_units_boot, base_ordered_boot)
+    utm_letters, utm_figures = utm_attribution(conn, schema, period, click_window_days)
+    followup = _followup_table(conn, schema, follow_parts)
+
+    if delivered == 0:
+        notes.append("No delivered sends (STATUS 'N') in the period: rates are null.")
+    if linking is not None and source == "orders":
+        notes.append("Orders count at their full PRICE in the order's own CURRENCY; mixed currencies are not converted.")
+    notes.append("The baseline is observational: contacts who were not mailed differ in ways the matching "
+                 "(prior purchase, tenure, month) does not capture; it is not a holdout test.")
+
+    figures = {
+        "windows": windows,
+        "source": source,
+        "delivered": delivered,
+        "converted": converted,
+        "conversion_rate": conversion_rate,
+        "conversion_rate_ci": _interval(*_percentile(total_conv_boot)) if delivered else None,
+        "revenue": round(revenue, 2),
+        "revenue_per_recipient": rpr,
+        "revenue_per_recipient_ci": _interval(*_percentile(total_rpr_boot)) if delivered else None,
+        "attributed_orders": int(len(attributed)),
+        "baseline_conversion_rate": base_figures["baseline_rate"],
+        "baseline": base_figures,
+        "click_only": {
+            "converted": int(len(click_sends)),
+            "conversion_rate": len(click_sends) / delivered if delivered else None,
+            "revenue": round(float(click_sends["value"].sum()), 2),
+        },
+        "cohort_unit": cohort,
+        "cohorts": [
+            {k: row[k] for k in ("cohort", "delivered", "converted", "conversion_rate", "revenue_per_recipient",
+                                 "revenue", "conversion_rate_ci", "revenue_per_recipient_ci")}
+            for row in cohorts.to_dict(orient="records")
+        ],
+        "utm": utm_figures,
+        "time_to_order": km,
+        "linking": {row.what: int(row.count) for row in linking.itertuples()},
+        "followup": {
+            "days": followup_days,
+            "engaged": int(followup["engaged"].sum()) if not followup.empty else 0,
+            "without_followup": int(followup["without_followup"].sum()) if not followup.empty else 0,
+        },
+    }
+    return ConversionResult(figures=figures, cohorts=cohorts, linking=linking, sensitivity=sensitivity,
+                            cumulative=cumulative, time_to_order=time_to_order, baseline=baseline,
+                            utm_letters=utm_letters, followup=followup,
+                            converted_sends=per_send.rename(columns={"value": "revenue"}), notes=notes)
+
+
+def _empty_result(windows: dict, reason: str) -> ConversionResult:
+    figures = {"windows": windows, "source": None, "delivered": None, "converted": None, "conversion_rate": None,
+               "revenue": None, "revenue_per_recipient": None, "baseline_conversion_rate": None, "cohorts": [],
+               "utm": {"deals": None, "revenue": None}}
+    empty = pd.DataFrame()
+    return ConversionResult(figures, empty, empty, empty, empty, empty, empty, empty, empty, empty,
+                            notes=[f"Conversion cannot be measured: {reason}."])
+
+
+def _interval(low, high):
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    return [float(low), float(high)]
+
+
+def _percentile(values: np.ndarray):
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return None, None
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def _with_send(chosen: pd.DataFrame, values: pd.DataFrame, send_lookup: pd.DataFrame) -> pd.DataFrame:
+    out = chosen.astype("int64").join(values, on="purchase_id").merge(send_lookup, on="recipient_id")
+    return out[["purchase_id", "recipient_id", "contact_id", "sent_at", "purchased_at", "value"]]
+
+
+def _collect(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    columns = ["purchase_id", "recipient_id", "contact_id", "sent_at", "purchased_at", "value"]
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: pd.Series(dtype="int64") for c in columns})
+
+
+def _per_send(attributed: pd.DataFrame, w_start: np.ndarray) -> pd.DataFrame:
+    """One row per converted send: contact, cohort, revenue, first attributed purchase."""
+    if attributed.empty:
+        return pd.DataFrame({"recipient_id": pd.Series(dtype="int64"), "contact_id": pd.Series(dtype="int64"),
+                             "sent_at": pd.Series(dtype="int64"), "first_purchase": pd.Series(dtype="int64"),
+                             "value": pd.Series(dtype=float), "cohort_index": pd.Series(dtype="int64")})
+    out = attributed.groupby("recipient_id", as_index=False).agg(
+        contact_id=("contact_id", "first"), sent_at=("sent_at", "first"), purchases=("purchase_id", "size"),
+        first_purchase=("purchased_at", "min"), value=("value", "sum"))
+    out["cohort_index"] = np.searchsorted(w_start, out["sent_at"].to_numpy(), side="right") - 1
+    return out
+
+
+def _attributed_boot(per_send: pd.DataFrame, n_labels: int, replicates: int, seed: int):
+    conv = np.zeros((replicates, n_labels))
+    rev = np.zeros((replicates, n_labels))
+    if per_send.empty:
+        return conv, rev
+    grouped = per_send.groupby(["contact_id", "cohort_index"]).agg(n=("recipient_id", "size"), value=("value", "sum"))
+    n = grouped["n"].unstack(fill_value=0).reindex(columns=range(n_labels), fill_value=0)
+    v = grouped["value"].unstack(fill_value=0.0).reindex(columns=range(n_labels), fill_value=0.0)
+    weights = contact_weights(n.index.to_numpy(), replicates, seed)
+    return weights.T @ n.to_numpy(dtype=float), weights.T @ v.to_numpy(dtype=float)
+
+
+def _cumulative(per_send: pd.DataFrame, delivered: int) -> pd.DataFrame:
+    """Share of delivered sends converted within d days of sending (first attributed purchase)."""
+    days = np.arange(0, CUMULATIVE_DAYS + 1)
+    if per_send.empty or not delivered:
+        return pd.DataFrame({"days_since_send": days, "converted": 0, "cumulative_conversion_rate": np.nan})
+    lag_days = (per_send["first_purchase"] - per_send["sent_at"]).to_numpy() // DAY
+    counts = np.array([(lag_days <= d).sum() for d in days])
+    return pd.DataFrame({"days_since_send": days, "converted": counts,
+                         "cumulative_conversion_rate": counts / delivered})
+
+
+def _count_time_to_purchase(in_period: pd.DataFrame, chunk_links: pd.DataFrame, data_end: int,
+                            counts: dict) -> None:
+    """Hours from each send to the contact's next purchase (event) or to the data's end (censored)."""
+    if in_period.empty:
+        return
+    sends = in_period[["recipient_id", "contact_id", "sent_at"]].sort_values("sent_at")
+    nxt = chunk_links[["contact_id", "purchased_at"]].drop_duplicates().sort_values("purchased_at")
+    merged = pd.merge_asof(sends, nxt, left_on="sent_at", right_on="purchased_at", by="contact_id",
+                           direction="forward", allow_exact_matches=True)
+    event = merged["purchased_at"].notna().to_numpy()
+    end = np.where(event, merged["purchased_at"].fillna(0).to_numpy(), data_end)
+    hours = np.ceil((end - merged["sent_at"].to_numpy()) / 3600).astype(np.int64)
+    table = pd.DataFrame({"hours": hours, "event": event.astype(int)}).value_counts()
+    for (h, e), n in table.items():
+        counts[(int(h), int(e))] = counts.get((int(h), int(e)), 0) + int(n)
+
+
+def _kaplan_meier(counts: dict):
+    """Kaplan-Meier of days from send to first purchase, censored at the data's end."""
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    if not counts or not any(e for (_h, e) in counts):
+        return pd.DataFrame(columns=["days", "share_ordered", "ci_low", "ci_high", "at_risk"]), {
+            "median_days": None, "ordered_within_7_days": None, "ordered_within_30_days": None}
+    keys = sorted(counts)
+    hours = np.array([k[0] for k in keys], dtype=float)
+    status = np.array([k[1] for k in keys], dtype=float)
+    weights = np.array([counts[k] for k in keys], dtype=float)
+    sf = SurvfuncRight(np.maximum(hours, 0) / 24.0, status, freq_weights=weights)
+    table = pd.DataFrame({"days": sf.surv_times, "share_ordered": 1 - sf.surv_prob,
+                          "ci_low": 1 - (sf.surv_prob + Z95 * sf.surv_prob_se),
+                          "ci_high": 1 - (sf.surv_prob - Z95 * sf.surv_prob_se),
+                          "at_risk": sf.n_risk})
+    table[["ci_low", "ci_high"]] = table[["ci_low", "ci_high"]].clip(0, 1)
+
+    def share_by(day):
+        before = table[table["days"] <= day]
+        return float(before["share_ordered"].iloc[-1]) if not before.empty else 0.0
+
+    median = sf.quantile(0.5)
+    figures = {"median_days": float(median) if np.isfinite(median) else None,
+               "ordered_within_7_days": share_by(7), "ordered_within_30_days": share_by(30)}
+    return table, figures
+
+
+def _count_baseline(contacts, in_period, chunk_links, w_start, w_end, replicates, seed,
+                    units, ordered, units_boot, ordered_boot) -> None:
+    """Add this range's contact x window cells: (window, prior purchase, tenure) x mailed/not mailed."""
+    if contacts.empty or len(w_start) == 0:
+        return
+    ids = contacts["contact_id"].to_numpy()
+    created = contacts["created"].to_numpy()
+    n, k = len(ids), len(w_start)
+    pos = {cid: i for i, cid in enumerate(ids)}
+    mailed = np.zeros((n, k), dtype=bool)
+    if not in_period.empty:
+        rows = in_period["contact_id"].map(pos)
+        ok = rows.notna()
+        mailed[rows[ok].astype(int).to_numpy(), in_period.loc[ok, "cohort_index"].to_numpy()] = True
+    bought = np.zeros((n, k), dtype=bool)
+    prior = np.zeros((n, k), dtype=bool)
+    if not chunk_links.empty:
+        buys = chunk_links[["contact_id", "purchased_at"]].drop_duplicates()
+        rows = buys["contact_id"].map(pos)
+        ok = rows.notna()
+        r_idx = rows[ok].astype(int).to_numpy()
+        t = buys.loc[ok, "purchased_at"].to_numpy()
+        for j in range(k):
+            inside = (t >= w_start[j]) & (t < w_end[j])
+            before = t < w_start[j]
+            bought[r_idx[inside], j] = True
+            prior[r_idx[before], j] = True
+    eligible = created[:, None] < w_start[None, :]
+    tenure = np.stack([tenure_bucket((w_start[j] - created) / DAY) for j in range(k)], axis=1)
+    cell = (np.arange(k)[None, :] * 2 + prior.astype(int)) * len(TENURE_BUCKETS) + tenure
+    n_cells = units.shape[0]
+    weights = contact_weights(ids, replicates, seed)
+    for m in (0, 1):
+        sel = eligible & (mailed == bool(m))
+        rr, cc = np.nonzero(sel)
+        flat = rr * n_cells + cell[rr, cc]
+        u = np.bincount(flat, minlength=n * n_cells).reshape(n, n_cells).astype(float)
+        o = np.bincount(flat, weights=bought[rr, cc].astype(float), minlength=n * n_cells).reshape(n, n_cells)
+        units[:, m] += u.sum(axis=0)
+        ordered[:, m] += o.sum(axis=0)
+        units_boot[:, :, m] += weights.T @ u
+        ordered_boot[:, :, m] += weights.T @ o
+
+
+def _baseline_table(labels, units, ordered, units_boot, ordered_boot):
+    mailed_rate, baseline_rate = standardised_baseline(units, ordered)
+    mailed_b, baseline_b = standardised_baseline(units_boot, ordered_boot)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lift_b = mailed_b / baseline_b
+        diff_b = mailed_b - baseline_b
+        lift = mailed_rate / baseline_rate if baseline_rate else None
+    rows = []
+    n_t = len(TENURE_BUCKETS)
+    for c in range(units.shape[0]):
+        window, rest = divmod(c, 2 * n_t)
+        prior, tenure = divmod(rest, n_t)
+        if units[c].sum() == 0:
+            continue
+        rows.append({"window": labels[window], "prior_purchase": bool(prior), "tenure": TENURE_BUCKETS[tenure][1],
+                     "mailed_contacts": int(units[c, 1]), "mailed_buyers": int(ordered[c, 1]),
+                     "not_mailed_contacts": int(units[c, 0]), "not_mailed_buyers": int(ordered[c, 0])})
+    table = pd.DataFrame(rows)
+    ok = np.isfinite(mailed_rate) and np.isfinite(baseline_rate)
+    figures = {
+        "unit": "contact x cohort window",
+        "mailed_rate": float(mailed_rate) if ok else None,
+        "baseline_rate": float(baseline_rate) if ok else None,
+        "lift": float(lift) if ok and lift is not None and np.isfinite(lift) else None,
+        "lift_ci": _interval(*_percentile(lift_b)) if ok else None,
+        "difference_pp": float(100 * (mailed_rate - baseline_rate)) if ok else None,
+        "difference_pp_ci": _interval(*[100 * x for x in _percentile(diff_b)]) if ok and np.isfinite(diff_b).any() else None,
+        "matched_on": ["cohort window", "prior purchase", "tenure"],
+    }
+    return table, figures
+
+
+# --------------------------------------------------------------------------------------------
+# follow-up gap
+# --------------------------------------------------------------------------------------------
+
+class _FollowupSource:
+    """CRM activities and deals of the CRM contacts behind a range's engaged recipients."""
+
+    def __init__(self, conn, schema, crm_map, days):
+        self.conn, self.schema, self.days = conn, schema, days
+        self.crm_map = crm_map.sort_values("contact_id").reset_index(drop=True)
+        self.crm_contacts = self.crm_map["contact_id"].to_numpy()
+
+    def _times(self, table: str, crm_ids: np.ndarray) -> pd.DataFrame:
+        """(crm_contact_id, at) of activities (owner = contact) or deals (created) for those contacts."""
+        out = []
+        for i in range(0, len(crm_ids), IN_LIST_BATCH):
+            batch = [int(x) for x in crm_ids[i:i + IN_LIST_BATCH]]
+            if table == "b_crm_act":
+                t = self.schema.table(table)
+                stmt = select(t.c.OWNER_ID.label("crm_contact_id"), t.c.CREATED.label("at")).where(
+                    t.c.OWNER_TYPE_ID == int(codes.CrmEntityType.CONTACT), t.c.OWNER_ID.in_(batch))
+            elif table == "b_crm_deal":
+                t = self.schema.table(table)
+                stmt = select(t.c.CONTACT_ID.label("crm_contact_id"), t.c.DATE_CREATE.label("at")).where(
+                    t.c.CONTACT_ID.in_(batch))
+            else:
+                d, dc = self.schema.table("b_crm_deal"), self.schema.table("b_crm_deal_contact")
+                stmt = (select(dc.c.CONTACT_ID.label("crm_contact_id"), d.c.DATE_CREATE.label("at"))
+                        .select_from(dc.join(d, d.c.ID == dc.c.DEAL_ID)).where(dc.c.CONTACT_ID.in_(batch)))
+            df = _stream(self.conn, stmt)
+            if not df.empty:
+                out.append(df)
+        if not out:
+            return pd.DataFrame({"crm_contact_id": pd.Series(dtype="int64"), "at": pd.Series(dtype="int64")})
+        df = pd.concat(out, ignore_index=True).dropna()
+        return pd.DataFrame({"crm_contact_id": df["crm_contact_id"].astype("int64"), "at": _seconds(df["at"])})
+
+    def gaps(self, in_period: pd.DataFrame, touches: pd.DataFrame, chunk_links: pd.DataFrame) -> pd.DataFrame:
+        """Per posting: engaged sends (opened or clicked), those in CRM, and those with no follow-up."""
+        cols = ["posting_id", "engaged", "in_crm", "without_followup"]
+        if in_period.empty or touches.empty:
+            return pd.DataFrame(columns=cols)
+        first = touches.groupby("recipient_id", as_index=False)["at"].min()
+        engaged = in_period.merge(first, on="recipient_id")
+        if engaged.empty:
+            return pd.DataFrame(columns=cols)
+        a, b = np.searchsorted(self.crm_contacts, [engaged["contact_id"].min(), engaged["contact_id"].max() + 1])
+        crm = self.crm_map.iloc[a:b]
+        crm = crm[crm["contact_id"].isin(engaged["contact_id"])]
+        events = [chunk_links[["contact_id", "purchased_at"]].rename(columns={"purchased_at": "event_at"})]
+        crm_ids = crm["crm_contact_id"].unique()
+        tables = [t for t in ("b_crm_act", "b_crm_deal", "b_crm_deal_contact") if self.schema.has(t)]
+        if "b_crm_deal_contact" in tables and "b_crm_deal" not in tables:
+            tables.remove("b_crm_deal_contact")
+        for table in tables:
+            times = self._times(table, crm_ids)
+            events.append(times.merge(crm, on="crm_contact_id")[["contact_id", "at"]].rename(columns={"at": "event_at"}))
+        events = pd.concat(events, ignore_index=True)
+        pairs = engaged[["recipient_id", "contact_id", "at"]].merge(events, on="contact_id")
+        hit = pairs[(pairs["event_at"] >= pairs["at"]) & (pairs["event_at"] <= pairs["at"] + self.days * DAY)]
+        engaged["followed_up"] = engaged["recipient_id"].isin(hit["recipient_id"])
+        engaged["in_crm"] = engaged["contact_id"].isin(crm["contact_id"])
+        return engaged.groupby("posting_id").agg(
+            engaged=("recipient_id", "size"), in_crm=("in_crm", "sum"),
+            without_followup=("followed_up", lambda s: int((~s).sum()))).reset_index()
+
+
+def _followup_table(conn: Connection, schema: BitrixSchema, parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per mailing (campaign): engaged recipients and those without CRM activity, deal or order."""
+    parts = [p for p in parts if not p.empty]
+    cols = ["mailing_id", "mailing", "engaged", "in_crm", "without_followup", "without_followup_share"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    per_posting = pd.concat(parts).groupby("posting_id", as_index=False).sum()
+    p, m = schema.table("b_sender_posting"), schema.table("b_sender_mailing")
+    names = _stream(conn, select(p.c.ID.label("posting_id"), p.c.MAILING_ID.label("mailing_id"),
+                                 m.c.NAME.label("mailing")).select_from(p.join(m, m.c.ID == p.c.MAILING_ID)))
+    names["posting_id"] = names["posting_id"].astype("int64")
+    out = per_posting.merge(names, on="posting_id", how="left")
+    out = out.groupby(["mailing_id", "mailing"], as_index=False, dropna=False)[
+        ["engaged", "in_crm", "without_followup"]].sum()
+    out["without_followup_share"] = out["without_followup"] / out["engaged"]
+    return out[cols].sort_values("without_followup", ascending=False).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# UTM attribution
+# --------------------------------------------------------------------------------------------
+
+def utm_attribution(conn: Connection, schema: BitrixSchema, period: Period, click_window_days: int):
+    """Won deals (and orders) whose utm_medium marks e-mail, matched to letters by their UTM set.
+
+    Counted: won deals dated (CLOSEDATE, else DATE_CREATE) in the period. A letter matches when every
+    UTM code the letter sets has the same value on the deal (case-insensitive).
+    """
+    empty = pd.DataFrame(columns=["letter_id", "letter", "entity", "count", "revenue"])
+    if not schema.has("b_crm_utm"):
+        return empty, {"deals": None, "revenue": None}
+    u = schema.table("b_crm_utm")
+    rows = _stream(conn, select(u.c.ENTITY_TYPE_ID.label("entity_type"), u.c.ENTITY_ID.label("entity_id"),
+                                u.c.CODE.label("code"), u.c.VALUE.label("value"))
+                   .where(u.c.ENTITY_TYPE_ID.in_([int(codes.CrmEntityType.DEAL), int(codes.CrmEntityType.ORDER)])))
+    if rows.empty:
+        return empty, {"deals": 0, "revenue": 0.0}
+    rows["code"] = rows["code"].astype(str).str.strip().str.lower()
+    rows["value"] = rows["value"].astype(str).str.strip().str.lower()
+    sets = rows.pivot_table(index=["entity_type", "entity_id"], columns="code", values="value", aggfunc="first")
+    if "utm_medium" not in sets.columns:
+        return empty, {"deals": 0, "revenue": 0.0}
+    sets = sets[sets["utm_medium"].isin(EMAIL_UTM_MEDIUMS)].reset_index()
+    start, end = pd.Timestamp(period.start_dt), pd.Timestamp(period.end_exclusive)
+
+    deals = sets[sets["entity_type"] == int(codes.CrmEntityType.DEAL)]
+    deal_values = pd.DataFrame(columns=["entity_id", "revenue"])
+    if schema.has("b_crm_deal") and not deals.empty:
+        d = schema.table("b_crm_deal")
+        won = _stream(conn, select(d.c.ID.label("entity_id"), d.c.CLOSEDATE.label("closed"),
+                                   d.c.DATE_CREATE.label("created"), d.c.OPPORTUNITY.label("revenue"))
+                      .where(d.c.STAGE_SEMANTIC_ID == codes.DealSemantic.WON))
+        if not won.empty:
+            when = pd.to_datetime(won["closed"], errors="coerce").fillna(pd.to_datetime(won["created"], errors="coerce"))
+            won = won[(when >= start) & (when < end)]
+            deal_values = won[["entity_id", "revenue"]]
+    deals = deals.merge(deal_values.astype({"entity_id": "int64"}), on="entity_id")
+    deals["revenue"] = pd.to_numeric(deals["revenue"], errors="coerce").fillna(0.0)
+
+    orders = sets[sets["entity_type"] == int(codes.CrmEntityType.ORDER)]
+    if schema.has("b_sale_order") and not orders.empty:
+        o = schema.table("b_sale_order")
+        vals = _stream(conn, select(o.c.ID.label("entity_id"), o.c.PRICE.label("revenue"))
+                       .where(_not_cancelled(o), o.c.DATE_INSERT >= period.start_dt, o.c.DATE_INSERT < period.end_exclusive))
+        orders = (orders.merge(vals.astype({"entity_id": "int64"}), on="entity_id") if not vals.empty
+                  else orders.iloc[0:0].assign(revenue=0.0))
+        orders["revenue"] = pd.to_numeric(orders["revenue"], errors="coerce").fillna(0.0)
+    else:
+        orders = orders.iloc[0:0].assign(revenue=0.0)
+
+    letters = _letter_utm(conn, schema)
+    matched = []
+    for entity, frame in (("deal", deals), ("order", orders)):
+        if frame.empty or letters.empty:
+            continue
+        for letter_id, utm in letters.groupby("letter_id"):
+            mask = np.ones(len(frame), dtype=bool)
+            for code, value in zip(utm["code"], utm["value"]):
+                mask &= frame[code].eq(value).to_numpy() if code in frame.columns else False
+            if mask.any():
+                matched.append({"letter_id": letter_id, "letter": utm["letter"].iloc[0], "entity": entity,
+                                "count": int(mask.sum()), "revenue": float(frame.loc[mask, "revenue"].sum())})
+    table = pd.DataFrame(matched, columns=empty.columns)
+    figures = {"deals": int(len(deals)), "revenue": round(float(deals["revenue"].sum()), 2),
+               "orders": int(len(orders)),
+               "order_revenue": round(float(orders["revenue"].sum()), 2),
+               "email_mediums": sorted(EMAIL_UTM_MEDIUMS)}
+    return table, figures
+
+
+def _letter_utm(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
+    """(letter_id, letter, code, value) of every letter's UTM set, codes and values lower-case."""
+    if not schema.has("b_sender_message_utm"):
+        return pd.DataFrame(columns=["letter_id", "letter", "code", "value"])
+    ch, mu = schema.table("b_sender_mailing_chain"), schema.table("b_sender_message_utm")
+    message_id = cast(ch.c.MESSAGE_ID, Integer) if schema.dialect == "postgresql" else ch.c.MESSAGE_ID
+    df = _stream(conn, select(ch.c.ID.label("letter_id"), func.coalesce(ch.c.TITLE, cast(ch.c.ID, String)).label("letter"),
+                              mu.c.CODE.label("code"), mu.c.VALUE.label("value"))
+                 .select_from(ch.join(mu, mu.c.MESSAGE_ID == message_id))
+                 .where(ch.c.MESSAGE_CODE == codes.EMAIL_MESSAGE_CODE))
+    if df.empty:
+        return pd.DataFrame(columns=["letter_id", "letter", "code", "value"])
+    df["code"] = df["code"].astype(str).str.strip().str.lower()
+    df["value"] = df["value"].astype(str).str.strip().str.lower()
+    return df[df["code"].isin(codes.UTM_CODES)]

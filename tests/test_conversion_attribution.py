@@ -1,0 +1,284 @@
+"""The last-touch rule on hand-built timelines, in tiny Bitrix-shaped SQLite databases.
+
+Period: January 2026; windows: open 5 days, click 30 days (the contract's defaults).
+Each contact below is one story; the expected attribution is written next to it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime as dt
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, insert
+
+from mailaudit.analyses.conversion import (
+    analyse_conversion,
+    attribute,
+    cohort_labels,
+    cohort_windows,
+    contact_weights,
+    standardised_baseline,
+)
+from mailaudit.bitrix.codes import CrmEntityType, CrmMultiField, RecipientStatus, SenderContactType
+from mailaudit.bitrix.schema import reflect_schema
+from mailaudit.bitrix.tables import bitrix_metadata
+from mailaudit.period import Period
+from mailaudit.sources.db import create_readonly_engine, sqlite_url
+
+JANUARY = Period(dt(2026, 1, 1).date(), dt(2026, 1, 31).date())
+
+
+class Timeline:
+    """Collects rows for a tiny portal: one mailing, one posting per send date."""
+
+    def __init__(self):
+        self.rows: dict[str, list[dict]] = {}
+        self._ids: dict[str, int] = {}
+        self.add("b_sender_mailing", ID=1, NAME="Newsletter", ACTIVE="Y")
+
+    def add(self, table: str, **row) -> int:
+        if "ID" not in row and table not in ("b_crm_deal_contact", "b_crm_utm"):
+            row["ID"] = self._ids[table] = self._ids.get(table, 0) + 1
+        self.rows.setdefault(table, []).append(row)
+        return row.get("ID", 0)
+
+    def contact(self, cid: int, user_id: int | None = None) -> int:
+        return self.add("b_sender_contact", ID=cid, TYPE_ID=int(SenderContactType.EMAIL),
+                        CODE=f"c{cid}@example.org", USER_ID=user_id, DATE_INSERT=dt(2025, 1, 1))
+
+    def send(self, contact: int, sent: dt, rid: int | None = None, status: str = RecipientStatus.SENT,
+             opened: dt | None = None, clicked: dt | None = None) -> int:
+        posting = self.add("b_sender_posting", MAILING_ID=1, MAILING_CHAIN_ID=1, STATUS="S", DATE_SENT=sent)
+        extra = {"ID": rid} if rid is not None else {}
+        rid = self.add("b_sender_posting_recipient", POSTING_ID=posting, CONTACT_ID=contact, STATUS=status,
+                       DATE_SENT=sent, **extra)
+        if opened:
+            self.add("b_sender_posting_read", POSTING_ID=posting, RECIPIENT_ID=rid, DATE_INSERT=opened)
+        if clicked:
+            self.add("b_sender_posting_click", POSTING_ID=posting, RECIPIENT_ID=rid, DATE_INSERT=clicked,
+                     URL="https://shop.example.org/")
+        return rid
+
+    def order(self, at: dt, price: float, user_id: int = 0, crm_contact: int | None = None,
+              canceled: str = "N") -> int:
+        oid = self.add("b_sale_order", DATE_INSERT=at, PRICE=price, USER_ID=user_id, CANCELED=canceled,
+                       CURRENCY="RUB")
+        if crm_contact is not None:
+            self.add("b_crm_order_contact_company", ORDER_ID=oid, ENTITY_ID=crm_contact,
+                     ENTITY_TYPE_ID=int(CrmEntityType.CONTACT), IS_PRIMARY="Y")
+        return oid
+
+    def crm_contact(self, crm_id: int, *emails: str) -> None:
+        self.add("b_crm_contact", ID=crm_id, DATE_CREATE=dt(2025, 1, 1), HAS_EMAIL="Y")
+        for email in emails:
+            self.add("b_crm_field_multi", ENTITY_ID=CrmMultiField.ENTITY_CONTACT, ELEMENT_ID=crm_id,
+                     TYPE_ID=CrmMultiField.TYPE_EMAIL, VALUE_TYPE="WORK", VALUE=email)
+
+    def build(self, path):
+        metadata = bitrix_metadata("current")
+        engine = create_engine(f"sqlite:///{path}")
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            for table, rows in self.rows.items():
+                columns = sorted({k for r in rows for k in r})
+                conn.execute(insert(metadata.tables[table]), [{c: r.get(c) for c in columns} for r in rows])
+        engine.dispose()
+        return path
+
+
+def run(path, **kwargs):
+    engine = create_readonly_engine(sqlite_url(path))
+    with engine.connect() as conn:
+        result = analyse_conversion(conn, reflect_schema(conn), JANUARY, replicates=20, **kwargs)
+    engine.dispose()
+    return result
+
+
+def attributed_recipients(result) -> dict[int, float]:
+    """recipient_id -> attributed revenue, from the per-send table."""
+    return dict(zip(result.converted_sends["recipient_id"], result.converted_sends["revenue"]))
+
+
+@pytest.fixture(scope="module")
+def stories(tmp_path_factory):
+    t = Timeline()
+    # 1. tie: two sends at the same second, both clicked -> the higher recipient ID wins
+    t.contact(1)
+    t.send(1, dt(2026, 1, 3, 9), rid=101, clicked=dt(2026, 1, 3, 10))
+    t.send(1, dt(2026, 1, 3, 9), rid=102, clicked=dt(2026, 1, 3, 11))
+    t.crm_contact(901, "c1@example.org")
+    t.order(dt(2026, 1, 6), 100.0, crm_contact=901)
+    # 2. click window edge: exactly 30 x 24 h after the click -> attributed
+    t.contact(2)
+    t.send(2, dt(2026, 1, 5, 9), rid=201, opened=dt(2026, 1, 5, 10), clicked=dt(2026, 1, 5, 10))
+    t.crm_contact(902, "c2@example.org")
+    t.order(dt(2026, 2, 4, 10), 200.0, crm_contact=902)
+    # 3. one second past the click window (and far past the open window) -> not attributed
+    t.contact(3)
+    t.send(3, dt(2026, 1, 5, 9), rid=301, opened=dt(2026, 1, 5, 10), clicked=dt(2026, 1, 5, 10))
+    t.crm_contact(903, "c3@example.org")
+    t.order(dt(2026, 2, 4, 10, 0, 1), 300.0, crm_contact=903)
+    # 4. open window edge: exactly 5 x 24 h after an open (no click) -> attributed by the open branch
+    t.contact(4)
+    t.send(4, dt(2026, 1, 10, 9), rid=401, opened=dt(2026, 1, 10, 12))
+    t.crm_contact(904, "c4@example.org")
+    t.order(dt(2026, 1, 15, 12), 400.0, crm_contact=904)
+    # 5. several sends: a clicked older send beats a later opened-only send and an untouched one
+    t.contact(5)
+    t.send(5, dt(2026, 1, 2, 9), rid=501, clicked=dt(2026, 1, 3, 9))
+    t.send(5, dt(2026, 1, 10, 9), rid=502, opened=dt(2026, 1, 11, 9))
+    t.send(5, dt(2026, 1, 12, 9), rid=503)
+    t.crm_contact(905, "c5@example.org")
+    t.order(dt(2026, 1, 14), 500.0, crm_contact=905)
+    # 6. several clicked sends: the latest send wins even though the earlier one was clicked later
+    t.contact(6)
+    t.send(6, dt(2026, 1, 2, 9), rid=601, clicked=dt(2026, 1, 20, 9))
+    t.send(6, dt(2026, 1, 8, 9), rid=602, clicked=dt(2026, 1, 9, 9))
+    t.crm_contact(906, "c6@example.org")
+    t.order(dt(2026, 1, 21), 600.0, crm_contact=906)
+    # 7. a cancelled order is never attributed
+    t.contact(7)
+    t.send(7, dt(2026, 1, 4, 9), rid=701, clicked=dt(2026, 1, 4, 10))
+    t.crm_contact(907, "c7@example.org")
+    t.order(dt(2026, 1, 5), 700.0, crm_contact=907, canceled="Y")
+    # 8. an order linked only through USER_ID
+    t.contact(8, user_id=5008)
+    t.send(8, dt(2026, 1, 6, 9), rid=801, clicked=dt(2026, 1, 6, 10))
+    t.order(dt(2026, 1, 7), 800.0, user_id=5008)
+    # 9. CRM e-mail written with capitals and spaces still matches the contact's CODE
+    t.contact(9)
+    t.send(9, dt(2026, 1, 7, 9), rid=901, clicked=dt(2026, 1, 7, 10))
+    t.crm_contact(909, "  C9@Example.ORG ")
+    t.order(dt(2026, 1, 8), 900.0, crm_contact=909)
+    # 10. a later send after the period takes the order: nothing counts for January
+    t.contact(10)
+    t.send(10, dt(2026, 1, 20, 9), rid=1001, clicked=dt(2026, 1, 21, 9))
+    t.send(10, dt(2026, 2, 2, 9), rid=1002, clicked=dt(2026, 2, 2, 10))
+    t.crm_contact(910, "c10@example.org")
+    t.order(dt(2026, 2, 3), 1000.0, crm_contact=910)
+    # 11 + 14. one CRM contact with two e-mails (two mailing contacts, far apart in ID): the latest
+    # send of either contact wins, even when they are read in different contact-ID ranges
+    t.contact(11)
+    t.contact(14)
+    t.send(11, dt(2026, 1, 5, 9), rid=1101, clicked=dt(2026, 1, 5, 10))
+    t.send(14, dt(2026, 1, 6, 9), rid=1401, clicked=dt(2026, 1, 7, 10))
+    t.crm_contact(911, "c11@example.org", "c14@example.org")
+    t.order(dt(2026, 1, 10), 1100.0, crm_contact=911)
+    # 12. a click after the order does not count; touch at the same second does
+    t.contact(12)
+    t.send(12, dt(2026, 1, 9, 9), rid=1201, clicked=dt(2026, 1, 12, 9))
+    t.crm_contact(912, "c12@example.org")
+    t.order(dt(2026, 1, 11), 1200.0, crm_contact=912)
+    t.contact(13)
+    t.send(13, dt(2026, 1, 9, 9), rid=1301, clicked=dt(2026, 1, 9, 12))
+    t.crm_contact(913, "c13@example.org")
+    t.order(dt(2026, 1, 9, 12), 1300.0, crm_contact=913)
+    # 15. a failed send (STATUS E) is not delivered and cannot be attributed
+    t.contact(15)
+    t.send(15, dt(2026, 1, 9, 9), rid=1501, status=RecipientStatus.ERROR)
+    # 16. an order with no buyer at all, and one whose CRM contact has no e-mail
+    t.order(dt(2026, 1, 9), 50.0)
+    t.add("b_crm_contact", ID=999, DATE_CREATE=dt(2025, 1, 1))
+    t.order(dt(2026, 1, 9), 60.0, crm_contact=999)
+    return t.build(tmp_path_factory.mktemp("conversion") / "stories.sqlite")
+
+
+EXPECTED = {102: 100.0, 201: 200.0, 401: 400.0, 501: 500.0, 602: 600.0, 801: 800.0, 901: 900.0,
+            1401: 1100.0, 1301: 1300.0}
+
+
+def test_each_story_is_attributed_as_the_rule_says(stories):
+    result = run(stories)
+    assert attributed_recipients(result) == EXPECTED
+
+
+def test_contact_id_ranges_do_not_change_the_answer(stories):
+    small = run(stories, contacts_per_chunk=2)
+    assert attributed_recipients(small) == EXPECTED
+    assert small.figures["converted"] == run(stories).figures["converted"]
+
+
+def test_figures_count_delivered_sends_of_the_period(stories):
+    f = run(stories).figures
+    # 18 recipient rows in January with STATUS N (1002 is February, 1501 failed)
+    assert f["delivered"] == 18
+    assert f["converted"] == len(EXPECTED)
+    assert f["revenue"] == pytest.approx(sum(EXPECTED.values()))
+    assert f["conversion_rate"] == pytest.approx(len(EXPECTED) / 18)
+    assert f["revenue_per_recipient"] == pytest.approx(sum(EXPECTED.values()) / 18)
+    assert f["source"] == "orders"
+    assert f["windows"] == {"open_days": 5, "click_days": 30}
+    assert [c["cohort"] for c in f["cohorts"]] == ["2026-01"]
+    assert f["cohorts"][0]["converted"] == len(EXPECTED)
+
+
+def test_click_only_variant_drops_open_attributions(stories):
+    f = run(stories).figures
+    # 401 converts only through its open; every other conversion had a click in reach
+    assert f["click_only"]["converted"] == len(EXPECTED) - 1
+    assert f["click_only"]["revenue"] == pytest.approx(sum(EXPECTED.values()) - 400.0)
+
+
+def test_linking_tally_names_cancelled_and_unlinked_orders(stories):
+    linking = run(stories).figures["linking"]
+    assert linking["cancelled"] == 1
+    assert linking["qualifying"] == 14
+    assert linking["linked via USER_ID"] == 1
+    assert linking["unlinked: no CRM contact and no user"] == 1
+    assert linking["unlinked: CRM contact without e-mail"] == 1
+    assert linking["linked"] == 12
+
+
+def test_window_sensitivity_grows_with_the_window(stories):
+    s = run(stories).sensitivity
+    assert list(s["window_days"]) == list(range(1, 31))
+    at = s.set_index("window_days")
+    assert at.loc[30, "last_touch_revenue"] == pytest.approx(sum(EXPECTED.values()))
+    # both windows 5 days: 502's open takes contact 5's order, 601's late click takes contact 6's
+    assert at.loc[5, "last_touch_revenue"] == pytest.approx(100 + 400 + 500 + 600 + 800 + 900 + 1100 + 1300)
+    assert s.loc[s["window_days"] == 30, "click_only_revenue"].item() == pytest.approx(
+        sum(EXPECTED.values()) - 400.0)
+
+
+def test_attribute_prefers_click_then_latest_send():
+    pairs = pd.DataFrame({
+        "purchase_id": [1, 1, 1],
+        "recipient_id": [10, 11, 12],
+        "contact_id": [5, 5, 5],
+        "sent_at": [100, 200, 300],
+        "click_lag": [1000.0, float("nan"), float("nan")],
+        "open_lag": [1000.0, 500.0, float("nan")],
+    })
+    assert attribute(pairs, click_days=30, open_days=5)["recipient_id"].tolist() == [10]
+    # the click is out of a zero-day window; the open of send 11 is within 1 day
+    assert attribute(pairs, click_days=0, open_days=1)["recipient_id"].tolist() == [11]
+    assert attribute(pairs, click_days=0, open_days=None).empty
+
+
+def test_cohort_labels_month_and_iso_week():
+    times = pd.Series(pd.to_datetime(["2026-01-01 10:00", "2025-12-29 00:00", "2026-03-31 23:59"]))
+    assert cohort_labels(times, "month").tolist() == ["2026-01", "2025-12", "2026-03"]
+    # 2026-01-01 is in ISO week 1 of 2026, as is Monday 2025-12-29
+    assert cohort_labels(times, "week").tolist() == ["2026-W01", "2026-W01", "2026-W14"]
+    weeks = cohort_windows(JANUARY, "week")
+    assert weeks["cohort"].tolist() == ["2026-W01", "2026-W02", "2026-W03", "2026-W04", "2026-W05"]
+    assert weeks["start"].iloc[0] == pd.Timestamp("2026-01-01")
+
+
+def test_bootstrap_weights_depend_on_the_contact_only():
+    a = contact_weights([1, 2, 3], 50)
+    b = contact_weights([3, 2, 1], 50)
+    assert (a[0] == b[2]).all() and (a[2] == b[0]).all()
+    big = contact_weights(range(20000), 10)
+    assert big.mean() == pytest.approx(1.0, abs=0.02)
+    assert big.var() == pytest.approx(1.0, abs=0.05)
+
+
+def test_standardised_baseline_reweights_to_the_mailed_mix():
+    # cell 0: not mailed 10% buy, cell 1: not mailed 50% buy; mailed contacts all in cell 1
+    units = pd.DataFrame([[100, 0], [100, 50]]).to_numpy(float)
+    ordered = pd.DataFrame([[10, 0], [50, 30]]).to_numpy(float)
+    mailed, baseline = standardised_baseline(units, ordered)
+    assert baseline == pytest.approx(0.5)
+    assert mailed == pytest.approx(0.6)
