@@ -1,0 +1,116 @@
+"""Shared chart style: one theme, and a `figure` helper that makes every chart say what it counts.
+
+Every chart of the kit has a bold title (what it shows) and a grey subtitle (what is counted,
+out of what, over which period), so a reader never has to guess a denominator. Rates are
+fractions in the data and percentages on the axes.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+PALETTE = ["#1f5f99", "#e76f51", "#2a9d8f", "#e9c46a", "#6c757d", "#8ecae6", "#9b5de5", "#f4a261"]
+"""Categorical colours, in order of use (first: the main series)."""
+MUTED = "#adb5bd"
+HIGHLIGHT = "#b00020"
+SUBTITLE_COLOUR = "#555555"
+
+
+def apply_theme() -> None:
+    """The kit's seaborn/matplotlib look: white grid, system sans-serif font, readable sizes."""
+    sns.set_theme(style="whitegrid", palette=PALETTE, font="sans-serif", rc={
+        "figure.dpi": 110,
+        "savefig.dpi": 110,
+        "figure.facecolor": "white",
+        "axes.titlesize": 12,
+        "axes.titleweight": "bold",
+        "axes.titlelocation": "left",
+        "axes.labelsize": 10,
+        "axes.edgecolor": "#cccccc",
+        "xtick.labelsize": 9,
+        "ytick.labelsize": 9,
+        "legend.fontsize": 9,
+        "legend.frameon": False,
+        "grid.color": "#e9ecef",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    })
+
+
+def figure(title: str, subtitle: str, *, size: tuple[float, float] = (8.0, 3.6),
+           nrows: int = 1, ncols: int = 1, **subplots_kw):
+    """A new figure with a title and the subtitle saying what the chart counts.
+
+    Returns ``(fig, ax)`` (``ax`` is an array when ``nrows * ncols > 1``). The subtitle is
+    required: e.g. "unique opens / delivered recipient rows, 2026-01-01 – 2026-03-31".
+    """
+    if not title or not subtitle:
+        raise ValueError("a chart needs a title and a subtitle saying what it counts")
+    fig, ax = plt.subplots(nrows, ncols, figsize=size, **subplots_kw)
+    height = size[1]
+    fig.text(0.01, 1 - 0.08 / height, title, ha="left", va="top", fontsize=12, fontweight="bold")
+    fig.text(0.01, 1 - 0.36 / height, subtitle, ha="left", va="top", fontsize=9, color=SUBTITLE_COLOUR,
+             wrap=True)
+    fig.subplots_adjust(top=1 - _HEADER_INCHES / height)
+    return fig, ax
+
+
+_HEADER_INCHES = 0.5
+"""Room kept above the axes for the title and the subtitle."""
+
+
+def finish(fig):
+    """Tight layout that keeps the room for the title and subtitle; returns the figure."""
+    fig.tight_layout(rect=(0, 0, 1, 1 - _HEADER_INCHES / fig.get_figheight()))
+    return fig
+
+
+def show(fig) -> None:
+    """Display the figure once (inline PNG in the report) and release it."""
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
+
+
+def percent_axis(ax, axis: str = "y", decimals: int = 0) -> None:
+    """Label an axis whose values are fractions in [0, 1] as percentages."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(PercentFormatter(xmax=1, decimals=decimals))
+
+
+def thousands_axis(ax, axis: str = "y") -> None:
+    """Counts with thousands separators (12,345)."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
+def label_bars(ax, fmt: str = "{:,.0f}", percent: bool = False, padding: int = 2) -> None:
+    """Write each bar's value at its end (percentages for fractions when `percent`)."""
+    for container in ax.containers:
+        labels = [(f"{v:.1%}" if percent else fmt.format(v)) if np.isfinite(v) else ""
+                  for v in container.datavalues]
+        ax.bar_label(container, labels=labels, padding=padding, fontsize=8, color="#333333")
+
+
+def rate_intervals(ax, labels: Sequence[str], rates: Sequence[float], lows: Sequence[float],
+                   highs: Sequence[float], colour: str = PALETTE[0], reference: float | None = None) -> None:
+    """Horizontal dot-and-whisker chart of rates (fractions) with their 95% intervals.
+
+    `reference` draws a dashed vertical line (e.g. the overall rate) to compare against.
+    """
+    y = np.arange(len(labels))
+    rates, lows, highs = (np.asarray(v, dtype=float) for v in (rates, lows, highs))
+    ax.errorbar(rates, y, xerr=[rates - lows, highs - rates], fmt="o", color=colour,
+                ecolor=colour, elinewidth=1.5, capsize=3)
+    if reference is not None and np.isfinite(reference):
+        ax.axvline(reference, color=MUTED, linestyle="--", linewidth=1)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    percent_axis(ax, "x", decimals=0)
+    ax.grid(axis="y", visible=False)
+
