@@ -649,3 +649,35 @@ def marketer_sentence(difference: dict) -> str:
     action = _METRIC_VERBS[difference["metric"]]
     return (f"{who} {action} {how} the {difference['versus']}, in the same mailings "
             f"(ratio 95% CI {low:.2f}–{high:.2f}, adjusted p = {difference['p_adjusted']:.2g})")
+
+
+TABLE_COLUMNS = ["segment", "contacts", "delivered", "open_rate", "open_rate_ci", "click_rate", "click_rate_ci",
+                 "ctor", "ctor_ci", "unsub_rate", "unsub_rate_ci", "error_rate", "complaint_rate",
+                 "previous_open_rate", "open_rate_change_pp", "tested"]
+
+
+def dimension_table(metrics: pd.DataFrame, dimension: str) -> pd.DataFrame:
+    """The table shown for one dimension: one row per segment, largest first."""
+    rows = metrics[metrics["dimension"] == dimension]
+    return rows[[c for c in TABLE_COLUMNS if c in rows.columns]].reset_index(drop=True)
+
+
+def findings(differences: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(severity, title, detail) per significant difference and per mix effect, largest effect first."""
+    if differences.empty:
+        return []
+    out = []
+    significant = differences[differences["significant"]].copy()
+    significant["size"] = np.abs(np.log(significant["ratio"]))
+    for record in significant.sort_values("size", ascending=False).to_dict(orient="records"):
+        severity = "medium" if record["size"] >= np.log(1.5) else "low"
+        out.append((severity, marketer_sentence(record),
+                    f"{record['segment_delivered']:,} delivered sends vs {record['versus_delivered']:,}; "
+                    f"raw ratio {record['raw_ratio']:.2f}"))
+    for record in differences[differences["mix_effect"]].to_dict(orient="records"):
+        out.append(("info", f"Mix effect: {record['dimension']} {record['segment']} looks "
+                            f"{record['raw_ratio']:.2f}× the {record['versus']} on {record['metric']}, "
+                            "but not within the same mailings",
+                    f"within-posting ratio {record['ratio']:.2f} (95% CI {record['ci'][0]:.2f}–{record['ci'][1]:.2f}):"
+                    " the segment received different letters, it does not behave differently"))
+    return out

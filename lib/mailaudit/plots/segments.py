@@ -1,0 +1,133 @@
+"""Charts and the sortable table of the segments report."""
+
+from __future__ import annotations
+
+import html
+import math
+import uuid
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import FixedLocator, NullLocator
+
+METRIC_LABELS = {
+    "open_rate": "open rate (opened ÷ delivered)",
+    "click_rate": "click rate (clicked ÷ delivered)",
+    "ctor": "click-to-open (clicked ÷ opened)",
+    "unsub_rate": "unsubscribe rate (unsubscribed ÷ delivered)",
+}
+_RATIO_TICKS = (0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
+_SIGNIFICANT, _NOT_SIGNIFICANT, _MIX = "#1d3557", "#adb5bd", "#e76f51"
+
+
+def forest_plot(differences: pd.DataFrame, dimension: str, period_label: str, correction: str):
+    """Within-posting rate ratios segment ÷ rest of the dimension, with their 95% intervals, one
+    panel per metric. Dark: significant after the correction; orange: a mix effect (the raw
+    difference vanishes within postings); grey: not significant."""
+    data = differences[differences["dimension"] == dimension]
+    metrics = [m for m in METRIC_LABELS if m in set(data["metric"])]
+    if data.empty or not metrics:
+        return None
+    segments = list(dict.fromkeys(data.sort_values("segment_delivered", ascending=False)["segment"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 1.5, 0.45 * len(segments) + 1.8),
+                             sharey=True, squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        rows = data[data["metric"] == metric].set_index("segment").reindex(segments)
+        y = np.arange(len(segments))
+        for i, (_, row) in enumerate(rows.iterrows()):
+            if pd.isna(row["ratio"]) or not np.all(np.isfinite(row["ci"])):
+                continue
+            colour = _SIGNIFICANT if row["significant"] else (_MIX if row["mix_effect"] else _NOT_SIGNIFICANT)
+            ax.plot(row["ci"], [y[i], y[i]], color=colour, lw=2)
+            ax.plot(row["ratio"], y[i], "o", color=colour)
+        ax.axvline(1.0, color="#555", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        low, high = ax.get_xlim()
+        ax.xaxis.set_major_locator(FixedLocator([t for t in _RATIO_TICKS if low <= t <= high] or [1.0]))
+        ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}×")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_title(METRIC_LABELS[metric].split(" (")[0], fontsize=10)
+        ax.set_yticks(y, segments)
+        ax.invert_yaxis()
+        sns.despine(ax=ax)
+    fig.suptitle(f"{dimension}: rate of each segment ÷ rate of the rest, within the same postings",
+                 x=0.01, ha="left", fontweight="bold")
+    fig.text(0.01, 0.005, f"Points: rate ratio; bars: 95% interval (contacts as clusters); sends in {period_label}; "
+             f"dark = significant after {correction} correction, orange = mix effect, grey = not significant",
+             fontsize=8, color="#555")
+    fig.tight_layout(rect=(0, 0.04, 1, 0.95))
+    return fig
+
+
+def month_heatmap(monthly: pd.DataFrame, dimension: str, metric: str, period_label: str):
+    """Segment × send month heatmap of a rate (fraction shown as percent)."""
+    data = monthly[monthly["dimension"] == dimension]
+    if data.empty:
+        return None
+    table = data.pivot_table(index="segment", columns="month", values=metric, aggfunc="first")
+    order = data.groupby("segment")["delivered"].sum().sort_values(ascending=False).index
+    table = table.reindex(order)
+    fig, ax = plt.subplots(figsize=(max(8.0, 2.5 + 0.8 * len(table.columns)), 0.45 * len(table) + 2.0))
+    sns.heatmap(table * 100, annot=True, fmt=".1f", cmap="Blues", cbar_kws={"label": "%"}, ax=ax)
+    fig.suptitle(f"{dimension}: {METRIC_LABELS[metric]} by send month, %", x=0.01, ha="left", fontweight="bold")
+    ax.set_title(f"recipient rows delivered in {period_label}, by month of DATE_SENT; blank: no delivered row",
+                 loc="left", fontsize=9, color="#555")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.tick_params(axis="y", labelrotation=0)
+    fig.tight_layout()
+    return fig
+
+
+def sortable_table_html(df: pd.DataFrame, caption: str, percent: tuple[str, ...] = (),
+                        intervals: tuple[str, ...] = ()) -> str:
+    """An HTML table whose columns sort on a click (a few lines of inline JavaScript, no fetch).
+
+    `percent` columns hold fractions shown as percentages; `intervals` columns hold [low, high]
+    fractions shown as "low–high %". Cells keep their raw value in ``data-v`` for sorting.
+    """
+    table_id = f"seg-{uuid.uuid4().hex[:8]}"
+    head = "".join(f"<th style='cursor:pointer' title='sort'>{html.escape(str(c))}</th>" for c in df.columns)
+    body = []
+    for record in df.itertuples(index=False):
+        cells = []
+        for column, value in zip(df.columns, record):
+            shown, key = _cell(value, column in percent, column in intervals)
+            cells.append(f"<td data-v='{html.escape(key, quote=True)}'>{html.escape(shown)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    script = (
+        "<script>(function(){var t=document.getElementById('%s');if(!t)return;"
+        "t.querySelectorAll('th').forEach(function(th,i){var asc=false;th.onclick=function(){"
+        "asc=!asc;var rows=Array.from(t.tBodies[0].rows);rows.sort(function(a,b){"
+        "var x=a.cells[i].dataset.v,y=b.cells[i].dataset.v,nx=parseFloat(x),ny=parseFloat(y);"
+        "var c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c;});"
+        "rows.forEach(function(r){t.tBodies[0].appendChild(r);});};});})();</script>" % table_id)
+    return (f"<p class='ma-caption'><strong>{html.escape(caption)}</strong> "
+            f"<span style='color:#777;font-size:0.85em'>(click a column to sort)</span></p>"
+            f"<table id='{table_id}' class='ma-table'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>{script}")
+
+
+def _cell(value, percent: bool, interval: bool) -> tuple[str, str]:
+    if interval:
+        if not isinstance(value, (list, tuple)) or not all(_finite(v) for v in value):
+            return "—", ""
+        return f"{value[0]:.1%}–{value[1]:.1%}", f"{value[0]}"
+    if isinstance(value, (bool, np.bool_)):
+        return ("yes" if value else "no"), str(int(value))
+    if not _finite(value) and isinstance(value, (float, np.floating)):
+        return "—", ""
+    if percent:
+        return f"{float(value):.1%}", f"{float(value)}"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}", str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):,.3g}", f"{float(value)}"
+    return ("—", "") if value is None else (str(value), str(value))
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(float(value))
