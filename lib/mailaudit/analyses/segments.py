@@ -526,7 +526,7 @@ def _segment_tests(dimension: str, sums: pd.DataFrame, total: pd.Series, counts:
 
 
 def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
-                     settings: SegmentSettings, mpp_open_rates: dict | None = None) -> SegmentResult:
+                     settings: SegmentSettings) -> SegmentResult:
     """Every dimension's segments with their rates and intervals, and the adjusted comparisons.
 
     Comparisons: each segment (delivered >= settings.min_delivered, and so is its rest) against
@@ -570,16 +570,13 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
         errors = _error_counts(conn, schema, period, membership)
         complaints = _complaint_counts(conn, schema, period, membership) if has_abuse else None
         metrics = _segment_metrics(dimension, sums, counts, previous, errors, complaints, settings, total_delivered)
-        if mpp_open_rates and dimension in mpp_open_rates:
-            metrics["mpp_corrected_open_rate"] = metrics["segment"].map(mpp_open_rates[dimension])
         metric_frames.append(metrics)
         test_rows += _segment_tests(dimension, sums, total, counts, all_counts, metrics, settings.alpha)
         monthly_frames.append(_monthly(dimension, counts))
         posting_frames.append(counts.groupby(["posting_id", "segment"], as_index=False)[list(_COUNT_COLUMNS)]
                               .sum().assign(dimension=dimension))
-    if not (mpp_open_rates):
-        notes.append("MPP-corrected open rates per segment are not shown: the open-inflation analysis "
-                     "supplied none for this run")
+    notes.append("open_rate is the raw open rate (any read row); an MPP-corrected rate per segment is not "
+                 "computed: the open-inflation analysis estimates human opens per mail client, not per segment")
 
     metrics = pd.concat(metric_frames, ignore_index=True) if metric_frames else pd.DataFrame()
     differences = _adjust(pd.DataFrame(test_rows), settings)
@@ -614,7 +611,7 @@ def _figures(metrics: pd.DataFrame, differences: pd.DataFrame, settings: Segment
     dimensions: dict = {}
     keep = ["delivered", "contacts", "tested", *[k for m in RATE_METRICS for k in
             (m, f"{m}_ci", f"previous_{m}", f"{m}_change_pp")],
-            "error_rate", "error_rate_ci", "complaint_rate", "complaint_rate_ci", "mpp_corrected_open_rate"]
+            "error_rate", "error_rate_ci", "complaint_rate", "complaint_rate_ci"]
     for record in metrics.to_dict(orient="records"):
         dimensions.setdefault(record["dimension"], {})[record["segment"]] = {
             k: record[k] for k in keep if k in record}
