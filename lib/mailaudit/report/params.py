@@ -37,6 +37,13 @@ class ParamsError(ValueError):
     """A parameter file that cannot be used; the message is one line and holds no secret."""
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without implicit timestamps: dates stay text, so a bad one is an error naming its key."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+
+
 # --- field checkers: each takes (value, key) and returns the cleaned value or raises ----------
 
 def _positive_int(value: Any, key: str) -> int:
@@ -215,7 +222,7 @@ def load_params(path: str | os.PathLike, base_dir: str | os.PathLike | None = No
         raise ParamsError(f"cannot read parameter file {path}: {type(exc).__name__}") from None
     refuse_url_passwords(text)
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
