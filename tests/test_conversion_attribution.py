@@ -282,3 +282,46 @@ def test_standardised_baseline_reweights_to_the_mailed_mix():
     mailed, baseline = standardised_baseline(units, ordered)
     assert baseline == pytest.approx(0.5)
     assert mailed == pytest.approx(0.6)
+
+
+def test_every_chart_draws_from_the_result(stories):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mailaudit.plots import conversion as charts
+
+    result = run(stories)
+    f = result.figures
+    label = JANUARY.label
+    figures = [
+        charts.cohorts(result.cohorts, label, f["windows"]),
+        charts.sensitivity(result.sensitivity, label, f["windows"]),
+        charts.cumulative(result.cumulative, label),
+        charts.time_to_order(result.time_to_order, label, f["source"]),
+        charts.baseline(f["baseline"], label),
+        charts.followup(result.followup, label, 3),
+    ]
+    assert all(fig.axes for fig in figures)
+    # the time-to-order curve starts at the orders placed at the same second as a send
+    assert result.time_to_order["share_ordered"].is_monotonic_increasing
+
+
+def test_kaplan_meier_on_grouped_times_matches_the_row_level_estimate():
+    import numpy as np
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    from mailaudit.analyses.conversion import _kaplan_meier
+
+    rng = np.random.default_rng(3)
+    hours = rng.integers(1, 200, 400)
+    event = rng.random(400) < 0.6
+    counts: dict = {}
+    for h, e in zip(hours, event):
+        counts[(int(h), int(e))] = counts.get((int(h), int(e)), 0) + 1
+    table, figures = _kaplan_meier(counts)
+    rows = SurvfuncRight(hours / 24.0, event.astype(float))
+    assert np.allclose(table["share_ordered"], 1 - rows.surv_prob)
+    # Greenwood's interval (statsmodels leaves the last point, where everyone left has ordered, NaN)
+    assert np.allclose((table["ci_high"] - table["share_ordered"])[:-1],
+                       np.minimum(1.959963984540054 * rows.surv_prob_se, 1 - table["share_ordered"])[:-1])
+    assert figures["median_days"] == pytest.approx(rows.quantile(0.5))

@@ -743,10 +743,13 @@ def _kaplan_meier(counts: dict):
     status = np.array([k[1] for k in keys], dtype=float)
     weights = np.array([counts[k] for k in keys], dtype=float)
     sf = SurvfuncRight(np.maximum(hours, 0) / 24.0, status, freq_weights=weights)
+    # Greenwood's variance from the weighted risk sets (statsmodels' own SE ignores freq_weights)
+    n, d = sf.n_risk, sf.n_events
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = sf.surv_prob * np.sqrt(np.cumsum(np.where(n > d, d / (n * (n - d)), 0.0)))
     table = pd.DataFrame({"days": sf.surv_times, "share_ordered": 1 - sf.surv_prob,
-                          "ci_low": 1 - (sf.surv_prob + Z95 * sf.surv_prob_se),
-                          "ci_high": 1 - (sf.surv_prob - Z95 * sf.surv_prob_se),
-                          "at_risk": sf.n_risk})
+                          "ci_low": 1 - (sf.surv_prob + Z95 * se), "ci_high": 1 - (sf.surv_prob - Z95 * se),
+                          "at_risk": n})
     table[["ci_low", "ci_high"]] = table[["ci_low", "ci_high"]].clip(0, 1)
 
     def share_by(day):
