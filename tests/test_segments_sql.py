@@ -1,0 +1,168 @@
+"""Segments analysis on a constructed Bitrix database: SQL counts, dimensions, mix effect."""
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from mailaudit import emails
+from mailaudit.analyses import segments as seg
+from mailaudit.bitrix.schema import reflect_schema
+from mailaudit.period import Period
+from mailaudit.sources.db import create_readonly_engine, sqlite_url
+from segments_fixtures import PROMO_CLICK_RATIO, build_mix_effect_db
+
+PERIOD = Period(date(2026, 1, 1), date(2026, 3, 31))
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    path = build_mix_effect_db(tmp_path_factory.mktemp("segments") / "mix.sqlite")
+    engine = create_readonly_engine(sqlite_url(path))
+    with engine.connect() as conn:
+        yield conn, reflect_schema(conn)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def result(source):
+    conn, schema = source
+    return seg.analyse_segments(conn, schema, PERIOD, seg.SegmentSettings(min_delivered=200))
+
+
+def _rows(conn, schema) -> pd.DataFrame:
+    """Recipient rows recomputed in pandas, the independent check of the SQL counts."""
+    t = {name: schema.table(name) for name in ("b_sender_posting_recipient", "b_sender_posting_read",
+                                               "b_sender_posting_click", "b_sender_contact_list", "b_sender_list")}
+    recipients = pd.DataFrame(conn.execute(select(t["b_sender_posting_recipient"])).mappings().all())
+    reads = set(conn.execute(select(t["b_sender_posting_read"].c.RECIPIENT_ID)).scalars())
+    clicks = set(conn.execute(select(t["b_sender_posting_click"].c.RECIPIENT_ID)).scalars())
+    recipients["opened"] = recipients["ID"].isin(reads)
+    recipients["clicked"] = recipients["ID"].isin(clicks)
+    return recipients
+
+
+def _list_members(conn, schema, name) -> set:
+    link, book = schema.table("b_sender_contact_list"), schema.table("b_sender_list")
+    stmt = select(link.c.CONTACT_ID).join(book, book.c.ID == link.c.LIST_ID).where(book.c.NAME == name)
+    return set(conn.execute(stmt).scalars())
+
+
+def test_segment_counts_equal_a_recount_of_recipient_rows(source, result):
+    conn, schema = source
+    rows = _rows(conn, schema)
+    for name in ("VIP", "Promo", "Newsletter"):
+        members = rows[rows["CONTACT_ID"].isin(_list_members(conn, schema, name))]
+        shown = result.metrics.set_index(["dimension", "segment"]).loc[("list", name)]
+        assert shown["delivered"] == len(members)
+        assert shown["contacts"] == members["CONTACT_ID"].nunique()
+        assert shown["open_rate"] == pytest.approx(members["opened"].mean())
+        assert shown["click_rate"] == pytest.approx(members["clicked"].mean())
+        assert shown["ctor"] == pytest.approx(members.loc[members["opened"], "clicked"].mean())
+
+
+def test_rate_intervals_are_wider_than_row_level_wilson(result):
+    """Engagement is contact-specific: the contact-clustered interval must be wider."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    row = result.metrics.set_index(["dimension", "segment"]).loc[("list", "VIP")]
+    low, high = row["open_rate_ci"]
+    plain = proportion_confint(row["open_rate"] * row["delivered"], row["delivered"], method="wilson")
+    assert low < plain[0] and high > plain[1] and low < row["open_rate"] < high
+
+
+def test_mix_effect_is_not_significant_within_postings(result):
+    vip = result.differences[(result.differences["segment"] == "VIP")
+                             & (result.differences["metric"] == "open_rate")].iloc[0]
+    assert vip["raw_ratio"] > 1.25 and vip["raw_p_adjusted"] < 0.05
+    assert not vip["significant"] and vip["mix_effect"]
+    assert vip["ci"][0] < 1.0 < vip["ci"][1]
+
+
+def test_planted_click_effect_is_found_with_an_interval_covering_it(result):
+    promo = result.differences[(result.differences["segment"] == "Promo")
+                               & (result.differences["metric"] == "ctor")].iloc[0]
+    assert promo["significant"] and not promo["mix_effect"]
+    assert promo["ci"][0] <= PROMO_CLICK_RATIO <= promo["ci"][1]
+
+
+def test_segment_holding_every_contact_is_shown_but_not_tested(result):
+    newsletter = result.metrics.set_index(["dimension", "segment"]).loc[("list", "Newsletter")]
+    assert not newsletter["tested"]
+    assert "Newsletter" not in set(result.differences["segment"])
+
+
+def test_figures_follow_the_contract(result):
+    figures = result.figures
+    vip = figures["dimensions"]["list"]["VIP"]
+    assert set(vip) >= {"delivered", "open_rate", "open_rate_ci", "click_rate", "click_rate_ci", "ctor", "unsub_rate"}
+    for difference in figures["differences"]:
+        assert set(difference) >= {"dimension", "metric", "segment", "versus", "ratio", "p_adjusted", "significant", "ci"}
+        assert difference["metric"] in seg.RATE_METRICS
+
+
+def test_benjamini_hochberg_flags_at_least_what_holm_flags(source, result):
+    conn, schema = source
+    bh = seg.analyse_segments(conn, schema, PERIOD, seg.SegmentSettings(min_delivered=200, correction="fdr_bh"))
+    assert (bh.differences["p_adjusted"] <= result.differences["p_adjusted"] + 1e-12).all()
+    assert bh.differences["significant"].sum() >= result.differences["significant"].sum()
+
+
+def test_provider_labels_in_sql_match_emails_module(source):
+    conn, schema = source
+    addresses = ["a@gmail.com", "b@GoogleMail.com", "c@bk.ru", "d@ya.ru", "e@icloud.com", "f@firm.ru",
+                 "g@outlook.com", "h@rambler.ru", "i@notgmail.com"]
+    from sqlalchemy import literal, union_all
+
+    rows = union_all(*(select(literal(a).label("address")) for a in addresses)).subquery()
+    labels = conn.execute(select(rows.c.address, seg._provider_label(rows.c.address))).all()
+    assert {a: label for a, label in labels} == {a: emails.provider_of_domain(emails.domain_of(a)) for a in addresses}
+
+
+def test_tenure_cutoffs_measure_age_at_period_end():
+    assert seg.tenure_cutoffs(Period(date(2025, 10, 1), date(2026, 9, 30))) == [
+        date(2025, 10, 1), date(2024, 10, 1), date(2023, 10, 1)]
+    # the day after 28 February 2024 is 29 February: a year earlier has no such day
+    assert seg.tenure_cutoffs(Period(date(2024, 1, 1), date(2024, 2, 28))) == [
+        date(2023, 2, 28), date(2022, 2, 28), date(2021, 2, 28)]
+
+
+def test_tenure_bands_of_the_contacts(source):
+    conn, schema = source
+    members = pd.DataFrame(conn.execute(seg.segment_membership(schema, "tenure", PERIOD)).all(),
+                           columns=["contact_id", "segment"])
+    contact = schema.table("b_sender_contact")
+    inserted = dict(conn.execute(select(contact.c.ID, contact.c.DATE_INSERT)).all())
+    end = pd.Timestamp(PERIOD.end_exclusive)
+    for contact_id, band in members.sample(200, random_state=1).itertuples(index=False):
+        age_years = (end - pd.Timestamp(inserted[contact_id])).days / 365.25
+        expected = seg.TENURE_BANDS[min(int(np.floor(age_years + 1e-9)), 3)]
+        if abs(age_years - round(age_years)) > 0.01:          # away from the leap-day ambiguity
+            assert band == expected
+
+
+def test_custom_dimension_is_validated_against_the_schema(source):
+    conn, schema = source
+    with pytest.raises(seg.DimensionError, match="no column"):
+        seg.segment_membership(schema, "x", PERIOD, {"table": "b_sender_contact", "column": "NOPE", "name": "x"})
+    with pytest.raises(seg.DimensionError, match="not a known"):
+        seg.segment_membership(schema, "x", PERIOD, {"table": "users; drop", "column": "ID", "name": "x"})
+    with pytest.raises(seg.DimensionError, match="CONTACT_ID"):
+        seg.segment_membership(schema, "x", PERIOD, {"table": "b_sender_list", "column": "NAME", "name": "x"})
+
+
+def test_custom_dimension_from_a_contact_column(source):
+    conn, schema = source
+    settings = seg.SegmentSettings(dimensions=[], min_delivered=200,
+                                   custom=[{"table": "b_sender_contact", "column": "AGENT", "name": "agent_code"}])
+    custom = seg.analyse_segments(conn, schema, PERIOD, settings)
+    assert set(custom.metrics["dimension"]) == {"agent_code"}
+    assert custom.metrics["delivered"].sum() == _rows(conn, schema).shape[0]
+
+
+def test_crm_source_matches_trimmed_lower_case_email(result):
+    crm = result.metrics[result.metrics["dimension"] == "crm_source"].set_index("segment")
+    assert crm.loc["WEB", "contacts"] == 1
+    assert crm.loc[seg.NOT_IN_CRM, "contacts"] == 3999
