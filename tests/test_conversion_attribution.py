@@ -181,6 +181,11 @@ def stories(tmp_path_factory):
     t.order(dt(2026, 1, 9), 50.0)
     t.add("b_crm_contact", ID=999, DATE_CREATE=dt(2025, 1, 1))
     t.order(dt(2026, 1, 9), 60.0, crm_contact=999)
+    # follow-up: a CRM activity a day after contact 2's click, an open deal two days after contact 3's,
+    # and an activity 4 days after contact 4's open (too late for a 3-day follow-up)
+    t.add("b_crm_act", TYPE_ID=4, OWNER_TYPE_ID=int(CrmEntityType.CONTACT), OWNER_ID=902, CREATED=dt(2026, 1, 6, 10))
+    t.add("b_crm_deal", CONTACT_ID=903, STAGE_SEMANTIC_ID="P", DATE_CREATE=dt(2026, 1, 7), OPPORTUNITY=10)
+    t.add("b_crm_act", TYPE_ID=4, OWNER_TYPE_ID=int(CrmEntityType.CONTACT), OWNER_ID=904, CREATED=dt(2026, 1, 14, 13))
     return t.build(tmp_path_factory.mktemp("conversion") / "stories.sqlite")
 
 
@@ -228,6 +233,15 @@ def test_linking_tally_names_cancelled_and_unlinked_orders(stories):
     assert linking["unlinked: no CRM contact and no user"] == 1
     assert linking["unlinked: CRM contact without e-mail"] == 1
     assert linking["linked"] == 12
+
+
+def test_followup_gap_counts_engaged_recipients_nobody_acted_on(stories):
+    followup = run(stories).followup
+    row = followup.iloc[0]
+    # 17 opened/clicked January sends; followed up within 3 days of the first touch: eight by an
+    # order (101, 102, 502, 601, 801, 901, 1401, 1301), 201 by a CRM activity, 301 by a new deal
+    assert (row["engaged"], row["without_followup"]) == (17, 7)
+    assert row["in_crm"] == 16          # contact 8 reaches the shop only as a site user
 
 
 def test_window_sensitivity_grows_with_the_window(stories):

@@ -53,7 +53,6 @@ TENURE_BUCKETS = ((90, "under 3 months"), (365, "3-12 months"), (730, "1-2 years
 EMAIL_UTM_MEDIUMS = frozenset({"email", "e-mail", "e_mail", "mail", "newsletter", "rassylka"})
 """utm_medium values (lower-case) that mark e-mail traffic."""
 CUMULATIVE_DAYS = 30
-IN_LIST_BATCH = 500
 _POISSON1_CDF = poisson.cdf(np.arange(0, 30), 1.0)
 
 
@@ -504,7 +503,7 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
     base_units_boot = np.zeros((replicates, n_cells, 2))
     base_ordered_boot = np.zeros((replicates, n_cells, 2))
     follow_parts: list[pd.DataFrame] = []
-    crm_acts = _FollowupSource(conn, schema, crm_map, followup_days)
+    crm_acts = _FollowupSource(conn, schema, crm_map, followup_days, period.start_dt)
 
     for index, (lo, hi) in enumerate(ranges):
         sends = _chunk_sends(conn, schema, lo, hi)
@@ -843,37 +842,46 @@ def _baseline_table(labels, units, ordered, units_boot, ordered_boot):
 # --------------------------------------------------------------------------------------------
 
 class _FollowupSource:
-    """CRM activities and deals of the CRM contacts behind a range's engaged recipients."""
+    """CRM activities and deals (crm_contact_id, time) since the period start, sorted by CRM contact.
 
-    def __init__(self, conn, schema, crm_map, days):
-        self.conn, self.schema, self.days = conn, schema, days
+    Read once (two integers per row) rather than per range: b_crm_act and b_crm_deal_contact often
+    have no index on the contact.
+    """
+
+    def __init__(self, conn, schema, crm_map, days, since):
+        self.days = days
         self.crm_map = crm_map.sort_values("contact_id").reset_index(drop=True)
         self.crm_contacts = self.crm_map["contact_id"].to_numpy()
+        statements = []
+        if schema.has("b_crm_act"):
+            t = schema.table("b_crm_act")
+            statements.append(select(t.c.OWNER_ID, t.c.CREATED).where(
+                t.c.OWNER_TYPE_ID == int(codes.CrmEntityType.CONTACT), t.c.CREATED >= since))
+        if schema.has("b_crm_deal"):
+            d = schema.table("b_crm_deal")
+            statements.append(select(d.c.CONTACT_ID, d.c.DATE_CREATE).where(d.c.DATE_CREATE >= since))
+            if schema.has("b_crm_deal_contact"):
+                dc = schema.table("b_crm_deal_contact")
+                statements.append(select(dc.c.CONTACT_ID, d.c.DATE_CREATE)
+                                  .select_from(dc.join(d, d.c.ID == dc.c.DEAL_ID)).where(d.c.DATE_CREATE >= since))
+        ids, times = [np.array([], dtype=np.int64)], [np.array([], dtype=np.int64)]
+        for stmt in statements:
+            for chunk in read_chunks(conn, stmt):
+                chunk = chunk.dropna()
+                ids.append(chunk.iloc[:, 0].astype("int64").to_numpy())
+                times.append(_seconds(chunk.iloc[:, 1]))
+        ids, times = np.concatenate(ids), np.concatenate(times)
+        order = np.argsort(ids, kind="stable")
+        self.event_crm, self.event_at = ids[order], times[order]
 
-    def _times(self, table: str, crm_ids: np.ndarray) -> pd.DataFrame:
-        """(crm_contact_id, at) of activities (owner = contact) or deals (created) for those contacts."""
-        out = []
-        for i in range(0, len(crm_ids), IN_LIST_BATCH):
-            batch = [int(x) for x in crm_ids[i:i + IN_LIST_BATCH]]
-            if table == "b_crm_act":
-                t = self.schema.table(table)
-                stmt = select(t.c.OWNER_ID.label("crm_contact_id"), t.c.CREATED.label("at")).where(
-                    t.c.OWNER_TYPE_ID == int(codes.CrmEntityType.CONTACT), t.c.OWNER_ID.in_(batch))
-            elif table == "b_crm_deal":
-                t = self.schema.table(table)
-                stmt = select(t.c.CONTACT_ID.label("crm_contact_id"), t.c.DATE_CREATE.label("at")).where(
-                    t.c.CONTACT_ID.in_(batch))
-            else:
-                d, dc = self.schema.table("b_crm_deal"), self.schema.table("b_crm_deal_contact")
-                stmt = (select(dc.c.CONTACT_ID.label("crm_contact_id"), d.c.DATE_CREATE.label("at"))
-                        .select_from(dc.join(d, d.c.ID == dc.c.DEAL_ID)).where(dc.c.CONTACT_ID.in_(batch)))
-            df = _stream(self.conn, stmt)
-            if not df.empty:
-                out.append(df)
-        if not out:
-            return pd.DataFrame({"crm_contact_id": pd.Series(dtype="int64"), "at": pd.Series(dtype="int64")})
-        df = pd.concat(out, ignore_index=True).dropna()
-        return pd.DataFrame({"crm_contact_id": df["crm_contact_id"].astype("int64"), "at": _seconds(df["at"])})
+    def _events_of(self, crm: pd.DataFrame) -> pd.DataFrame:
+        """(contact_id, event_at) of the CRM events of these (crm_contact_id, contact_id) pairs."""
+        lo = np.searchsorted(self.event_crm, crm["crm_contact_id"].to_numpy(), side="left")
+        hi = np.searchsorted(self.event_crm, crm["crm_contact_id"].to_numpy(), side="right")
+        counts = hi - lo
+        positions = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
+        return pd.DataFrame({"contact_id": np.repeat(crm["contact_id"].to_numpy(), counts),
+                             "event_at": self.event_at[positions]})
 
     def gaps(self, in_period: pd.DataFrame, touches: pd.DataFrame, chunk_links: pd.DataFrame) -> pd.DataFrame:
         """Per posting: engaged sends (opened or clicked), those in CRM, and those with no follow-up."""
@@ -887,15 +895,8 @@ class _FollowupSource:
         a, b = np.searchsorted(self.crm_contacts, [engaged["contact_id"].min(), engaged["contact_id"].max() + 1])
         crm = self.crm_map.iloc[a:b]
         crm = crm[crm["contact_id"].isin(engaged["contact_id"])]
-        events = [chunk_links[["contact_id", "purchased_at"]].rename(columns={"purchased_at": "event_at"})]
-        crm_ids = crm["crm_contact_id"].unique()
-        tables = [t for t in ("b_crm_act", "b_crm_deal", "b_crm_deal_contact") if self.schema.has(t)]
-        if "b_crm_deal_contact" in tables and "b_crm_deal" not in tables:
-            tables.remove("b_crm_deal_contact")
-        for table in tables:
-            times = self._times(table, crm_ids)
-            events.append(times.merge(crm, on="crm_contact_id")[["contact_id", "at"]].rename(columns={"at": "event_at"}))
-        events = pd.concat(events, ignore_index=True)
+        events = pd.concat([chunk_links[["contact_id", "purchased_at"]].rename(columns={"purchased_at": "event_at"}),
+                            self._events_of(crm)], ignore_index=True)
         pairs = engaged[["recipient_id", "contact_id", "at"]].merge(events, on="contact_id")
         hit = pairs[(pairs["event_at"] >= pairs["at"]) & (pairs["event_at"] <= pairs["at"] + self.days * DAY)]
         engaged["followed_up"] = engaged["recipient_id"].isin(hit["recipient_id"])
