@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, insert
+from sqlalchemy import URL, create_engine, insert
 
 from mailaudit.bitrix.codes import CrmMultiField, RecipientStatus, SenderContactType
 from mailaudit.bitrix.tables import bitrix_metadata
@@ -22,10 +22,12 @@ PROMO_CLICK_RATIO = 1.8
 PERIOD_START = datetime(2026, 1, 1)
 
 
-def build_mix_effect_db(path: Path, contacts: int = 4000, postings: int = 24, seed: int = 7) -> Path:
+def build_mix_effect_db(target: Path | URL, contacts: int = 4000, postings: int = 24, seed: int = 7):
+    """Write the database to an SQLite file (a Path) or an empty server database (a URL)."""
     rng = np.random.default_rng(seed)
-    metadata = bitrix_metadata("current")
-    engine = create_engine(f"sqlite:///{path}")
+    url = target if isinstance(target, URL) else URL.create("sqlite", database=str(target))
+    metadata = bitrix_metadata("current", lowercase=url.get_backend_name() == "postgresql")
+    engine = create_engine(url)
     metadata.create_all(engine)
     t = metadata.tables
     vip = rng.random(contacts) < 0.2
@@ -74,4 +76,4 @@ def build_mix_effect_db(path: Path, contacts: int = 4000, postings: int = 24, se
         conn.execute(insert(t["b_crm_field_multi"]), [{"ENTITY_ID": CrmMultiField.ENTITY_CONTACT, "ELEMENT_ID": 1,
                                                         "TYPE_ID": CrmMultiField.TYPE_EMAIL, "VALUE": " C0@Example.org"}])
     engine.dispose()
-    return path
+    return target

@@ -5,7 +5,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import URL, select
 
 from mailaudit import emails
 from mailaudit.analyses import segments as seg
@@ -166,3 +166,43 @@ def test_crm_source_matches_trimmed_lower_case_email(result):
     crm = result.metrics[result.metrics["dimension"] == "crm_source"].set_index("segment")
     assert crm.loc["WEB", "contacts"] == 1
     assert crm.loc[seg.NOT_IN_CRM, "contacts"] == 3999
+
+
+def _figures_on(url) -> dict:
+    build_mix_effect_db(url, contacts=600, postings=8)
+    engine = create_readonly_engine(url)
+    with engine.connect() as conn:
+        figures = seg.analyse_segments(conn, reflect_schema(conn), PERIOD, seg.SegmentSettings(min_delivered=50)).figures
+    engine.dispose()
+    return figures
+
+
+@pytest.fixture(scope="module")
+def sqlite_figures(tmp_path_factory):
+    return _figures_on(URL.create("sqlite", database=str(tmp_path_factory.mktemp("small") / "small.sqlite")))
+
+
+def _assert_same_figures(figures, reference):
+    assert figures["dimensions"].keys() == reference["dimensions"].keys()
+    for dimension, segments in reference["dimensions"].items():
+        assert figures["dimensions"][dimension].keys() == segments.keys()
+        for segment, values in segments.items():
+            for key in ("delivered", "contacts", "open_rate", "click_rate", "ctor", "unsub_rate"):
+                assert figures["dimensions"][dimension][segment][key] == pytest.approx(values[key], nan_ok=True)
+            assert figures["dimensions"][dimension][segment]["open_rate_ci"] == pytest.approx(values["open_rate_ci"], nan_ok=True)
+    got = {(d["dimension"], d["metric"], d["segment"]): d for d in figures["differences"]}
+    want = {(d["dimension"], d["metric"], d["segment"]): d for d in reference["differences"]}
+    assert got.keys() == want.keys()
+    for key, difference in want.items():
+        assert got[key]["ratio"] == pytest.approx(difference["ratio"], rel=1e-9)
+        assert got[key]["p_adjusted"] == pytest.approx(difference["p_adjusted"], rel=1e-6, abs=1e-12)
+
+
+@pytest.mark.mariadb
+def test_same_figures_on_mariadb(mariadb_url, sqlite_figures):
+    _assert_same_figures(_figures_on(mariadb_url), sqlite_figures)
+
+
+@pytest.mark.postgres
+def test_same_figures_on_postgresql(postgres_url, sqlite_figures):
+    _assert_same_figures(_figures_on(postgres_url), sqlite_figures)

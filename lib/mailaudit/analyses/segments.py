@@ -374,12 +374,13 @@ def contact_cluster_sums(conn: Connection, schema: BitrixSchema, period: Period,
         return frame
     if membership is None:
         frame.insert(0, "segment", "all")
-    else:
+    numeric = frame.columns.drop("segment")
+    # MySQL returns DECIMAL sums: floats from here on
+    frame[numeric] = frame[numeric].astype(float).fillna(0.0)
+    if membership is not None:
         frame["segment"] = frame["segment"].map(_label)
         # distinct raw values can share a label ("" and NULL are both "(empty)")
-        frame = frame.groupby("segment", as_index=False, sort=False).sum(numeric_only=True)
-    numeric = frame.columns.drop("segment")
-    frame[numeric] = frame[numeric].apply(pd.to_numeric).astype(float).fillna(0.0)
+        frame = frame.groupby("segment", as_index=False, sort=False)[list(numeric)].sum()
     return frame
 
 
