@@ -1,0 +1,737 @@
+"""Open Rate inflation: how much of the Open Rate is machine opens, and what people really opened.
+
+Population: recipient rows delivered (STATUS sent, ``codes.RecipientStatus.SENT``) with DATE_SENT in
+the period. A row is *opened* when it has at least one b_sender_posting_read row (Bitrix writes a
+read for every pixel load, and for a click without an earlier read).
+
+Two routes to the mail client and the machine/human split:
+
+* **access log** (best evidence): every pixel and click request, its User-Agent and IP, decoded to
+  the recipient row. A row counts as a human open when it has a click or an open that is neither
+  Apple's privacy proxy nor a security scanner (known signature, gateway network, or all hits of an
+  ordinary client within ``opens.scanner_seconds`` of delivery).
+* **database only**: the contact's mail client from b_sender_contact.AGENT and the address's
+  provider (icloud.com, me.com, mac.com → Apple), and the delivery-to-read delays.
+
+Estimators of the human open rate are computed side by side, each with a 95% interval from a
+Poisson bootstrap that resamples contacts (a contact receives many postings, so rows are not
+independent). Counting happens in SQL; the rows of the period are streamed in chunks ordered by
+recipient id and reduced at once to per-contact, per-posting, per-month and per-client sums.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import DateTime, and_, case, func, literal, or_, select
+from sqlalchemy.engine import Connection
+
+from mailaudit.analyses import mail_clients as mc
+from mailaudit.bitrix import codes
+from mailaudit.bitrix.schema import BitrixSchema
+from mailaudit.period import Period
+from mailaudit.sources.access_logs import CLICK, OPEN, ScanStats, iter_tracking_hits
+from mailaudit.sources.db import read_chunks
+
+CLIENTS = ("apple", "gmail", "yahoo", "outlook", "thunderbird", "yandex", "rambler", "mail.ru",
+           "android", "webmail", "scanner", "unknown")
+"""Mail-client labels, in the order used for array codes."""
+CLIENT_CODE = {name: i for i, name in enumerate(CLIENTS)}
+APPLE = CLIENT_CODE["apple"]
+UNKNOWN_CLIENT = CLIENT_CODE["unknown"]
+SCANNER_CLIENT = CLIENT_CODE["scanner"]
+HIT_CLASS_CODE = {name: i for i, name in enumerate(mc.HIT_CLASSES)}
+KIND_CODE = {OPEN: 0, CLICK: 1}
+
+PREFETCH_HORIZON_SECONDS = 3600
+"""Timing mixture: machine (prefetch) opens are assumed to come within this many seconds of delivery."""
+DELAY_BINS_SECONDS = np.array(
+    [0, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
+     4 * 86400, 7 * 86400, 14 * 86400, 30 * 86400], dtype=float)
+"""Edges of the delivery-to-first-read delay histogram (seconds); the last bin is open-ended."""
+N_BOOT = 200
+EPOCH = np.datetime64("1970-01-01T00:00:00", "s")
+
+# Per-row 0/1 features summed per contact, posting, month and client.
+FEATURES = (
+    "delivered",        # every row of the population
+    "opened",           # at least one read row
+    "clicked",          # at least one click row
+    "human_click",      # a click that is not a scanner's (log) / not all clicks within scanner_seconds (db)
+    "human_db",         # opened, and not every read within scanner_seconds of delivery
+    "human_first",      # opened, first read after the scanner window (a person's first open, unless prefetched)
+    "late_open",        # opened, first read later than PREFETCH_HORIZON_SECONDS after delivery
+    "logged",           # opened and seen in the access log (pixel or click hit)
+    "human_log",        # logged, with a click or a non-proxy, non-scanner open
+    "apple_proxy",      # seen in the access log loaded by Apple's privacy proxy
+)
+
+
+# --- access log -------------------------------------------------------------------------------
+
+@dataclass
+class LogEvidence:
+    """Tracking hits aggregated per (recipient id, kind, hit class): the access-log route's input."""
+
+    table: pd.DataFrame          # recipient_id, kind, hit_class, client, first, last, hits; sorted by recipient_id
+    stats: ScanStats
+
+    @property
+    def recipient_ids(self) -> np.ndarray:
+        return self.table["recipient_id"].to_numpy()
+
+
+def aggregate_log_hits(paths: Iterable[str | Path], classifier: mc.MailClientClassifier,
+                       chunk_hits: int = 1_000_000) -> LogEvidence:
+    """Stream the logs' sender hits into per-recipient aggregates (first/last hit time in epoch
+    seconds of server-local time, and the number of hits) per kind and hit class."""
+    stats = ScanStats()
+    parts: list[pd.DataFrame] = []
+    buffers: dict[str, list] = {"rid": [], "kind": [], "cls": [], "client": [], "time": []}
+
+    def flush() -> None:
+        if not buffers["rid"]:
+            return
+        frame = pd.DataFrame({
+            "recipient_id": np.asarray(buffers["rid"], dtype=np.int64),
+            "kind": np.asarray(buffers["kind"], dtype=np.int8),
+            "hit_class": np.asarray(buffers["cls"], dtype=np.int8),
+            "client": np.asarray(buffers["client"], dtype=np.int8),
+            "time": (np.asarray(buffers["time"], dtype="datetime64[s]") - EPOCH).astype(np.int64),
+        })
+        for values in buffers.values():
+            values.clear()
+        parts.append(_reduce_hits(frame))
+
+    cache: dict[tuple[str, str], tuple[int, int]] = {}
+    for hit in iter_tracking_hits(paths, stats):
+        key = (hit.user_agent, hit.ip)
+        coded = cache.get(key)
+        if coded is None:
+            found = classifier.classify(hit.user_agent, hit.ip)
+            coded = (HIT_CLASS_CODE[found.hit_class], CLIENT_CODE.get(found.client, UNKNOWN_CLIENT))
+            if len(cache) < 2_000_000:
+                cache[key] = coded
+        buffers["rid"].append(hit.recipient_id)
+        buffers["kind"].append(KIND_CODE[hit.kind])
+        buffers["cls"].append(coded[0])
+        buffers["client"].append(coded[1])
+        buffers["time"].append(hit.time)
+        if len(buffers["rid"]) >= chunk_hits:
+            flush()
+            if len(parts) > 8:
+                parts[:] = [_merge_hit_aggregates(parts)]
+    flush()
+    table = _merge_hit_aggregates(parts) if parts else pd.DataFrame(
+        {"recipient_id": pd.Series(dtype=np.int64), "kind": pd.Series(dtype=np.int8),
+         "hit_class": pd.Series(dtype=np.int8), "client": pd.Series(dtype=np.int8),
+         "first": pd.Series(dtype=np.int64), "last": pd.Series(dtype=np.int64),
+         "hits": pd.Series(dtype=np.int64)})
+    return LogEvidence(table.sort_values("recipient_id", kind="stable").reset_index(drop=True), stats)
+
+
+def _reduce_hits(frame: pd.DataFrame) -> pd.DataFrame:
+    return (frame.groupby(["recipient_id", "kind", "hit_class", "client"], sort=False)["time"]
+            .agg(first="min", last="max", hits="size").reset_index())
+
+
+def _merge_hit_aggregates(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    frame = pd.concat(parts, ignore_index=True)
+    return (frame.groupby(["recipient_id", "kind", "hit_class", "client"], sort=False)
+            .agg(first=("first", "min"), last=("last", "max"), hits=("hits", "sum")).reset_index())
+
+
+def _log_features(rows: pd.DataFrame, sent: np.ndarray, log: LogEvidence,
+                  scanner_seconds: float) -> dict[str, np.ndarray]:
+    """Per-row access-log evidence for a chunk of recipient rows sorted by id."""
+    n = len(rows)
+    out = {
+        "has_hit": np.zeros(n, bool), "human_open": np.zeros(n, bool), "human_click": np.zeros(n, bool),
+        "apple_proxy": np.zeros(n, bool), "client": np.full(n, -1, np.int16),
+    }
+    ids = rows["ID"].to_numpy(np.int64)
+    if n == 0 or log.table.empty:
+        return out
+    all_ids = log.recipient_ids
+    lo, hi = np.searchsorted(all_ids, ids[0], "left"), np.searchsorted(all_ids, ids[-1], "right")
+    hits = log.table.iloc[lo:hi]
+    pos = np.searchsorted(ids, hits["recipient_id"].to_numpy())
+    pos_ok = (pos < n)
+    pos_ok[pos_ok] &= ids[pos[pos_ok]] == hits["recipient_id"].to_numpy()[pos_ok]
+    hits, pos = hits[pos_ok], pos[pos_ok]
+    if hits.empty:
+        return out
+    row_sent = sent[pos]
+    cls = hits["hit_class"].to_numpy()
+    kind = hits["kind"].to_numpy()
+    machine_class = np.isin(cls, [HIT_CLASS_CODE[c] for c in mc.MACHINE_CLASSES])
+    timing_checked = np.isin(cls, [HIT_CLASS_CODE[c] for c in mc.TIMING_CHECKED_CLASSES])
+    # an ordinary client whose every hit came within scanner_seconds of delivery is a gateway scanner
+    within = (hits["last"].to_numpy() - row_sent) <= scanner_seconds
+    human = ~machine_class & ~(timing_checked & within)
+    np.logical_or.at(out["has_hit"], pos, True)
+    np.logical_or.at(out["human_open"], pos, human & (kind == KIND_CODE[OPEN]))
+    np.logical_or.at(out["human_click"], pos, human & (kind == KIND_CODE[CLICK]))
+    np.logical_or.at(out["apple_proxy"], pos, cls == HIT_CLASS_CODE[mc.APPLE_PROXY])
+    # the row's client: the client with most hits, machine proxies included (Apple proxy -> apple)
+    client = hits["client"].to_numpy()
+    weight = np.where(client == SCANNER_CLIENT, 0, hits["hits"].to_numpy())
+    order = np.lexsort((-weight, pos))
+    first_of_row = np.ones(len(order), bool)
+    first_of_row[1:] = pos[order][1:] != pos[order][:-1]
+    sel = order[first_of_row & (weight[order] > 0)]
+    out["client"][pos[sel]] = client[sel]
+    return out
+
+
+# --- database ---------------------------------------------------------------------------------
+
+def _apple_address(address_column):
+    """SQL CASE: 'apple' when the address is at an Apple domain (icloud.com, me.com, mac.com), else NULL."""
+    lowered = func.lower(address_column)
+    return case((or_(*[lowered.like(f"%@{d}") for d in sorted(codes.APPLE_DOMAINS)]), literal("apple")),
+                else_=None)
+
+
+def delivered_rows_statement(schema: BitrixSchema, period: Period):
+    """Every delivered recipient row of the period with its contact's client evidence and its
+    read/click first and last times; ordered by recipient id (for the log lookup)."""
+    rec = schema.table("b_sender_posting_recipient")
+    contact = schema.table("b_sender_contact")
+    read = schema.table("b_sender_posting_read")
+    reads = (select(read.c.RECIPIENT_ID.label("rid"),
+                    func.min(read.c.DATE_INSERT, type_=DateTime()).label("first_read"),
+                    func.max(read.c.DATE_INSERT, type_=DateTime()).label("last_read"))
+             .where(read.c.DATE_INSERT >= period.start_dt)
+             .group_by(read.c.RECIPIENT_ID).subquery("reads"))
+    columns = [rec.c.ID, rec.c.POSTING_ID, rec.c.DATE_SENT, reads.c.first_read, reads.c.last_read]
+    joined = rec.outerjoin(reads, reads.c.rid == rec.c.ID)
+    if schema.has("b_sender_posting_click"):
+        click = schema.table("b_sender_posting_click")
+        clicks = (select(click.c.RECIPIENT_ID.label("rid"),
+                         func.min(click.c.DATE_INSERT, type_=DateTime()).label("first_click"),
+                         func.max(click.c.DATE_INSERT, type_=DateTime()).label("last_click"))
+                  .where(click.c.DATE_INSERT >= period.start_dt)
+                  .group_by(click.c.RECIPIENT_ID).subquery("clicks"))
+        joined = joined.outerjoin(clicks, clicks.c.rid == rec.c.ID)
+        columns += [clicks.c.first_click, clicks.c.last_click]
+    contact_columns = schema.columns("b_sender_contact")
+    if schema.layout == "legacy":
+        joined = joined.outerjoin(contact, func.lower(contact.c.EMAIL) == func.lower(rec.c.EMAIL))
+        columns += [contact.c.ID.label("CONTACT_ID"), _apple_address(rec.c.EMAIL).label("provider")]
+    else:
+        joined = joined.outerjoin(contact, contact.c.ID == rec.c.CONTACT_ID)
+        columns += [rec.c.CONTACT_ID, _apple_address(contact.c.CODE).label("provider")]
+    columns.append(contact.c.AGENT if "AGENT" in contact_columns else literal(None).label("AGENT"))
+    return (select(*columns).select_from(joined)
+            .where(and_(rec.c.STATUS == codes.RecipientStatus.SENT,
+                        rec.c.DATE_SENT >= period.start_dt,
+                        rec.c.DATE_SENT < period.end_exclusive))
+            .order_by(rec.c.ID))
+
+
+def _epoch_seconds(values: pd.Series) -> np.ndarray:
+    """Naive datetimes (or their text, as SQLite returns them) -> float epoch seconds, NaN when absent."""
+    stamps = pd.to_datetime(values, errors="coerce")
+    seconds = stamps.astype("datetime64[s]").astype("int64").astype(float)
+    seconds[stamps.isna().to_numpy()] = np.nan
+    return seconds.to_numpy() if isinstance(seconds, pd.Series) else seconds
+
+
+def _database_client(agent: pd.Series, provider: pd.Series) -> np.ndarray:
+    """Contact's client from the database: an Apple address -> apple; else the client of AGENT (the
+    User-Agent of its latest read as Bitrix recognised it; iPhone/iPad -> apple). Apple's privacy
+    proxy is not recognised by Bitrix (AGENT stays 0), so the provider only decides for Apple domains."""
+    agent_codes = pd.to_numeric(agent, errors="coerce").fillna(int(codes.MailAgent.UNKNOWN)).astype(int)
+    by_agent = agent_codes.map({int(k): CLIENT_CODE[v] for k, v in codes.MAIL_AGENT_CLIENT.items()})
+    by_agent = by_agent.fillna(UNKNOWN_CLIENT).astype(np.int16).to_numpy()
+    apple_address = (provider == "apple").to_numpy()
+    return np.where(apple_address, APPLE, by_agent).astype(np.int16)
+
+
+# --- streaming reduction ----------------------------------------------------------------------
+
+GROUPS = ("prefetch", "reference", "unknown")
+"""Contact groups. prefetch: opens may be Apple's proxy, so a person's open cannot be seen (access log:
+the proxy loaded their pixel; database: Apple address or AGENT iPhone/iPad). reference: an identified
+mail client without prefetch (access log: its User-Agent; database: AGENT). unknown: no client
+evidence (access log: never seen or an unrecognised User-Agent, opens still classified hit by hit;
+database: AGENT 0, which is also what Bitrix records for Apple's proxy)."""
+PREFETCH, REFERENCE, UNKNOWN_GROUP = 0, 1, 2
+
+
+def _database_group(client: np.ndarray) -> np.ndarray:
+    return np.where(client == APPLE, PREFETCH,
+                    np.where((client == UNKNOWN_CLIENT) | (client == SCANNER_CLIENT), UNKNOWN_GROUP, REFERENCE))
+
+
+@dataclass
+class _Sums:
+    """Per-contact, per-(posting, group) and per-(month, group) feature sums, and delay histograms."""
+
+    contact_parts: list = field(default_factory=list)
+    posting_parts: list = field(default_factory=list)
+    month_parts: list = field(default_factory=list)
+    delay_counts: np.ndarray = field(
+        default_factory=lambda: np.zeros((len(CLIENTS), len(DELAY_BINS_SECONDS)), np.int64))
+
+    def add(self, frame: pd.DataFrame) -> None:
+        contact_columns = [*FEATURES, *(f"log_{c}" for c in CLIENTS)]
+        by_contact = frame.groupby("contact", sort=False).agg(
+            {**{c: "sum" for c in contact_columns}, "db_client": "max"})
+        self.contact_parts.append(by_contact)
+        self.posting_parts.append(frame.groupby(["posting", "group"], sort=False)[list(FEATURES)].sum())
+        self.month_parts.append(frame.groupby(["month", "group"], sort=False)[list(FEATURES)].sum())
+        if len(self.contact_parts) > 16:
+            self.contact_parts = [self.contacts()]
+
+    def contacts(self) -> pd.DataFrame:
+        frame = pd.concat(self.contact_parts)
+        agg = {c: "sum" for c in frame.columns if c != "db_client"}
+        agg["db_client"] = "max"
+        return frame.groupby(level=0, sort=False).agg(agg)
+
+    @staticmethod
+    def _collapse(parts: list[pd.DataFrame]) -> pd.DataFrame:
+        return pd.concat(parts).groupby(level=[0, 1]).sum() if parts else pd.DataFrame()
+
+
+def _row_features(rows: pd.DataFrame, log: LogEvidence | None, scanner_seconds: float,
+                  sums: _Sums) -> None:
+    """Turn a chunk of recipient rows into 0/1 features and add them to the running sums."""
+    n = len(rows)
+    sent = _epoch_seconds(rows["DATE_SENT"])
+    first_read = _epoch_seconds(rows["first_read"]) - sent
+    last_read = _epoch_seconds(rows["last_read"]) - sent
+    opened = ~np.isnan(first_read)
+    if "last_click" in rows:
+        last_click = _epoch_seconds(rows["last_click"]) - sent
+        clicked = ~np.isnan(last_click)
+        click_after_window = clicked & (last_click > scanner_seconds)
+    else:
+        clicked = click_after_window = np.zeros(n, bool)
+    db_client = _database_client(rows["AGENT"], rows["provider"])
+    f = {
+        "delivered": np.ones(n, bool),
+        "opened": opened,
+        "clicked": clicked,
+        "human_db": opened & (last_read > scanner_seconds),
+        "human_first": opened & (first_read > scanner_seconds),
+        "late_open": opened & (first_read > PREFETCH_HORIZON_SECONDS),
+    }
+    if log is not None:
+        ev = _log_features(rows, sent, log, scanner_seconds)
+        f["logged"] = opened & ev["has_hit"]
+        f["human_log"] = f["logged"] & (ev["human_open"] | ev["human_click"])
+        f["apple_proxy"] = ev["apple_proxy"]
+        # a click the log did not see is judged by its timing, as in the database route
+        f["human_click"] = clicked & np.where(ev["has_hit"], ev["human_click"], click_after_window)
+        log_client = ev["client"]
+    else:
+        f["logged"] = f["human_log"] = f["apple_proxy"] = np.zeros(n, bool)
+        f["human_click"] = click_after_window
+        log_client = np.full(n, -1, np.int16)
+    row_client = np.where(log_client >= 0, log_client, db_client).astype(np.int16)
+    frame = pd.DataFrame({name: f[name].astype(np.int32) for name in FEATURES})
+    frame["contact"] = pd.to_numeric(rows["CONTACT_ID"], errors="coerce").fillna(-1).astype(np.int64).to_numpy()
+    frame["posting"] = pd.to_numeric(rows["POSTING_ID"]).astype(np.int64).to_numpy()
+    frame["month"] = pd.to_datetime(rows["DATE_SENT"], errors="coerce").dt.strftime("%Y-%m").to_numpy()
+    frame["group"] = (np.where(f["apple_proxy"], PREFETCH, _database_group(row_client)) if log is not None
+                      else _database_group(db_client))
+    frame["db_client"] = db_client
+    for code, name in enumerate(CLIENTS):
+        frame[f"log_{name}"] = (log_client == code).astype(np.int32)
+    bins = np.searchsorted(DELAY_BINS_SECONDS, np.maximum(first_read[opened], 0), "right") - 1
+    np.add.at(sums.delay_counts, (row_client[opened], bins), 1)
+    sums.add(frame)
+
+
+def _contact_cells(contacts: pd.DataFrame, evidence: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each contact's client (code) and group: its access-log client if the log saw it (scanners
+    aside), else its database client; group from the proxy hits (log) or the client (database)."""
+    log_counts = contacts[[f"log_{c}" for c in CLIENTS]].to_numpy().copy()
+    log_counts[:, SCANNER_CLIENT] = 0
+    seen = log_counts.max(axis=1) > 0
+    client = np.where(seen, log_counts.argmax(axis=1), contacts["db_client"].to_numpy()).astype(np.int16)
+    if evidence == "access_log":
+        group = np.where(contacts["apple_proxy"].to_numpy() > 0, PREFETCH,
+                         np.where(seen, _database_group(client), UNKNOWN_GROUP))
+    else:
+        group = _database_group(contacts["db_client"].to_numpy())
+    return client, group
+
+
+# --- estimators -------------------------------------------------------------------------------
+
+class CellSums:
+    """Feature sums by (client, group) cell. Each sum is an array (one value per bootstrap replicate,
+    per posting, per month…) so an estimator is computed for all of them at once."""
+
+    def __init__(self, sums: np.ndarray, clients: Iterable[int] | None = None):
+        self.sums = sums                    # shape (..., n_clients, n_groups, n_features)
+        self.clients = None if clients is None else list(clients)
+
+    def restrict(self, clients: Iterable[int]) -> "CellSums":
+        return CellSums(self.sums, clients)
+
+    def __call__(self, feature: str, groups: Iterable[int] = (PREFETCH, REFERENCE, UNKNOWN_GROUP),
+                 whole: bool = False) -> np.ndarray:
+        """Sum of `feature` over the given groups; over this view's clients unless `whole`."""
+        cells = self.sums[..., list(groups), FEATURES.index(feature)]
+        if self.clients is not None and not whole:
+            cells = cells[..., self.clients, :]
+        return cells.sum(axis=(-2, -1))
+
+
+def _ratio(num, den):
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+ALL_GROUPS = (PREFETCH, REFERENCE, UNKNOWN_GROUP)
+OBSERVED = (REFERENCE, UNKNOWN_GROUP)
+
+
+def seen_human_openers(s: CellSums, evidence: str, groups=ALL_GROUPS, whole: bool = False) -> np.ndarray:
+    """People's opens that the evidence shows directly (a count of rows). Access log: rows with a click
+    or a non-proxy, non-scanner open, scaled by opened/logged for openers the log missed; database:
+    opened rows with a read after the scanner window."""
+    if evidence == "access_log":
+        logged = s("logged", groups, whole)
+        coverage = _ratio(s("opened", groups, whole), logged)
+        return np.where(logged > 0, s("human_log", groups, whole) * coverage, 0.0)
+    return s("human_db", groups, whole).astype(float)
+
+
+def _ctor(s: CellSums, evidence: str, groups) -> np.ndarray:
+    """Click-to-open ratio (fraction) of people whose opens are seen: human clickers / human openers."""
+    return _ratio(s("human_click", groups, whole=True), seen_human_openers(s, evidence, groups, whole=True))
+
+
+def access_log_rate(s: CellSums) -> np.ndarray:
+    """Access-log classification (fraction of delivered rows): people's opens seen in the log for
+    contacts the Apple proxy did not fetch for, plus, for those it did, their human clicks ÷ the
+    click-to-open ratio of the others (their own opens are hidden behind the proxy)."""
+    seen = seen_human_openers(s, "access_log", OBSERVED)
+    hidden = _ratio(s("human_click", (PREFETCH,)), _ctor(s, "access_log", OBSERVED))
+    hidden = np.where(s("delivered", (PREFETCH,)) > 0, hidden, 0.0)
+    return _ratio(seen + hidden, s("delivered"))
+
+
+def _comparison_groups(evidence: str) -> tuple[int, ...]:
+    """Contacts whose opens are people's: on the access-log route every contact the proxy did not
+    fetch for (each hit is classified); on the database route only identified non-Apple clients."""
+    return OBSERVED if evidence == "access_log" else (REFERENCE,)
+
+
+def exclusion_rate(s: CellSums, evidence: str) -> np.ndarray:
+    """Human openers / delivered rows (fraction) of the contacts outside the prefetch group, applied
+    to everyone."""
+    groups = _comparison_groups(evidence)
+    return _ratio(seen_human_openers(s, evidence, groups, whole=True), s("delivered", groups, whole=True))
+
+
+def click_anchored_rate(s: CellSums, evidence: str) -> np.ndarray:
+    """Human click rate (human clickers / delivered) ÷ the click-to-open ratio of the identified
+    clients without prefetch (fraction)."""
+    return _ratio(_ratio(s("human_click"), s("delivered")), _ctor(s, evidence, (REFERENCE,)))
+
+
+def timing_rate(s: CellSums, evidence: str) -> np.ndarray:
+    """Timing mixture on the delivery-to-first-read delay (fraction of delivered rows).
+
+    First reads after the prefetch horizon are people's; ``late_share`` (the share of people's first
+    opens that come that late, measured on the identified clients without prefetch) scales them up to
+    all people among the rows not prefetched. The early first reads beyond those people's are machine
+    fetches; the rows they mask are assumed to be opened at the rate of the others.
+    """
+    groups = _comparison_groups(evidence)
+    late_share = _ratio(s("late_open", groups, whole=True), s("human_first", groups, whole=True))
+    people = _ratio(s("late_open"), late_share)
+    machine_first = s("opened") - s("late_open") - people * (1 - late_share)
+    return _ratio(people, s("delivered") - np.maximum(machine_first, 0))
+
+
+DATABASE_HEADLINE = "click_anchored"
+"""Headline estimator without an access log: it needs no assumption about who opens, only that
+clicking given an open does not depend on the mail client, and clicks carry no prefetch."""
+
+
+def headline_rate(s: CellSums, evidence: str) -> np.ndarray:
+    return access_log_rate(s) if evidence == "access_log" else click_anchored_rate(s, evidence)
+
+
+ASSUMPTIONS = {
+    "access_log": (
+        "Each pixel and click request in the web-server log is classified: Apple's privacy proxy (bare "
+        "Mozilla/5.0) and security scanners (known signatures, gateway networks, or every hit within the "
+        "scanner window of delivery) are machines; a click or any other open is a person. For contacts "
+        "whose pixel Apple's proxy loads, a person's open is hidden: their clicks ÷ the click-to-open "
+        "ratio of the other contacts estimate it."),
+    "exclusion": (
+        "The human open rate of the contacts outside the prefetch group (access log: the proxy never "
+        "fetched for them; database: an identified non-Apple client in AGENT), applied to everyone. "
+        "Assumes Apple Mail users open as often as the others."),
+    "click_anchored": (
+        "Human click rate of all delivered rows (clicks within the scanner window removed) ÷ the "
+        "click-to-open ratio of the identified clients without prefetch. Assumes the chance that an "
+        "opener clicks does not depend on the mail client."),
+    "timing_mixture": (
+        f"Delivery-to-first-read delays are a mixture: machine fetches within "
+        f"{PREFETCH_HORIZON_SECONDS // 60} minutes of delivery, and people, whose delays are shaped like "
+        "those of the clients without prefetch. Assumes no machine fetch comes later than that, and that "
+        "people whose letter was prefetched open as often as the others."),
+}
+
+
+# --- bootstrap --------------------------------------------------------------------------------
+
+def contact_bootstrap_sums(features: np.ndarray, cell: np.ndarray, n_cells: int, n_boot: int = N_BOOT,
+                           seed: int = 0, batch: int = 20_000) -> np.ndarray:
+    """Poisson bootstrap over contacts: for each replicate, every contact is drawn Poisson(1) times
+    and its feature sums are added to its cell. Returns shape (n_boot, n_cells, n_features)."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n_boot, n_cells, features.shape[1]))
+    for start in range(0, len(features), batch):
+        f = features[start:start + batch].astype(float)
+        c = cell[start:start + batch]
+        weights = rng.poisson(1.0, size=(n_boot, len(f))).astype(float)
+        for code in np.unique(c):
+            mask = c == code
+            out[:, code, :] += weights[:, mask] @ f[mask]
+    return out
+
+
+def _interval(values: np.ndarray) -> list[float] | None:
+    finite = values[np.isfinite(values)]
+    if len(finite) < 0.9 * len(values) or len(finite) == 0:
+        return None
+    return [float(np.quantile(finite, 0.025)), float(np.quantile(finite, 0.975))]
+
+
+def _value(x) -> float | None:
+    x = float(np.asarray(x))
+    return x if np.isfinite(x) else None
+
+
+# --- the analysis -----------------------------------------------------------------------------
+
+@dataclass
+class OpensResult:
+    """The opens figures for summary.json and the tidy tables behind the views."""
+
+    figures: dict
+    estimators: pd.DataFrame     # estimator, human_open_rate, ci_low, ci_high, assumption
+    by_client: pd.DataFrame      # client, contacts, delivered, opened, raw/human open rate, inflation_pp
+    by_posting: pd.DataFrame     # posting, title, date, delivered, raw/human open rate, inflation_pp, ranks
+    by_month: pd.DataFrame       # month, delivered, raw/human open rate, inflation_pp, prefetch share
+    delays: pd.DataFrame         # client, delay bin, first reads
+    log_stats: dict | None
+    notes: list[str]
+
+
+def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_params: dict,
+                  access_logs: Iterable[str | Path] = (), n_boot: int = N_BOOT, seed: int = 0,
+                  chunksize: int = 200_000) -> OpensResult:
+    """Open Rate inflation for the period; the access-log route when logs are given, else the database.
+
+    ``opens_params``: ``scanner_seconds`` (hits of an ordinary client all within this many seconds of
+    delivery are a security scanner) and ``apple_ranges`` (optional Apple egress CSV).
+    """
+    notes: list[str] = []
+    scanner_seconds = float(opens_params.get("scanner_seconds", 10))
+    access_logs = list(access_logs or ())
+    log = None
+    if access_logs:
+        ranges = opens_params.get("apple_ranges")
+        classifier = mc.MailClientClassifier(mc.IpRanges.from_apple_csv(ranges) if ranges else None)
+        log = aggregate_log_hits(access_logs, classifier)
+        if log.table.empty:
+            notes.append("The access logs hold no decodable sender pixel or click hit: the database route is used.")
+            log_stats, log = log.stats.as_dict(), None
+        else:
+            log_stats = log.stats.as_dict()
+    else:
+        log_stats = None
+    evidence = "access_log" if log is not None else "database"
+
+    sums = _Sums()
+    for rows in read_chunks(conn, delivered_rows_statement(schema, period), chunksize):
+        _row_features(rows, log, scanner_seconds, sums)
+    if not sums.contact_parts:
+        notes.append("No delivered recipient rows in the period: every opens figure is null.")
+        return _empty_result(evidence, log_stats, notes)
+
+    contacts = sums.contacts()
+    client, group = _contact_cells(contacts, evidence)
+    n_cells = len(CLIENTS) * len(GROUPS)
+    cell = client.astype(np.int64) * len(GROUPS) + group
+    feature_matrix = contacts[list(FEATURES)].to_numpy()
+    point = np.zeros((n_cells, len(FEATURES)))
+    np.add.at(point, cell, feature_matrix)
+    point = point.reshape(len(CLIENTS), len(GROUPS), len(FEATURES))
+    boot = contact_bootstrap_sums(feature_matrix, cell, n_cells, n_boot, seed).reshape(
+        n_boot, len(CLIENTS), len(GROUPS), len(FEATURES))
+    s_point, s_boot = CellSums(point), CellSums(boot)
+
+    delivered = int(point[..., FEATURES.index("delivered")].sum())
+    opened = int(point[..., FEATURES.index("opened")].sum())
+    raw = opened / delivered
+    human = _value(headline_rate(s_point, evidence))
+    human_ci = _interval(headline_rate(s_boot, evidence))
+
+    headline = "access_log" if evidence == "access_log" else DATABASE_HEADLINE
+    estimator_functions = {"exclusion": exclusion_rate, "click_anchored": click_anchored_rate,
+                           "timing_mixture": timing_rate}
+    if evidence == "access_log":
+        estimator_functions = {"access_log": lambda s, ev: access_log_rate(s), **estimator_functions}
+    estimators, estimator_rows = {}, []
+    for name, fn in estimator_functions.items():
+        value, ci = _value(fn(s_point, evidence)), _interval(fn(s_boot, evidence))
+        estimators[name] = {"human_open_rate": value, "ci": ci, "assumption": ASSUMPTIONS[name]}
+        estimator_rows.append({"estimator": name, "human_open_rate": value,
+                               "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
+                               "headline": name == headline, "assumption": ASSUMPTIONS[name]})
+        if value is None:
+            notes.append(f"Estimator {name} cannot be computed: its comparison group has no human "
+                         "opens or clicks in the period.")
+
+    by_client = _by_client(point, boot, client, evidence)
+    figures = {
+        "evidence": evidence,
+        "delivered": delivered,
+        "unique_opens": opened,
+        "raw_open_rate": raw,
+        "human_open_rate": human,
+        "human_open_rate_ci": human_ci,
+        "machine_open_share": None if human is None or opened == 0 else max(0.0, 1 - human / raw),
+        "by_client": {
+            row.client: {"delivered": int(row.delivered), "raw_open_rate": row.raw_open_rate,
+                         "human_open_rate": row.human_open_rate, "inflation_pp": row.inflation_pp}
+            for row in by_client.itertuples()
+        },
+        "estimators": estimators,
+        "headline_estimator": headline,
+        "apple_share": float(point[APPLE, :, FEATURES.index("delivered")].sum() / delivered),
+        "scanner_seconds": scanner_seconds,
+    }
+    if log_stats is not None:
+        figures["access_log"] = log_stats
+        logged = int(point[..., FEATURES.index("logged")].sum())
+        figures["access_log"]["opened_rows_in_log_share"] = logged / opened if opened else None
+        if opened and logged / opened < 0.9:
+            notes.append(f"The access log covers only {logged / opened:.0%} of the opened rows of the "
+                         "period: the human share is measured on those and applied to the rest.")
+    values = [e["human_open_rate"] for e in estimators.values() if e["human_open_rate"] is not None]
+    if values:
+        figures["estimator_spread_pp"] = (max(values) - min(values)) * 100
+    return OpensResult(
+        figures=figures,
+        estimators=pd.DataFrame(estimator_rows),
+        by_client=by_client,
+        by_posting=_by_period_unit(sums.posting_parts, "posting", evidence, conn, schema),
+        by_month=_by_period_unit(sums.month_parts, "month", evidence, conn, schema),
+        delays=_delay_table(sums.delay_counts),
+        log_stats=log_stats,
+        notes=notes,
+    )
+
+
+def _by_client(point: np.ndarray, boot: np.ndarray, client: np.ndarray, evidence: str) -> pd.DataFrame:
+    """Per mail client (contact-level): delivered, raw and human open rate, inflation in points."""
+    rows = []
+    contacts_per_client = np.bincount(client, minlength=len(CLIENTS))
+    for code, name in enumerate(CLIENTS):
+        s_point, s_boot = CellSums(point, [code]), CellSums(boot, [code])
+        delivered = int(s_point("delivered"))
+        if delivered == 0 and name not in ("apple", "gmail"):
+            continue
+        raw = _value(_ratio(s_point("opened"), delivered))
+        human = _value(headline_rate(s_point, evidence))
+        ci = _interval(headline_rate(s_boot, evidence))
+        rows.append({"client": name, "contacts": int(contacts_per_client[code]), "delivered": delivered,
+                     "opened": int(s_point("opened")), "raw_open_rate": raw, "human_open_rate": human,
+                     "human_open_rate_ci_low": ci[0] if ci else None,
+                     "human_open_rate_ci_high": ci[1] if ci else None,
+                     "inflation_pp": None if raw is None or human is None else (raw - human) * 100})
+    return pd.DataFrame(rows)
+
+
+def _by_period_unit(parts: list[pd.DataFrame], key: str, evidence: str, conn: Connection,
+                    schema: BitrixSchema) -> pd.DataFrame:
+    """Per posting or per month: delivered, raw and human open rate (same estimator as the headline,
+    its click-to-open reference taken within the unit), inflation in points, prefetch share."""
+    table = pd.concat(parts).groupby(level=[0, 1]).sum()
+    units = table.index.get_level_values(0).unique()
+    arr = np.zeros((len(units), 1, len(GROUPS), len(FEATURES)))
+    unit_pos = {u: i for i, u in enumerate(units)}
+    for (unit, grp), values in zip(table.index, table[list(FEATURES)].to_numpy()):
+        arr[unit_pos[unit], 0, grp] = values
+    s = CellSums(arr)
+    delivered = s("delivered")
+    frame = pd.DataFrame({
+        key: units,
+        "delivered": delivered.astype(int),
+        "opened": s("opened").astype(int),
+        "raw_open_rate": _ratio(s("opened"), delivered),
+        "human_open_rate": headline_rate(s, evidence),
+        "prefetch_share": _ratio(s("delivered", (PREFETCH,)), delivered),
+    })
+    frame["inflation_pp"] = (frame["raw_open_rate"] - frame["human_open_rate"]) * 100
+    if key == "posting":
+        frame = frame.merge(_posting_labels(conn, schema, list(units)), on="posting", how="left")
+        frame = frame.sort_values("sent", ascending=False, na_position="last").reset_index(drop=True)
+        frame["rank_raw"] = frame["raw_open_rate"].rank(ascending=False, method="min")
+        frame["rank_human"] = frame["human_open_rate"].rank(ascending=False, method="min")
+    else:
+        frame = frame.sort_values(key).reset_index(drop=True)
+    return frame
+
+
+def _posting_labels(conn: Connection, schema: BitrixSchema, postings: list[int]) -> pd.DataFrame:
+    """Posting id -> letter title and send date (one small query per 1000 postings)."""
+    posting = schema.table("b_sender_posting")
+    chain = schema.table("b_sender_mailing_chain")
+    title = chain.c.TITLE if "TITLE" in chain.c else chain.c.SUBJECT
+    frames = []
+    for start in range(0, len(postings), 1000):
+        ids = [int(p) for p in postings[start:start + 1000]]
+        stmt = (select(posting.c.ID.label("posting"), title.label("title"),
+                       chain.c.SUBJECT.label("subject"), posting.c.DATE_SENT.label("sent"))
+                .select_from(posting.outerjoin(chain, chain.c.ID == posting.c.MAILING_CHAIN_ID))
+                .where(posting.c.ID.in_(ids)))
+        frames.extend(read_chunks(conn, stmt))
+    labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["posting", "title", "subject", "sent"])
+    labels["posting"] = labels["posting"].astype(np.int64)
+    labels["sent"] = pd.to_datetime(labels["sent"], errors="coerce")
+    labels["title"] = labels["title"].where(labels["title"].notna() & (labels["title"] != ""), labels["subject"])
+    return labels.drop(columns="subject")
+
+
+def _delay_table(counts: np.ndarray) -> pd.DataFrame:
+    rows = []
+    edges = list(DELAY_BINS_SECONDS) + [np.inf]
+    for code, name in enumerate(CLIENTS):
+        if counts[code].sum() == 0:
+            continue
+        for b in range(len(DELAY_BINS_SECONDS)):
+            rows.append({"client": name, "delay_from_s": edges[b], "delay_to_s": edges[b + 1],
+                         "first_reads": int(counts[code, b])})
+    return pd.DataFrame(rows)
+
+
+def _empty_result(evidence: str, log_stats: dict | None, notes: list[str]) -> OpensResult:
+    figures = {"evidence": evidence, "delivered": 0, "unique_opens": 0, "raw_open_rate": None,
+               "human_open_rate": None, "human_open_rate_ci": None, "machine_open_share": None,
+               "by_client": {name: {"delivered": 0, "raw_open_rate": None, "human_open_rate": None,
+                                    "inflation_pp": None} for name in ("apple", "gmail")},
+               "estimators": {name: {"human_open_rate": None, "ci": None, "assumption": ASSUMPTIONS[name]}
+                              for name in ASSUMPTIONS if name != "access_log" or evidence == name}}
+    empty = pd.DataFrame()
+    return OpensResult(figures, empty, empty, empty, empty, empty, log_stats, notes)
