@@ -11,6 +11,7 @@ from datetime import datetime as dt
 import pandas as pd
 import pytest
 from sqlalchemy import create_engine, insert
+from sqlalchemy.engine import make_url
 
 from mailaudit.analyses.conversion import (
     analyse_conversion,
@@ -75,20 +76,27 @@ class Timeline:
             self.add("b_crm_field_multi", ENTITY_ID=CrmMultiField.ENTITY_CONTACT, ELEMENT_ID=crm_id,
                      TYPE_ID=CrmMultiField.TYPE_EMAIL, VALUE_TYPE="WORK", VALUE=email)
 
-    def build(self, path):
-        metadata = bitrix_metadata("current")
-        engine = create_engine(f"sqlite:///{path}")
+    def build(self, path=None, url=None):
+        """Write the rows into a new SQLite file at `path`, or into the empty database at `url`."""
+        url = url if url is not None else sqlite_url_for(path)
+        metadata = bitrix_metadata("current", lowercase=url.get_backend_name() == "postgresql")
+        engine = create_engine(url)
         metadata.create_all(engine)
         with engine.begin() as conn:
             for table, rows in self.rows.items():
                 columns = sorted({k for r in rows for k in r})
                 conn.execute(insert(metadata.tables[table]), [{c: r.get(c) for c in columns} for r in rows])
         engine.dispose()
-        return path
+        return path if path is not None else url
 
 
-def run(path, **kwargs):
-    engine = create_readonly_engine(sqlite_url(path))
+def sqlite_url_for(path):
+    return make_url(f"sqlite:///{path}")
+
+
+def run(source, **kwargs):
+    """Analyse January on a SQLite file path or a server URL."""
+    engine = create_readonly_engine(source if hasattr(source, "drivername") else sqlite_url(source))
     with engine.connect() as conn:
         result = analyse_conversion(conn, reflect_schema(conn), JANUARY, replicates=20, **kwargs)
     engine.dispose()
@@ -102,6 +110,10 @@ def attributed_recipients(result) -> dict[int, float]:
 
 @pytest.fixture(scope="module")
 def stories(tmp_path_factory):
+    return story_timeline().build(tmp_path_factory.mktemp("conversion") / "stories.sqlite")
+
+
+def story_timeline() -> Timeline:
     t = Timeline()
     # 1. tie: two sends at the same second, both clicked -> the higher recipient ID wins
     t.contact(1)
@@ -186,7 +198,7 @@ def stories(tmp_path_factory):
     t.add("b_crm_act", TYPE_ID=4, OWNER_TYPE_ID=int(CrmEntityType.CONTACT), OWNER_ID=902, CREATED=dt(2026, 1, 6, 10))
     t.add("b_crm_deal", CONTACT_ID=903, STAGE_SEMANTIC_ID="P", DATE_CREATE=dt(2026, 1, 7), OPPORTUNITY=10)
     t.add("b_crm_act", TYPE_ID=4, OWNER_TYPE_ID=int(CrmEntityType.CONTACT), OWNER_ID=904, CREATED=dt(2026, 1, 14, 13))
-    return t.build(tmp_path_factory.mktemp("conversion") / "stories.sqlite")
+    return t
 
 
 EXPECTED = {102: 100.0, 201: 200.0, 401: 400.0, 501: 500.0, 602: 600.0, 801: 800.0, 901: 900.0,
@@ -196,6 +208,20 @@ EXPECTED = {102: 100.0, 201: 200.0, 401: 400.0, 501: 500.0, 602: 600.0, 801: 800
 def test_each_story_is_attributed_as_the_rule_says(stories):
     result = run(stories)
     assert attributed_recipients(result) == EXPECTED
+
+
+@pytest.mark.mariadb
+def test_same_attribution_on_mariadb(mariadb_url):
+    result = run(story_timeline().build(url=mariadb_url), contacts_per_chunk=3)
+    assert attributed_recipients(result) == EXPECTED
+    assert result.figures["delivered"] == 18
+
+
+@pytest.mark.postgres
+def test_same_attribution_on_postgresql(postgres_url):
+    result = run(story_timeline().build(url=postgres_url), contacts_per_chunk=3)
+    assert attributed_recipients(result) == EXPECTED
+    assert result.figures["followup"]["without_followup"] == 7
 
 
 def test_contact_id_ranges_do_not_change_the_answer(stories):
