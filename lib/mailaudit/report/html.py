@@ -48,7 +48,8 @@ def sanitize_notebook(nb: nbformat.NotebookNode, params_path: str, out_dir: str,
     papermill writes every injected value into ``metadata.papermill.parameters`` and into the
     injected cell; both are reduced to the two path parameters (pointing at the final bundle,
     not the temporary folder). Error outputs (tracebacks, which may quote data or a driver's
-    message) pass through `scrub`.
+    message) pass through `scrub`; anything else a notebook displays is left for the secret scan
+    to judge, so a notebook that prints a secret fails the build instead of hiding the bug.
     """
     papermill = nb.metadata.get("papermill")
     if isinstance(papermill, dict):
@@ -64,8 +65,6 @@ def sanitize_notebook(nb: nbformat.NotebookNode, params_path: str, out_dir: str,
             if output.get("output_type") == "error":
                 output["evalue"] = scrub(output.get("evalue", ""))
                 output["traceback"] = [scrub(line) for line in output.get("traceback", [])]
-            elif output.get("output_type") == "stream":
-                output["text"] = scrub(output.get("text", ""))
     return nb
 
 
