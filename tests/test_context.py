@@ -1,0 +1,112 @@
+"""ReportContext: what notebooks record reaches the parts file, safely typed and masked."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mailaudit.report.context import ReportContext, json_safe, mask_text, read_parts
+from report_helpers import empty_bitrix_sqlite, write_params
+
+
+@pytest.fixture
+def ctx(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAILAUDIT_WORKDIR", raising=False)
+    db = empty_bitrix_sqlite(tmp_path / "shop.sqlite")
+    params = write_params(tmp_path / "p.yaml", db)
+    context = ReportContext.open("list_hygiene", params, tmp_path / "bundle")
+    yield context
+    context.close()
+
+
+def parts(ctx):
+    return read_parts(ctx.out_dir)["list_hygiene"]
+
+
+def test_open_gives_params_period_connection_and_schema(ctx):
+    assert ctx.params.client == "Test shop"
+    assert ctx.period.label == "2026-01-01 – 2026-03-31"
+    assert ctx.schema.has("b_sender_contact")
+    assert ctx.conn.exec_driver_sql("SELECT count(*) FROM b_sender_contact").scalar() == 0
+    assert ctx.can_run and ctx.capability.ok
+    assert ctx.source["dialect"] == "sqlite"
+
+
+def test_the_connection_is_read_only(ctx):
+    with pytest.raises(Exception, match="readonly|read-only|read only"):
+        ctx.conn.exec_driver_sql("DELETE FROM b_sender_contact")
+
+
+def test_record_merges_sections_with_json_safe_values(ctx):
+    ctx.record("hygiene", {"contacts": np.int64(12), "rate": np.float64("nan"), "nested": {"a": 1}})
+    ctx.record("hygiene", {"hard_bounce": 3, "nested": {"b": np.bool_(True)}})
+    assert parts(ctx)["sections"] == {"hygiene": {"contacts": 12, "rate": None, "hard_bounce": 3,
+                                                  "nested": {"a": 1, "b": True}}}
+
+
+def test_record_refuses_the_runners_sections(ctx):
+    with pytest.raises(ValueError, match="written by the runner"):
+        ctx.record("reports", {"x": 1})
+
+
+def test_notes_headline_and_findings_are_kept_and_masked(ctx):
+    ctx.note("3 addresses like ivan.petrov@mail.ru bounced")
+    ctx.headline("12 contacts to suppress")
+    ctx.finding("high", "Sends after a hard bounce", "to anna@yandex.ru and 4 more")
+    with pytest.raises(ValueError):
+        ctx.finding("critical", "x")
+    stored = parts(ctx)
+    assert stored["notes"] == ["3 addresses like i***@mail.ru bounced"]
+    assert stored["headline"] == "12 contacts to suppress"
+    assert stored["findings"] == [{"severity": "high", "title": "Sends after a hard bounce",
+                                   "detail": "to a***@yandex.ru and 4 more"}]
+
+
+def test_tables_are_masked_suppression_files_are_not(ctx):
+    df = pd.DataFrame({"email": ["Ivan.Petrov@mail.ru", None], "sends": [3, 4]})
+    assert ctx.save_table("bounced", df) == "tables/bounced.csv"
+    assert (ctx.out_dir / "tables" / "bounced.csv").read_text().splitlines()[1] == "I***@mail.ru,3"
+    assert ctx.write_suppression("hard_bounce", df) == "suppress_hard_bounce.csv"
+    assert "Ivan.Petrov@mail.ru" in (ctx.out_dir / "suppress_hard_bounce.csv").read_text()
+    stored = parts(ctx)
+    assert stored["tables"] == ["tables/bounced.csv"]
+    assert stored["suppression_files"] == {"hard_bounce": "suppress_hard_bounce.csv"}
+    with pytest.raises(ValueError):
+        ctx.save_table("../escape", df)
+
+
+def test_show_masks_and_formats(ctx, monkeypatch):
+    shown = []
+    monkeypatch.setattr("mailaudit.report.context.display", lambda obj: shown.append(obj.data))
+    ctx.show(pd.DataFrame({"email": ["ivan@mail.ru"], "sends": [1234567], "rate": [0.0512]}),
+             "Top senders", percent=["rate"])
+    html = shown[0]
+    assert "i***@mail.ru" in html and "ivan@mail.ru" not in html
+    assert "1,234,567" in html and "5.1%" in html and "Top senders" in html
+
+
+def test_mask_helpers():
+    assert mask_text("write to ivan@mail.ru or a.b+c@sub.example.org.") == \
+        "write to i***@mail.ru or a***@sub.example.org."
+    assert json_safe({"x": [np.float32(1.5), float("inf"), pd.NA, pd.Timestamp("2026-01-02")]}) == \
+        {"x": [1.5, None, None, "2026-01-02T00:00:00"]}
+    assert math.isclose(json.loads(json.dumps(json_safe(np.array([0.25]))))[0], 0.25)
+
+
+def test_interactive_defaults_resolve_from_the_notebooks_folder(tmp_path, monkeypatch):
+    """Opened from JupyterLab, cwd is notebooks/ and params paths are relative to the repo root."""
+    monkeypatch.delenv("MAILAUDIT_WORKDIR", raising=False)
+    (tmp_path / "data").mkdir()
+    empty_bitrix_sqlite(tmp_path / "data" / "shop.sqlite")
+    (tmp_path / "params").mkdir()
+    write_params(tmp_path / "params" / "demo.yaml", "data/shop.sqlite")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    context = ReportContext.open("segments", "../params/demo.yaml", "../reports/interactive")
+    assert context.out_dir == tmp_path / "reports" / "interactive"
+    assert context.params.database == {"sqlite": tmp_path / "data" / "shop.sqlite"}
+    context.close()
