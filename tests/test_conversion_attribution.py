@@ -33,7 +33,8 @@ JANUARY = Period(dt(2026, 1, 1).date(), dt(2026, 1, 31).date())
 class Timeline:
     """Collects rows for a tiny portal: one mailing, one posting per send date."""
 
-    def __init__(self):
+    def __init__(self, layout: str = "current"):
+        self.layout = layout
         self.rows: dict[str, list[dict]] = {}
         self._ids: dict[str, int] = {}
         self.add("b_sender_mailing", ID=1, NAME="Newsletter", ACTIVE="Y")
@@ -45,6 +46,9 @@ class Timeline:
         return row.get("ID", 0)
 
     def contact(self, cid: int, user_id: int | None = None) -> int:
+        if self.layout == "legacy":
+            return self.add("b_sender_contact", ID=cid, EMAIL=f"c{cid}@example.org", USER_ID=user_id,
+                            DATE_INSERT=dt(2025, 1, 1))
         return self.add("b_sender_contact", ID=cid, TYPE_ID=int(SenderContactType.EMAIL),
                         CODE=f"c{cid}@example.org", USER_ID=user_id, DATE_INSERT=dt(2025, 1, 1))
 
@@ -52,8 +56,9 @@ class Timeline:
              opened: dt | None = None, clicked: dt | None = None) -> int:
         posting = self.add("b_sender_posting", MAILING_ID=1, MAILING_CHAIN_ID=1, STATUS="S", DATE_SENT=sent)
         extra = {"ID": rid} if rid is not None else {}
-        rid = self.add("b_sender_posting_recipient", POSTING_ID=posting, CONTACT_ID=contact, STATUS=status,
-                       DATE_SENT=sent, **extra)
+        who = {"EMAIL": f"c{contact}@example.org"} if self.layout == "legacy" else {"CONTACT_ID": contact}
+        rid = self.add("b_sender_posting_recipient", POSTING_ID=posting, STATUS=status, DATE_SENT=sent,
+                       **who, **extra)
         if opened:
             self.add("b_sender_posting_read", POSTING_ID=posting, RECIPIENT_ID=rid, DATE_INSERT=opened)
         if clicked:
@@ -79,7 +84,7 @@ class Timeline:
     def build(self, path=None, url=None):
         """Write the rows into a new SQLite file at `path`, or into the empty database at `url`."""
         url = url if url is not None else sqlite_url_for(path)
-        metadata = bitrix_metadata("current", lowercase=url.get_backend_name() == "postgresql")
+        metadata = bitrix_metadata(self.layout, lowercase=url.get_backend_name() == "postgresql")
         engine = create_engine(url)
         metadata.create_all(engine)
         with engine.begin() as conn:
@@ -244,6 +249,42 @@ def test_figures_count_delivered_sends_of_the_period(stories):
     assert f["cohorts"][0]["converted"] == len(EXPECTED)
 
 
+def test_legacy_layout_links_recipients_by_address(tmp_path):
+    t = Timeline(layout="legacy")
+    t.contact(1)
+    t.contact(2, user_id=77)
+    t.send(1, dt(2026, 1, 3, 9), rid=11, clicked=dt(2026, 1, 3, 10))
+    t.send(2, dt(2026, 1, 3, 9), rid=12, opened=dt(2026, 1, 3, 10))
+    t.send(2, dt(2026, 1, 20, 9), rid=13)
+    t.crm_contact(901, "C1@example.org")
+    t.order(dt(2026, 1, 10), 100.0, crm_contact=901)
+    t.order(dt(2026, 1, 5), 50.0, user_id=77)
+    result = run(t.build(tmp_path / "legacy.sqlite"))
+    assert attributed_recipients(result) == {11: 100.0, 12: 50.0}
+    assert result.figures["delivered"] == 3
+
+
+def test_won_deals_stand_in_when_there_is_no_store(tmp_path):
+    t = Timeline()
+    t.contact(1)
+    t.contact(2)
+    t.send(1, dt(2026, 1, 3, 9), rid=11, clicked=dt(2026, 1, 3, 10))
+    t.send(2, dt(2026, 1, 3, 9), rid=12, clicked=dt(2026, 1, 3, 10))
+    t.crm_contact(901, "c1@example.org")
+    t.crm_contact(902, "c2@example.org")
+    # won through the deal-contact link, dated by CLOSEDATE; a lost deal and an open one do not count
+    won = t.add("b_crm_deal", STAGE_SEMANTIC_ID="S", DATE_CREATE=dt(2025, 12, 1), CLOSEDATE=dt(2026, 1, 9),
+                OPPORTUNITY=700)
+    t.add("b_crm_deal_contact", DEAL_ID=won, CONTACT_ID=901, IS_PRIMARY="Y")
+    t.add("b_crm_deal", STAGE_SEMANTIC_ID="F", CONTACT_ID=902, DATE_CREATE=dt(2026, 1, 4), CLOSEDATE=dt(2026, 1, 5),
+          OPPORTUNITY=300)
+    t.add("b_crm_deal", STAGE_SEMANTIC_ID="P", CONTACT_ID=902, DATE_CREATE=dt(2026, 1, 4), OPPORTUNITY=300)
+    result = run(t.build(tmp_path / "deals.sqlite"))
+    assert result.figures["source"] == "deals"
+    assert attributed_recipients(result) == {11: 700.0}
+    assert result.figures["linking"]["won deals"] == 1
+
+
 def test_click_only_variant_drops_open_attributions(stories):
     f = run(stories).figures
     # 401 converts only through its open; every other conversion had a click in reach
@@ -365,3 +406,44 @@ def test_kaplan_meier_on_grouped_times_matches_the_row_level_estimate():
     assert np.allclose((table["ci_high"] - table["share_ordered"])[:-1],
                        np.minimum(1.959963984540054 * rows.surv_prob_se, 1 - table["share_ordered"])[:-1])
     assert figures["median_days"] == pytest.approx(rows.quantile(0.5))
+
+
+def utm_timeline() -> Timeline:
+    t = Timeline()
+    t.contact(1)
+    t.send(1, dt(2026, 1, 3, 9), rid=11)
+    t.add("b_sender_mailing_chain", ID=1, MAILING_ID=1, MESSAGE_CODE="mail", MESSAGE_ID="5", TITLE="January news")
+    t.add("b_sender_mailing_chain", ID=2, MAILING_ID=1, MESSAGE_CODE="mail", MESSAGE_ID="6", TITLE="No medium")
+    for message, code, value in ((5, "utm_source", "sender"), (5, "utm_medium", "email"),
+                                 (5, "utm_campaign", "news_202601"), (6, "utm_source", "sender")):
+        t.add("b_sender_message_utm", MESSAGE_ID=message, CODE=code, VALUE=value)
+    deals = [  # (stage, closed, value, {UTM code: value})
+        ("S", dt(2026, 1, 9), 500, {"UTM_SOURCE": "sender", "UTM_MEDIUM": "email", "UTM_CAMPAIGN": "news_202601"}),
+        ("S", dt(2026, 1, 9), 300, {"UTM_SOURCE": "google", "UTM_MEDIUM": "cpc"}),
+        ("S", dt(2026, 1, 19), 200, {"UTM_SOURCE": "sender", "UTM_MEDIUM": "Email", "UTM_CAMPAIGN": "other"}),
+        ("S", dt(2026, 2, 2), 900, {"UTM_SOURCE": "sender", "UTM_MEDIUM": "email", "UTM_CAMPAIGN": "news_202601"}),
+        ("F", dt(2026, 1, 9), 800, {"UTM_SOURCE": "sender", "UTM_MEDIUM": "email", "UTM_CAMPAIGN": "news_202601"}),
+    ]
+    for stage, closed, value, utm in deals:
+        deal = t.add("b_crm_deal", STAGE_SEMANTIC_ID=stage, DATE_CREATE=dt(2026, 1, 2), CLOSEDATE=closed,
+                     OPPORTUNITY=value)
+        for code, v in utm.items():
+            t.add("b_crm_utm", ENTITY_TYPE_ID=int(CrmEntityType.DEAL), ENTITY_ID=deal, CODE=code, VALUE=v)
+    return t
+
+
+def check_utm(result):
+    # won deals closed in January with an e-mail utm_medium: 500 and 200 (the medium's case is ignored)
+    assert (result.figures["utm"]["deals"], result.figures["utm"]["revenue"]) == (2, 700.0)
+    letters = result.utm_letters
+    # "January news" matches the 500 deal only; "No medium" (utm_source=sender only) matches both
+    assert dict(zip(letters["letter"], letters["revenue"])) == {"January news": 500.0, "No medium": 700.0}
+
+
+def test_utm_tagged_deals_are_counted_and_matched_to_letters(tmp_path):
+    check_utm(run(utm_timeline().build(tmp_path / "utm.sqlite")))
+
+
+@pytest.mark.postgres
+def test_utm_letters_join_on_postgresql(postgres_url):
+    check_utm(run(utm_timeline().build(url=postgres_url)))

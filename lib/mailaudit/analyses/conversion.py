@@ -471,7 +471,8 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
         purchases, links, linking = deal_purchases(conn, schema, crm_map)
         notes.append("The portal has no store orders: won deals (STAGE_SEMANTIC_ID 'S') stand in for orders, "
                      "dated by CLOSEDATE, valued by OPPORTUNITY.")
-    link_rows = links.merge(purchases, on="purchase_id").sort_values("contact_id").reset_index(drop=True)
+    link_rows = (links.merge(purchases, on="purchase_id").sort_values("contact_id").reset_index(drop=True)
+                 .astype({"purchase_id": "int64", "contact_id": "int64", "purchased_at": "int64", "value": float}))
     link_contacts = link_rows["contact_id"].to_numpy()
     values = purchases.set_index("purchase_id")
 
