@@ -1,0 +1,146 @@
+"""The `mailaudit` command line: exit codes, one-line errors without secrets, check/run/demo."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import papermill
+import pytest
+
+from mailaudit import cli
+from report_helpers import empty_bitrix_sqlite, write_params, write_report_notebook
+
+SECRET = "cli-S3cret-pw"
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    notebooks = tmp_path / "notebooks"
+    write_report_notebook(notebooks, "data_and_tracking", 'ctx.headline("ok from the test notebook")')
+    monkeypatch.setenv("MAILAUDIT_NOTEBOOKS", str(notebooks))
+    db = empty_bitrix_sqlite(tmp_path / "shop.sqlite")
+    return tmp_path, write_params(tmp_path / "p.yaml", db.name, "reports: [data_and_tracking]\n")
+
+
+@pytest.fixture
+def no_notebook_may_start(monkeypatch):
+    started = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: started.append(a))
+    yield
+    assert started == [], "a notebook started although the input was unusable"
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("mailaudit: error: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+def test_bad_parameters_exit_2_before_any_notebook(workspace, capsys, no_notebook_may_start):
+    root, params = workspace
+    params.write_text(params.read_text() + "conversion: {cohort: fortnight}\n")
+    assert cli.main(["run", "--params", str(params)]) == 2
+    assert "conversion.cohort" in one_line_error(capsys)
+    assert not (root / "reports").exists()
+
+
+def test_unknown_key_exit_2_lists_allowed_keys(workspace, capsys, no_notebook_may_start):
+    _, params = workspace
+    params.write_text(params.read_text() + "privacy: {mask_email: true}\n")
+    assert cli.main(["run", "--params", str(params)]) == 2
+    assert "unknown key 'privacy.mask_email'; allowed keys in privacy: mask_emails" in one_line_error(capsys)
+
+
+def test_password_in_the_file_exit_2(workspace, capsys, no_notebook_may_start):
+    _, params = workspace
+    params.write_text(params.read_text().replace("database: {sqlite: shop.sqlite}",
+                                                 f"database: {{url_env: 'mysql://u:{SECRET}@h/db'}}"))
+    assert cli.main(["check", "--params", str(params)]) == 2
+    line = one_line_error(capsys)
+    assert "credentials come from the environment" in line and SECRET not in line
+
+
+def test_start_after_end_exit_2(workspace, capsys, no_notebook_may_start):
+    _, params = workspace
+    params.write_text(params.read_text().replace("end: 2026-03-31", "end: 2025-12-31"))
+    assert cli.main(["run", "--params", str(params)]) == 2
+    assert "start 2026-01-01 is after end 2025-12-31" in one_line_error(capsys)
+
+
+def test_unknown_report_in_only_lists_the_valid_ones(workspace, capsys, no_notebook_may_start):
+    _, params = workspace
+    assert cli.main(["run", "--params", str(params), "--only", "list_hygiene,opens"]) == 2
+    line = one_line_error(capsys)
+    assert "unknown report opens" in line
+    assert "data_and_tracking, list_hygiene, open_inflation, segments, conversion" in line
+
+
+def test_unreachable_database_exit_2_without_the_password(workspace, capsys, monkeypatch, no_notebook_may_start):
+    _, params = workspace
+    monkeypatch.setenv("ACME_DB_URL", f"mysql://audit:{SECRET}@127.0.0.1:9/sitemanager")
+    params.write_text(params.read_text().replace("database: {sqlite: shop.sqlite}", "database: {url_env: ACME_DB_URL}"))
+    assert cli.main(["--verbose", "check", "--params", str(params)]) == 2
+    captured = capsys.readouterr()
+    assert "cannot read the database" in captured.err
+    assert SECRET not in captured.err + captured.out
+
+
+def test_missing_core_tables_exit_2(tmp_path, capsys, monkeypatch, no_notebook_may_start):
+    monkeypatch.chdir(tmp_path)
+    db = empty_bitrix_sqlite(tmp_path / "x.sqlite", without=("b_sender_contact",))
+    assert cli.main(["run", "--params", str(write_params(tmp_path / "p.yaml", db))]) == 2
+    assert "not a Bitrix sender database: missing table(s) b_sender_contact" in one_line_error(capsys)
+
+
+def test_check_prints_what_can_run(workspace, capsys):
+    _, params = workspace
+    assert cli.main(["check", "--params", str(params)]) == 0
+    out = capsys.readouterr().out
+    assert "sqlite, database shop.sqlite, current sender layout" in out
+    assert "data_and_tracking  yes" in out
+
+
+def test_check_exits_2_when_a_requested_report_cannot_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    db = empty_bitrix_sqlite(tmp_path / "x.sqlite", without=("b_sender_posting_read",))
+    params = write_params(tmp_path / "p.yaml", db)
+    assert cli.main(["check", "--params", str(params)]) == 2
+    captured = capsys.readouterr()
+    assert "open_inflation     NO       missing table(s) b_sender_posting_read" in captured.out
+    assert "cannot run: open_inflation, segments, conversion" in captured.err
+    assert cli.main(["check", "--params", str(params), "--only", "data_and_tracking"]) == 0
+
+
+def test_run_writes_the_bundle_to_reports_client_slug(workspace, capsys):
+    root, params = workspace
+    assert cli.main(["run", "--params", str(params), "--no-progress"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    index = root / "reports" / "test-shop" / "index.html"
+    assert out[-1] == str(index) and index.is_file()
+    assert out[0].split() == ["ok", "data_and_tracking", "ok", "from", "the", "test", "notebook"]
+
+
+def test_slug():
+    assert cli.slug("Acme Shop, LLC") == "acme-shop-llc"
+    assert cli.slug("Магазин «Ромашка»") == "магазин-ромашка"
+    assert cli.slug("!!!") == "report"
+
+
+def test_scrub_environment_secrets():
+    environ = {"ANY_URL": f"postgresql://u:{SECRET}@h/db", "PATH": "/usr/bin"}
+    text = f"failed: postgresql://u:{SECRET}@h/db and {SECRET}"
+    assert SECRET not in cli.scrub_environment_secrets(text, environ)
+
+
+def test_usage_errors_are_one_line_exit_2():
+    done = subprocess.run([sys.executable, "-m", "mailaudit.cli", "run"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["mailaudit run: error: the following arguments are required: --params"]
+
+
+def test_demo_paths_keep_non_default_builds_apart():
+    assert cli.demo_paths(None, None) == (cli.DEMO_DB, cli.DEMO_LOGS)
+    db, logs = cli.demo_paths(2000, 7)
+    assert db.name == "demo-c2000-s7.sqlite" and logs.name == "demo-c2000-s7-logs"
