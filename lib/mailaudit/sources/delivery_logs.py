@@ -230,6 +230,7 @@ class _Queued:
 
 def read_postfix(lines: Iterable[str], stats: FileStats, years: YearResolver) -> Iterator[DeliveryEvent]:
     queue: dict[str, _Queued] = {}
+    clock = _StampCache(years)
     for line in lines:
         stats.lines += 1
         match = _SYSLOG.match(line.rstrip("\r\n"))
@@ -239,14 +240,10 @@ def read_postfix(lines: Iterable[str], stats: FileStats, years: YearResolver) ->
             continue
         if not match.group("prog").startswith("postfix"):
             continue  # other programs share the mail log (dovecot, opendkim…)
-        when = _syslog_time(match, years)
-        if when is None:
-            stats.reject(line)
-            continue
         queued = _PF_QUEUED.match(match.group("msg"))
         if not queued:
             continue  # connect/disconnect, NOQUEUE rejects of incoming mail, warnings
-        qid, rest = queued.group("qid"), queued.group("rest")
+        qid, rest = queued.group("qid", "rest")
         if rest == "removed":
             queue.pop(qid, None)
             continue
@@ -256,7 +253,8 @@ def read_postfix(lines: Iterable[str], stats: FileStats, years: YearResolver) ->
             continue
         if rest.startswith("to=<"):
             to, status = _PF_TO.search(rest), _PF_STATUS.search(rest)
-            if not to or not status or status.group("status") not in STATUSES:
+            when = clock.time(match)
+            if not to or not status or status.group("status") not in STATUSES or when is None:
                 stats.reject(line)
                 continue
             email = normalise(to.group("to"))
@@ -274,12 +272,28 @@ def read_postfix(lines: Iterable[str], stats: FileStats, years: YearResolver) ->
             continue
         if rest.startswith("from=<") and _PF_EXPIRED.search(rest):
             state = queue.get(qid)
-            for email, (dsn, text) in (state.deferred.items() if state else ()):
+            when = clock.time(match)
+            for email, (dsn, text) in (state.deferred.items() if state and when else ()):
                 stats.events += 1
                 yield DeliveryEvent(when, email, EXPIRED, dsn, smtp_code_of(text), text,
                                     qid, state.message_id, stats.path)
             if state:
                 state.deferred.clear()
+
+
+class _StampCache:
+    """Resolves a syslog line's stamp, reusing the previous result for the same stamp text."""
+
+    def __init__(self, years: YearResolver):
+        self.years = years
+        self.last_text: str | None = None
+        self.last_time: datetime | None = None
+
+    def time(self, match: re.Match) -> datetime | None:
+        text = match.group("iso") or match.group("mon") + match.group("day") + match.group("clock")
+        if text != self.last_text:
+            self.last_text, self.last_time = text, _syslog_time(match, self.years)
+        return self.last_time
 
 
 def _remember(queue: dict[str, _Queued], qid: str) -> _Queued:
