@@ -130,23 +130,27 @@ def touch_pairs(purchases: pd.DataFrame, sends: pd.DataFrame, touches: pd.DataFr
 
 
 def attribute(pairs: pd.DataFrame, click_days: int, open_days: int | None) -> pd.DataFrame:
-    """Last-touch choice: one row (purchase_id, recipient_id) per purchase that is attributed.
+    """Last-touch choice: the chosen pair row (purchase_id, recipient_id, contact_id, sent_at) per
+    attributed purchase.
 
     The latest send (sent_at, then recipient_id) with click_lag <= click_days x 24 h; for purchases
     without one, the latest with open_lag <= open_days x 24 h (no open branch when None).
     """
-    if pairs.empty:
-        return pd.DataFrame(columns=["purchase_id", "recipient_id"])
-    by_click = _latest(pairs[pairs["click_lag"] <= click_days * DAY])
+    return _attribute_sorted(sort_pairs(pairs), click_days, open_days)
+
+
+def sort_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Pairs in (purchase, send time, recipient) order, as `_attribute_sorted` expects."""
+    return pairs.sort_values(["purchase_id", "sent_at", "recipient_id"])
+
+
+def _attribute_sorted(pairs: pd.DataFrame, click_days: int, open_days: int | None) -> pd.DataFrame:
+    cols = ["purchase_id", "recipient_id", "contact_id", "sent_at"]
+    by_click = pairs[pairs["click_lag"] <= click_days * DAY].drop_duplicates("purchase_id", keep="last")[cols]
     if open_days is None:
         return by_click
-    rest = pairs[~pairs["purchase_id"].isin(by_click["purchase_id"]) & (pairs["open_lag"] <= open_days * DAY)]
-    return pd.concat([by_click, _latest(rest)], ignore_index=True)
-
-
-def _latest(pairs: pd.DataFrame) -> pd.DataFrame:
-    ordered = pairs.sort_values(["purchase_id", "sent_at", "recipient_id"])
-    return ordered.drop_duplicates("purchase_id", keep="last")[["purchase_id", "recipient_id"]]
+    rest = pairs[(pairs["open_lag"] <= open_days * DAY) & ~pairs["purchase_id"].isin(by_click["purchase_id"])]
+    return pd.concat([by_click, rest.drop_duplicates("purchase_id", keep="last")[cols]], ignore_index=True)
 
 
 def contact_weights(contact_ids, replicates: int, seed: int = 20260101) -> np.ndarray:
@@ -491,7 +495,6 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
     last_range = (link_rows.groupby("purchase_id")["contact_id"].max() - step_low) // contacts_per_chunk
 
     pending = pd.DataFrame(columns=["purchase_id", "recipient_id", "contact_id", "sent_at", "click_lag", "open_lag"])
-    send_info_pending: list[pd.DataFrame] = []
     attributed_parts: list[pd.DataFrame] = []
     click_only_parts: list[pd.DataFrame] = []
     sens = np.zeros((len(SENSITIVITY_DAYS), 4))     # revenue, purchases for last touch / click only
@@ -525,22 +528,17 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
         # --- attribution
         pairs = touch_pairs(chunk_links, sends, touches, max_days)
         pairs = pd.concat([pending, pairs], ignore_index=True) if not pending.empty else pairs
-        decided_ids = last_range.index[last_range.to_numpy() <= index]
-        decided = pairs[pairs["purchase_id"].isin(decided_ids)]
-        pending = pairs[~pairs["purchase_id"].isin(decided_ids)]
-        send_info = sends[["recipient_id", "contact_id", "sent_at"]]
-        if not pending.empty:
-            send_info_pending.append(send_info[send_info["recipient_id"].isin(pending["recipient_id"])])
-        send_lookup = pd.concat([send_info, *send_info_pending], ignore_index=True).drop_duplicates("recipient_id")
+        ready = last_range.reindex(pairs["purchase_id"]).to_numpy() <= index
+        decided, pending = pairs[ready], pairs[~ready]
         if not decided.empty:
+            decided = sort_pairs(decided)
             for parts, opens in ((attributed_parts, open_window_days), (click_only_parts, None)):
-                chosen = attribute(decided, click_window_days, opens)
-                parts.append(_with_send(chosen, values, send_lookup))
+                parts.append(_with_purchase(_attribute_sorted(decided, click_window_days, opens), values))
             for i, days in enumerate(SENSITIVITY_DAYS):
                 for j, opens in enumerate((days, None)):
-                    chosen = _with_send(attribute(decided, days, opens), values, send_lookup)
+                    chosen = _attribute_sorted(decided, days, opens)
                     chosen = chosen[(chosen["sent_at"] >= p_start) & (chosen["sent_at"] < p_end)]
-                    sens[i, 2 * j] += chosen["value"].sum()
+                    sens[i, 2 * j] += values["value"].reindex(chosen["purchase_id"]).sum()
                     sens[i, 2 * j + 1] += len(chosen)
 
         # --- time to the first purchase after each send (any purchase, not only attributed ones)
@@ -667,8 +665,8 @@ def _percentile(values: np.ndarray):
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
-def _with_send(chosen: pd.DataFrame, values: pd.DataFrame, send_lookup: pd.DataFrame) -> pd.DataFrame:
-    out = chosen.astype("int64").join(values, on="purchase_id").merge(send_lookup, on="recipient_id")
+def _with_purchase(chosen: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    out = chosen.astype("int64").join(values, on="purchase_id")
     return out[["purchase_id", "recipient_id", "contact_id", "sent_at", "purchased_at", "value"]]
 
 
