@@ -49,7 +49,8 @@ def test_typo_domains_suggest_the_provider(domain, suggestion):
 
 
 @pytest.mark.parametrize("domain", ["gmail.com", "mail.ru", "ya.ru", "bk.ru", "mail.com", "inbox.lv", "gmx.de",
-                                    "romashka.ru", "zavod-metall.ru", "yandex.by", "mailinator.com", "university.edu"])
+                                    "romashka.ru", "zavod-metall.ru", "yandex.by", "mailinator.com", "university.edu",
+                                    "yopmail.com"])
 def test_real_domains_are_not_typos(domain):
     assert ad.typo_suggestion(domain) is None
 

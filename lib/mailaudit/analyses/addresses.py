@@ -6,7 +6,8 @@
   role alias, Russian transliterations included (``buh``, ``zakaz``).
 - **Disposable**: the domain, or a parent domain, is on the `disposable-email-domains` blocklist.
 - **Typo domains** (mailcheck style): not a known real domain, and within edit distance 1 of a
-  popular provider's domain (2 for domains of 8+ characters), counting a swap of neighbouring
+  popular provider's domain (2 for domains of 8+ characters whose length is within one of the
+  domain's, unless the domain is a listed disposable service), counting a swap of neighbouring
   letters as one edit: ``gmial.com``, ``yandx.ru``, ``mail.ri``. A domain can be both a typo and
   disposable: the blocklist holds typo-squatting domains such as ``gmial.com``.
 - **Duplicates**: addresses that reach the same mailbox get one canonical form:
@@ -123,8 +124,10 @@ def typo_suggestion(domain: str | None) -> str | None:
     if not domain or domain in REAL_DOMAINS:
         return None
     best, best_distance = None, 3
+    # a real throw-away service (yopmail.com) is two edits from hotmail.com; a typo-squat (gmial.com) is one
+    disposable = is_disposable_domain(domain)
     for target in TYPO_TARGETS:
-        allowed = 2 if len(target) >= 8 else 1
+        allowed = 2 if len(target) >= 8 and abs(len(target) - len(domain)) <= 1 and not disposable else 1
         distance = edit_distance(domain, target, limit=allowed + 1)
         if distance <= allowed and distance < best_distance:
             best, best_distance = target, distance
