@@ -23,7 +23,7 @@ over per-contact sums (for cluster-robust variances). No recipient-level row lea
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -42,9 +42,7 @@ RATE_METRICS = ("open_rate", "click_rate", "ctor", "unsub_rate")
 """Metrics with a per-posting numerator and denominator: shown with intervals and tested."""
 
 TENURE_BANDS = ("<1y", "1–2y", "2–3y", "3y+")
-"""Contact age at the period end (from b_sender_contact.DATE_INSERT), in whole years."""
-NO_LIST = "(no address book)"
-NOT_IN_CRM = "(not in CRM)"
+"""Contact age at the period end (from b_sender_contact.DATE_INSERT) in 365-day years."""
 NO_SOURCE = "(no source)"
 EMPTY_VALUE = "(empty)"
 UNKNOWN = "unknown"
@@ -176,18 +174,10 @@ def _provider_label(address):
     return case(*whens, else_=emails.OTHER_PROVIDER)
 
 
-def _years_before(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:                       # 29 February
-        return day.replace(year=day.year - years, day=28)
-
-
-def tenure_cutoffs(period: Period) -> list[date]:
-    """Dates splitting contact DATE_INSERT into TENURE_BANDS: age measured at the period end
-    (midnight after its last day); a contact exactly one year old is in 1–2y."""
-    reference = period.end + timedelta(days=1)
-    return [_years_before(reference, years) for years in (1, 2, 3)]
+def tenure_cutoffs(period: Period) -> list[datetime]:
+    """Instants splitting contact DATE_INSERT into TENURE_BANDS: age measured at the period end
+    (midnight after its last day) in 365-day years; a contact exactly 365 days old is in 1–2y."""
+    return [period.end_exclusive - timedelta(days=365 * years) for years in (1, 2, 3)]
 
 
 def segment_membership(schema: BitrixSchema, dimension: str, period: Period, custom: dict | None = None):
@@ -203,7 +193,9 @@ def segment_membership(schema: BitrixSchema, dimension: str, period: Period, cus
         _need(schema, "b_sender_list", "b_sender_contact_list")
         book, link = schema.table("b_sender_list"), schema.table("b_sender_contact_list")
         return (select(link.c.CONTACT_ID.label("contact_id"), book.c.NAME.label("segment"))
-                .select_from(link.join(book, book.c.ID == link.c.LIST_ID)).distinct())
+                .select_from(link.join(book, book.c.ID == link.c.LIST_ID)
+                             .join(contact, contact.c.ID == link.c.CONTACT_ID))
+                .where(email_only).distinct())
     if dimension == "provider":
         return select(contact.c.ID.label("contact_id"), _provider_label(address).label("segment")).where(email_only)
     if dimension == "tenure":
@@ -211,8 +203,8 @@ def segment_membership(schema: BitrixSchema, dimension: str, period: Period, cus
             raise DimensionError("b_sender_contact has no DATE_INSERT column")
         one, two, three = tenure_cutoffs(period)
         inserted = contact.c.DATE_INSERT
-        band = case((inserted.is_(None), UNKNOWN), (inserted >= one, TENURE_BANDS[0]),
-                    (inserted >= two, TENURE_BANDS[1]), (inserted >= three, TENURE_BANDS[2]),
+        band = case((inserted.is_(None), UNKNOWN), (inserted > one, TENURE_BANDS[0]),
+                    (inserted > two, TENURE_BANDS[1]), (inserted > three, TENURE_BANDS[2]),
                     else_=TENURE_BANDS[3])
         return select(contact.c.ID.label("contact_id"), band.label("segment")).where(email_only)
     if dimension == "client":
@@ -234,22 +226,22 @@ def _need(schema: BitrixSchema, *tables: str) -> None:
 
 def _crm_source_membership(schema, contact, address, email_only):
     """b_crm_contact.SOURCE_ID of the CRM contact whose e-mail (b_crm_field_multi, lower-cased and
-    trimmed) equals the sender contact's address; several CRM contacts: the smallest SOURCE_ID."""
+    trimmed) equals the sender contact's address; several CRM contacts: the smallest SOURCE_ID.
+    Contacts that are no CRM contact's address are outside this dimension."""
     _need(schema, "b_crm_contact", "b_crm_field_multi")
     crm, multi = schema.table("b_crm_contact"), schema.table("b_crm_field_multi")
     crm_email = func.lower(func.trim(multi.c.VALUE))
     source = func.nullif(func.trim(crm.c.SOURCE_ID), "")
     by_email = (
-        select(crm_email.label("email"), func.max(literal(1)).label("in_crm"), func.min(source).label("source_id"))
+        select(crm_email.label("email"), func.min(source).label("source_id"))
         .select_from(multi.join(crm, crm.c.ID == multi.c.ELEMENT_ID))
         .where(multi.c.ENTITY_ID == CrmMultiField.ENTITY_CONTACT, multi.c.TYPE_ID == CrmMultiField.TYPE_EMAIL)
         .group_by(crm_email)
         .subquery("crm_email_source")
     )
-    label = case((by_email.c.in_crm.is_(None), NOT_IN_CRM), (by_email.c.source_id.is_(None), NO_SOURCE),
-                 else_=by_email.c.source_id)
+    label = func.coalesce(by_email.c.source_id, NO_SOURCE)
     return (select(contact.c.ID.label("contact_id"), label.label("segment"))
-            .select_from(contact.outerjoin(by_email, by_email.c.email == func.lower(func.trim(address))))
+            .select_from(contact.join(by_email, by_email.c.email == func.lower(func.trim(address))))
             .where(email_only))
 
 
@@ -268,7 +260,11 @@ def _custom_membership(schema: BitrixSchema, custom: dict):
     if key not in table.c:
         raise DimensionError(f"custom dimension {custom['name']!r}: table {table_name} has no CONTACT_ID "
                              "column to join contacts by")
-    return select(table.c[key].label("contact_id"), table.c[column].label("segment")).distinct()
+    contact, _address, email_only = _contact_table(schema)
+    stmt = select(table.c[key].label("contact_id"), table.c[column].label("segment"))
+    if table_name != "b_sender_contact":
+        stmt = stmt.join(contact, contact.c.ID == table.c.CONTACT_ID)
+    return stmt.where(email_only).distinct()
 
 
 # --- queries -----------------------------------------------------------------------------------------
@@ -491,9 +487,9 @@ def _segment_metrics(dimension: str, sums: pd.DataFrame, counts: pd.DataFrame, p
 
 
 def _segment_tests(dimension: str, sums: pd.DataFrame, total: pd.Series, counts: pd.DataFrame,
-                   all_counts: pd.DataFrame, metrics: pd.DataFrame, alpha: float) -> list[dict]:
+                   dimension_counts: pd.DataFrame, metrics: pd.DataFrame, alpha: float) -> list[dict]:
     per_posting = counts.groupby(["segment", "posting_id"])[list(_COUNT_COLUMNS)].sum()
-    posting_total = all_counts.groupby("posting_id")[list(_COUNT_COLUMNS)].sum()
+    posting_total = dimension_counts.groupby("posting_id")[list(_COUNT_COLUMNS)].sum()
     versus = _VERSUS.get(dimension, f"rest of {dimension}")
     tests = []
     for _, row in sums.iterrows():
@@ -541,14 +537,6 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
     """
     notes: list[str] = []
     previous_period = period.previous()
-    all_counts = posting_segment_counts(conn, schema, period, None)
-    total_frame = contact_cluster_sums(conn, schema, period, None)
-    if total_frame.empty or all_counts.empty:
-        notes.append("no delivered recipient rows in the period: no segment figures")
-        return SegmentResult(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(),
-                             {"dimensions": {}, "differences": []}, notes)
-    total = total_frame.iloc[0]
-    total_delivered = int(round(total["open_rate__d"]))
     has_abuse = schema.has("b_sender_abuse")
     if not has_abuse:
         notes.append("complaint_rate is null: the database has no b_sender_abuse table")
@@ -565,14 +553,17 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
         counts = posting_segment_counts(conn, schema, period, membership)
         sums = contact_cluster_sums(conn, schema, period, membership)
         if sums.empty:
-            notes.append(f"dimension {dimension}: no delivered contact belongs to any of its segments")
+            notes.append(f"dimension {dimension}: no contact delivered in the period belongs to any of its segments")
             continue
+        dimension_counts, dimension_sums = _dimension_totals(conn, schema, period, membership, counts, sums)
+        total = dimension_sums.iloc[0]
+        total_delivered = int(round(total["open_rate__d"]))
         previous = posting_segment_counts(conn, schema, previous_period, membership)
         errors = _error_counts(conn, schema, period, membership)
         complaints = _complaint_counts(conn, schema, period, membership) if has_abuse else None
         metrics = _segment_metrics(dimension, sums, counts, previous, errors, complaints, settings, total_delivered)
         metric_frames.append(metrics)
-        test_rows += _segment_tests(dimension, sums, total, counts, all_counts, metrics, settings.alpha)
+        test_rows += _segment_tests(dimension, sums, total, counts, dimension_counts, metrics, settings.alpha)
         monthly_frames.append(_monthly(dimension, counts))
         posting_frames.append(counts.groupby(["posting_id", "segment"], as_index=False)[list(_COUNT_COLUMNS)]
                               .sum().assign(dimension=dimension))
@@ -585,6 +576,30 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
     postings = pd.concat(posting_frames, ignore_index=True) if posting_frames else pd.DataFrame()
     figures = _figures(metrics, differences, settings, period, previous_period)
     return SegmentResult(metrics, differences, monthly, postings, figures, notes)
+
+
+def _is_partition(conn: Connection, membership) -> bool:
+    """True when every contact is in at most one segment of the dimension (a contact-level query)."""
+    members = membership.subquery("members")
+    rows, contacts = conn.execute(select(func.count(), func.count(func.distinct(members.c.contact_id)))).one()
+    return rows == contacts
+
+
+def _dimension_totals(conn, schema, period, membership, counts: pd.DataFrame, sums: pd.DataFrame):
+    """Counts per posting and contact sums of everyone in the dimension (any of its segments).
+
+    A segment is compared with the rest of its dimension: contacts outside every segment (not in
+    the CRM, in no address book) are not part of it. When segments do not overlap the totals are
+    the segments' sums; otherwise each contact is counted once by a query over distinct members.
+    """
+    if _is_partition(conn, membership):
+        dimension_counts = counts.assign(segment="all")
+        dimension_sums = sums.drop(columns="segment").sum().to_frame().T.assign(segment="all")
+        return dimension_counts, dimension_sums
+    members = membership.subquery("dimension_members")
+    everyone = select(members.c.contact_id, literal("all").label("segment")).distinct()
+    return (posting_segment_counts(conn, schema, period, everyone),
+            contact_cluster_sums(conn, schema, period, everyone))
 
 
 def _monthly(dimension: str, counts: pd.DataFrame) -> pd.DataFrame:
