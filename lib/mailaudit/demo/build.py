@@ -1,0 +1,372 @@
+"""``build_demo``: runs population, campaigns, postings and commerce in order and writes the database, logs and truth file."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.random import PCG64, Generator
+from sqlalchemy.engine import make_url
+
+from mailaudit.bitrix.codes import SenderContactType
+from mailaudit.bitrix.tables import bitrix_metadata, table_columns
+from mailaudit.demo import vocab
+from mailaudit.demo.behaviour import BIG, CLICK_READ, DELIVERED, PostingResult, PostingSimulator
+from mailaudit.demo.campaigns import build_campaigns
+from mailaudit.demo.commerce import build_commerce
+from mailaudit.demo.config import DAY, END_EXCLUSIVE_TS, DemoConfig
+from mailaudit.demo.logs import ACCESS_FORMATS, DELIVERY_FORMATS, AccessLog, DeliveryLogs, ip_str
+from mailaudit.demo.population import CATEGORY_NAMES, Population, build_population
+from mailaudit.demo.truth import RULES, Truth
+from mailaudit.demo.writer import CHARSETS, ServerWriter, SQLiteWriter
+
+ANOMALY_POSTINGS = {"clicks_without_read": 6, "sent_before_posting": 20, "sent_in_future": 25}
+
+
+@dataclass
+class DemoResult:
+    database: str                     # SQLite path, or the URL with its password hidden
+    truth: Path
+    machine_opens: Path
+    logs: dict = field(default_factory=dict)      # name -> path
+    row_counts: dict = field(default_factory=dict)
+
+
+def _yn(mask) -> np.ndarray:
+    return np.where(np.asarray(mask, dtype=bool), "Y", "N").astype(object)
+
+
+def _plant_anomalies(r: PostingResult, pop: Population, rng: Generator, planted: dict) -> None:
+    """Data-quality defects of real portals, planted in the first posting from a fixed index that has candidates."""
+    idx = r.posting.index
+    quiet = ((r.outcome == DELIVERED) & ~r.is_read & ~r.is_click & ~r.is_unsub & ~pop.buyer[r.contact]
+             & ~pop.deleted[r.contact])
+    if idx >= ANOMALY_POSTINGS["sent_before_posting"] and "sends_before_posting_date" not in planted:
+        rows = np.flatnonzero(quiet)[:3]
+        r.date_sent[rows] = r.posting.send_ts - 2 * DAY - rng.integers(0, 3600, len(rows))
+        planted["sends_before_posting_date"] = len(rows)
+    if idx >= ANOMALY_POSTINGS["sent_in_future"] and "sends_in_future" not in planted:
+        rows = np.flatnonzero(quiet)[:2]
+        r.date_sent[rows] = r.date_sent[rows] + 5 * 365 * DAY
+        planted["sends_in_future"] = len(rows)
+    if idx >= ANOMALY_POSTINGS["clicks_without_read"] and not planted.get("clicks_without_read"):
+        # drop the read row a click wrote, where it is the recipient's only read
+        reads_per_row = np.bincount(np.searchsorted(r.rid, r.read_rid), minlength=len(r.rid))
+        click_read = r.read_cause == CLICK_READ
+        only = reads_per_row[np.searchsorted(r.rid, r.read_rid)] == 1
+        drop = np.flatnonzero(click_read & only)[:4]
+        rows = np.searchsorted(r.rid, r.read_rid[drop])
+        keep = np.ones(len(r.read_rid), dtype=bool)
+        keep[drop] = False
+        for name in ("read_rid", "read_ts", "read_cause", "read_ua", "read_ip"):
+            setattr(r, name, getattr(r, name)[keep])
+        r.is_read[rows] = False
+        r.human_open[rows] = False
+        planted["clicks_without_read"] = len(rows)
+
+
+def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int = 1, logs_dir=None,
+               layout: str = "current", charset: str = "utf8mb4", delivery_formats=("postfix",),
+               access_format: str = "bitrixvm", truth_path=None, heterogeneity: bool = True) -> DemoResult:
+    """Write a Bitrix-shaped demo database (SQLite file or SQLAlchemy URL), optional logs and the truth file.
+
+    The truth file goes to ``truth_path``, else ``<sqlite stem>.truth.json`` beside the SQLite file,
+    else ``demo.truth.json`` in ``logs_dir``. Same seed, same everything.
+    """
+    if (sqlite_path is None) == (url is None):
+        raise ValueError("give exactly one of sqlite_path or url")
+    if charset not in CHARSETS:
+        raise ValueError(f"charset must be one of {CHARSETS}")
+    if access_format not in ACCESS_FORMATS:
+        raise ValueError(f"access format must be one of {ACCESS_FORMATS}")
+    delivery_formats = tuple(dict.fromkeys(delivery_formats))
+    bad = [f for f in delivery_formats if f not in DELIVERY_FORMATS]
+    if bad:
+        raise ValueError(f"delivery formats must be among {DELIVERY_FORMATS}, not {bad}")
+    if truth_path is None:
+        if sqlite_path is not None:
+            truth_path = Path(sqlite_path).with_suffix(".truth.json")
+        elif logs_dir is not None:
+            truth_path = Path(logs_dir) / "demo.truth.json"
+        else:
+            raise ValueError("with a database URL, give logs_dir or truth_path for the truth file")
+    truth_path = Path(truth_path)
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    machine_path = truth_path.with_name(truth_path.name.replace(".truth.json", "") + ".machine_opens.csv")
+
+    cfg = DemoConfig(contacts=contacts, seed=seed, layout=layout, heterogeneity=heterogeneity)
+    rng = Generator(PCG64(seed))
+    pop = build_population(cfg, rng)
+    camps = build_campaigns(rng)
+    if url is not None:
+        url = make_url(url)
+        metadata = bitrix_metadata(layout, lowercase=url.get_backend_name() == "postgresql")
+        writer = ServerWriter(url, metadata, charset=charset)
+        database = url.render_as_string(hide_password=True)
+    else:
+        metadata = bitrix_metadata(layout)
+        writer = SQLiteWriter(Path(sqlite_path), metadata)
+        database = str(sqlite_path)
+    cols = lambda name: table_columns(metadata, name)  # noqa: E731
+
+    log_paths = {}
+    delivery = access = None
+    if logs_dir is not None:
+        logs_dir = Path(logs_dir)
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        delivery = DeliveryLogs(logs_dir, delivery_formats, seed)
+        access = AccessLog(logs_dir, access_format, seed)
+
+    _write_letters(writer, camps, cols)
+    mailing_ids = {m["code"]: m["ID"] for m in camps.mailings}
+    sim = PostingSimulator(cfg, pop, rng)
+    truth = Truth(cfg, pop, len(camps.postings))
+    email_orders_c, email_orders_t, order_campaign = [], [], {}
+    posting_rows, daily = [], {}
+    planted_dq = {}
+    for posting in camps.postings:
+        r = sim.run(posting, mailing_ids)
+        _plant_anomalies(r, pop, rng, planted_dq)
+        truth.add_posting(r, sim.state)
+        _write_posting(writer, r, pop, layout, cols)
+        if delivery is not None:
+            delivery.add(r, pop)
+            access.add(r)
+        email_orders_c.append(r.order_contact)
+        email_orders_t.append(r.order_ts)
+        if "utm_campaign" in posting.utm:
+            for ci, t in zip(r.order_contact[r.order_after_click].tolist(), r.order_ts[r.order_after_click].tolist()):
+                order_campaign[(ci, t)] = posting.utm["utm_campaign"]
+        posting_rows.append(_posting_row(r))
+        for day, status in zip((r.handoff_ts // DAY).tolist(), r.status.tolist()):
+            sent, err = daily.get(day, (0, 0))
+            daily[day] = (sent + 1, err + (status == "E"))
+    n_email_recipients = sim.next_rid - 1
+    next_rid = _write_sms(writer, camps, pop, layout, cols, sim.next_rid, posting_rows)
+
+    st = sim.state
+    _write_contacts(writer, pop, st, layout, cols, mailing_ids)
+    commerce = build_commerce(cfg, pop, st, (np.concatenate(email_orders_c), np.concatenate(email_orders_t)),
+                              {"campaign": order_campaign}, rng)
+    for name, (columns, rows) in commerce.tables.items():
+        writer.insert(name, columns, rows)
+
+    # orphan reads and clicks: recipients deleted after the send (their tags decode to no recipient)
+    orphan_rids = np.arange(next_rid + 1000, next_rid + 1005)
+    orphan_post = camps.postings[30]
+    orphan_ts = orphan_post.send_ts + 3 * 3600 + np.arange(5) * 97
+    writer.insert("b_sender_posting_read", ["POSTING_ID", "RECIPIENT_ID", "DATE_INSERT"],
+                  [(orphan_post.posting_id, int(r_), int(t)) for r_, t in zip(orphan_rids[:3], orphan_ts[:3])])
+    writer.insert("b_sender_posting_click", ["POSTING_ID", "RECIPIENT_ID", "DATE_INSERT", "URL"],
+                  [(orphan_post.posting_id, int(r_), int(t), orphan_post.links[0]) for r_, t in
+                   zip(orphan_rids[3:], orphan_ts[3:])])
+    if access is not None:
+        access.add_orphans("read", orphan_rids[:3], orphan_ts[:3], orphan_post)
+        access.add_orphans("click", orphan_rids[3:], orphan_ts[3:], orphan_post)
+
+    writer.insert("b_sender_posting", cols("b_sender_posting"), posting_rows)
+    abuse_days = (st.unsub_ts[st.complained] // DAY).tolist()
+    for day in abuse_days:
+        daily.setdefault(day, (0, 0))
+    abuse_count = {d: abuse_days.count(d) for d in set(abuse_days)}
+    writer.insert("b_sender_counter_daily", cols("b_sender_counter_daily"),
+                  [(day * DAY, s, 0, e, abuse_count.get(day, 0)) for day, (s, e) in sorted(daily.items())])
+    row_counts = dict(writer.row_counts)
+    writer.close()
+
+    if delivery is not None:
+        delivery.close()
+        access.write()
+        log_paths = {**delivery.paths, "access": str(access.path)}
+
+    hygiene, without_logs = truth.hygiene(st, commerce)
+    doc = {
+        "schema_version": 1,
+        "generator": "mailaudit.demo",
+        "parameters": truth.parameters(),
+        "rules": RULES,
+        "source": {"layout": layout, "charset": charset if url is not None else "utf-8", "row_counts": row_counts},
+        "hygiene": hygiene,
+        "hygiene_without_logs": without_logs,
+        "opens": truth.opens(),
+        "segments": truth.segments(),
+        "conversion": truth.conversion(commerce),
+        "data_quality": {
+            "letters": len(camps.postings),
+            "letters_missing_utm": {
+                key: sum(1 for p in camps.postings if key not in p.utm) for key in ("utm_source", "utm_medium", "utm_campaign")},
+            "campaigns_track_click_off": sum(1 for m in camps.mailings if m["TRACK_CLICK"] == "N"),
+            "non_mail_letters": len(camps.sms_postings),
+            "orphan_reads": 3, "orphan_clicks": 2,
+            "clicks_without_read_recipients": truth.clicks_without_read_recipients,
+            "clicks_without_read_rows": truth.clicks_without_read_rows,
+            "recipients_without_contact": truth.dq["recipients_without_contact"],
+            "contacts_deleted": int(pop.deleted.sum()),
+            "sends_before_posting_date": truth.dq["sends_before_posting_date"],
+            "sends_in_future": truth.dq["sends_in_future"],
+            "email_recipient_rows": n_email_recipients,
+            "read_rows": truth.read_rows + 3, "click_rows": truth.click_rows + 2,
+        },
+        "logs": ({"delivery": {f: {"path": Path(p).name, "lines": delivery.counts[f]} for f, p in delivery.paths.items()},
+                  "delivery_verdicts": delivery.verdicts,
+                  "access": {"path": access.path.name, "format": access_format, **access.counts}}
+                 if delivery is not None else None),
+        "planted": {"categories": {CATEGORY_NAMES[k]: int(v) for k, v in zip(*np.unique(pop.category, return_counts=True))},
+                    "anomalies": planted_dq},
+    }
+    truth_path.write_text(json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False, default=_json_default) + "\n",
+                          encoding="utf-8")
+    with open(machine_path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["recipient_id", "kind"])
+        w.writerows(truth.machine_csv_rows())
+    return DemoResult(database=database, truth=truth_path, machine_opens=machine_path, logs=log_paths,
+                      row_counts=row_counts)
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _write_letters(writer, camps, cols) -> None:
+    writer.insert("b_sender_mailing", cols("b_sender_mailing"), [
+        (m["ID"], "Y", m["DATE_INSERT"], m["NAME"], "", 100 + m["ID"], "N", "N", "s1", vocab.EMAIL_FROM,
+         m["TRACK_CLICK"], None) for m in camps.mailings])
+    chain_cols = cols("b_sender_mailing_chain")
+    writer.insert("b_sender_mailing_chain", chain_cols, [
+        tuple(ch.get(c) if c != "PARENT_ID" else None for c in chain_cols) for ch in camps.chains])
+    writer.insert("b_sender_message", ["ID", "CODE"], [(ch["ID"], ch["MESSAGE_CODE"]) for ch in camps.chains])
+    fields, utm_rows = [], []
+    for ch in camps.chains:
+        fields.append((ch["ID"], "text", "SUBJECT", ch["subject"]))
+        fields.append((ch["ID"], "html", "MESSAGE", ch["html"]))
+        for code, value in ch["utm"].items():
+            utm_rows.append((len(utm_rows) + 1, ch["ID"], code, value))
+    writer.insert("b_sender_message_field", ["MESSAGE_ID", "TYPE", "CODE", "VALUE"], fields)
+    writer.insert("b_sender_message_utm", ["ID", "MESSAGE_ID", "CODE", "VALUE"], utm_rows)
+    lists = []
+    for i, (code, name, *_x) in enumerate(vocab.LISTS, start=1):
+        lists.append((i, code, name, 100 * i, camps.mailings[0]["DATE_INSERT"] - 400 * DAY))
+    writer.insert("b_sender_list", ["ID", "CODE", "NAME", "SORT", "DATE_INSERT"], lists)
+    writer.insert("b_sender_group", cols("b_sender_group"), [
+        (i, f"list_{code}", f"Адресная книга: {name}", lid_ts, lid_ts, "Y", "", 100, None, "N", "N")
+        for (i, code, name, _s, lid_ts) in lists])
+    writer.insert("b_sender_group_connector", cols("b_sender_group_connector"), [
+        (i, "Адресная книга", json.dumps({"MODULE_ID": "sender", "CODE": "contact_list",
+                                          "FIELDS": {"LIST_ID": i}}), None) for (i, *_x) in lists])
+    writer.insert("b_sender_mailing_chain_group", ["CHAIN_ID", "GROUP_ID", "TYPE"], [
+        (p.chain_id, j + 1, 1) for p in camps.postings for j, f in enumerate(p.list_fraction) if f > 0])
+
+
+def _write_posting(writer, r: PostingResult, pop: Population, layout: str, cols) -> None:
+    pid = r.posting.posting_id
+    n = len(r.rid)
+    c = r.contact
+    user = pop.user_id[c]
+    link = ([c + 1] if layout == "current" else
+            [(pop.first[c] + " " + pop.last[c]).tolist(), pop.code[c].tolist(), [None] * n])
+    columns = (["ID", "POSTING_ID", "STATUS", "DATE_SENT", "CONTACT_ID"] if layout == "current" else
+               ["ID", "POSTING_ID", "STATUS", "DATE_SENT", "NAME", "EMAIL", "PHONE"])
+    columns += ["USER_ID", "IS_READ", "IS_CLICK", "IS_UNSUB"]
+    writer.insert_columns("b_sender_posting_recipient", columns, [
+        r.rid, [pid] * n, r.status, r.date_sent, *link,
+        np.where(user > 0, user, None).tolist(), _yn(r.is_read), _yn(r.is_click), _yn(r.is_unsub)])
+    writer.insert_columns("b_sender_posting_read", ["POSTING_ID", "RECIPIENT_ID", "DATE_INSERT"],
+                          [[pid] * len(r.read_rid), r.read_rid, r.read_ts])
+    urls = [f"{r.posting.links[k]}" + (("?" + "&".join(f"{a}={b}" for a, b in r.posting.utm.items()))
+                                        if r.posting.utm else "") for k in range(len(r.posting.links))]
+    writer.insert_columns("b_sender_posting_click", ["POSTING_ID", "RECIPIENT_ID", "DATE_INSERT", "URL"],
+                          [[pid] * len(r.click_rid), r.click_rid, r.click_ts, [urls[k] for k in r.click_link.tolist()]])
+    writer.insert_columns("b_sender_posting_unsub", ["POSTING_ID", "RECIPIENT_ID", "DATE_INSERT"],
+                          [[pid] * len(r.unsub_rid), r.unsub_rid, r.unsub_ts])
+
+
+def _posting_row(r: PostingResult) -> tuple:
+    p = r.posting
+    n_ok = int((r.status == "N").sum())
+    n_err = len(r.rid) - n_ok
+    last = int(r.handoff_ts.max()) if len(r.rid) else p.send_ts
+    return (p.posting_id, p.mailing_id, p.chain_id, p.send_ts - 3600, last, "E" if n_err else "S", p.send_ts, None,
+            last, int(r.is_read.sum()), int(r.is_click.sum()), int(r.is_unsub.sum()), len(r.rid), 0, n_err, n_ok, 0, "N")
+
+
+def _write_sms(writer, camps, pop: Population, layout: str, cols, next_rid: int, posting_rows: list) -> int:
+    """SMS postings to the phone contacts: non-mail chains every analysis must ignore."""
+    n_email = pop.size
+    for sp in camps.sms_postings:
+        phones = np.arange(len(pop.phone_codes))
+        rid = np.arange(next_rid, next_rid + len(phones))
+        next_rid += len(phones)
+        sent = sp["send_ts"] + phones * 2
+        link = ([n_email + phones + 1] if layout == "current" else
+                [[None] * len(phones), [None] * len(phones), pop.phone_codes[phones].tolist()])
+        columns = (["ID", "POSTING_ID", "STATUS", "DATE_SENT", "CONTACT_ID"] if layout == "current" else
+                   ["ID", "POSTING_ID", "STATUS", "DATE_SENT", "NAME", "EMAIL", "PHONE"])
+        writer.insert_columns("b_sender_posting_recipient", columns + ["IS_READ", "IS_CLICK", "IS_UNSUB"], [
+            rid, [sp["posting_id"]] * len(phones), ["N"] * len(phones), sent, *link,
+            ["N"] * len(phones), ["N"] * len(phones), ["N"] * len(phones)])
+        posting_rows.append((sp["posting_id"], sp["mailing_id"], sp["chain_id"], sp["send_ts"] - 3600,
+                             int(sent.max()), "S", sp["send_ts"], None, int(sent.max()), 0, 0, 0, len(phones), 0, 0,
+                             len(phones), 0, "N"))
+    return next_rid
+
+
+def _write_contacts(writer, pop: Population, st, layout: str, cols, mailing_ids: dict) -> None:
+    live = np.flatnonzero(~pop.deleted)
+    ids = live + 1
+    name = (pop.first[live] + " " + pop.last[live]).tolist()
+    date_insert = pop.date_insert[live]
+    read = st.last_read_ts[live] >= 0
+    unsub = st.unsub_ts[live] < BIG
+    if layout == "current":
+        columns = ["ID", "DATE_INSERT", "DATE_UPDATE", "TYPE_ID", "CODE", "NAME", "USER_ID", "IP", "AGENT",
+                   "BLACKLISTED", "IS_READ", "IS_CLICK", "IS_UNSUB", "IS_SEND_SUCCESS", "CONSENT_STATUS"]
+        ip = [ip_str(int(x)) if ok else None for x, ok in zip(st.last_ip[live].tolist(), read.tolist())]
+        agent = np.where(read, st.last_agent[live], None).tolist()
+        user = np.where(pop.user_id[live] > 0, pop.user_id[live], None).tolist()
+        updated = np.maximum(date_insert, np.where(read, st.last_read_ts[live], 0))
+        writer.insert_columns("b_sender_contact", columns, [
+            ids, date_insert, updated, [int(SenderContactType.EMAIL)] * len(live), pop.code[live], name, user, ip,
+            agent, _yn(st.complained[live]), _yn(st.ever_read[live]), _yn(st.ever_click[live]), _yn(unsub),
+            _yn(st.ever_sent_ok[live]), ["N"] * len(live)])
+        phone_ids = pop.size + 1 + np.arange(len(pop.phone_codes))
+        writer.insert_columns("b_sender_contact", ["ID", "DATE_INSERT", "DATE_UPDATE", "TYPE_ID", "CODE", "NAME",
+                                                   "BLACKLISTED", "IS_READ", "IS_CLICK", "IS_UNSUB",
+                                                   "IS_SEND_SUCCESS", "CONSENT_STATUS"], [
+            phone_ids, [END_EXCLUSIVE_TS - 400 * DAY] * len(phone_ids), [END_EXCLUSIVE_TS - 400 * DAY] * len(phone_ids),
+            [int(SenderContactType.PHONE)] * len(phone_ids), pop.phone_codes, [None] * len(phone_ids),
+            ["N"] * len(phone_ids), ["N"] * len(phone_ids), ["N"] * len(phone_ids), ["N"] * len(phone_ids),
+            ["Y"] * len(phone_ids), ["N"] * len(phone_ids)])
+    else:
+        user = np.where(pop.user_id[live] > 0, pop.user_id[live], None).tolist()
+        writer.insert_columns("b_sender_contact", ["ID", "DATE_INSERT", "DATE_UPDATE", "NAME", "EMAIL", "PHONE",
+                                                   "USER_ID", "BLACKLISTED"], [
+            ids, date_insert, date_insert, name, pop.code[live], [None] * len(live), user, _yn(st.complained[live])])
+        phone_ids = pop.size + 1 + np.arange(len(pop.phone_codes))
+        writer.insert_columns("b_sender_contact", ["ID", "DATE_INSERT", "DATE_UPDATE", "PHONE", "BLACKLISTED"], [
+            phone_ids, [END_EXCLUSIVE_TS - 400 * DAY] * len(phone_ids), [END_EXCLUSIVE_TS - 400 * DAY] * len(phone_ids),
+            pop.phone_codes, ["N"] * len(phone_ids)])
+    writer.insert_columns("b_sender_contact_list", ["CONTACT_ID", "LIST_ID"], [ids, pop.list_idx[live] + 1])
+
+    # subscriptions: the site list's news subscriptions, and every campaign unsubscribe
+    news = mailing_ids["news"]
+    site_idx = [c for c, *_x in vocab.LISTS].index("site")
+    rows = {}
+    for i in live[pop.list_idx[live] == site_idx].tolist():
+        rows[(news, i)] = (news, i + 1, int(pop.date_insert[i]), "N")
+    for i in live[unsub].tolist():
+        m = int(st.unsub_mailing[i])
+        rows[(m, i)] = (m, i + 1, int(st.unsub_ts[i]), "Y")
+    writer.insert("b_sender_mailing_subscription", ["MAILING_ID", "CONTACT_ID", "DATE_INSERT", "IS_UNSUB"],
+                  [rows[k] for k in sorted(rows)])
+    abuse = live[st.complained[live]]
+    writer.insert("b_sender_abuse", ["ID", "TEXT", "CONTACT_CODE", "CONTACT_ID", "CONTACT_TYPE_ID", "DATE_INSERT"], [
+        (k + 1, "Жалоба на спам (отписка с пометкой «спам»)", pop.code[i], int(i) + 1, int(SenderContactType.EMAIL),
+         int(st.unsub_ts[i])) for k, i in enumerate(abuse.tolist())])

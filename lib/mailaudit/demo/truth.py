@@ -1,0 +1,468 @@
+"""The truth file: what the generator planted, counted posting by posting, in the contract's summary.json terms.
+
+Everything here is computed from the generator's own arrays (who was mailed, which reads a person
+caused, which orders a send caused), never by the analysis code it is meant to check.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from mailaudit.demo import vocab
+from mailaudit.demo.behaviour import (
+    BIG, BLOCKED, DELIVERED, HARD_BOUNCE, MPP_LOAD, SOFT_BOUNCE, ContactState, PostingResult,
+)
+from mailaudit.demo.config import DAY, END_EXCLUSIVE_TS, HOUR, PERIOD_END, PERIOD_START, START_TS, DemoConfig
+from mailaudit.demo.population import (
+    CLIENT_LABELS, DISPOSABLE, INVALID, ROLE, SOFT, TENURE_BANDS, TYPO, Population,
+)
+
+RULES = {
+    "period": "sends whose DATE_SENT is in [2025-10-01 00:00:00, 2026-10-01 00:00:00); the data snapshot "
+              "ends at 2026-10-01 00:00:00 (no read, click, unsubscribe or order after it, except planted "
+              "future-dated sends)",
+    "delivered": "b_sender_posting_recipient rows of 'mail' letters with STATUS 'N' and DATE_SENT in the period",
+    "bounce_status": "every send the remote server rejected (hard, mailbox full, sender block) is STATUS 'E' "
+                     "and has exactly one final delivery-log verdict; invalid-syntax addresses and a few "
+                     "sends to opted-out contacts are STATUS 'E' with no log line; deferrals that later "
+                     "deliver are STATUS 'N'",
+    "hard_bounce": "distinct addresses with a hard bounce (5.1.1-type or provider dead-address text, incl. "
+                   "Yandex '550 5.7.1 No such user!') logged before the period end; 75% also got an "
+                   "automatic b_main_mail_blacklist entry (CATEGORY_ID 0) dated at the bounce, and Bitrix "
+                   "stopped mailing those; the rest kept being mailed",
+    "sent_after_hard_bounce": "recipient rows of any STATUS of the address with DATE_SENT later than the "
+                              "DATE_SENT of its first hard-bounced send",
+    "soft_bounce_streak": "per address, sends ordered by DATE_SENT: a run of mailbox-full bounces not "
+                          "interrupted by a delivered (STATUS 'N') send; qualifies when the run has >= 3 "
+                          "bounces from >= 2 postings and last minus first bounce >= 7 days; sender blocks "
+                          "never hit these addresses",
+    "sent_after_unsubscribe": "recipient rows of any STATUS of a campaign with DATE_SENT more than 48 h "
+                              "after the contact's first b_sender_posting_unsub DATE_INSERT in that campaign",
+    "unsubscribed_not_excluded_in_crm": "contacts with IS_UNSUB 'Y' or BLACKLISTED 'Y' whose CODE equals a "
+                                        "b_crm_field_multi EMAIL of a CRM contact after lower()/trim(), and "
+                                        "is neither a b_crm_exclusion TYPE_ID 2 CODE nor a "
+                                        "b_main_mail_blacklist CODE (both compared lower()/trim())",
+    "inactive": "contacts with >= 5 delivered sends with DATE_SENT in [2026-04-01, 2026-10-01) (the 6 "
+                "calendar months before the period end) and no read or click row dated in that window",
+    "duplicates": "provider-normalised address: Gmail (gmail.com, googlemail.com -> gmail.com) drops dots "
+                  "and a +tag from the local part; no other provider rule is planted (no other address "
+                  "has a '+', and local parts are unique after removing dots, hyphens and underscores); "
+                  "duplicate_contacts = cluster size - 1 summed over clusters",
+    "categories": "invalid_syntax, typo_domain, disposable_domain, role_account, duplicates, hard bounces "
+                  "and mailbox-full addresses are disjoint planted sets; typo and disposable addresses are "
+                  "delivered (catch-all) and never read (so provider 'other' is not a click-rate null)",
+    "human_open": "a delivered row a person opened with the open recorded: a pixel load by the person's "
+                  "client (through Gmail/Yahoo/Yandex image proxies, or Apple's proxy at the time the person "
+                  "read) or the read row a click writes; machine loads are Apple MPP prefetches and "
+                  "security-gateway fetches seconds after delivery",
+    "machine_opens_csv": "recipient IDs of delivered rows whose read rows are all machine loads; kind mpp "
+                         "when any of them came from Apple's proxy, else scanner",
+    "access_log": "every read row has exactly one access-log line with the same timestamp: a pixel line, "
+                  "or for a read row written by a click, that click's line",
+    "expected_counts": "per delivered row P(any read row) = 1-(1-m)(1-h(1-q+qc)) and P(click) = hc (see "
+                       "mailaudit.demo.behaviour); ratios are Mantel-Haenszel over postings of these "
+                       "expected counts; they ignore the snapshot cut-off",
+    "tenure": "age of DATE_INSERT at 2026-10-01 00:00: <1y (<365 days), 1-2y (<730), 2-3y (<1095), 3y+",
+    "segments": "every contact is in exactly one b_sender_list; crm_source covers contacts whose address "
+                "is a CRM contact's e-mail (others are not in that dimension); provider labels: gmail "
+                "(gmail.com, googlemail.com), mailru (mail.ru, bk.ru, list.ru, inbox.ru), yandex "
+                "(yandex.ru, ya.ru), apple (icloud.com, me.com, mac.com), microsoft (outlook.com, "
+                "hotmail.com), yahoo, rambler, corporate (company domains), other (typo, disposable, "
+                "invalid); recipients whose contact row is missing are left out",
+    "attribution": "an order (b_sale_order, CANCELED 'N') reaches a sender contact through "
+                   "b_crm_order_contact_company (ENTITY_TYPE_ID 3) -> CRM contact -> its e-mails "
+                   "(lower/trim) = CODE, or b_sale_order.USER_ID = b_sender_contact.USER_ID. Candidate "
+                   "sends: that contact's delivered sends in the period. A send qualifies by click when one "
+                   "of its b_sender_posting_click rows has 0 <= order DATE_INSERT - click DATE_INSERT <= 30 "
+                   "days, by open when one of its b_sender_posting_read rows (machine loads included) has "
+                   "0 <= order - read <= 5 days. The order goes to the qualifying-by-click send with the "
+                   "latest DATE_SENT (tie: higher recipient ID), else the qualifying-by-open send with the "
+                   "latest DATE_SENT. Cohort = month of the send's DATE_SENT",
+    "planted_lift": "per e-mail posting, mailed = its delivered rows, not mailed = eligible members of the "
+                    "posting's lists the sampling left out (inserted before the send, not opted out); "
+                    "converted = has a non-cancelled order in (DATE_SEND, DATE_SEND + 30 days]; pooled "
+                    "over postings",
+}
+
+
+def fmt_ts(ts: int) -> str:
+    return datetime.utcfromtimestamp(int(ts)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _months_before(ts: int, months: int) -> int:
+    d = datetime.utcfromtimestamp(ts)
+    y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
+    day = min(d.day, calendar.monthrange(y, m + 1)[1])
+    return int((datetime(y, m + 1, day) - datetime(1970, 1, 1)).total_seconds())
+
+
+def gmail_normalise(code: str) -> str:
+    local, _, domain = code.rpartition("@")
+    if domain in ("gmail.com", "googlemail.com"):
+        return local.split("+", 1)[0].replace(".", "") + "@gmail.com"
+    return code
+
+
+def mantel_haenszel(e_s, n_s, e_r, n_r) -> float | None:
+    """sum_p(E_S,p n_R,p / n_p) / sum_p(E_R,p n_S,p / n_p) over strata with both groups present."""
+    n = n_s + n_r
+    ok = (n_s > 0) & (n_r > 0)
+    num = (e_s[ok] * n_r[ok] / n[ok]).sum()
+    den = (e_r[ok] * n_s[ok] / n[ok]).sum()
+    return float(num / den) if den > 0 else None
+
+
+@dataclass
+class Truth:
+    """Accumulates per posting; ``finish`` returns the JSON document."""
+
+    cfg: DemoConfig
+    pop: Population
+    n_postings: int
+    dims: dict = field(init=False)
+    def __post_init__(self):
+        pop = self.pop
+        self.provider_labels = sorted(set(pop.provider.tolist()))
+        prov_idx = {p: i for i, p in enumerate(self.provider_labels)}
+        self.dims = {
+            "list": ([name for _c, name, *_x in vocab.LISTS], pop.list_idx.astype(np.int64)),
+            "provider": (self.provider_labels, np.array([prov_idx[p] for p in pop.provider], dtype=np.int64)),
+            "crm_source": ([s for s, *_x in vocab.CRM_SOURCES], pop.crm_source.astype(np.int64)),
+            "tenure": (list(TENURE_BANDS), pop.tenure_band().astype(np.int64)),
+        }
+        self.seg = {d: {k: np.zeros((self.n_postings, len(labels))) for k in ("n", "eo", "ec", "o", "c")}
+                    for d, (labels, _idx) in self.dims.items()}
+        nc = len(CLIENT_LABELS)
+        self.client = {k: np.zeros(nc, dtype=np.int64) for k in ("delivered", "opened", "human")}
+        self.apple_fast = np.zeros(2, dtype=np.int64)
+        self.machine_rows: list[tuple[np.ndarray, np.ndarray]] = []
+        n = pop.size
+        self.window_start = _months_before(END_EXCLUSIVE_TS, self.cfg.hygiene.inactive_months)
+        self.window_sends = np.zeros(n, dtype=np.int32)
+        self.window_engaged = np.zeros(n, dtype=bool)
+        self.sent_after_hard = 0
+        self.sent_after_unsub = 0
+        self.block_events = 0
+        self.soft_events: list[tuple] = []
+        self.buyer_sends, self.buyer_reads, self.buyer_clicks = [], [], []
+        self.cohort_delivered: dict[str, int] = {}
+        self.lift_postings: list[dict] = []
+        self.dq = {"sends_before_posting_date": 0, "sends_in_future": 0, "recipients_without_contact": 0}
+        self.read_rows = 0
+        self.click_rows = 0
+        self.clicks_without_read_recipients = 0
+        self.clicks_without_read_rows = 0
+
+    def add_posting(self, r: PostingResult, st: ContactState) -> None:
+        pop, p = self.pop, r.posting
+        c = r.contact
+        in_period = (r.date_sent >= START_TS) & (r.date_sent < END_EXCLUSIVE_TS)
+        delivered = (r.outcome == DELIVERED) & in_period
+        self.read_rows += len(r.read_rid)
+        self.click_rows += len(r.click_rid)
+        self.dq["sends_before_posting_date"] += int((r.date_sent < p.send_ts).sum())
+        self.dq["sends_in_future"] += int((r.date_sent >= END_EXCLUSIVE_TS).sum())
+        self.dq["recipients_without_contact"] += int(pop.deleted[c].sum())
+        clicked_no_read = r.is_click & ~r.is_read
+        self.clicks_without_read_recipients += int(clicked_no_read.sum())
+        self.clicks_without_read_rows += int(np.isin(r.click_rid, r.rid[clicked_no_read]).sum())
+
+        # opens by the recipient's true client
+        cl = pop.client[c]
+        for key, mask in (("delivered", delivered), ("opened", delivered & r.is_read),
+                          ("human", delivered & r.human_open)):
+            self.client[key] += np.bincount(cl[mask], minlength=len(CLIENT_LABELS))
+        row_of = np.searchsorted(r.rid, r.read_rid)
+        machine_only = delivered & r.is_read & ~r.human_open
+        has_mpp = np.zeros(len(r.rid), dtype=bool)
+        has_mpp[row_of[r.read_cause == MPP_LOAD]] = True
+        self.machine_rows.append((r.rid[machine_only], has_mpp[machine_only]))
+        fast = np.zeros(len(r.rid), dtype=bool)
+        fast[row_of[(r.read_ts - r.date_sent[row_of]) <= 15 * 60]] = True
+        apple = delivered & (cl == 0)
+        self.apple_fast += (int(apple.sum()), int((apple & fast).sum()))
+
+        # segments: expected and observed counts per posting and segment
+        seg_rows = delivered & ~pop.deleted[c]
+        for dim, (labels, idx) in self.dims.items():
+            s = idx[c]
+            ok = seg_rows & (s >= 0)
+            acc = self.seg[dim]
+            k = len(labels)
+            acc["n"][p.index] += np.bincount(s[ok], minlength=k)
+            acc["eo"][p.index] += np.bincount(s[ok], weights=r.p_open[ok], minlength=k)
+            acc["ec"][p.index] += np.bincount(s[ok], weights=r.p_click[ok], minlength=k)
+            acc["o"][p.index] += np.bincount(s[ok], weights=r.is_read[ok], minlength=k)
+            acc["c"][p.index] += np.bincount(s[ok], weights=r.is_click[ok], minlength=k)
+
+        # hygiene evidence up to the period end
+        live = ~pop.deleted[c]
+        win = (r.outcome == DELIVERED) & (r.date_sent >= self.window_start) & (r.date_sent < END_EXCLUSIVE_TS)
+        np.add.at(self.window_sends, c[win], 1)
+        for ts, rid in ((r.read_ts, r.read_rid), (r.click_ts, r.click_rid)):
+            hit = (ts >= self.window_start) & (ts < END_EXCLUSIVE_TS)
+            self.window_engaged[c[np.searchsorted(r.rid, rid[hit])]] = True
+        self.sent_after_hard += int((live & (r.date_sent > st.hard_ts[c])).sum())
+        same = (st.unsub_mailing[c] == p.mailing_id) & (st.unsub_ts[c] < BIG)
+        late = r.date_sent > st.unsub_ts[c] + self.cfg.hygiene.unsub_grace_hours * HOUR
+        self.sent_after_unsub += int((live & same & late).sum())
+        self.block_events += int(((r.outcome == BLOCKED) & (r.date_sent < END_EXCLUSIVE_TS)).sum())
+        soft_rows = pop.category[c] == SOFT
+        if soft_rows.any():
+            self.soft_events.append((c[soft_rows], r.date_sent[soft_rows], r.outcome[soft_rows],
+                                     np.full(int(soft_rows.sum()), p.index)))
+
+        # conversion inputs: buyers' delivered sends and their reads and clicks
+        month = np.datetime64(p.send_ts, "s").astype("datetime64[M]")
+        months = r.date_sent.astype("datetime64[s]").astype("datetime64[M]")
+        for mth, cnt in zip(*np.unique(months[delivered], return_counts=True)):
+            self.cohort_delivered[str(mth)] = self.cohort_delivered.get(str(mth), 0) + int(cnt)
+        b = delivered & pop.buyer[c]
+        self.buyer_sends.append((r.rid[b], c[b], r.date_sent[b]))
+        for store, ts, rid in ((self.buyer_reads, r.read_ts, r.read_rid), (self.buyer_clicks, r.click_ts, r.click_rid)):
+            keep = np.isin(rid, r.rid[b])
+            store.append((rid[keep], ts[keep]))
+        self.lift_postings.append({
+            "send_ts": p.send_ts, "mailed_n": int(((r.outcome == DELIVERED)).sum()),
+            "mailed_buyers": c[(r.outcome == DELIVERED) & pop.buyer[c]], "held_out_n": r.held_out_n,
+            "held_out_buyers": r.held_out, "month": str(month),
+        })
+
+    # ------------------------------------------------------------------ finish
+    def hygiene(self, st: ContactState, commerce) -> tuple[dict, dict]:
+        pop, cfg = self.pop, self.cfg
+        live = ~pop.deleted
+        cat = pop.category
+        counts = {name: int(((cat == k) & live).sum()) for k, name in
+                  ((INVALID, "invalid_syntax"), (ROLE, "role_account"), (DISPOSABLE, "disposable_domain"),
+                   (TYPO, "typo_domain"))}
+        norm = {}
+        for code in pop.code[live]:
+            key = gmail_normalise(code)
+            norm[key] = norm.get(key, 0) + 1
+        duplicates = sum(v - 1 for v in norm.values())
+        hard = live & (st.hard_ts < END_EXCLUSIVE_TS)
+        streak = self._soft_streaks()
+        opted = live & ((st.unsub_ts < BIG) | st.complained)
+        not_excluded = 0
+        for i in np.flatnonzero(opted):
+            code = pop.code[i]
+            if code in commerce.crm_email_norm and code not in commerce.exclusion_norm \
+                    and code not in commerce.blacklist_norm:
+                not_excluded += 1
+        inactive = live & (self.window_sends >= cfg.hygiene.inactive_min_sends) & ~self.window_engaged
+        hygiene = {
+            "contacts": int(live.sum()),
+            **counts,
+            "duplicate_contacts": int(duplicates),
+            "hard_bounce": int(hard.sum()),
+            "soft_bounce_streak": int(streak),
+            "sender_block_events": int(self.block_events),
+            "sent_after_hard_bounce": int(self.sent_after_hard),
+            "unsubscribed_not_excluded_in_crm": int(not_excluded),
+            "sent_after_unsubscribe": int(self.sent_after_unsub),
+            "complaints": int((st.complained & live).sum()),
+            "inactive": int(inactive.sum()),
+        }
+        auto = sum(1 for code in pop.code[live] if code in commerce.auto_blacklist_norm)
+        without_logs = {"hard_bounce": int(auto), "sent_after_hard_bounce": 0,
+                        "note": "hard bounces visible from automatic b_main_mail_blacklist entries alone; Bitrix "
+                                "stops mailing blacklisted addresses, so no later sends are visible without logs"}
+        return hygiene, without_logs
+
+    def _soft_streaks(self) -> int:
+        if not self.soft_events:
+            return 0
+        c, ts, out, post = (np.concatenate([e[i] for e in self.soft_events]) for i in range(4))
+        order = np.lexsort((ts, c))
+        c, ts, out, post = c[order], ts[order], out[order], post[order]
+        need = self.cfg.hygiene.soft_bounce_streak
+        qualified = set()
+        run: list[tuple[int, int]] = []
+        prev = -1
+        for ci, t, o, pi in zip(c.tolist(), ts.tolist(), out.tolist(), post.tolist()):
+            if ci != prev:
+                run, prev = [], ci
+            if t >= END_EXCLUSIVE_TS:
+                continue
+            if o == SOFT_BOUNCE:
+                run.append((t, pi))
+                if (len(run) >= need and len({q for _t, q in run}) >= 2 and run[-1][0] - run[0][0] >= 7 * DAY):
+                    qualified.add(ci)
+            elif o == DELIVERED:
+                run = []
+        return len(qualified)
+
+    def opens(self) -> dict:
+        d, o, h = (self.client[k] for k in ("delivered", "opened", "human"))
+        by_client = {}
+        for i, label in enumerate(CLIENT_LABELS):
+            if d[i]:
+                raw, hum = o[i] / d[i], h[i] / d[i]
+                by_client[label] = {"delivered": int(d[i]), "raw_open_rate": raw, "human_open_rate": hum,
+                                    "inflation_pp": 100 * (raw - hum)}
+        delivered, opened, human = int(d.sum()), int(o.sum()), int(h.sum())
+        return {
+            "evidence": "generator",
+            "delivered": delivered, "unique_opens": opened,
+            "raw_open_rate": opened / delivered if delivered else None,
+            "human_open_rate": human / delivered if delivered else None,
+            "machine_open_share": (opened - human) / opened if opened else None,
+            "by_client": by_client,
+            "apple_read_within_15min_share": (self.apple_fast[1] / self.apple_fast[0]) if self.apple_fast[0] else None,
+            "machine_only_recipients": int(sum(len(r) for r, _k in self.machine_rows)),
+        }
+
+    def machine_csv_rows(self):
+        for rids, mpp in self.machine_rows:
+            for rid, is_mpp in zip(rids.tolist(), mpp.tolist()):
+                yield rid, "mpp" if is_mpp else "scanner"
+
+    def segments(self) -> dict:
+        lists = [name for _c, name, *_x in vocab.LISTS]
+        open_mult = {name: o for _c, name, _s, o, _k in vocab.LISTS}
+        click_mult = {name: k for _c, name, _s, _o, k in vocab.LISTS}
+        mix_name = next(name for code, name, *_x in vocab.LISTS if code == vocab.MIX_LIST)
+        src_click = {s: m for s, _share, m in vocab.CRM_SOURCES}
+        effects, nulls, ratios = [], [], {}
+        for dim, (labels, _idx) in self.dims.items():
+            acc = self.seg[dim]
+            ratios[dim] = {}
+            for j, label in enumerate(labels):
+                entry = {}
+                for metric, key in (("open_rate", "eo"), ("click_rate", "ec")):
+                    e_s, n_s = acc[key][:, j], acc["n"][:, j]
+                    e_r, n_r = acc[key].sum(axis=1) - e_s, acc["n"].sum(axis=1) - n_s
+                    mh = mantel_haenszel(e_s, n_s, e_r, n_r)
+                    crude = (e_s.sum() / n_s.sum()) / (e_r.sum() / n_r.sum()) if n_s.sum() and n_r.sum() else None
+                    entry[metric] = {"ratio": mh, "crude_ratio": crude, "delivered": int(n_s.sum()),
+                                     "expected_rate": float(e_s.sum() / n_s.sum()) if n_s.sum() else None,
+                                     "observed_rate": float(acc["o" if key == "eo" else "c"][:, j].sum() / n_s.sum())
+                                     if n_s.sum() else None}
+                    planted = None
+                    if dim == "list":
+                        planted = open_mult[label] if metric == "open_rate" else click_mult[label]
+                    elif dim == "crm_source" and metric == "click_rate":
+                        planted = src_click[label]
+                    if dim == "list" and label == mix_name:
+                        nulls.append({"dimension": dim, "segment": label, "metric": metric, "ratio": mh,
+                                      "note": "mix effect: no per-contact effect (see mix_effect)"})
+                    elif dim == "list" and planted == 1.0:
+                        nulls.append({"dimension": dim, "segment": label, "metric": metric, "ratio": mh,
+                                      "note": "multiplier 1; the effect lists above and below it balance"})
+                    elif planted is not None and planted != 1.0:
+                        effects.append({"dimension": dim, "segment": label, "metric": metric,
+                                        "multiplier": planted, "ratio": mh})
+                    elif dim in ("tenure", "crm_source") or (dim == "provider" and metric == "click_rate"
+                                                              and label != "other"):
+                        nulls.append({"dimension": dim, "segment": label, "metric": metric, "ratio": mh})
+                ratios[dim][label] = entry
+        mix = {"dimension": "list", "segment": mix_name,
+               "metrics": {m: {"raw_ratio": ratios["list"][mix_name][m]["crude_ratio"],
+                               "ratio": ratios["list"][mix_name][m]["ratio"]} for m in ("open_rate", "click_rate")},
+               "note": "mailed mostly by the strong letters (Black Friday, seasonal sale, webinars): the "
+                       "pooled ratio is far from 1, the within-posting ratio is 1"}
+        return {"effects": effects, "nulls": nulls, "mix_effect": mix, "by_segment": ratios,
+                "multipliers": {"list_open": open_mult, "list_click": click_mult, "crm_source_click": src_click},
+                "provider_note": "raw open_rate by provider is NOT null: Apple MPP and gateway loads inflate "
+                                 "apple and corporate addresses"}
+
+    def conversion(self, commerce) -> dict:
+        cfg = self.cfg.conversion
+        sends_rid = np.concatenate([s[0] for s in self.buyer_sends])
+        sends_c = np.concatenate([s[1] for s in self.buyer_sends])
+        sends_ts = np.concatenate([s[2] for s in self.buyer_sends])
+        rid_pos = {rid: k for k, rid in enumerate(sends_rid.tolist())}
+        by_contact: dict[int, list[int]] = {}
+        for k, ci in enumerate(sends_c.tolist()):
+            by_contact.setdefault(ci, []).append(k)
+        reads: dict[int, list[int]] = {}
+        clicks: dict[int, list[int]] = {}
+        for store, target in ((self.buyer_reads, reads), (self.buyer_clicks, clicks)):
+            for rids, tss in store:
+                for rid, t in zip(rids.tolist(), tss.tolist()):
+                    target.setdefault(rid_pos[rid], []).append(t)
+        attributed = {}
+        for o in np.flatnonzero(~commerce.order_canceled & (commerce.order_contact >= 0)):
+            ci, t = int(commerce.order_contact[o]), int(commerce.order_ts[o])
+            best = None
+            for events, window in ((clicks, cfg.click_window_days), (reads, cfg.open_window_days)):
+                cands = [k for k in by_contact.get(ci, ())
+                         if any(0 <= t - e <= window * DAY for e in events.get(k, ()))]
+                if cands:
+                    best = max(cands, key=lambda k: (sends_ts[k], sends_rid[k]))
+                    break
+            if best is not None:
+                attributed[o] = best
+        converted_sends = set(attributed.values())
+        revenue_by_send: dict[int, float] = {}
+        for o, k in attributed.items():
+            revenue_by_send[k] = revenue_by_send.get(k, 0.0) + float(commerce.order_price[o])
+        delivered = sum(self.cohort_delivered.values())
+        revenue = round(sum(revenue_by_send.values()), 2)
+        cohorts = []
+        send_month = sends_ts.astype("datetime64[s]").astype("datetime64[M]").astype(str)
+        for mth in sorted(self.cohort_delivered):
+            ks = [k for k in converted_sends if send_month[k] == mth]
+            rev = sum(revenue_by_send[k] for k in ks)
+            dlv = self.cohort_delivered[mth]
+            cohorts.append({"cohort": mth, "delivered": dlv, "converted": len(ks),
+                            "conversion_rate": len(ks) / dlv, "revenue_per_recipient": rev / dlv})
+        return {
+            "windows": {"open_days": cfg.open_window_days, "click_days": cfg.click_window_days},
+            "source": "orders",
+            "delivered": delivered, "converted": len(converted_sends),
+            "conversion_rate": len(converted_sends) / delivered if delivered else None,
+            "revenue": revenue, "revenue_per_recipient": revenue / delivered if delivered else None,
+            "attributed_orders": len(attributed),
+            "attributed_orders_email_caused": int(sum(bool(commerce.order_email_caused[o]) for o in attributed)),
+            "cohorts": cohorts,
+            "utm": {"deals": commerce.utm_deals, "revenue": commerce.utm_revenue},
+            "planted_lift": self._lift(commerce),
+        }
+
+    def _lift(self, commerce) -> dict:
+        ok = ~commerce.order_canceled & (commerce.order_contact >= 0)
+        by_contact: dict[int, list[int]] = {}
+        for ci, t in zip(commerce.order_contact[ok].tolist(), commerce.order_ts[ok].tolist()):
+            by_contact.setdefault(ci, []).append(t)
+        window = self.cfg.conversion.click_window_days * DAY
+        mailed_n = mailed_conv = held_n = held_conv = 0
+        for lp in self.lift_postings:
+            t0 = lp["send_ts"]
+
+            def converted(contacts):
+                return sum(1 for ci in contacts.tolist() if any(t0 < t <= t0 + window for t in by_contact.get(ci, ())))
+            mailed_n += lp["mailed_n"]
+            held_n += lp["held_out_n"]
+            mailed_conv += converted(lp["mailed_buyers"])
+            held_conv += converted(lp["held_out_buyers"])
+        m_rate = mailed_conv / mailed_n if mailed_n else None
+        h_rate = held_conv / held_n if held_n else None
+        return {
+            "mailed": mailed_n, "mailed_converted": mailed_conv, "mailed_rate": m_rate,
+            "not_mailed": held_n, "not_mailed_converted": held_conv, "not_mailed_rate": h_rate,
+            "lift_ratio": (m_rate / h_rate) if m_rate and h_rate else None,
+            "orders_caused_by_mail": int(commerce.order_email_caused.sum()),
+            "orders_baseline": int((~commerce.order_email_caused).sum()),
+            "order_after_click_prob": self.cfg.order_after_click_prob,
+            "order_after_open_prob": self.cfg.order_after_open_prob,
+            "window_days": self.cfg.conversion.click_window_days,
+        }
+
+    def parameters(self) -> dict:
+        h, c = self.cfg.hygiene, self.cfg.conversion
+        return {
+            "period": {"start": PERIOD_START.isoformat(), "end": PERIOD_END.isoformat()},
+            "hygiene": {"soft_bounce_streak": h.soft_bounce_streak, "unsub_grace_hours": h.unsub_grace_hours,
+                        "inactive_months": h.inactive_months, "inactive_min_sends": h.inactive_min_sends},
+            "conversion": {"open_window_days": c.open_window_days, "click_window_days": c.click_window_days,
+                           "cohort": c.cohort},
+            "generator": {"contacts": self.cfg.contacts, "seed": self.cfg.seed, "layout": self.cfg.layout,
+                          "heterogeneity": self.cfg.heterogeneity},
+        }
+
