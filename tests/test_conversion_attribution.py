@@ -45,16 +45,18 @@ class Timeline:
         self.rows.setdefault(table, []).append(row)
         return row.get("ID", 0)
 
-    def contact(self, cid: int, user_id: int | None = None) -> int:
+    def contact(self, cid: int, user_id: int | None = None, created: dt = dt(2025, 1, 1)) -> int:
         if self.layout == "legacy":
             return self.add("b_sender_contact", ID=cid, EMAIL=f"c{cid}@example.org", USER_ID=user_id,
-                            DATE_INSERT=dt(2025, 1, 1))
+                            DATE_INSERT=created)
         return self.add("b_sender_contact", ID=cid, TYPE_ID=int(SenderContactType.EMAIL),
-                        CODE=f"c{cid}@example.org", USER_ID=user_id, DATE_INSERT=dt(2025, 1, 1))
+                        CODE=f"c{cid}@example.org", USER_ID=user_id, DATE_INSERT=created)
 
     def send(self, contact: int, sent: dt, rid: int | None = None, status: str = RecipientStatus.SENT,
-             opened: dt | None = None, clicked: dt | None = None) -> int:
-        posting = self.add("b_sender_posting", MAILING_ID=1, MAILING_CHAIN_ID=1, STATUS="S", DATE_SENT=sent)
+             opened: dt | None = None, clicked: dt | None = None, posting: int | None = None) -> int:
+        """A recipient row, in a new posting unless `posting` is given."""
+        if posting is None:
+            posting = self.add("b_sender_posting", MAILING_ID=1, MAILING_CHAIN_ID=1, STATUS="S", DATE_SENT=sent)
         extra = {"ID": rid} if rid is not None else {}
         who = {"EMAIL": f"c{contact}@example.org"} if self.layout == "legacy" else {"CONTACT_ID": contact}
         rid = self.add("b_sender_posting_recipient", POSTING_ID=posting, STATUS=status, DATE_SENT=sent,
@@ -283,6 +285,28 @@ def test_won_deals_stand_in_when_there_is_no_store(tmp_path):
     assert result.figures["source"] == "deals"
     assert attributed_recipients(result) == {11: 700.0}
     assert result.figures["linking"]["won deals"] == 1
+
+
+def test_baseline_compares_each_posting_with_comparable_contacts_not_in_it(tmp_path):
+    t = Timeline()
+    for cid in (1, 2, 3, 5):
+        t.contact(cid, user_id=100 + cid)
+    t.contact(4, created=dt(2026, 1, 15))                       # joined after both postings
+    first = t.add("b_sender_posting", MAILING_ID=1, STATUS="S")
+    second = t.add("b_sender_posting", MAILING_ID=1, STATUS="S")
+    rid = t.send(5, dt(2026, 1, 2, 9), posting=first)
+    t.add("b_sender_posting_unsub", POSTING_ID=first, RECIPIENT_ID=rid, DATE_INSERT=dt(2026, 1, 3))
+    t.send(1, dt(2026, 1, 10, 9), posting=second)
+    t.send(2, dt(2026, 1, 10, 9), posting=second, status=RecipientStatus.ERROR)   # targeted, not delivered
+    t.order(dt(2026, 1, 12), 10.0, user_id=101)
+    t.order(dt(2026, 1, 20), 10.0, user_id=103)
+    base = run(t.build(tmp_path / "baseline.sqlite")).figures["baseline"]
+    # first posting: mailed 5 (no order); not mailed 1, 2, 3 (1 and 3 buy within 30 days)
+    # second: mailed 1 (buys); 2 was targeted, 5 had unsubscribed, 4 did not exist yet; not mailed 3 (buys)
+    assert (base["mailed"], base["not_mailed"]) == (2, 4)
+    assert base["mailed_rate"] == pytest.approx(1 / 2)
+    assert base["baseline_rate"] == pytest.approx(3 / 4)
+    assert base["lift"] == pytest.approx(2 / 3)
 
 
 def test_click_only_variant_drops_open_attributions(stories):

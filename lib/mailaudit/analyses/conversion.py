@@ -10,13 +10,13 @@ Definitions (the contract's, made exact):
   (ENTITY_TYPE_ID 3) -> CRM contact -> its b_crm_field_multi EMAIL values (lower-cased, trimmed)
   = b_sender_contact.CODE, or through b_sale_order.USER_ID = b_sender_contact.USER_ID; a deal
   through b_crm_deal_contact and b_crm_deal.CONTACT_ID -> CRM contact -> its emails.
-* **touch**: a read (b_sender_posting_read) or click (b_sender_posting_click) row of a delivered
-  send. A click is also an open (Bitrix writes a read row for a click without an earlier read,
-  not always).
+* **touch**: a read (b_sender_posting_read: an open, machine loads included) or click
+  (b_sender_posting_click) row of a delivered send. Bitrix writes a read row with a click that had
+  no earlier read, so clicks are not counted as opens a second time.
 * **last touch** (contract): a purchase is attributed to the latest send (by DATE_SENT; on equal
   DATE_SENT the higher recipient ID) of any of its contacts that has a click at or before the
   purchase and at most ``click_window_days`` x 24 h before it; failing that, to the latest send
-  with an open (or click) at most ``open_window_days`` x 24 h before it. Both window edges are
+  with a read row at most ``open_window_days`` x 24 h before it. Both window edges are
   inclusive (a touch exactly N x 24 h earlier, or at the same second, counts). Every send of the
   contact competes, including sends outside the period; only sends in the period are reported.
   A send converts when at least one purchase is attributed to it; revenue is the purchases' value.
@@ -110,7 +110,7 @@ def touch_pairs(purchases: pd.DataFrame, sends: pd.DataFrame, touches: pd.DataFr
 
     purchases: purchase_id, contact_id, purchased_at (s), value; sends: recipient_id, contact_id,
     sent_at (s); touches: recipient_id, at (s), is_click. Returns purchase_id, recipient_id,
-    contact_id, sent_at, click_lag, open_lag: seconds from the latest click (open or click) at or
+    contact_id, sent_at, click_lag, open_lag: seconds from the send's latest click (read row) at or
     before the purchase to the purchase; NaN when there is none in reach.
     """
     cols = ["purchase_id", "recipient_id", "contact_id", "sent_at", "click_lag", "open_lag"]
@@ -123,9 +123,10 @@ def touch_pairs(purchases: pd.DataFrame, sends: pd.DataFrame, touches: pd.DataFr
     if pairs.empty:
         return pd.DataFrame(columns=cols)
     pairs["click_lag"] = pairs["lag"].where(pairs["is_click"])
+    pairs["open_lag"] = pairs["lag"].where(~pairs["is_click"])
     out = pairs.groupby(["purchase_id", "recipient_id"], sort=False).agg(
         contact_id=("contact_id", "first"), sent_at=("sent_at", "first"),
-        click_lag=("click_lag", "min"), open_lag=("lag", "min")).reset_index()
+        click_lag=("click_lag", "min"), open_lag=("open_lag", "min")).reset_index()
     return out[cols]
 
 
@@ -221,8 +222,11 @@ def _recipient_source(schema: BitrixSchema):
 
 
 def _stream(conn: Connection, stmt, chunksize: int = 200_000) -> pd.DataFrame:
+    """A small result read in chunks; an empty result keeps the statement's column names."""
     parts = list(read_chunks(conn, stmt, chunksize))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if parts:
+        return pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(columns=[c.key for c in stmt.selected_columns])
 
 
 def crm_contact_map(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
@@ -384,23 +388,31 @@ def purchase_source(conn: Connection, schema: BitrixSchema) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 def _contact_ranges(conn: Connection, schema: BitrixSchema, per_chunk: int):
+    """Contact-ID ranges covering every contact and every recipient row (deleted contacts included)."""
     sc = schema.table("b_sender_contact")
-    low, high = conn.execute(select(func.min(sc.c.ID), func.max(sc.c.ID))).one()
-    if low is None:
+    bounds = [conn.execute(select(func.min(sc.c.ID), func.max(sc.c.ID))).one()]
+    if schema.layout == "current":
+        r = schema.table("b_sender_posting_recipient")
+        bounds.append(conn.execute(select(func.min(r.c.CONTACT_ID), func.max(r.c.CONTACT_ID))).one())
+    lows = [int(b[0]) for b in bounds if b[0] is not None]
+    highs = [int(b[1]) for b in bounds if b[1] is not None]
+    if not lows:
         return []
+    low, high = min(lows), max(highs)
     return [(lo, min(lo + per_chunk - 1, int(high))) for lo in range(int(low), int(high) + 1, per_chunk)]
 
 
 def _chunk_sends(conn, schema, lo, hi) -> pd.DataFrame:
+    """Recipient rows with a DATE_SENT of the contacts in [lo, hi], any status."""
     r = schema.table("b_sender_posting_recipient")
     source, contact = _recipient_source(schema)
     stmt = (select(r.c.ID.label("recipient_id"), contact.label("contact_id"), r.c.POSTING_ID.label("posting_id"),
-                   r.c.DATE_SENT.label("sent_at"))
-            .select_from(source)
-            .where(r.c.STATUS == codes.RecipientStatus.SENT, r.c.DATE_SENT.is_not(None), contact.between(lo, hi)))
+                   r.c.DATE_SENT.label("sent_at"), r.c.STATUS.label("status"))
+            .select_from(source).where(r.c.DATE_SENT.is_not(None), contact.between(lo, hi)))
     df = _stream(conn, stmt)
     if df.empty:
-        return pd.DataFrame({c: pd.Series(dtype="int64") for c in ("recipient_id", "contact_id", "posting_id", "sent_at")})
+        return pd.DataFrame({**{c: pd.Series(dtype="int64") for c in ("recipient_id", "contact_id", "posting_id",
+                                                                      "sent_at")}, "status": pd.Series(dtype=object)})
     df[["recipient_id", "contact_id", "posting_id"]] = df[["recipient_id", "contact_id", "posting_id"]].astype("int64")
     df["sent_at"] = _seconds(df["sent_at"])
     return df
@@ -485,7 +497,6 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
     label_index = {label: i for i, label in enumerate(labels)}
     p_start, p_end = int(_seconds([period.start_dt])[0]), int(_seconds([period.end_exclusive])[0])
     w_start = _seconds(cw["start"])
-    w_end = _seconds(cw["end"])
     data_end = _data_end(conn, schema, purchases)
     max_days = max(open_window_days, click_window_days, max(SENSITIVITY_DAYS))
 
@@ -501,16 +512,16 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
     delivered_boot = np.zeros((replicates, len(labels)))
     delivered_counts = np.zeros(len(labels), dtype=np.int64)
     km_counts: dict[tuple[int, int], int] = {}
-    n_cells = len(labels) * 2 * len(TENURE_BUCKETS)
-    base_units = np.zeros((n_cells, 2))
-    base_ordered = np.zeros((n_cells, 2))
-    base_units_boot = np.zeros((replicates, n_cells, 2))
-    base_ordered_boot = np.zeros((replicates, n_cells, 2))
+    postings = _period_postings(conn, schema, period)
+    n_cells = max(len(postings.months), 1) * 2 * len(TENURE_BUCKETS)
+    base = {"units": np.zeros((n_cells, 2)), "ordered": np.zeros((n_cells, 2)), "seed": seed,
+            "units_boot": np.zeros((replicates, n_cells, 2)), "ordered_boot": np.zeros((replicates, n_cells, 2))}
     follow_parts: list[pd.DataFrame] = []
     crm_acts = _FollowupSource(conn, schema, crm_map, followup_days, period.start_dt)
 
     for index, (lo, hi) in enumerate(ranges):
-        sends = _chunk_sends(conn, schema, lo, hi)
+        all_rows = _chunk_sends(conn, schema, lo, hi)
+        sends = all_rows[all_rows["status"] == codes.RecipientStatus.SENT]
         touches = _chunk_touches(conn, schema, lo, hi)
         a, b = np.searchsorted(link_contacts, [lo, hi + 1])
         chunk_links = link_rows.iloc[a:b]
@@ -546,8 +557,8 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
 
         # --- baseline: contact x window cells
         contacts = _chunk_contacts(conn, schema, lo, hi)
-        _count_baseline(contacts, in_period, chunk_links, w_start, w_end, replicates, seed,
-                        base_units, base_ordered, base_units_boot, base_ordered_boot)
+        _count_baseline(contacts, _chunk_optouts(conn, schema, lo, hi), all_rows, chunk_links, postings,
+                        click_window_days, base)
 
         # --- follow-up gap
         follow_parts.append(crm_acts.gaps(in_period, touches, chunk_links))
@@ -593,7 +604,7 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
     })
     cumulative = _cumulative(per_send, delivered)
     time_to_order, km = _kaplan_meier(km_counts)
-    baseline, base_figures = _baseline_table(labels, base_units, base_ordered, base_units_boot, base_ordered_boot)
+    baseline, base_figures = _baseline_table(postings.months, base, click_window_days)
     utm_letters, utm_figures = utm_attribution(conn, schema, period, click_window_days)
     followup = _followup_table(conn, schema, follow_parts)
 
@@ -760,78 +771,146 @@ def _kaplan_meier(counts: dict):
     return table, figures
 
 
-def _count_baseline(contacts, in_period, chunk_links, w_start, w_end, replicates, seed,
-                    units, ordered, units_boot, ordered_boot) -> None:
-    """Add this range's contact x window cells: (window, prior purchase, tenure) x mailed/not mailed."""
-    if contacts.empty or len(w_start) == 0:
+@dataclass
+class _Postings:
+    """The e-mail postings with delivered sends in the period: their start and month index."""
+
+    ids: np.ndarray
+    start: np.ndarray         # seconds: b_sender_posting.DATE_SEND, else its first DATE_SENT
+    month: np.ndarray         # index into `months`
+    months: list[str]
+
+
+def _period_postings(conn: Connection, schema: BitrixSchema, period: Period) -> _Postings:
+    r, p = schema.table("b_sender_posting_recipient"), schema.table("b_sender_posting")
+    first = (select(r.c.POSTING_ID.label("posting_id"), func.min(r.c.DATE_SENT).label("first_sent"))
+             .where(r.c.STATUS == codes.RecipientStatus.SENT, r.c.DATE_SENT >= period.start_dt,
+                    r.c.DATE_SENT < period.end_exclusive)
+             .group_by(r.c.POSTING_ID).subquery())
+    df = _stream(conn, select(first.c.posting_id, first.c.first_sent, p.c.DATE_SEND.label("date_send"))
+                 .select_from(first.outerjoin(p, p.c.ID == first.c.posting_id)))
+    if df.empty:
+        return _Postings(np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.array([], dtype=np.int64), [])
+    start = pd.to_datetime(df["date_send"], errors="coerce").fillna(pd.to_datetime(df["first_sent"], errors="coerce"))
+    df = df.assign(start=_seconds(start)).sort_values("start")
+    months = pd.to_datetime(df["start"], unit="s").dt.strftime("%Y-%m")
+    labels = sorted(months.unique())
+    return _Postings(df["posting_id"].astype("int64").to_numpy(), df["start"].to_numpy(),
+                     months.map({m: i for i, m in enumerate(labels)}).to_numpy(), labels)
+
+
+def _chunk_optouts(conn, schema, lo, hi) -> pd.DataFrame:
+    """First opt-out time per contact: an unsubscribe row of any of its sends, or a b_main_mail_blacklist entry."""
+    r = schema.table("b_sender_posting_recipient")
+    source, contact = _recipient_source(schema)
+    parts = []
+    if schema.has("b_sender_posting_unsub"):
+        u = schema.table("b_sender_posting_unsub")
+        parts.append(_stream(conn, select(contact.label("contact_id"), func.min(u.c.DATE_INSERT).label("at"))
+                             .select_from(source.join(u, u.c.RECIPIENT_ID == r.c.ID))
+                             .where(contact.between(lo, hi)).group_by(contact)))
+    if schema.has("b_main_mail_blacklist"):
+        b, sc = schema.table("b_main_mail_blacklist"), schema.table("b_sender_contact")
+        code, is_email = _contact_code(schema)
+        parts.append(_stream(conn, select(sc.c.ID.label("contact_id"), b.c.DATE_INSERT.label("at"))
+                             .select_from(sc.join(b, b.c.CODE == code)).where(sc.c.ID.between(lo, hi), is_email)))
+    parts = [p_ for p_ in parts if not p_.empty]
+    if not parts:
+        return pd.DataFrame({"contact_id": pd.Series(dtype="int64"), "at": pd.Series(dtype="int64")})
+    df = pd.concat(parts, ignore_index=True)
+    df = pd.DataFrame({"contact_id": df["contact_id"].astype("int64"), "at": _seconds(df["at"])})
+    return df.groupby("contact_id", as_index=False)["at"].min()
+
+
+def _count_baseline(contacts, optouts, sends, chunk_links, postings: _Postings, window_days, acc) -> None:
+    """Add this range's contact x posting units: mailed (a delivered row in the posting) or comparable
+    not mailed (created before the posting started, not opted out, no row in it); outcome: a purchase in
+    (start, start + window]; cells: posting month x prior purchase x tenure at the start."""
+    n_p = len(postings.ids)
+    if contacts.empty or n_p == 0:
         return
     ids = contacts["contact_id"].to_numpy()
     created = contacts["created"].to_numpy()
-    n, k = len(ids), len(w_start)
-    pos = {cid: i for i, cid in enumerate(ids)}
-    mailed = np.zeros((n, k), dtype=bool)
-    if not in_period.empty:
-        rows = in_period["contact_id"].map(pos)
-        ok = rows.notna()
-        mailed[rows[ok].astype(int).to_numpy(), in_period.loc[ok, "cohort_index"].to_numpy()] = True
-    bought = np.zeros((n, k), dtype=bool)
-    prior = np.zeros((n, k), dtype=bool)
+    n = len(ids)
+    row_of = pd.Series(np.arange(n), index=ids)
+    col_of = pd.Series(np.arange(n_p), index=postings.ids)
+    t0 = postings.start
+
+    def matrix(frame: pd.DataFrame) -> np.ndarray:
+        out = np.zeros((n, n_p), dtype=bool)
+        rows = row_of.reindex(frame["contact_id"].to_numpy()).to_numpy()
+        cols = col_of.reindex(frame["posting_id"].to_numpy()).to_numpy()
+        ok = ~np.isnan(rows) & ~np.isnan(cols)
+        out[rows[ok].astype(int), cols[ok].astype(int)] = True
+        return out
+
+    mailed = matrix(sends[sends["status"] == codes.RecipientStatus.SENT])
+    targeted = matrix(sends)
+    optout = np.full(n, np.iinfo(np.int64).max)
+    if not optouts.empty:
+        rows = row_of.reindex(optouts["contact_id"].to_numpy()).to_numpy()
+        ok = ~np.isnan(rows)
+        optout[rows[ok].astype(int)] = optouts["at"].to_numpy()[ok]
+    bought = np.zeros((n, n_p), dtype=bool)
+    first_buy = np.full(n, np.iinfo(np.int64).max)
     if not chunk_links.empty:
         buys = chunk_links[["contact_id", "purchased_at"]].drop_duplicates()
-        rows = buys["contact_id"].map(pos)
-        ok = rows.notna()
-        r_idx = rows[ok].astype(int).to_numpy()
-        t = buys.loc[ok, "purchased_at"].to_numpy()
-        for j in range(k):
-            inside = (t >= w_start[j]) & (t < w_end[j])
-            before = t < w_start[j]
-            bought[r_idx[inside], j] = True
-            prior[r_idx[before], j] = True
-    eligible = created[:, None] < w_start[None, :]
-    tenure = np.stack([tenure_bucket((w_start[j] - created) / DAY) for j in range(k)], axis=1)
-    cell = (np.arange(k)[None, :] * 2 + prior.astype(int)) * len(TENURE_BUCKETS) + tenure
-    n_cells = units.shape[0]
-    weights = contact_weights(ids, replicates, seed)
-    for m in (0, 1):
-        sel = eligible & (mailed == bool(m))
+        rows = row_of.reindex(buys["contact_id"].to_numpy()).to_numpy()
+        ok = ~np.isnan(rows)
+        r_idx, t = rows[ok].astype(int), buys["purchased_at"].to_numpy()[ok]
+        np.minimum.at(first_buy, r_idx, t)
+        hit = (t[:, None] > t0[None, :]) & (t[:, None] <= t0[None, :] + window_days * DAY)
+        rr, cc = np.nonzero(hit)
+        bought[r_idx[rr], cc] = True
+    prior = first_buy[:, None] <= t0[None, :]
+    not_mailed = (created[:, None] < t0[None, :]) & (optout[:, None] >= t0[None, :]) & ~targeted
+    tenure = tenure_bucket(((t0[None, :] - created[:, None]) / DAY).ravel()).reshape(n, n_p)
+    cell = (postings.month[None, :] * 2 + prior.astype(int)) * len(TENURE_BUCKETS) + tenure
+    n_cells = acc["units"].shape[0]
+    weights = contact_weights(ids, acc["units_boot"].shape[0], acc["seed"])
+    for m, sel in ((0, not_mailed), (1, mailed)):
         rr, cc = np.nonzero(sel)
         flat = rr * n_cells + cell[rr, cc]
         u = np.bincount(flat, minlength=n * n_cells).reshape(n, n_cells).astype(float)
         o = np.bincount(flat, weights=bought[rr, cc].astype(float), minlength=n * n_cells).reshape(n, n_cells)
-        units[:, m] += u.sum(axis=0)
-        ordered[:, m] += o.sum(axis=0)
-        units_boot[:, :, m] += weights.T @ u
-        ordered_boot[:, :, m] += weights.T @ o
+        acc["units"][:, m] += u.sum(axis=0)
+        acc["ordered"][:, m] += o.sum(axis=0)
+        acc["units_boot"][:, :, m] += weights.T @ u
+        acc["ordered_boot"][:, :, m] += weights.T @ o
 
 
-def _baseline_table(labels, units, ordered, units_boot, ordered_boot):
+def _baseline_table(months, acc, window_days):
+    units, ordered = acc["units"], acc["ordered"]
     mailed_rate, baseline_rate = standardised_baseline(units, ordered)
-    mailed_b, baseline_b = standardised_baseline(units_boot, ordered_boot)
+    mailed_b, baseline_b = standardised_baseline(acc["units_boot"], acc["ordered_boot"])
     with np.errstate(invalid="ignore", divide="ignore"):
         lift_b = mailed_b / baseline_b
         diff_b = mailed_b - baseline_b
-        lift = mailed_rate / baseline_rate if baseline_rate else None
     rows = []
     n_t = len(TENURE_BUCKETS)
     for c in range(units.shape[0]):
-        window, rest = divmod(c, 2 * n_t)
+        month, rest = divmod(c, 2 * n_t)
         prior, tenure = divmod(rest, n_t)
         if units[c].sum() == 0:
             continue
-        rows.append({"window": labels[window], "prior_purchase": bool(prior), "tenure": TENURE_BUCKETS[tenure][1],
-                     "mailed_contacts": int(units[c, 1]), "mailed_buyers": int(ordered[c, 1]),
-                     "not_mailed_contacts": int(units[c, 0]), "not_mailed_buyers": int(ordered[c, 0])})
+        rows.append({"month": months[month], "prior_purchase": bool(prior), "tenure": TENURE_BUCKETS[tenure][1],
+                     "mailed_sends": int(units[c, 1]), "mailed_buying": int(ordered[c, 1]),
+                     "not_mailed": int(units[c, 0]), "not_mailed_buying": int(ordered[c, 0])})
     table = pd.DataFrame(rows)
-    ok = np.isfinite(mailed_rate) and np.isfinite(baseline_rate)
+    ok = bool(np.isfinite(mailed_rate) and np.isfinite(baseline_rate))
+    lift = mailed_rate / baseline_rate if ok and baseline_rate > 0 else None
     figures = {
-        "unit": "contact x cohort window",
+        "unit": "contact x posting",
+        "window_days": window_days,
+        "mailed": int(units[:, 1].sum()),
+        "not_mailed": int(units[:, 0].sum()),
         "mailed_rate": float(mailed_rate) if ok else None,
         "baseline_rate": float(baseline_rate) if ok else None,
-        "lift": float(lift) if ok and lift is not None and np.isfinite(lift) else None,
-        "lift_ci": _interval(*_percentile(lift_b)) if ok else None,
+        "lift": float(lift) if lift is not None else None,
+        "lift_ci": _interval(*_percentile(lift_b)) if lift is not None else None,
         "difference_pp": float(100 * (mailed_rate - baseline_rate)) if ok else None,
-        "difference_pp_ci": _interval(*[100 * x for x in _percentile(diff_b)]) if ok and np.isfinite(diff_b).any() else None,
-        "matched_on": ["cohort window", "prior purchase", "tenure"],
+        "difference_pp_ci": _interval(*[100 * x for x in _percentile(diff_b)]) if ok else None,
+        "matched_on": ["posting month", "prior purchase", "tenure"],
     }
     return table, figures
 

@@ -100,16 +100,16 @@ def time_to_order(table: pd.DataFrame, period_label: str, source: str):
 
 
 def baseline(figures: dict, period_label: str):
-    """Mailed vs comparable not-mailed contacts: share with a purchase in the same window."""
+    """Recipients of a posting vs comparable contacts it did not reach: share buying within the window."""
     apply_theme()
     fig, ax = figure(
-        "Mailed contacts vs comparable contacts who were not mailed",
-        f"contacts with a purchase in the cohort window ÷ contacts (contact × window), {period_label}; "
-        "not-mailed rates re-weighted to the mailed contacts' prior purchase × tenure × window mix; "
-        "observational, not a holdout",
+        "Recipients vs comparable contacts a posting did not reach",
+        f"contacts with a purchase within {figures.get('window_days')} days of a posting's start ÷ contacts, "
+        f"pooled over postings in {period_label}; not-mailed re-weighted to the recipients' month × prior "
+        "purchase × tenure mix; observational, not a holdout",
         size=(7, 3.0))
     rates = [figures.get("mailed_rate"), figures.get("baseline_rate")]
-    labels = ["mailed", "not mailed (matched)"]
+    labels = ["recipients", "not mailed (matched)"]
     ax.barh(labels, [r if r is not None else np.nan for r in rates], color=[PALETTE[0], MUTED])
     for i, r in enumerate(rates):
         if r is not None:
