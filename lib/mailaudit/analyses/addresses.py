@@ -9,7 +9,8 @@
   popular provider's domain (2 for domains of 8+ characters whose length is within one of the
   domain's, unless the domain is a listed disposable service), counting a swap of neighbouring
   letters as one edit: ``gmial.com``, ``yandx.ru``, ``mail.ri``. A domain can be both a typo and
-  disposable: the blocklist holds typo-squatting domains such as ``gmial.com``.
+  disposable: the blocklist holds typo-squatting domains such as ``gmial.com``. Only addresses of
+  valid syntax are checked for typos (``ivan@mail,ru`` is reported as invalid syntax).
 - **Duplicates**: addresses that reach the same mailbox get one canonical form:
   Gmail ignores dots and ``+tags`` in the local part and ``googlemail.com`` is ``gmail.com``;
   Yandex logins treat ``.`` and ``-`` alike, accept ``+tags`` and every Yandex domain
@@ -152,21 +153,22 @@ def canonical_address(address: str | None) -> str | None:
 def check_addresses(addresses: pd.Series) -> pd.DataFrame:
     """One row per address: ``email``, ``domain``, ``invalid_syntax`` + ``syntax_reason``, ``role_account``,
     ``disposable_domain``, ``typo_domain`` + ``suggested_domain``, ``canonical``."""
-    emails = addresses.map(normalise)
-    domains = emails.map(domain_of)
-    reasons = emails.map(syntax_problem)
-    suggestions = domains.map(typo_suggestion)
+    emails = [normalise(a) if isinstance(a, str) else None for a in addresses.tolist()]
+    domains = [domain_of(e) for e in emails]
+    reasons = [syntax_problem(e) for e in emails]
+    # a typo is a deliverable-looking address at the wrong domain; "mail,ru" is a syntax error first
+    suggestions = [typo_suggestion(d) if r is None else None for d, r in zip(domains, reasons)]
     return pd.DataFrame({
-        "email": emails,
-        "domain": domains,
-        "invalid_syntax": reasons.notna(),
-        "syntax_reason": reasons,
-        "role_account": emails.map(is_role_account).astype(bool),
-        "disposable_domain": domains.map(is_disposable_domain).astype(bool),
-        "typo_domain": suggestions.notna(),
-        "suggested_domain": suggestions,
-        "canonical": emails.map(canonical_address),
-    }, index=addresses.index)
+        "email": pd.Series(emails, dtype=object),
+        "domain": pd.Series(domains, dtype=object),
+        "invalid_syntax": [r is not None for r in reasons],
+        "syntax_reason": pd.Series(reasons, dtype=object),
+        "role_account": [is_role_account(e) for e in emails],
+        "disposable_domain": [is_disposable_domain(d) for d in domains],
+        "typo_domain": [t is not None for t in suggestions],
+        "suggested_domain": pd.Series(suggestions, dtype=object),
+        "canonical": pd.Series([canonical_address(e) for e in emails], dtype=object),
+    }).set_axis(addresses.index)
 
 
 def domains_without_mail(domains, timeout: float = 5.0, resolver=None) -> dict[str, str]:
