@@ -38,6 +38,8 @@ class Timeline:
         self.rows: dict[str, list[dict]] = {}
         self._ids: dict[str, int] = {}
         self.add("b_sender_mailing", ID=1, NAME="Newsletter", ACTIVE="Y")
+        self.add("b_sender_mailing_chain", ID=1, MAILING_ID=1, MESSAGE_CODE="mail", MESSAGE_ID="5",
+                 TITLE="January news")
 
     def add(self, table: str, **row) -> int:
         if "ID" not in row and table not in ("b_crm_deal_contact", "b_crm_utm"):
@@ -193,9 +195,13 @@ def story_timeline() -> Timeline:
     t.send(13, dt(2026, 1, 9, 9), rid=1301, clicked=dt(2026, 1, 9, 12))
     t.crm_contact(913, "c13@example.org")
     t.order(dt(2026, 1, 9, 12), 1300.0, crm_contact=913)
-    # 15. a failed send (STATUS E) is not delivered and cannot be attributed
-    t.contact(15)
+    # 15. a failed send (STATUS E) is not delivered and cannot be attributed; nor is an SMS
+    t.contact(15, user_id=5015)
     t.send(15, dt(2026, 1, 9, 9), rid=1501, status=RecipientStatus.ERROR)
+    t.add("b_sender_mailing_chain", ID=2, MAILING_ID=1, MESSAGE_CODE="sms", TITLE="SMS")
+    sms = t.add("b_sender_posting", MAILING_ID=1, MAILING_CHAIN_ID=2, STATUS="S")
+    t.send(15, dt(2026, 1, 9, 9), rid=1502, posting=sms, clicked=dt(2026, 1, 9, 10))
+    t.order(dt(2026, 1, 10), 10.0, user_id=5015)
     # 16. an order with no buyer at all, and one whose CRM contact has no e-mail
     t.order(dt(2026, 1, 9), 50.0)
     t.add("b_crm_contact", ID=999, DATE_CREATE=dt(2025, 1, 1))
@@ -239,7 +245,7 @@ def test_contact_id_ranges_do_not_change_the_answer(stories):
 
 def test_figures_count_delivered_sends_of_the_period(stories):
     f = run(stories).figures
-    # 18 recipient rows in January with STATUS N (1002 is February, 1501 failed)
+    # 18 recipient rows in January with STATUS N (1002 is February, 1501 failed, 1502 is an SMS)
     assert f["delivered"] == 18
     assert f["converted"] == len(EXPECTED)
     assert f["revenue"] == pytest.approx(sum(EXPECTED.values()))
@@ -292,8 +298,8 @@ def test_baseline_compares_each_posting_with_comparable_contacts_not_in_it(tmp_p
     for cid in (1, 2, 3, 5):
         t.contact(cid, user_id=100 + cid)
     t.contact(4, created=dt(2026, 1, 15))                       # joined after both postings
-    first = t.add("b_sender_posting", MAILING_ID=1, STATUS="S")
-    second = t.add("b_sender_posting", MAILING_ID=1, STATUS="S")
+    first = t.add("b_sender_posting", MAILING_ID=1, MAILING_CHAIN_ID=1, STATUS="S")
+    second = t.add("b_sender_posting", MAILING_ID=1, MAILING_CHAIN_ID=1, STATUS="S")
     rid = t.send(5, dt(2026, 1, 2, 9), posting=first)
     t.add("b_sender_posting_unsub", POSTING_ID=first, RECIPIENT_ID=rid, DATE_INSERT=dt(2026, 1, 3))
     t.send(1, dt(2026, 1, 10, 9), posting=second)
@@ -319,11 +325,11 @@ def test_click_only_variant_drops_open_attributions(stories):
 def test_linking_tally_names_cancelled_and_unlinked_orders(stories):
     linking = run(stories).figures["linking"]
     assert linking["cancelled"] == 1
-    assert linking["qualifying"] == 14
-    assert linking["linked via USER_ID"] == 1
+    assert linking["qualifying"] == 15
+    assert linking["linked via USER_ID"] == 2
     assert linking["unlinked: no CRM contact and no user"] == 1
     assert linking["unlinked: CRM contact without e-mail"] == 1
-    assert linking["linked"] == 12
+    assert linking["linked"] == 13
 
 
 def test_followup_gap_counts_engaged_recipients_nobody_acted_on(stories):
@@ -436,7 +442,6 @@ def utm_timeline() -> Timeline:
     t = Timeline()
     t.contact(1)
     t.send(1, dt(2026, 1, 3, 9), rid=11)
-    t.add("b_sender_mailing_chain", ID=1, MAILING_ID=1, MESSAGE_CODE="mail", MESSAGE_ID="5", TITLE="January news")
     t.add("b_sender_mailing_chain", ID=2, MAILING_ID=1, MESSAGE_CODE="mail", MESSAGE_ID="6", TITLE="No medium")
     for message, code, value in ((5, "utm_source", "sender"), (5, "utm_medium", "email"),
                                  (5, "utm_campaign", "news_202601"), (6, "utm_source", "sender")):

@@ -2,7 +2,8 @@
 
 Definitions (the contract's, made exact):
 
-* **delivered**: recipient rows with STATUS 'N' whose DATE_SENT is in the period (``Period``).
+* **delivered**: recipient rows of e-mail letters (MESSAGE_CODE 'mail') with STATUS 'N' whose DATE_SENT
+  is in the period (``Period``). SMS and other channels' rows are left out.
 * **purchase**: a store order (b_sale_order, CANCELED != 'Y'; time DATE_INSERT, value PRICE) or,
   when the portal has no store orders, a won deal (b_crm_deal STAGE_SEMANTIC_ID 'S'; time
   CLOSEDATE, else DATE_CREATE; value OPPORTUNITY).
@@ -402,8 +403,17 @@ def _contact_ranges(conn: Connection, schema: BitrixSchema, per_chunk: int):
     return [(lo, min(lo + per_chunk - 1, int(high))) for lo in range(int(low), int(high) + 1, per_chunk)]
 
 
-def _chunk_sends(conn, schema, lo, hi) -> pd.DataFrame:
-    """Recipient rows with a DATE_SENT of the contacts in [lo, hi], any status."""
+def email_postings(conn: Connection, schema: BitrixSchema) -> np.ndarray:
+    """IDs of the postings of e-mail letters (MESSAGE_CODE 'mail'; every letter when the column is absent)."""
+    p, ch = schema.table("b_sender_posting"), schema.table("b_sender_mailing_chain")
+    stmt = select(p.c.ID).select_from(p.join(ch, ch.c.ID == p.c.MAILING_CHAIN_ID))
+    if "MESSAGE_CODE" in ch.c:
+        stmt = stmt.where(ch.c.MESSAGE_CODE == codes.EMAIL_MESSAGE_CODE)
+    return _stream(conn, stmt).iloc[:, 0].astype("int64").to_numpy()
+
+
+def _chunk_sends(conn, schema, lo, hi, postings: np.ndarray) -> pd.DataFrame:
+    """Recipient rows of e-mail `postings` with a DATE_SENT, of the contacts in [lo, hi], any status."""
     r = schema.table("b_sender_posting_recipient")
     source, contact = _recipient_source(schema)
     stmt = (select(r.c.ID.label("recipient_id"), contact.label("contact_id"), r.c.POSTING_ID.label("posting_id"),
@@ -414,6 +424,7 @@ def _chunk_sends(conn, schema, lo, hi) -> pd.DataFrame:
         return pd.DataFrame({**{c: pd.Series(dtype="int64") for c in ("recipient_id", "contact_id", "posting_id",
                                                                       "sent_at")}, "status": pd.Series(dtype=object)})
     df[["recipient_id", "contact_id", "posting_id"]] = df[["recipient_id", "contact_id", "posting_id"]].astype("int64")
+    df = df[np.isin(df["posting_id"].to_numpy(), postings)].reset_index(drop=True)
     df["sent_at"] = _seconds(df["sent_at"])
     return df
 
@@ -512,7 +523,8 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
     delivered_boot = np.zeros((replicates, len(labels)))
     delivered_counts = np.zeros(len(labels), dtype=np.int64)
     km_counts: dict[tuple[int, int], int] = {}
-    postings = _period_postings(conn, schema, period)
+    mail_postings = email_postings(conn, schema)
+    postings = _period_postings(conn, schema, period, mail_postings)
     n_cells = max(len(postings.months), 1) * 2 * len(TENURE_BUCKETS)
     base = {"units": np.zeros((n_cells, 2)), "ordered": np.zeros((n_cells, 2)), "seed": seed,
             "units_boot": np.zeros((replicates, n_cells, 2)), "ordered_boot": np.zeros((replicates, n_cells, 2))}
@@ -520,7 +532,7 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
     crm_acts = _FollowupSource(conn, schema, crm_map, followup_days, period.start_dt)
 
     for index, (lo, hi) in enumerate(ranges):
-        all_rows = _chunk_sends(conn, schema, lo, hi)
+        all_rows = _chunk_sends(conn, schema, lo, hi, mail_postings)
         sends = all_rows[all_rows["status"] == codes.RecipientStatus.SENT]
         touches = _chunk_touches(conn, schema, lo, hi)
         a, b = np.searchsorted(link_contacts, [lo, hi + 1])
@@ -781,7 +793,7 @@ class _Postings:
     months: list[str]
 
 
-def _period_postings(conn: Connection, schema: BitrixSchema, period: Period) -> _Postings:
+def _period_postings(conn: Connection, schema: BitrixSchema, period: Period, mail_postings: np.ndarray) -> _Postings:
     r, p = schema.table("b_sender_posting_recipient"), schema.table("b_sender_posting")
     first = (select(r.c.POSTING_ID.label("posting_id"), func.min(r.c.DATE_SENT).label("first_sent"))
              .where(r.c.STATUS == codes.RecipientStatus.SENT, r.c.DATE_SENT >= period.start_dt,
@@ -789,6 +801,7 @@ def _period_postings(conn: Connection, schema: BitrixSchema, period: Period) -> 
              .group_by(r.c.POSTING_ID).subquery())
     df = _stream(conn, select(first.c.posting_id, first.c.first_sent, p.c.DATE_SEND.label("date_send"))
                  .select_from(first.outerjoin(p, p.c.ID == first.c.posting_id)))
+    df = df[np.isin(df["posting_id"].astype("int64").to_numpy(), mail_postings)]
     if df.empty:
         return _Postings(np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.array([], dtype=np.int64), [])
     start = pd.to_datetime(df["date_send"], errors="coerce").fillna(pd.to_datetime(df["first_sent"], errors="coerce"))
