@@ -182,7 +182,9 @@ class PostingSimulator:
         prov = pop.provider[contact]
         for provider, (indices, share) in BLOCK_POSTINGS.items():
             if posting.index in indices:
-                hit = (outcome == DELIVERED) & (prov == provider) & (cat != SOFT) & (rng.random(n) < share)
+                # never a deleted contact: every log bounce must resolve to an address in b_sender_contact
+                hit = ((outcome == DELIVERED) & (prov == provider) & (cat != SOFT) & ~pop.deleted[contact]
+                       & (rng.random(n) < share))
                 outcome[hit] = BLOCKED
         status = np.where(outcome == DELIVERED, "N", "E").astype(object)
         delivered = outcome == DELIVERED

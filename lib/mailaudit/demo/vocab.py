@@ -47,10 +47,12 @@ CORPORATE_DOMAINS = (
 CORPORATE_PROVIDER = "corporate"
 
 TYPO_DOMAINS = (
-    "gmial.com", "gmai.com", "gmail.co", "gnail.com", "yandx.ru", "yandex.ry", "yanex.ru",
-    "mail.ri", "maill.ru", "mail.rh", "iclod.com", "icloud.co", "outlok.com", "hotmial.com",
+    "gmai.com", "gmail.co", "gnail.com", "gmaill.com", "yandx.ru", "yandex.ry", "yanex.ru",
+    "mail.ri", "maill.ru", "mail.rh", "iclod.com", "icloud.co", "outlok.com", "yahooo.com",
     "rambler.ry", "ramber.ru",
 )
+"""None is on the disposable blocklist (gmial.com and hotmial.com are: typo-squatters), so the
+typo and disposable counts stay disjoint."""
 DISPOSABLE_DOMAINS = (
     "mailinator.com", "yopmail.com", "guerrillamail.com", "10minutemail.com", "temp-mail.org",
     "trashmail.com", "sharklasers.com", "getnada.com", "dispostable.com", "maildrop.cc",
