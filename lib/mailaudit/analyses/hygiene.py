@@ -637,7 +637,8 @@ def first_hard_bounces(bounces: pd.DataFrame, blacklist: pd.DataFrame) -> pd.Dat
     if both.empty:
         return pd.DataFrame(columns=columns)
     first = both.groupby("email")["first_hard"].min()
-    evidence = both.sort_values(["source"]).drop_duplicates("email").set_index("email")  # the log first
+    from_log_first = both.assign(_rank=(both["source"] != "delivery log").astype(int)).sort_values("_rank")
+    evidence = from_log_first.drop_duplicates("email").set_index("email")
     evidence["first_hard"] = first
     return evidence.reset_index()[columns]
 
