@@ -65,3 +65,39 @@ def mariadb_cp1251_url():
 def postgres_url():
     """URL of a fresh, empty PostgreSQL database, dropped afterwards."""
     yield from _scratch_database(PG_URL, "PostgreSQL", "CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """A small demo portal (3000 contacts, seed 1) with its Postfix and access logs and truth file."""
+    import json
+
+    from mailaudit.demo import build_demo
+
+    root = tmp_path_factory.mktemp("shared-demo")
+    result = build_demo(sqlite_path=root / "demo.sqlite", contacts=3000, seed=1, logs_dir=root / "logs")
+    result.truth_figures = json.loads(result.truth.read_text(encoding="utf-8"))
+    return result
+
+
+@pytest.fixture
+def demo_params(demo, tmp_path):
+    """A factory writing a parameter file for the demo (optionally with another database) -> its path."""
+    return lambda **options: _write_demo_params(demo, tmp_path, **options)
+
+
+def _write_demo_params(demo, tmp_path, *, with_logs: bool = True, database: dict | None = None, **sections) -> str:
+    import yaml
+
+    truth = demo.truth_figures
+    params = {
+        "client": "Demo shop",
+        "period": truth["parameters"]["period"],
+        "database": database or {"sqlite": str(demo.database)},
+    }
+    if with_logs:
+        params["logs"] = {"delivery": [demo.logs["postfix"]], "access": [demo.logs["access"]]}
+    params.update(sections)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    return str(path)

@@ -132,9 +132,13 @@ def data_quality_checks(conn: Connection, schema: BitrixSchema, now: datetime | 
         ))
     if schema.has("b_sender_posting_read", "b_sender_posting_click"):
         reads, clicks = schema.table("b_sender_posting_read"), schema.table("b_sender_posting_click")
-        clickers = _scalar(conn, select(func.count(func.distinct(clicks.c.RECIPIENT_ID))))
-        unread = _scalar(conn, select(func.count(func.distinct(clicks.c.RECIPIENT_ID))).where(
-            ~exists().where(reads.c.RECIPIENT_ID == clicks.c.RECIPIENT_ID)))
+        # Clicks whose recipient row is gone are counted by the check above, not here.
+        clicks_of_recipients = clicks.join(recipients, recipients.c.ID == clicks.c.RECIPIENT_ID)
+        clickers = _scalar(conn, select(func.count(func.distinct(clicks.c.RECIPIENT_ID)))
+                           .select_from(clicks_of_recipients))
+        unread = _scalar(conn, select(func.count(func.distinct(clicks.c.RECIPIENT_ID)))
+                         .select_from(clicks_of_recipients)
+                         .where(~exists().where(reads.c.RECIPIENT_ID == clicks.c.RECIPIENT_ID)))
         checks.append(Check(
             "clicks_without_read", "Recipients with a click but no read row", unread, clickers,
             "clicking recipients", "medium" if unread else "info",
@@ -186,7 +190,8 @@ def reads_per_recipient(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
     if not schema.has("b_sender_posting_read"):
         return pd.DataFrame(columns=["reads", "recipients"])
     reads = schema.table("b_sender_posting_read")
-    per_recipient = select(func.count().label("reads")).group_by(reads.c.RECIPIENT_ID).subquery()
+    per_recipient = (select(func.count().label("reads")).select_from(reads)
+                     .group_by(reads.c.RECIPIENT_ID).subquery())
     result = conn.execute(
         select(per_recipient.c.reads, func.count().label("recipients")).group_by(per_recipient.c.reads)
     )
@@ -353,6 +358,14 @@ def checks_frame(checks: list[Check]) -> pd.DataFrame:
     return frame.sort_values(["rank", "key"]).drop(columns="rank").reset_index(drop=True)
 
 
-def figures(checks: list[Check]) -> dict:
-    """The section recorded in summary.json: every check's count and denominator."""
-    return {c.key: c.count for c in checks} | {"denominators": {c.key: c.denominator for c in checks}}
+def figures(checks: list[Check], letters: pd.DataFrame) -> dict:
+    """The section recorded in summary.json: every check's count and denominator, and the
+    letters sent in the period lacking each required UTM code."""
+    return ({c.key: c.count for c in checks}
+            | {"denominators": {c.key: c.denominator for c in checks},
+               "letters_sent": len(letters), "letters_missing_utm_by_code": missing_utm_by_code(letters)})
+
+
+def missing_utm_by_code(letters: pd.DataFrame) -> dict[str, int]:
+    """Letters (rows of ``letters_sent_in``) lacking each required UTM code."""
+    return {code: int(letters["missing_utm"].str.contains(code).sum()) for code in REQUIRED_UTM}

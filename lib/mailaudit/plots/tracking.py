@@ -43,15 +43,14 @@ def reads_per_recipient(distribution: pd.DataFrame):
     return fig
 
 
-def utm_completeness(letters: pd.DataFrame, period_label: str):
+def utm_completeness(missing_by_code: dict[str, int], letters_sent: int, period_label: str):
     """Bars: letters sent in the period lacking each required UTM parameter."""
-    codes = ["utm_source", "utm_medium", "utm_campaign"]
-    missing = pd.Series({code: int(letters["missing_utm"].str.contains(code).sum()) for code in codes})
+    missing = pd.Series(missing_by_code)
     fig, ax = plt.subplots(figsize=(6, 2.6))
     ax.barh(missing.index, missing.values, color="#e76f51")
-    ax.barh(missing.index, len(letters) - missing.values, left=missing.values, color="#dee2e6")
+    ax.barh(missing.index, letters_sent - missing.values, left=missing.values, color="#dee2e6")
     ax.set_title("Letters lacking each UTM parameter", loc="left", fontweight="bold")
-    ax.text(0, 1.04, f"red: letters without it, grey: with it; {len(letters):,} e-mail letters sent in {period_label}",
+    ax.text(0, 1.04, f"red: letters without it, grey: with it; {letters_sent:,} e-mail letters sent in {period_label}",
             transform=ax.transAxes, fontsize=9, color="#555")
     ax.invert_yaxis()
     ax.set_xlabel("letters")

@@ -151,8 +151,12 @@ def read_chunks(conn: Connection, statement, chunksize: int = 200_000) -> Iterat
     """Stream a row-level query as DataFrames of at most ``chunksize`` rows.
 
     Server-side cursors (pymysql SSCursor, psycopg named cursors) keep big results out of memory.
+    Columns are named by the statement's column keys (Bitrix's upper-case names on every dialect).
     """
     result = conn.execution_options(stream_results=True, yield_per=chunksize).execute(statement)
     columns = list(result.keys())
+    selected = getattr(statement, "selected_columns", None)
+    if selected is not None and len(selected) == len(columns):
+        columns = list(selected.keys())
     for rows in result.partitions(chunksize):
         yield pd.DataFrame.from_records(rows, columns=columns)
