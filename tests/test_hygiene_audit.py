@@ -22,7 +22,7 @@ from mailaudit.demo import build_demo
 from mailaudit.period import Period
 from mailaudit.sources.db import create_readonly_engine, sqlite_url
 
-CONTACTS = 3000
+CONTACTS = 2000
 FORMATS = ("postfix", "exim", "msmtp", "csv")
 CONTRACT_KEYS = ("contacts", "invalid_syntax", "role_account", "disposable_domain", "typo_domain",
                  "duplicate_contacts", "hard_bounce", "soft_bounce_streak", "sender_block_events",
@@ -184,3 +184,27 @@ def test_same_figures_on_mariadb(mariadb_url, tmp_path):
 @pytest.mark.postgres
 def test_same_figures_on_postgresql(postgres_url, tmp_path):
     _check_server(postgres_url, tmp_path)
+
+
+@pytest.mark.slow
+def test_the_notebook_records_the_truth_and_writes_the_suppression_files(demo, tmp_path, monkeypatch):
+    from mailaudit.report.runner import run_reports
+
+    result, truth = demo
+    monkeypatch.chdir(tmp_path)
+    params = tmp_path / "demo.yaml"
+    period = truth["parameters"]["period"]
+    params.write_text(f"client: Demo\nperiod: {{start: {period['start']}, end: {period['end']}}}\n"
+                      f"database: {{sqlite: {result.database}}}\nlogs: {{delivery: [{result.logs['postfix']}]}}\n"
+                      "reports: [list_hygiene]\n", encoding="utf-8")
+    run = run_reports(params, tmp_path / "out", progress=False)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["reports"]["list_hygiene"]["status"] == "ok", summary["reports"]["list_hygiene"]
+    assert {k: summary["hygiene"][k] for k in CONTRACT_KEYS} == {k: truth["hygiene"][k] for k in CONTRACT_KEYS}
+    for reason, name in summary["hygiene"]["suppression_files"].items():
+        rows = pd.read_csv(tmp_path / "out" / name)
+        assert len(rows) and rows["email"].notna().all(), reason
+    html = (tmp_path / "out" / "list_hygiene.html").read_text(encoding="utf-8")
+    some_address = pd.read_csv(tmp_path / "out" / "suppress_hard_bounce.csv")["email"].iloc[0]
+    assert some_address not in html
+    assert run.exit_code == 0

@@ -575,13 +575,14 @@ def _count_if(condition):
     return func.sum(case((condition, 1), else_=0))
 
 
-def _with_rates(frame: pd.DataFrame, counts: dict[str, str]) -> pd.DataFrame:
-    """Adds `<name>_rate` = count / sent with Wilson 95% bounds for each count column."""
+def _with_rates(frame: pd.DataFrame, rates: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """Adds `<name>_rate` = numerator / denominator (fractions) with Wilson 95% bounds `_low`, `_high`."""
     out = frame.copy()
-    for name, column in counts.items():
-        low, high = wilson_interval(out[column].to_numpy(float), out["sent"].to_numpy(float))
+    for name, (numerator, denominator) in rates.items():
+        top, bottom = out[numerator].to_numpy(float), out[denominator].to_numpy(float)
+        low, high = wilson_interval(top, bottom)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[f"{name}_rate"] = np.where(out["sent"] > 0, out[column] / out["sent"].where(out["sent"] > 0), np.nan)
+            out[f"{name}_rate"] = np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1.0), np.nan)
         out[f"{name}_rate_low"], out[f"{name}_rate_high"] = low, high
     return out
 
@@ -735,6 +736,12 @@ def audit_hygiene(conn: Connection, schema: BitrixSchema, period: Period, hygien
 
     # rates in the period
     by_posting, by_provider, by_month = _rate_tables(conn, schema, period, bounces, abuse, scan is not None)
+    totals = by_month[["sent", "attempted", "error_rows", "hard_bounces", "complaints"]].sum()
+    figures["period_rates"] = {
+        "hard_bounce_rate": float(totals["hard_bounces"] / totals["attempted"]) if scan and totals["attempted"] else None,
+        "error_rate": float(totals["error_rows"] / totals["attempted"]) if totals["attempted"] else None,
+        "complaint_rate": float(totals["complaints"] / totals["sent"]) if totals["sent"] else None,
+    }
 
     suppressions = _suppressions(issues, hard, streaks, abuse, unsub_contacts, unsubs, inactive, window_start)
     crm_remediation = pd.DataFrame({
@@ -765,7 +772,10 @@ def audit_hygiene(conn: Connection, schema: BitrixSchema, period: Period, hygien
 
 
 def _rate_tables(conn, schema, period, bounces, abuse, have_log):
-    """Per posting, provider and month: sent rows, error rows, log bounces by class, complaints; rates."""
+    """Per posting, provider and month (sends in the period): sent (STATUS 'N') and error ('E') rows,
+    attempted = sent + error; log bounces by class (one per address and send); complaints.
+    Rates (fractions, Wilson 95% bounds): hard_bounce_rate, soft_bounce_rate = bounces / attempted;
+    error_rate = error rows / attempted; complaint_rate = complaints / sent."""
     in_period = bounces[(bounces["time"] >= period.start_dt) & (bounces["time"] < period.end_exclusive)] \
         if not bounces.empty else bounces
     kinds = {"hard_bounces": HARD, "soft_bounces": SOFT, "sender_blocks": SENDER_BLOCK}
@@ -802,10 +812,10 @@ def _rate_tables(conn, schema, period, bounces, abuse, have_log):
             else pd.Series(dtype="int64", name="complaints")
         out = out.merge(counted.rename_axis(key).reset_index(), on=key, how="left")
         out["complaints"] = out["complaints"].fillna(0).astype("int64")
-        out = _with_rates(out, {"hard_bounce": "hard_bounces", "soft_bounce": "soft_bounces",
-                                "complaint": "complaints"})
-        attempted = out["sent"] + out["error_rows"]
-        out["error_rate"] = np.where(attempted > 0, out["error_rows"] / attempted.where(attempted > 0), np.nan)
+        out["attempted"] = out["sent"] + out["error_rows"]
+        out = _with_rates(out, {"hard_bounce": ("hard_bounces", "attempted"),
+                                "soft_bounce": ("soft_bounces", "attempted"),
+                                "error": ("error_rows", "attempted"), "complaint": ("complaints", "sent")})
         if not have_log:
             for name in ("hard_bounce", "soft_bounce"):
                 out[[f"{name}_rate", f"{name}_rate_low", f"{name}_rate_high"]] = np.nan
@@ -888,8 +898,8 @@ def findings(result: HygieneResult, hygiene: dict, late_sends: pd.DataFrame, aft
         add("high" if worst_complaint >= COMPLAINT_LINES[1] else "medium", over,
             f"{over:,} postings with a complaint rate at or above 0.1% (worst {worst_complaint:.2%})",
             "Gmail and Yahoo reject bulk mail from senders above 0.3% complaints.",
-            "suppress suppress_complaint.csv; mail only recently engaged contacts; make the unsubscribe link "
-            "prominent and RFC 8058 one-click.")
+            "blacklist the addresses in suppress_complaint.csv; mail only recently engaged contacts; make the "
+            "unsubscribe link prominent and RFC 8058 one-click.")
     if have_log and not result.by_posting.empty:
         worst = result.by_posting["hard_bounce_rate"].max()
         if pd.notna(worst) and worst >= BOUNCE_LINES[0]:

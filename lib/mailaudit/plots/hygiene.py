@@ -22,7 +22,7 @@ def _rate_column(have_log: bool) -> tuple[str, str, str]:
     """(column, name, what it counts) of the bounce rate shown: log hard bounces, else Bitrix error rows."""
     if have_log:
         return ("hard_bounce_rate", "Hard-bounce rate",
-                "addresses that hard-bounced (delivery log) / recipient rows sent (STATUS 'N')")
+                "addresses that hard-bounced (delivery log) / recipient rows sent (STATUS 'N' or 'E')")
     return ("error_rate", "Error rate (no delivery log)",
             "recipient rows with STATUS 'E' / rows with STATUS 'N' or 'E'")
 
@@ -70,7 +70,7 @@ def rates_by_month(by_month: pd.DataFrame, period_label: str, have_log: bool):
     """Two panels per send month: the bounce (or error) rate and the complaint rate, with their lines."""
     column, name, counts = _rate_column(have_log)
     fig, axes = figure("Bounce and complaint rates per month",
-                       f"left: {counts}; right: complaints / rows sent; events in {period_label}",
+                       f"left: {counts}; right: complaints / rows sent (STATUS 'N'); {period_label}",
                        size=(10, 3.6), ncols=2)
     months = by_month["month"].astype(str)
     for ax, col, lines, labels, decimals, title in (
@@ -91,10 +91,9 @@ def rates_by_provider(by_provider: pd.DataFrame, period_label: str, have_log: bo
     """Per mailbox provider: the bounce (or error) rate and the complaint rate with 95% intervals."""
     column, name, counts = _rate_column(have_log)
     fig, axes = figure("Bounce and complaint rates by mailbox provider",
-                       f"left: {counts}; right: complaints / rows sent; sends in {period_label}; "
-                       "bars are 95% Wilson intervals" if have_log else
-                       f"left: {counts}; right: complaints / rows sent; sends in {period_label}",
-                       size=(10, 0.5 + 0.42 * max(len(by_provider), 3)), ncols=2, sharey=True)
+                       f"left: {counts}; right: complaints / rows sent (STATUS 'N'); sends in {period_label}; "
+                       "whiskers: 95% Wilson intervals",
+                       size=(10, 1.2 + 0.42 * max(len(by_provider), 3)), ncols=2, sharey=True)
     data = by_provider.sort_values("sent", ascending=False)
     labels = [f"{p} ({s:,})" for p, s in zip(data["provider"], data["sent"])]
     y = np.arange(len(data))
@@ -104,7 +103,8 @@ def rates_by_provider(by_provider: pd.DataFrame, period_label: str, have_log: bo
         low_col, high_col = f"{col}_low", f"{col}_high"
         if low_col in data and data[low_col].notna().any():
             err = np.vstack([rates - data[low_col].to_numpy(float), data[high_col].to_numpy(float) - rates])
-            ax.errorbar(rates, y, xerr=np.nan_to_num(err), fmt="o", color=PALETTE[0], capsize=3)
+            # clip: a zero rate's Wilson bound can sit a rounding error above zero
+            ax.errorbar(rates, y, xerr=np.clip(np.nan_to_num(err), 0, None), fmt="o", color=PALETTE[0], capsize=3)
         else:
             ax.plot(rates, y, "o", color=PALETTE[0])
         _threshold_lines(ax, lines, [f"{v:.{decimals}%}" for v in lines], axis="x")
