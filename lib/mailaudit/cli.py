@@ -165,49 +165,47 @@ def _print_result(result) -> int:
 
 # --- demo -------------------------------------------------------------------------------------
 
-def demo_paths(contacts: int | None, seed: int | None) -> tuple[Path, Path]:
+def demo_defaults() -> dict[str, int]:
+    """The generator's own default contacts and seed (the build of data/demo.sqlite)."""
+    import inspect
+
+    from mailaudit.demo import build_demo
+
+    parameters = inspect.signature(build_demo).parameters
+    return {"contacts": parameters["contacts"].default, "seed": parameters["seed"].default}
+
+
+def demo_paths(contacts: int, seed: int) -> tuple[Path, Path]:
     """Database and logs folder of a demo build; a non-default build gets its own names."""
-    if contacts is None and seed is None:
+    if {"contacts": contacts, "seed": seed} == demo_defaults():
         return DEMO_DB, DEMO_LOGS
-    tag = "-".join(f"{k}{v}" for k, v in (("c", contacts), ("s", seed)) if v is not None)
-    return DEMO_DIR / f"demo-{tag}.sqlite", DEMO_DIR / f"demo-{tag}-logs"
+    return DEMO_DIR / f"demo-c{contacts}-s{seed}.sqlite", DEMO_DIR / f"demo-c{contacts}-s{seed}-logs"
 
 
-def _build_stamp(db: Path) -> Path:
-    return db.with_name(db.name + ".build.json")
+def ensure_demo_database(contacts: int, seed: int) -> tuple[Path, Path]:
+    """Build the demo database and logs unless the same build (contacts, seed, kit version) is there."""
+    from mailaudit.demo import build_demo
+    from mailaudit.report.runner import InputError
 
-
-def ensure_demo_database(contacts: int | None, seed: int | None) -> tuple[Path, Path]:
-    """Build the demo database and logs unless an identical build is already there."""
     db, logs = demo_paths(contacts, seed)
     wanted = {"contacts": contacts, "seed": seed, "kit_version": mailaudit.__version__}
-    stamp = _build_stamp(db)
+    stamp = db.with_name(db.name + ".build.json")
     try:
         current = json.loads(stamp.read_text(encoding="utf-8")) if db.is_file() and logs.is_dir() else None
     except (OSError, ValueError):
         current = None
     if current == wanted:
         return db, logs
-    print(f"building the demo database {db} and logs {logs}/ …", file=sys.stderr, flush=True)
+    print(f"building the demo database {db} ({contacts} contacts, seed {seed}) and logs {logs}/ …",
+          file=sys.stderr, flush=True)
     db.parent.mkdir(parents=True, exist_ok=True)
-    if db.exists():
-        db.unlink()
-    argv = ["--sqlite", str(db), "--logs", str(logs)]
-    argv += ["--contacts", str(contacts)] if contacts is not None else []
-    argv += ["--seed", str(seed)] if seed is not None else []
-    code = cmd_demo_db(_demo_db_args(argv))
-    if code != 0:
-        raise RuntimeError(f"building the demo database failed (exit {code})")
+    stamp.unlink(missing_ok=True)
+    try:
+        build_demo(sqlite_path=db, contacts=contacts, seed=seed, logs_dir=logs)
+    except ValueError as exc:
+        raise InputError(f"cannot build the demo database: {exc}") from None
     stamp.write_text(json.dumps(wanted) + "\n", encoding="utf-8")
     return db, logs
-
-
-def _demo_db_args(argv: list[str]) -> argparse.Namespace:
-    from mailaudit.demo.cli import add_demo_db_arguments
-
-    parser = _Parser(prog="mailaudit demo-db")
-    add_demo_db_arguments(parser)
-    return parser.parse_args(argv)
 
 
 def demo_params(db: Path, logs: Path) -> Path:
@@ -232,11 +230,11 @@ def cmd_demo(args) -> int:
 
     if not DEMO_PARAMS.is_file():
         raise InputError(f"{DEMO_PARAMS} not found: run `mailaudit demo` from the kit's folder")
-    if (args.contacts is not None and args.contacts <= 0) or (args.seed is not None and args.seed < 0):
-        raise InputError("--contacts must be a positive number and --seed not negative")
-    db, logs = ensure_demo_database(args.contacts, args.seed)
-    params = demo_params(db, logs)
-    result = run_reports(params, args.out, progress=not args.no_progress)
+    defaults = demo_defaults()
+    contacts = defaults["contacts"] if args.contacts is None else args.contacts
+    seed = defaults["seed"] if args.seed is None else args.seed
+    db, logs = ensure_demo_database(contacts, seed)
+    result = run_reports(demo_params(db, logs), args.out, progress=not args.no_progress)
     return _print_result(result)
 
 
