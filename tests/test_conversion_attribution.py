@@ -122,6 +122,12 @@ def stories(tmp_path_factory):
     return story_timeline().build(tmp_path_factory.mktemp("conversion") / "stories.sqlite")
 
 
+@pytest.fixture(scope="module")
+def result(stories):
+    """The analysis of the stories with the default settings."""
+    return run(stories)
+
+
 def story_timeline() -> Timeline:
     t = Timeline()
     # 1. tie: two sends at the same second, both clicked -> the higher recipient ID wins
@@ -218,33 +224,18 @@ EXPECTED = {102: 100.0, 201: 200.0, 401: 400.0, 501: 500.0, 602: 600.0, 801: 800
             1401: 1100.0, 1301: 1300.0}
 
 
-def test_each_story_is_attributed_as_the_rule_says(stories):
-    result = run(stories)
+def test_each_story_is_attributed_as_the_rule_says(result):
     assert attributed_recipients(result) == EXPECTED
 
 
-@pytest.mark.mariadb
-def test_same_attribution_on_mariadb(mariadb_url):
-    result = run(story_timeline().build(url=mariadb_url), contacts_per_chunk=3)
-    assert attributed_recipients(result) == EXPECTED
-    assert result.figures["delivered"] == 18
-
-
-@pytest.mark.postgres
-def test_same_attribution_on_postgresql(postgres_url):
-    result = run(story_timeline().build(url=postgres_url), contacts_per_chunk=3)
-    assert attributed_recipients(result) == EXPECTED
-    assert result.figures["followup"]["without_followup"] == 7
-
-
-def test_contact_id_ranges_do_not_change_the_answer(stories):
+def test_contact_id_ranges_do_not_change_the_answer(stories, result):
     small = run(stories, contacts_per_chunk=2)
     assert attributed_recipients(small) == EXPECTED
-    assert small.figures["converted"] == run(stories).figures["converted"]
+    assert small.figures == result.figures
 
 
-def test_figures_count_delivered_sends_of_the_period(stories):
-    f = run(stories).figures
+def test_figures_count_delivered_sends_of_the_period(result):
+    f = result.figures
     # 18 recipient rows in January with STATUS N (1002 is February, 1501 failed, 1502 is an SMS)
     assert f["delivered"] == 18
     assert f["converted"] == len(EXPECTED)
@@ -315,15 +306,15 @@ def test_baseline_compares_each_posting_with_comparable_contacts_not_in_it(tmp_p
     assert base["lift"] == pytest.approx(2 / 3)
 
 
-def test_click_only_variant_drops_open_attributions(stories):
-    f = run(stories).figures
+def test_click_only_variant_drops_open_attributions(result):
+    f = result.figures
     # 401 converts only through its open; every other conversion had a click in reach
     assert f["click_only"]["converted"] == len(EXPECTED) - 1
     assert f["click_only"]["revenue"] == pytest.approx(sum(EXPECTED.values()) - 400.0)
 
 
-def test_linking_tally_names_cancelled_and_unlinked_orders(stories):
-    linking = run(stories).figures["linking"]
+def test_linking_tally_names_cancelled_and_unlinked_orders(result):
+    linking = result.figures["linking"]
     assert linking["cancelled"] == 1
     assert linking["qualifying"] == 15
     assert linking["linked via USER_ID"] == 2
@@ -332,8 +323,8 @@ def test_linking_tally_names_cancelled_and_unlinked_orders(stories):
     assert linking["linked"] == 13
 
 
-def test_followup_gap_counts_engaged_recipients_nobody_acted_on(stories):
-    followup = run(stories).followup
+def test_followup_gap_counts_engaged_recipients_nobody_acted_on(result):
+    followup = result.followup
     row = followup.iloc[0]
     # 17 opened/clicked January sends; followed up within 3 days of the first touch: eight by an
     # order (101, 102, 502, 601, 801, 901, 1401, 1301), 201 by a CRM activity, 301 by a new deal
@@ -341,8 +332,8 @@ def test_followup_gap_counts_engaged_recipients_nobody_acted_on(stories):
     assert row["in_crm"] == 16          # contact 8 reaches the shop only as a site user
 
 
-def test_window_sensitivity_grows_with_the_window(stories):
-    s = run(stories).sensitivity
+def test_window_sensitivity_grows_with_the_window(result):
+    s = result.sensitivity
     assert list(s["window_days"]) == list(range(1, 31))
     at = s.set_index("window_days")
     assert at.loc[30, "last_touch_revenue"] == pytest.approx(sum(EXPECTED.values()))
@@ -395,13 +386,12 @@ def test_standardised_baseline_reweights_to_the_mailed_mix():
     assert mailed == pytest.approx(0.6)
 
 
-def test_every_chart_draws_from_the_result(stories):
+def test_every_chart_draws_from_the_result(result):
     import matplotlib
 
     matplotlib.use("Agg")
     from mailaudit.plots import conversion as charts
 
-    result = run(stories)
     f = result.figures
     label = JANUARY.label
     figures = [

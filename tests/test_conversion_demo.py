@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from mailaudit.analyses.conversion import analyse_conversion
 from mailaudit.bitrix.schema import reflect_schema
@@ -96,6 +97,12 @@ def server_demo(request, tmp_path):
     url = request.getfixturevalue("mariadb_url" if request.param == "mariadb" else "postgres_url")
     build_demo(url=url.render_as_string(hide_password=False), contacts=3000, seed=1,
                truth_path=tmp_path / "server.truth.json")
+    if request.param == "postgres":
+        # a freshly loaded PostgreSQL database has no planner statistics until autovacuum runs
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+        engine.dispose()
     return url
 
 
