@@ -1,7 +1,7 @@
 """Open Rate inflation: how much of the Open Rate is machine opens, and what people really opened.
 
-Population: recipient rows delivered (STATUS sent, ``codes.RecipientStatus.SENT``) with DATE_SENT in
-the period. A row is *opened* when it has at least one b_sender_posting_read row (Bitrix writes a
+Population: recipient rows of e-mail letters delivered (STATUS sent, ``codes.RecipientStatus.SENT``)
+with DATE_SENT in the period. A row is *opened* when it has at least one b_sender_posting_read row (Bitrix writes a
 read for every pixel load, and for a click without an earlier read).
 
 Two routes to the mail client and the machine/human split:
@@ -30,6 +30,7 @@ import pandas as pd
 from sqlalchemy import DateTime, and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
+from mailaudit import emails
 from mailaudit.analyses import mail_clients as mc
 from mailaudit.bitrix import codes
 from mailaudit.bitrix.schema import BitrixSchema
@@ -49,12 +50,16 @@ KIND_CODE = {OPEN: 0, CLICK: 1}
 
 PREFETCH_HORIZON_SECONDS = 3600
 """Timing mixture: machine (prefetch) opens are assumed to come within this many seconds of delivery."""
+PREFETCH_SIGNATURE_SECONDS = 900
+PREFETCH_SIGNATURE_SHARE = 0.25
+"""Database route: a contact at least this share of whose delivered letters were first read within
+PREFETCH_SIGNATURE_SECONDS of sending is behind a prefetching proxy (Apple) or gateway. People open
+that fast a few times in a hundred; Apple's proxy does it for most letters."""
 DELAY_BINS_SECONDS = np.array(
     [0, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
      4 * 86400, 7 * 86400, 14 * 86400, 30 * 86400], dtype=float)
 """Edges of the delivery-to-first-read delay histogram (seconds); the last bin is open-ended."""
 N_BOOT = 200
-EPOCH = np.datetime64("1970-01-01T00:00:00", "s")
 
 # Per-row 0/1 features summed per contact, posting, month and client.
 FEATURES = (
@@ -64,7 +69,10 @@ FEATURES = (
     "human_click",      # a click that is not a scanner's (log) / not all clicks within scanner_seconds (db)
     "human_db",         # opened, and not every read within scanner_seconds of delivery
     "human_first",      # opened, first read after the scanner window (a person's first open, unless prefetched)
+    "pixel_human",      # a person loaded the pixel (log: a human pixel hit; db: a human read before any click)
+    "pixel_human_click",  # pixel_human and human_click: the click-to-open ratio of images-on readers
     "late_open",        # opened, first read later than PREFETCH_HORIZON_SECONDS after delivery
+    "early_read",       # opened, first read within PREFETCH_SIGNATURE_SECONDS of delivery
     "logged",           # opened and seen in the access log (pixel or click hit)
     "human_log",        # logged, with a click or a non-proxy, non-scanner open
     "apple_proxy",      # seen in the access log loaded by Apple's privacy proxy
@@ -79,6 +87,7 @@ class LogEvidence:
 
     table: pd.DataFrame          # recipient_id, kind, hit_class, client, first, last, hits; sorted by recipient_id
     stats: ScanStats
+    matched: np.ndarray | None = None   # per table row: joined to a delivered row of the period
 
     @property
     def recipient_ids(self) -> np.ndarray:
@@ -101,7 +110,7 @@ def aggregate_log_hits(paths: Iterable[str | Path], classifier: mc.MailClientCla
             "kind": np.asarray(buffers["kind"], dtype=np.int8),
             "hit_class": np.asarray(buffers["cls"], dtype=np.int8),
             "client": np.asarray(buffers["client"], dtype=np.int8),
-            "time": (np.asarray(buffers["time"], dtype="datetime64[s]") - EPOCH).astype(np.int64),
+            "time": np.asarray(buffers["time"], dtype=np.int64),
         })
         for values in buffers.values():
             values.clear()
@@ -120,7 +129,7 @@ def aggregate_log_hits(paths: Iterable[str | Path], classifier: mc.MailClientCla
         buffers["kind"].append(KIND_CODE[hit.kind])
         buffers["cls"].append(coded[0])
         buffers["client"].append(coded[1])
-        buffers["time"].append(hit.time)
+        buffers["time"].append(hit.timestamp)
         if len(buffers["rid"]) >= chunk_hits:
             flush()
             if len(parts) > 8:
@@ -131,7 +140,28 @@ def aggregate_log_hits(paths: Iterable[str | Path], classifier: mc.MailClientCla
          "hit_class": pd.Series(dtype=np.int8), "client": pd.Series(dtype=np.int8),
          "first": pd.Series(dtype=np.int64), "last": pd.Series(dtype=np.int64),
          "hits": pd.Series(dtype=np.int64)})
-    return LogEvidence(table.sort_values("recipient_id", kind="stable").reset_index(drop=True), stats)
+    table = table.sort_values("recipient_id", kind="stable").reset_index(drop=True)
+    return LogEvidence(table, stats, np.zeros(len(table), bool))
+
+
+def unmatched_hits(conn: Connection, schema: BitrixSchema, log: LogEvidence) -> dict:
+    """Hits the period's delivered rows did not claim: tags of recipient ids that exist in no
+    recipient row (orphans: deleted postings, another portal, forged), and hits of recipient rows
+    outside the period or not delivered (counts of hits and of recipient ids)."""
+    table = log.table[~log.matched]
+    ids = np.unique(table["recipient_id"].to_numpy())
+    rec = schema.table("b_sender_posting_recipient")
+    existing: set[int] = set()
+    for start in range(0, len(ids), 1000):
+        chunk = [int(i) for i in ids[start:start + 1000]]
+        for frame in read_chunks(conn, select(rec.c.ID).where(rec.c.ID.in_(chunk))):
+            existing.update(int(i) for i in frame["ID"])
+    orphan = ~table["recipient_id"].isin(existing)
+    return {
+        "orphan_recipient_hits": int(table.loc[orphan, "hits"].sum()),
+        "orphan_recipients": int(table.loc[orphan, "recipient_id"].nunique()),
+        "outside_period_hits": int(table.loc[~orphan, "hits"].sum()),
+    }
 
 
 def _reduce_hits(frame: pd.DataFrame) -> pd.DataFrame:
@@ -165,6 +195,7 @@ def _log_features(rows: pd.DataFrame, sent: np.ndarray, log: LogEvidence,
     hits, pos = hits[pos_ok], pos[pos_ok]
     if hits.empty:
         return out
+    log.matched[lo:hi][pos_ok] = True
     row_sent = sent[pos]
     cls = hits["hit_class"].to_numpy()
     kind = hits["kind"].to_numpy()
@@ -190,10 +221,16 @@ def _log_features(rows: pd.DataFrame, sent: np.ndarray, log: LogEvidence,
 
 # --- database ---------------------------------------------------------------------------------
 
-def _apple_address(address_column):
-    """SQL CASE: 'apple' when the address is at an Apple domain (icloud.com, me.com, mac.com), else NULL."""
+PROVIDER_CLIENT = {"apple": "apple", "gmail": "gmail", "yandex": "yandex", "mail.ru": "mail.ru",
+                   "yahoo": "yahoo", "rambler": "rambler", "microsoft": "outlook"}
+"""Mailbox provider -> the client its users most likely read in (only a label of last resort)."""
+
+
+def _provider_label(address_column):
+    """SQL CASE: the mailbox provider of the address (emails.PROVIDER_DOMAINS), else NULL."""
     lowered = func.lower(address_column)
-    return case((or_(*[lowered.like(f"%@{d}") for d in sorted(codes.APPLE_DOMAINS)]), literal("apple")),
+    return case(*[(or_(*[lowered.like(f"%@{d}") for d in domains]), literal(label))
+                  for label, domains in emails.PROVIDER_DOMAINS.items() if label in PROVIDER_CLIENT],
                 else_=None)
 
 
@@ -222,16 +259,28 @@ def delivered_rows_statement(schema: BitrixSchema, period: Period):
     contact_columns = schema.columns("b_sender_contact")
     if schema.layout == "legacy":
         joined = joined.outerjoin(contact, func.lower(contact.c.EMAIL) == func.lower(rec.c.EMAIL))
-        columns += [contact.c.ID.label("CONTACT_ID"), _apple_address(rec.c.EMAIL).label("provider")]
+        columns += [contact.c.ID.label("CONTACT_ID"), _provider_label(rec.c.EMAIL).label("provider")]
     else:
         joined = joined.outerjoin(contact, contact.c.ID == rec.c.CONTACT_ID)
-        columns += [rec.c.CONTACT_ID, _apple_address(contact.c.CODE).label("provider")]
+        columns += [rec.c.CONTACT_ID, _provider_label(contact.c.CODE).label("provider")]
     columns.append(contact.c.AGENT if "AGENT" in contact_columns else literal(None).label("AGENT"))
     return (select(*columns).select_from(joined)
             .where(and_(rec.c.STATUS == codes.RecipientStatus.SENT,
                         rec.c.DATE_SENT >= period.start_dt,
-                        rec.c.DATE_SENT < period.end_exclusive))
+                        rec.c.DATE_SENT < period.end_exclusive,
+                        rec.c.POSTING_ID.in_(email_postings(schema))))
             .order_by(rec.c.ID))
+
+
+def email_postings(schema: BitrixSchema):
+    """IDs of the postings of e-mail letters (chain MESSAGE_CODE 'mail'; every letter when the column
+    is absent, as in sender 15/16): SMS and messenger postings also write recipient rows."""
+    posting = schema.table("b_sender_posting")
+    chain = schema.table("b_sender_mailing_chain")
+    stmt = select(posting.c.ID).select_from(posting.join(chain, chain.c.ID == posting.c.MAILING_CHAIN_ID))
+    if "MESSAGE_CODE" in chain.c:
+        stmt = stmt.where(chain.c.MESSAGE_CODE == codes.EMAIL_MESSAGE_CODE)
+    return stmt
 
 
 def _epoch_seconds(values: pd.Series) -> np.ndarray:
@@ -271,33 +320,42 @@ def _database_group(client: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Sums:
-    """Per-contact, per-(posting, group) and per-(month, group) feature sums, and delay histograms."""
+    """Running sums while the rows stream: per contact (features, database client), per contact and
+    access-log client (rows), per (posting, group) and (month, group), and delay histograms."""
 
     contact_parts: list = field(default_factory=list)
+    contact_client_parts: list = field(default_factory=list)
     posting_parts: list = field(default_factory=list)
     month_parts: list = field(default_factory=list)
     delay_counts: np.ndarray = field(
         default_factory=lambda: np.zeros((len(CLIENTS), len(DELAY_BINS_SECONDS)), np.int64))
 
-    def add(self, frame: pd.DataFrame) -> None:
-        contact_columns = [*FEATURES, *(f"log_{c}" for c in CLIENTS)]
+    def add(self, frame: pd.DataFrame, log_client: np.ndarray) -> None:
         by_contact = frame.groupby("contact", sort=False).agg(
-            {**{c: "sum" for c in contact_columns}, "db_client": "max"})
-        self.contact_parts.append(by_contact)
+            {**{c: "sum" for c in FEATURES}, "db_client": "max", "provider_client": "max"})
+        self.contact_parts.append(by_contact.astype(np.int32))
+        seen = log_client >= 0
+        if seen.any():
+            pairs = pd.DataFrame({"contact": frame["contact"].to_numpy()[seen], "client": log_client[seen]})
+            self.contact_client_parts.append(pairs.groupby(["contact", "client"], sort=False).size())
         self.posting_parts.append(frame.groupby(["posting", "group"], sort=False)[list(FEATURES)].sum())
         self.month_parts.append(frame.groupby(["month", "group"], sort=False)[list(FEATURES)].sum())
-        if len(self.contact_parts) > 16:
+        if len(self.contact_parts) >= 8:
             self.contact_parts = [self.contacts()]
+        if len(self.contact_client_parts) >= 8:
+            self.contact_client_parts = [self.contact_clients()]
 
     def contacts(self) -> pd.DataFrame:
         frame = pd.concat(self.contact_parts)
-        agg = {c: "sum" for c in frame.columns if c != "db_client"}
-        agg["db_client"] = "max"
-        return frame.groupby(level=0, sort=False).agg(agg)
+        agg = {c: "sum" for c in FEATURES}
+        agg.update(db_client="max", provider_client="max")
+        return frame.groupby(level=0, sort=False).agg(agg).astype(np.int32)
 
-    @staticmethod
-    def _collapse(parts: list[pd.DataFrame]) -> pd.DataFrame:
-        return pd.concat(parts).groupby(level=[0, 1]).sum() if parts else pd.DataFrame()
+    def contact_clients(self) -> pd.Series:
+        """Rows per (contact, access-log client)."""
+        if not self.contact_client_parts:
+            return pd.Series(dtype=np.int64, index=pd.MultiIndex.from_arrays([[], []], names=["contact", "client"]))
+        return pd.concat(self.contact_client_parts).groupby(level=[0, 1], sort=False).sum()
 
 
 def _row_features(rows: pd.DataFrame, log: LogEvidence | None, scanner_seconds: float,
@@ -310,10 +368,14 @@ def _row_features(rows: pd.DataFrame, log: LogEvidence | None, scanner_seconds: 
     opened = ~np.isnan(first_read)
     if "last_click" in rows:
         last_click = _epoch_seconds(rows["last_click"]) - sent
+        first_click = _epoch_seconds(rows["first_click"]) - sent
         clicked = ~np.isnan(last_click)
         click_after_window = clicked & (last_click > scanner_seconds)
+        # Bitrix writes a read row at the click when no pixel was loaded before (images off)
+        read_before_click = ~clicked | (first_read < first_click)
     else:
         clicked = click_after_window = np.zeros(n, bool)
+        read_before_click = np.ones(n, bool)
     db_client = _database_client(rows["AGENT"], rows["provider"])
     f = {
         "delivered": np.ones(n, bool),
@@ -322,6 +384,7 @@ def _row_features(rows: pd.DataFrame, log: LogEvidence | None, scanner_seconds: 
         "human_db": opened & (last_read > scanner_seconds),
         "human_first": opened & (first_read > scanner_seconds),
         "late_open": opened & (first_read > PREFETCH_HORIZON_SECONDS),
+        "early_read": opened & (first_read <= PREFETCH_SIGNATURE_SECONDS),
     }
     if log is not None:
         ev = _log_features(rows, sent, log, scanner_seconds)
@@ -330,38 +393,56 @@ def _row_features(rows: pd.DataFrame, log: LogEvidence | None, scanner_seconds: 
         f["apple_proxy"] = ev["apple_proxy"]
         # a click the log did not see is judged by its timing, as in the database route
         f["human_click"] = clicked & np.where(ev["has_hit"], ev["human_click"], click_after_window)
+        f["pixel_human"] = f["logged"] & ev["human_open"]
         log_client = ev["client"]
     else:
         f["logged"] = f["human_log"] = f["apple_proxy"] = np.zeros(n, bool)
         f["human_click"] = click_after_window
+        f["pixel_human"] = f["human_db"] & read_before_click
         log_client = np.full(n, -1, np.int16)
+    f["pixel_human_click"] = f["pixel_human"] & f["human_click"]
     row_client = np.where(log_client >= 0, log_client, db_client).astype(np.int16)
     frame = pd.DataFrame({name: f[name].astype(np.int32) for name in FEATURES})
     frame["contact"] = pd.to_numeric(rows["CONTACT_ID"], errors="coerce").fillna(-1).astype(np.int64).to_numpy()
     frame["posting"] = pd.to_numeric(rows["POSTING_ID"]).astype(np.int64).to_numpy()
     frame["month"] = pd.to_datetime(rows["DATE_SENT"], errors="coerce").dt.strftime("%Y-%m").to_numpy()
     frame["group"] = (np.where(f["apple_proxy"], PREFETCH, _database_group(row_client)) if log is not None
-                      else _database_group(db_client))
+                      else np.where(f["early_read"], PREFETCH, REFERENCE))
     frame["db_client"] = db_client
-    for code, name in enumerate(CLIENTS):
-        frame[f"log_{name}"] = (log_client == code).astype(np.int32)
+    frame["provider_client"] = (rows["provider"].map(PROVIDER_CLIENT).map(CLIENT_CODE)
+                                .fillna(UNKNOWN_CLIENT).astype(np.int16).to_numpy())
     bins = np.searchsorted(DELAY_BINS_SECONDS, np.maximum(first_read[opened], 0), "right") - 1
     np.add.at(sums.delay_counts, (row_client[opened], bins), 1)
-    sums.add(frame)
+    sums.add(frame, log_client)
 
 
-def _contact_cells(contacts: pd.DataFrame, evidence: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each contact's client (code) and group: its access-log client if the log saw it (scanners
-    aside), else its database client; group from the proxy hits (log) or the client (database)."""
-    log_counts = contacts[[f"log_{c}" for c in CLIENTS]].to_numpy().copy()
-    log_counts[:, SCANNER_CLIENT] = 0
-    seen = log_counts.max(axis=1) > 0
-    client = np.where(seen, log_counts.argmax(axis=1), contacts["db_client"].to_numpy()).astype(np.int16)
+def _contact_cells(contacts: pd.DataFrame, contact_clients: pd.Series,
+                   evidence: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each contact's client (code) and group. Client: the access-log client most of its rows were
+    seen with (scanners aside), else its database client (AGENT, Apple address), else its address's
+    provider. Group: prefetch when Apple's proxy loaded its pixel (access log) or when most of its
+    letters were first read within minutes of sending (database: the prefetch signature; AGENT and
+    the provider cannot tell, Bitrix records Apple's proxy as AGENT 0); else reference (access log:
+    identified client; unknown otherwise)."""
+    db_client = contacts["db_client"].to_numpy().astype(np.int16)
+    client = np.where(db_client != UNKNOWN_CLIENT, db_client, contacts["provider_client"].to_numpy()).astype(np.int16)
+    seen = np.zeros(len(contacts), bool)
+    if len(contact_clients):
+        best = (contact_clients.rename("rows").reset_index()
+                .sort_values(["contact", "rows"], ascending=[True, False])
+                .drop_duplicates("contact"))
+        pos = contacts.index.get_indexer(best["contact"])
+        ok = pos >= 0
+        client[pos[ok]] = best["client"].to_numpy()[ok]
+        seen[pos[ok]] = True
     if evidence == "access_log":
         group = np.where(contacts["apple_proxy"].to_numpy() > 0, PREFETCH,
                          np.where(seen, _database_group(client), UNKNOWN_GROUP))
     else:
-        group = _database_group(contacts["db_client"].to_numpy())
+        prefetched = contacts["early_read"].to_numpy() >= PREFETCH_SIGNATURE_SHARE * contacts["delivered"].to_numpy()
+        group = np.where(prefetched, PREFETCH, REFERENCE)
+        # Bitrix records Apple's proxy as AGENT 0: a prefetching contact with no other client is Apple's
+        client = np.where(prefetched & (db_client == UNKNOWN_CLIENT), APPLE, client).astype(np.int16)
     return client, group
 
 
@@ -413,12 +494,21 @@ def _ctor(s: CellSums, evidence: str, groups) -> np.ndarray:
     return _ratio(s("human_click", groups, whole=True), seen_human_openers(s, evidence, groups, whole=True))
 
 
-def access_log_rate(s: CellSums) -> np.ndarray:
-    """Access-log classification (fraction of delivered rows): people's opens seen in the log for
-    contacts the Apple proxy did not fetch for, plus, for those it did, their human clicks ÷ the
-    click-to-open ratio of the others (their own opens are hidden behind the proxy)."""
-    seen = seen_human_openers(s, "access_log", OBSERVED)
-    hidden = _ratio(s("human_click", (PREFETCH,)), _ctor(s, "access_log", OBSERVED))
+def pixel_ctor(s: CellSums, groups) -> np.ndarray:
+    """Click-to-open ratio of readers who loaded the pixel (fraction): their human clickers / them.
+    Apple's proxy loads every image, so this (not the ratio with images-off clickers counted as
+    openers) is the one that carries over to Apple Mail users."""
+    return _ratio(s("pixel_human_click", groups, whole=True), s("pixel_human", groups, whole=True))
+
+
+def classified_rate(s: CellSums, evidence: str) -> np.ndarray:
+    """Human open rate from classified opens (fraction of delivered rows): people's opens as seen for
+    contacts outside the prefetch group, plus, for the prefetch group, their human clicks ÷ the
+    click-to-open ratio of the others' pixel-loading readers (their own opens hide behind the proxy).
+    Access log: opens classified hit by hit; database: reads after the scanner window."""
+    others = _comparison_groups(evidence)
+    seen = seen_human_openers(s, evidence, others)
+    hidden = _ratio(s("human_click", (PREFETCH,)), pixel_ctor(s, others))
     hidden = np.where(s("delivered", (PREFETCH,)) > 0, hidden, 0.0)
     return _ratio(seen + hidden, s("delivered"))
 
@@ -430,10 +520,16 @@ def _comparison_groups(evidence: str) -> tuple[int, ...]:
 
 
 def exclusion_rate(s: CellSums, evidence: str) -> np.ndarray:
-    """Human openers / delivered rows (fraction) of the contacts outside the prefetch group, applied
-    to everyone."""
-    groups = _comparison_groups(evidence)
-    return _ratio(seen_human_openers(s, evidence, groups, whole=True), s("delivered", groups, whole=True))
+    """Exclusion (fraction of delivered rows): people's opens as seen outside the prefetch group, plus
+    the prefetch group's rows times the others' open rate. Apple's proxy loads every image, so that
+    rate counts the others' images-off readers too: pixel-loading openers ÷ (1 − the share of their
+    clickers who loaded no pixel)."""
+    others = _comparison_groups(evidence)
+    images_on = _ratio(s("pixel_human_click", others, whole=True), s("human_click", others, whole=True))
+    images_on = np.where(np.isfinite(images_on) & (images_on > 0), images_on, 1.0)
+    rate = _ratio(s("pixel_human", others, whole=True) / images_on, s("delivered", others, whole=True))
+    return _ratio(seen_human_openers(s, evidence, others) + rate * s("delivered", (PREFETCH,)),
+                  s("delivered"))
 
 
 def click_anchored_rate(s: CellSums, evidence: str) -> np.ndarray:
@@ -457,13 +553,8 @@ def timing_rate(s: CellSums, evidence: str) -> np.ndarray:
     return _ratio(people, s("delivered") - np.maximum(machine_first, 0))
 
 
-DATABASE_HEADLINE = "click_anchored"
-"""Headline estimator without an access log: it needs no assumption about who opens, only that
-clicking given an open does not depend on the mail client, and clicks carry no prefetch."""
-
-
 def headline_rate(s: CellSums, evidence: str) -> np.ndarray:
-    return access_log_rate(s) if evidence == "access_log" else click_anchored_rate(s, evidence)
+    return classified_rate(s, evidence)
 
 
 ASSUMPTIONS = {
@@ -473,6 +564,12 @@ ASSUMPTIONS = {
         "scanner window of delivery) are machines; a click or any other open is a person. For contacts "
         "whose pixel Apple's proxy loads, a person's open is hidden: their clicks ÷ the click-to-open "
         "ratio of the other contacts estimate it."),
+    "database": (
+        "Contacts most of whose letters are first read within "
+        f"{PREFETCH_SIGNATURE_SECONDS // 60} minutes of sending are behind Apple's prefetching proxy (or a "
+        "gateway); the other contacts' reads after the scanner window are people's. For the prefetch "
+        "group, a person's open is hidden: their clicks ÷ the click-to-open ratio of the others' "
+        "pixel-loading readers estimate it."),
     "exclusion": (
         "The human open rate of the contacts outside the prefetch group (access log: the proxy never "
         "fetched for them; database: an identified non-Apple client in AGENT), applied to everyone. "
@@ -492,18 +589,19 @@ ASSUMPTIONS = {
 # --- bootstrap --------------------------------------------------------------------------------
 
 def contact_bootstrap_sums(features: np.ndarray, cell: np.ndarray, n_cells: int, n_boot: int = N_BOOT,
-                           seed: int = 0, batch: int = 20_000) -> np.ndarray:
-    """Poisson bootstrap over contacts: for each replicate, every contact is drawn Poisson(1) times
-    and its feature sums are added to its cell. Returns shape (n_boot, n_cells, n_features)."""
+                           seed: int = 0, batch: int = 50_000) -> np.ndarray:
+    """Poisson bootstrap over contacts: in each replicate every contact is drawn Poisson(1) times and
+    its feature sums are added to its cell. Returns shape (n_boot, n_cells, n_features)."""
     rng = np.random.default_rng(seed)
+    order = np.argsort(cell, kind="stable")
+    features, cell = features[order].astype(float), cell[order]
+    bounds = np.searchsorted(cell, np.arange(n_cells + 1))
     out = np.zeros((n_boot, n_cells, features.shape[1]))
-    for start in range(0, len(features), batch):
-        f = features[start:start + batch].astype(float)
-        c = cell[start:start + batch]
-        weights = rng.poisson(1.0, size=(n_boot, len(f))).astype(float)
-        for code in np.unique(c):
-            mask = c == code
-            out[:, code, :] += weights[:, mask] @ f[mask]
+    for code in range(n_cells):
+        for start in range(bounds[code], bounds[code + 1], batch):
+            stop = min(start + batch, bounds[code + 1])
+            weights = rng.poisson(1.0, size=(n_boot, stop - start)).astype(np.float32)
+            out[:, code, :] += weights @ features[start:stop].astype(np.float32)
     return out
 
 
@@ -568,7 +666,7 @@ def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_
         return _empty_result(evidence, log_stats, notes)
 
     contacts = sums.contacts()
-    client, group = _contact_cells(contacts, evidence)
+    client, group = _contact_cells(contacts, sums.contact_clients(), evidence)
     n_cells = len(CLIENTS) * len(GROUPS)
     cell = client.astype(np.int64) * len(GROUPS) + group
     feature_matrix = contacts[list(FEATURES)].to_numpy()
@@ -585,11 +683,9 @@ def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_
     human = _value(headline_rate(s_point, evidence))
     human_ci = _interval(headline_rate(s_boot, evidence))
 
-    headline = "access_log" if evidence == "access_log" else DATABASE_HEADLINE
-    estimator_functions = {"exclusion": exclusion_rate, "click_anchored": click_anchored_rate,
-                           "timing_mixture": timing_rate}
-    if evidence == "access_log":
-        estimator_functions = {"access_log": lambda s, ev: access_log_rate(s), **estimator_functions}
+    headline = evidence
+    estimator_functions = {evidence: classified_rate, "exclusion": exclusion_rate,
+                           "click_anchored": click_anchored_rate, "timing_mixture": timing_rate}
     estimators, estimator_rows = {}, []
     for name, fn in estimator_functions.items():
         value, ci = _value(fn(s_point, evidence)), _interval(fn(s_boot, evidence))
@@ -620,6 +716,12 @@ def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_
         "apple_share": float(point[APPLE, :, FEATURES.index("delivered")].sum() / delivered),
         "scanner_seconds": scanner_seconds,
     }
+    if log is not None:
+        log_stats.update(unmatched_hits(conn, schema, log))
+        if log_stats["orphan_recipients"]:
+            notes.append(f"{log_stats['orphan_recipient_hits']:,} access-log hits carry a tag of a recipient id "
+                         "that exists in no recipient row (deleted postings, another portal, or forged): "
+                         "counted, not used.")
     if log_stats is not None:
         figures["access_log"] = log_stats
         logged = int(point[..., FEATURES.index("logged")].sum())
@@ -810,6 +912,9 @@ def log_quality_table(result: OpensResult) -> pd.DataFrame:
         "sender_clicks": "campaign click hits", "crm_hits": "CRM one-to-one mail hits (not campaigns)",
         "other_module_hits": "hits of other modules", "garbage_tags": "tags that decode to no recipient",
         "failed_requests": "failed requests (HTTP ≥ 400)",
+        "orphan_recipient_hits": "hits whose tag names a recipient that does not exist",
+        "orphan_recipients": "recipient ids named by such tags",
+        "outside_period_hits": "hits of letters sent outside the period (or not delivered)",
         "opened_rows_in_log_share": "opened letters of the period seen in the log (fraction)",
     }
     stats = result.log_stats or {}

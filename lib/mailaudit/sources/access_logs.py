@@ -17,10 +17,10 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 from urllib.parse import unquote
 
 OPEN_PATHS = ("/bitrix/tools/track_mail_read.php", "/pub/mail/read.php")
@@ -47,20 +47,27 @@ _BITRIXVM = re.compile(
 )
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+_EPOCH = datetime(1970, 1, 1)
+_RECIPIENT_JSON = re.compile(r'\{\s*"RECIPIENT_ID"\s*:\s*"?(\d+)"?\s*\}')
+"""The usual tag payload; anything else goes through the JSON parser."""
 _ROTATION_SUFFIX = re.compile(r"\.(\d+)(?:\.gz)?$")
 _DATEEXT_SUFFIX = re.compile(r"-(\d{8})(?:\.gz)?$")
 
 
-@dataclass(frozen=True)
-class TrackingHit:
+class TrackingHit(NamedTuple):
     """One request to a pixel or click endpoint whose tag decoded to a sender recipient."""
 
     kind: str               # OPEN or CLICK
     recipient_id: int
-    time: datetime          # naive server-local time of the request
+    timestamp: int          # seconds since 1970-01-01 of the naive server-local time of the request
     ip: str
     user_agent: str
     status: int
+
+    @property
+    def time(self) -> datetime:
+        """Naive server-local time of the request, like Bitrix's DATETIME columns."""
+        return _EPOCH + timedelta(seconds=self.timestamp)
 
 
 @dataclass
@@ -122,9 +129,18 @@ def open_text(path: str | Path):
 
 def parse_time_local(text: str) -> datetime:
     """``27/Nov/2026:17:26:03 +0300`` -> naive 2026-11-27 17:26:03 (server local time, offset dropped)."""
-    day, month, rest = text.split("/", 2)
-    year, hh, mm, ss = rest[:4], rest[5:7], rest[8:10], rest[11:13]
-    return datetime(int(year), _MONTHS[month], int(day), int(hh), int(mm), int(ss))
+    return _EPOCH + timedelta(seconds=local_seconds(text))
+
+
+@lru_cache(maxsize=4096)
+def _day_seconds(day_text: str) -> int:
+    day, month, year = day_text.split("/")
+    return int((datetime(int(year), _MONTHS[month], int(day)) - _EPOCH).total_seconds())
+
+
+def local_seconds(text: str) -> int:
+    """``27/Nov/2026:17:26:03 +0300`` -> seconds since 1970-01-01 of the naive local time."""
+    return _day_seconds(text[:11]) + int(text[12:14]) * 3600 + int(text[15:17]) * 60 + int(text[18:20])
 
 
 def _b64decode_lenient(text: str) -> bytes:
@@ -154,9 +170,14 @@ def decode_tag(raw: str) -> tuple[str, int | None]:
     if not sep:
         return "", None
     try:
-        data = json.loads(_b64decode_lenient(payload).decode("utf-8"))
-        recipient = data["RECIPIENT_ID"] if isinstance(data, dict) else None
-        recipient_id = int(recipient)
+        text = _b64decode_lenient(payload).decode("utf-8")
+        quick = _RECIPIENT_JSON.fullmatch(text)
+        if quick:
+            recipient_id = int(quick.group(1))
+        else:
+            data = json.loads(text)
+            recipient = data["RECIPIENT_ID"] if isinstance(data, dict) else None
+            recipient_id = int(recipient)
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
         return module.lower(), None
     if recipient_id <= 0:
@@ -180,12 +201,12 @@ def _endpoint_kind(path: str, open_paths: tuple[str, ...], click_paths: tuple[st
     return None
 
 
+_FORMATS = (_COMBINED, _BITRIXVM)
+
+
 def parse_line(line: str):
     """The regex match of a combined or BitrixVM ``main`` line, or None."""
-    m = _BITRIXVM.match(line)
-    if m is None:
-        m = _COMBINED.match(line)
-    return m
+    return _COMBINED.match(line) or _BITRIXVM.match(line)
 
 
 def iter_tracking_hits(
@@ -200,18 +221,22 @@ def iter_tracking_hits(
     Extra endpoint paths (a portal's custom ``read_link``) can be passed in ``open_paths``.
     """
     stats = stats if stats is not None else ScanStats()
-    markers = tuple({p.rsplit("/", 1)[-1] for p in open_paths + click_paths})
+    markers = re.compile("|".join(re.escape(p.rsplit("/", 1)[-1]) for p in open_paths + click_paths))
+    formats = list(_FORMATS)
     for path in order_rotated(paths):
         stats.files += 1
         with open_text(path) as fh:
             for line in fh:
                 stats.lines += 1
-                if not any(marker in line for marker in markers):
+                if markers.search(line) is None:
                     continue  # cheap pre-filter: not a tracking request
-                m = parse_line(line)
+                m = formats[0].match(line)
                 if m is None:
-                    stats.unparsed_lines += 1
-                    continue
+                    m = formats[1].match(line)
+                    if m is None:
+                        stats.unparsed_lines += 1
+                        continue
+                    formats.reverse()   # a file keeps one format: try it first from now on
                 request = m.group("request").split(" ")
                 if len(request) < 2:
                     continue
@@ -240,11 +265,5 @@ def iter_tracking_hits(
                     stats.garbage_tags += 1
                     continue
                 stats.sender_hits[kind] += 1
-                yield TrackingHit(
-                    kind=kind,
-                    recipient_id=recipient_id,
-                    time=parse_time_local(m.group("time")),
-                    ip=m.group("ip"),
-                    user_agent=m.group("ua") or "",
-                    status=status,
-                )
+                yield TrackingHit(kind, recipient_id, local_seconds(m.group("time")), m.group("ip"),
+                                  m.group("ua") or "", status)
