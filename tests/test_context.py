@@ -110,3 +110,15 @@ def test_interactive_defaults_resolve_from_the_notebooks_folder(tmp_path, monkey
     assert context.out_dir == tmp_path / "reports" / "interactive"
     assert context.params.database == {"sqlite": tmp_path / "data" / "shop.sqlite"}
     context.close()
+
+
+def test_address_columns_are_masked_whole_even_when_invalid(ctx, monkeypatch):
+    shown = []
+    monkeypatch.setattr("mailaudit.report.context.display", lambda obj: shown.append(obj.data))
+    df = pd.DataFrame({"contact_id": [708, 977], "email": ["irina527outlook.com", "svetlana@@rambler.ru"],
+                       "issue": ["invalid_syntax", "invalid_syntax"]})
+    ctx.show(df)
+    assert "irina527outlook.com" not in shown[0] and "svetlana" not in shown[0]
+    assert "<td class=\"num\">708</td>" in shown[0] and '<td class="text">invalid_syntax</td>' in shown[0]
+    ctx.save_table("issues", df)
+    assert "irina" not in (ctx.out_dir / "tables" / "issues.csv").read_text()

@@ -49,13 +49,20 @@ def mask_text(text: str) -> str:
     return EMAIL_PATTERN.sub(lambda m: emails.mask(m.group(0)), text)
 
 
+_ADDRESS_COLUMN = re.compile(r"(^|[_\s])e-?mails?($|[_\s])|^(address|recipient_address)$", re.I)
+"""Columns holding addresses: every value is masked whole, even one that is not valid syntax."""
+
+
 def mask_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of `df` whose text cells and column names have every address masked."""
+    """A copy of `df` with addresses masked: whole values in address columns (``email``…),
+    any address inside other text cells, the index and column names."""
     out = df.copy()
     for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(lambda v: mask_text(v) if isinstance(v, str) else v)
-    if isinstance(out.index, pd.Index) and out.index.dtype == object:
+        if not (out[column].dtype == object or pd.api.types.is_string_dtype(out[column])):
+            continue
+        mask = emails.mask if isinstance(column, str) and _ADDRESS_COLUMN.search(column) else mask_text
+        out[column] = out[column].map(lambda v, mask=mask: mask(v) if isinstance(v, str) else v)
+    if out.index.dtype == object:
         out.index = out.index.map(lambda v: mask_text(v) if isinstance(v, str) else v)
     out.columns = [mask_text(c) if isinstance(c, str) else c for c in out.columns]
     return out
@@ -219,13 +226,11 @@ class ReportContext:
     def show(self, df: pd.DataFrame, caption: str | None = None, percent: list[str] | tuple = (),
              max_rows: int = 50) -> None:
         """Display `df` as an HTML table: addresses masked, counts with thousands separators,
-        the `percent` columns (fractions) as percentages, at most `max_rows` rows."""
+        the `percent` columns (fractions) as percentages, at most `max_rows` rows. A named
+        index is shown as the first column; an unnamed one is not."""
         shown = mask_frame(df) if self.mask_emails else df
         more = len(shown) - max_rows
-        shown = shown.head(max_rows)
-        formatters = {c: _format_percent if c in percent else _format_number for c in shown.columns}
-        table = shown.to_html(formatters=formatters, na_rep="—", border=0, classes="ma-table",
-                              index=not isinstance(shown.index, pd.RangeIndex), escape=True)
+        table = table_html(shown.head(max_rows), percent)
         head = f"<p class='ma-caption'><strong>{html.escape(self._clean(caption))}</strong></p>" if caption else ""
         tail = f"<p class='ma-more'>… {more:,} more rows (see tables/ in the bundle)</p>" if more > 0 else ""
         display(HTML(head + table + tail))
@@ -285,6 +290,39 @@ def database_config(params: Params, workdir: Path) -> dict | None:
     return {"sqlite": str(workdir / DEMO_SQLITE)}
 
 
+def table_html(df: pd.DataFrame, percent=()) -> str:
+    """A plain HTML table: numbers right-aligned and formatted, text left-aligned, all escaped."""
+    def label(value) -> str:
+        return " / ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+               for c in df.columns]
+    with_index = any(name is not None for name in df.index.names)
+    header = ("".join(f"<th>{html.escape(label(n))}</th>" for n in df.index.names) if with_index else "") + \
+        "".join(f'<th class="{"num" if num else "text"}">{html.escape(label(c))}</th>'
+                for c, num in zip(df.columns, numeric))
+    rows = []
+    for key, values in zip(df.index, df.itertuples(index=False, name=None)):
+        cells = "".join(f"<th>{html.escape(label(k))}</th>" for k in (key if isinstance(key, tuple) else (key,))) \
+            if with_index else ""
+        for column, value, num in zip(df.columns, values, numeric):
+            if column in percent:
+                text = _format_percent(value)
+            elif _is_identifier(column) and isinstance(value, (int, np.integer)):
+                text = str(value)   # ids without thousands separators
+            else:
+                text = _format_number(value)
+            cells += f'<td class="{"num" if num or column in percent else "text"}">{html.escape(text)}</td>'
+        rows.append(f"<tr>{cells}</tr>")
+    return (f'<table class="ma-table"><thead><tr>{header}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def _is_identifier(column) -> bool:
+    name = str(column).lower()
+    return name == "id" or name.endswith("_id")
+
+
 def _format_number(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return str(value)
@@ -298,12 +336,16 @@ def _format_number(value) -> str:
         return f"{value:,.3f}" if abs(value) < 1 else f"{value:,.2f}"
     if value is None or value is pd.NA or value is pd.NaT:
         return "—"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else value.strftime("%Y-%m-%d")
     return str(value)
 
 
 def _format_percent(value) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+    if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and not math.isfinite(value)):
         return "—"
+    if isinstance(value, str):
+        return value
     return f"{float(value):.1%}"
 
 
