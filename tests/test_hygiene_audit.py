@@ -208,3 +208,19 @@ def test_the_notebook_records_the_truth_and_writes_the_suppression_files(demo, t
     some_address = pd.read_csv(tmp_path / "out" / "suppress_hard_bounce.csv")["email"].iloc[0]
     assert some_address not in html
     assert run.exit_code == 0
+
+
+def test_a_posting_straddling_months_is_recounted_per_month(demo):
+    """Months come from per-posting counts; a posting whose sends cross a month boundary is split by SQL."""
+    result, truth = demo
+    engine = create_readonly_engine(sqlite_url(Path(result.database)))
+    with engine.connect() as conn:
+        schema, period = reflect_schema(conn), _period(truth)
+        postings = hyg.sends_by_posting(conn, schema, period)
+        plain = hyg.sends_by_month(conn, schema, period, postings)
+        widened = postings.copy()
+        widened.loc[widened.index[:3], "last_send"] = widened["first_send"].iloc[:3] + pd.DateOffset(months=1)
+        recounted = hyg.sends_by_month(conn, schema, period, widened)
+    engine.dispose()
+    pd.testing.assert_frame_equal(recounted, plain)
+    assert plain["sent"].sum() == postings["sent"].sum()

@@ -518,6 +518,7 @@ def sends_by_posting(conn: Connection, schema: BitrixSchema, period: Period) -> 
     status = recipient.c.STATUS
     stmt = (select(recipient.c.POSTING_ID.label("posting_id"), mailing.c.NAME.label("campaign"),
                    func.min(recipient.c.DATE_SENT).label("first_send"),
+                   func.max(recipient.c.DATE_SENT).label("last_send"),
                    _count_if(status == codes.RecipientStatus.SENT).label("sent"),
                    _count_if(status == codes.RecipientStatus.ERROR).label("error_rows"))
             .select_from(source.join(posting, posting.c.ID == recipient.c.POSTING_ID)
@@ -526,6 +527,7 @@ def sends_by_posting(conn: Connection, schema: BitrixSchema, period: Period) -> 
             .group_by(recipient.c.POSTING_ID, mailing.c.NAME))
     rows = _stream(conn, stmt)
     rows["first_send"] = _times(rows["first_send"]).to_numpy()
+    rows["last_send"] = _times(rows["last_send"]).to_numpy()
     for column in ("sent", "error_rows"):
         rows[column] = pd.to_numeric(rows[column]).fillna(0).astype("int64")
     return rows
@@ -551,23 +553,35 @@ def sends_by_address(conn: Connection, schema: BitrixSchema, period: Period) -> 
     return pd.concat(parts).groupby(level=0).sum().reset_index()
 
 
-def sends_by_month(conn: Connection, schema: BitrixSchema, period: Period) -> pd.DataFrame:
-    """Sent and error rows per calendar month of the period (month bounds computed in Python)."""
+def sends_by_month(conn: Connection, schema: BitrixSchema, period: Period, by_posting: pd.DataFrame) -> pd.DataFrame:
+    """Sent and error rows per calendar month of the period, from the per-posting counts: a posting sent
+    within one month counts there; only postings whose sends straddle a month boundary are recounted
+    per month (month bounds computed in Python, no SQL date functions)."""
+    months = []
+    month = period.start_dt.replace(day=1)
+    while month < period.end_exclusive:
+        months.append(month)
+        month = month + relativedelta(months=1)
+    labels = [m.strftime("%Y-%m") for m in months]
+    totals = pd.DataFrame(0, index=labels, columns=["sent", "error_rows"])
+    first = by_posting["first_send"].dt.strftime("%Y-%m")
+    last = by_posting["last_send"].dt.strftime("%Y-%m")
+    single = by_posting[first == last]
+    totals = totals.add(single.groupby(first[first == last])[["sent", "error_rows"]].sum(), fill_value=0)
     recipient = schema.table("b_sender_posting_recipient")
     source, _, is_email = _recipient_address(schema)
     status = recipient.c.STATUS
-    rows = []
-    month = period.start_dt.replace(day=1)
-    while month < period.end_exclusive:
-        nxt = month + relativedelta(months=1)
-        lo, hi = max(month, period.start_dt), min(nxt, period.end_exclusive)
-        stmt = (select(_count_if(status == codes.RecipientStatus.SENT).label("sent"),
-                       _count_if(status == codes.RecipientStatus.ERROR).label("error_rows"))
-                .select_from(source).where(is_email, recipient.c.DATE_SENT >= lo, recipient.c.DATE_SENT < hi))
-        sent, errors = conn.execute(stmt).one()
-        rows.append({"month": month.strftime("%Y-%m"), "sent": int(sent or 0), "error_rows": int(errors or 0)})
-        month = nxt
-    return pd.DataFrame(rows, columns=["month", "sent", "error_rows"])
+    for posting_id in by_posting.loc[first != last, "posting_id"]:
+        for lo, label in zip(months, labels):
+            hi = lo + relativedelta(months=1)
+            stmt = (select(_count_if(status == codes.RecipientStatus.SENT), _count_if(status == codes.RecipientStatus.ERROR))
+                    .select_from(source)
+                    .where(is_email, recipient.c.POSTING_ID == int(posting_id),
+                           recipient.c.DATE_SENT >= max(lo, period.start_dt),
+                           recipient.c.DATE_SENT < min(hi, period.end_exclusive)))
+            sent, errors = conn.execute(stmt).one()
+            totals.loc[label] += [int(sent or 0), int(errors or 0)]
+    return totals.astype("int64").rename_axis("month").reset_index()
 
 
 def _count_if(condition):
@@ -821,9 +835,10 @@ def _rate_tables(conn, schema, period, bounces, abuse, have_log):
                 out[[f"{name}_rate", f"{name}_rate_low", f"{name}_rate_high"]] = np.nan
         return out
 
-    by_posting = assemble(sends_by_posting(conn, schema, period), "posting_id")
+    posting_sends = sends_by_posting(conn, schema, period)
+    by_posting = assemble(posting_sends, "posting_id")
     by_provider = assemble(sends_by_address(conn, schema, period), "provider")
-    by_month = assemble(sends_by_month(conn, schema, period), "month")
+    by_month = assemble(sends_by_month(conn, schema, period, posting_sends), "month")
     return (by_posting.sort_values("first_send").reset_index(drop=True),
             by_provider.sort_values("sent", ascending=False).reset_index(drop=True), by_month)
 
