@@ -19,7 +19,7 @@ from mailaudit.demo.campaigns import build_campaigns
 from mailaudit.demo.commerce import build_commerce
 from mailaudit.demo.config import DAY, END_EXCLUSIVE_TS, DemoConfig
 from mailaudit.demo.logs import ACCESS_FORMATS, DELIVERY_FORMATS, AccessLog, DeliveryLogs, ip_str
-from mailaudit.demo.population import CATEGORY_NAMES, Population, build_population
+from mailaudit.demo.population import CATEGORY_NAMES, CLEAN, Population, build_population
 from mailaudit.demo.truth import RULES, Truth
 from mailaudit.demo.writer import CHARSETS, ServerWriter, SQLiteWriter
 
@@ -43,7 +43,7 @@ def _plant_anomalies(r: PostingResult, pop: Population, rng: Generator, planted:
     """Data-quality defects of real portals, planted in the first posting from a fixed index that has candidates."""
     idx = r.posting.index
     quiet = ((r.outcome == DELIVERED) & ~r.is_read & ~r.is_click & ~r.is_unsub & ~pop.buyer[r.contact]
-             & ~pop.deleted[r.contact])
+             & ~pop.deleted[r.contact] & (pop.category[r.contact] == CLEAN))
     if idx >= ANOMALY_POSTINGS["sent_before_posting"] and "sends_before_posting_date" not in planted:
         rows = np.flatnonzero(quiet)[:3]
         r.date_sent[rows] = r.posting.send_ts - 2 * DAY - rng.integers(0, 3600, len(rows))

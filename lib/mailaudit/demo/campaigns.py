@@ -94,8 +94,8 @@ def build_campaigns(rng: np.random.Generator) -> Campaigns:
         subject = templates[(counters[campaign] - 1) % len(templates)].format(
             month=vocab.MONTHS_RU[month], month_gen=vocab.MONTHS_RU_GEN[month], n=counters[campaign])
         strong = campaign in STRONG_CAMPAIGNS
-        fraction = np.array([0.25 if code == "site" else 0.9 if code == "webinar" else 0.0 for code in lists]
-                            if strong else [0.0 if code == "webinar" else 0.27 for code in lists])
+        fraction = np.array([0.3 if code == "site" else 0.9 if code == "webinar" else 0.0 for code in lists]
+                            if strong else [0.0 if code == "webinar" else 0.24 for code in lists])
         yyyymm = str(np.datetime64(send_ts, "s").astype("datetime64[M]")).replace("-", "")
         prefix = next(p for _n, c, _t, p in vocab.CAMPAIGNS if c == campaign)
         utm = {"utm_source": "sender", "utm_medium": "email", "utm_campaign": f"{prefix}_{yyyymm}"}
@@ -123,8 +123,8 @@ def build_campaigns(rng: np.random.Generator) -> Campaigns:
         postings.append(Posting(
             index=index, mailing_id=mailing["ID"], campaign=campaign, chain_id=chain_id,
             posting_id=index + 1, send_ts=send_ts, subject=subject, list_fraction=fraction,
-            open_appeal=1.5 if strong else float(rng.uniform(0.8, 1.15)),
-            click_appeal=1.8 if strong else float(rng.uniform(0.7, 1.3)),
+            open_appeal=2.0 if strong else float(rng.uniform(0.8, 1.15)),
+            click_appeal=2.0 if strong else float(rng.uniform(0.7, 1.3)),
             track_click=mailing["TRACK_CLICK"] == "Y", utm=utm, links=links,
         ))
 

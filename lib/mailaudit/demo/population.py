@@ -50,7 +50,7 @@ CORPORATE_SUFFIXES = ("", "-trade", "-group", "-plus", "-msk", "-spb", "-ural", 
 
 def corporate_domains() -> list[str]:
     """Company domains, far (in spelling) from every mailbox provider."""
-    return [f"{stem}{suffix}.ru" for stem in CORPORATE_STEMS for suffix in CORPORATE_SUFFIXES]
+    return [f"{stem}{suffix}.{tld}" for tld in ("ru", "com") for stem in CORPORATE_STEMS for suffix in CORPORATE_SUFFIXES]
 
 
 @dataclass
