@@ -1,13 +1,17 @@
 """The `mailaudit` command line: exit codes, one-line errors without secrets, check/run/demo."""
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import papermill
 import pytest
 
 from mailaudit import cli
+from mailaudit.report.params import REPORT_NAMES
 from report_helpers import empty_bitrix_sqlite, write_params, write_report_notebook
 
 SECRET = "cli-S3cret-pw"
@@ -144,3 +148,26 @@ def test_demo_paths_keep_non_default_builds_apart():
     assert cli.demo_paths(None, None) == (cli.DEMO_DB, cli.DEMO_LOGS)
     db, logs = cli.demo_paths(2000, 7)
     assert db.name == "demo-c2000-s7.sqlite" and logs.name == "demo-c2000-s7-logs"
+
+
+@pytest.mark.slow
+def test_demo_builds_once_and_runs_every_report(tmp_path, monkeypatch, capsys):
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAILAUDIT_NOTEBOOKS", str(repo / "notebooks"))
+    (tmp_path / "params").mkdir()
+    shutil.copy(repo / "params" / "demo.yaml", tmp_path / "params" / "demo.yaml")
+    argv = ["demo", "--contacts", "800", "--seed", "5", "--out", "reports/small", "--no-progress"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    index = tmp_path / "reports" / "small" / "index.html"
+    assert out[-1] == str(index) and index.is_file()
+    db = tmp_path / "data" / "demo-c800-s5.sqlite"
+    assert db.is_file() and (tmp_path / "data" / "demo-c800-s5.yaml").is_file()
+    summary = json.loads((index.parent / "summary.json").read_text())
+    assert {name: r["status"] for name, r in summary["reports"].items()} == dict.fromkeys(REPORT_NAMES, "ok")
+    for section in ("hygiene", "opens", "segments", "conversion"):
+        assert section in summary, section
+    built = db.stat().st_mtime_ns
+    assert cli.ensure_demo_database(800, 5) == (Path("data/demo-c800-s5.sqlite"), Path("data/demo-c800-s5-logs"))
+    assert db.stat().st_mtime_ns == built
