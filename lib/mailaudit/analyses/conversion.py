@@ -37,7 +37,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 from scipy.stats import poisson
-from sqlalchemy import Integer, String, cast, func, or_, select
+from sqlalchemy import Integer, String, case, cast, exists, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
 from mailaudit.analyses.stats import Z95, wilson_interval
@@ -54,6 +54,8 @@ TENURE_BUCKETS = ((90, "under 3 months"), (365, "3-12 months"), (730, "1-2 years
 EMAIL_UTM_MEDIUMS = frozenset({"email", "e-mail", "e_mail", "mail", "newsletter", "rassylka"})
 """utm_medium values (lower-case) that mark e-mail traffic."""
 CUMULATIVE_DAYS = 30
+IN_LIST_BATCH = 1000
+"""Contact IDs per IN list (well under every engine's bound-parameter limit)."""
 _POISSON1_CDF = poisson.cdf(np.arange(0, 30), 1.0)
 
 
@@ -290,9 +292,10 @@ def order_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFram
             via_user = (orders[orders["user_id"] > 0][["purchase_id", "user_id"]]
                         .merge(users.astype("int64"), on="user_id")[["purchase_id", "contact_id"]]
                         .assign(via="user_id"))
-    links = pd.concat([via_crm, via_user], ignore_index=True)
-    links = (links.groupby(["purchase_id", "contact_id"], as_index=False)["via"]
-             .agg(lambda v: "+".join(sorted(set(v)))))
+    links = via_crm[["purchase_id", "contact_id"]].drop_duplicates().merge(
+        via_user[["purchase_id", "contact_id"]].drop_duplicates(), how="outer", indicator=True)
+    links["via"] = links.pop("_merge").map({"left_only": "crm_contact", "right_only": "user_id",
+                                            "both": "crm_contact+user_id"}).astype(str)
 
     linked = orders["purchase_id"].isin(links["purchase_id"])
     has_crm = orders["purchase_id"].isin(crm_links["purchase_id"])
@@ -416,20 +419,26 @@ def _chunk_sends(conn, schema, lo, hi, postings: np.ndarray) -> pd.DataFrame:
     """Recipient rows of e-mail `postings` with a DATE_SENT, of the contacts in [lo, hi], any status."""
     r = schema.table("b_sender_posting_recipient")
     source, contact = _recipient_source(schema)
+    touched = [exists().where(schema.table(t).c.RECIPIENT_ID == r.c.ID)
+               for t in ("b_sender_posting_read", "b_sender_posting_click") if schema.has(t)]
+    engaged = case((or_(*touched), 1), else_=0) if touched else literal(0)
     stmt = (select(r.c.ID.label("recipient_id"), contact.label("contact_id"), r.c.POSTING_ID.label("posting_id"),
-                   r.c.DATE_SENT.label("sent_at"), r.c.STATUS.label("status"))
+                   r.c.DATE_SENT.label("sent_at"), r.c.STATUS.label("status"), engaged.label("engaged"))
             .select_from(source).where(r.c.DATE_SENT.is_not(None), contact.between(lo, hi)))
     df = _stream(conn, stmt)
     if df.empty:
         return pd.DataFrame({**{c: pd.Series(dtype="int64") for c in ("recipient_id", "contact_id", "posting_id",
-                                                                      "sent_at")}, "status": pd.Series(dtype=object)})
+                                                                      "sent_at")}, "status": pd.Series(dtype=object),
+                             "engaged": pd.Series(dtype=bool)})
     df[["recipient_id", "contact_id", "posting_id"]] = df[["recipient_id", "contact_id", "posting_id"]].astype("int64")
     df = df[np.isin(df["posting_id"].to_numpy(), postings)].reset_index(drop=True)
     df["sent_at"] = _seconds(df["sent_at"])
+    df["engaged"] = df["engaged"].astype(int).astype(bool)
     return df
 
 
-def _chunk_touches(conn, schema, lo, hi) -> pd.DataFrame:
+def _chunk_touches(conn, schema, contact_ids: np.ndarray) -> pd.DataFrame:
+    """Every read and click row of the delivered sends of these contacts (IN lists of IN_LIST_BATCH)."""
     r = schema.table("b_sender_posting_recipient")
     source, contact = _recipient_source(schema)
     parts = []
@@ -437,14 +446,16 @@ def _chunk_touches(conn, schema, lo, hi) -> pd.DataFrame:
         if not schema.has(table):
             continue
         t = schema.table(table)
-        stmt = (select(t.c.RECIPIENT_ID.label("recipient_id"), t.c.DATE_INSERT.label("at"))
-                .select_from(source.join(t, t.c.RECIPIENT_ID == r.c.ID))
-                .where(r.c.STATUS == codes.RecipientStatus.SENT, contact.between(lo, hi),
-                       t.c.DATE_INSERT.is_not(None)))
-        df = _stream(conn, stmt)
-        if not df.empty:
-            parts.append(pd.DataFrame({"recipient_id": df["recipient_id"].astype("int64"),
-                                       "at": _seconds(df["at"]), "is_click": is_click}))
+        for i in range(0, len(contact_ids), IN_LIST_BATCH):
+            batch = [int(x) for x in contact_ids[i:i + IN_LIST_BATCH]]
+            stmt = (select(t.c.RECIPIENT_ID.label("recipient_id"), t.c.DATE_INSERT.label("at"))
+                    .select_from(source.join(t, t.c.RECIPIENT_ID == r.c.ID))
+                    .where(r.c.STATUS == codes.RecipientStatus.SENT, contact.in_(batch),
+                           t.c.DATE_INSERT.is_not(None)))
+            df = _stream(conn, stmt)
+            if not df.empty:
+                parts.append(pd.DataFrame({"recipient_id": df["recipient_id"].astype("int64"),
+                                           "at": _seconds(df["at"]), "is_click": is_click}))
     if not parts:
         return pd.DataFrame({"recipient_id": pd.Series(dtype="int64"), "at": pd.Series(dtype="int64"),
                              "is_click": pd.Series(dtype=bool)})
@@ -534,19 +545,21 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
     for index, (lo, hi) in enumerate(ranges):
         all_rows = _chunk_sends(conn, schema, lo, hi, mail_postings)
         sends = all_rows[all_rows["status"] == codes.RecipientStatus.SENT]
-        touches = _chunk_touches(conn, schema, lo, hi)
         a, b = np.searchsorted(link_contacts, [lo, hi + 1])
         chunk_links = link_rows.iloc[a:b]
+        # reads and clicks matter only where a purchase or a CRM follow-up could meet them
+        candidates = np.union1d(chunk_links["contact_id"].unique(), crm_acts.contacts_with_events(lo, hi))
+        touches = _chunk_touches(conn, schema, candidates)
         in_period = sends[(sends["sent_at"] >= p_start) & (sends["sent_at"] < p_end)].copy()
         in_period["cohort_index"] = np.searchsorted(w_start, in_period["sent_at"].to_numpy(), side="right") - 1
 
         # --- delivered, with bootstrap weights per contact
         if not in_period.empty:
-            per_contact = pd.crosstab(in_period["contact_id"], in_period["cohort_index"])
-            per_contact = per_contact.reindex(columns=range(len(labels)), fill_value=0)
-            weights = contact_weights(per_contact.index.to_numpy(), replicates, seed)
-            delivered_boot += weights.T @ per_contact.to_numpy(dtype=float)
-            delivered_counts += per_contact.to_numpy().sum(axis=0)
+            ids, rows = np.unique(in_period["contact_id"].to_numpy(), return_inverse=True)
+            per_contact = np.bincount(rows * len(labels) + in_period["cohort_index"].to_numpy(),
+                                      minlength=len(ids) * len(labels)).reshape(len(ids), len(labels))
+            delivered_boot += contact_weights(ids, replicates, seed).T @ per_contact.astype(float)
+            delivered_counts += per_contact.sum(axis=0)
 
         # --- attribution
         pairs = touch_pairs(chunk_links, sends, touches, max_days)
@@ -573,7 +586,7 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
                         click_window_days, base)
 
         # --- follow-up gap
-        follow_parts.append(crm_acts.gaps(in_period, touches, chunk_links))
+        follow_parts.append(crm_acts.gaps(in_period, touches, chunk_links, candidates))
 
     attributed = _collect(attributed_parts)
     click_only = _collect(click_only_parts)
@@ -974,27 +987,38 @@ class _FollowupSource:
         return pd.DataFrame({"contact_id": np.repeat(crm["contact_id"].to_numpy(), counts),
                              "event_at": self.event_at[positions]})
 
-    def gaps(self, in_period: pd.DataFrame, touches: pd.DataFrame, chunk_links: pd.DataFrame) -> pd.DataFrame:
-        """Per posting: engaged sends (opened or clicked), those in CRM, and those with no follow-up."""
+    def contacts_with_events(self, lo: int, hi: int) -> np.ndarray:
+        """Mailing contacts in [lo, hi] whose CRM contacts have an activity or a deal."""
+        a, b = np.searchsorted(self.crm_contacts, [lo, hi + 1])
+        crm = self.crm_map.iloc[a:b]
+        return crm.loc[np.isin(crm["crm_contact_id"].to_numpy(), self.event_crm), "contact_id"].unique()
+
+    def gaps(self, in_period: pd.DataFrame, touches: pd.DataFrame, chunk_links: pd.DataFrame,
+             candidates: np.ndarray) -> pd.DataFrame:
+        """Per posting: engaged sends (opened or clicked), those in CRM, and those with no follow-up.
+
+        Only the `candidates` (contacts with a purchase or a CRM event) can have been followed up; their
+        touches give the first open or click the window starts from.
+        """
         cols = ["posting_id", "engaged", "in_crm", "without_followup"]
-        if in_period.empty or touches.empty:
-            return pd.DataFrame(columns=cols)
-        first = touches.groupby("recipient_id", as_index=False)["at"].min()
-        engaged = in_period.merge(first, on="recipient_id")
+        engaged = in_period[in_period["engaged"]]
         if engaged.empty:
             return pd.DataFrame(columns=cols)
         a, b = np.searchsorted(self.crm_contacts, [engaged["contact_id"].min(), engaged["contact_id"].max() + 1])
         crm = self.crm_map.iloc[a:b]
         crm = crm[crm["contact_id"].isin(engaged["contact_id"])]
+        watched = engaged[engaged["contact_id"].isin(candidates)]
+        first = touches.groupby("recipient_id", as_index=False)["at"].min()
+        watched = watched.merge(first, on="recipient_id")
         events = pd.concat([chunk_links[["contact_id", "purchased_at"]].rename(columns={"purchased_at": "event_at"}),
                             self._events_of(crm)], ignore_index=True)
-        pairs = engaged[["recipient_id", "contact_id", "at"]].merge(events, on="contact_id")
+        pairs = watched[["recipient_id", "contact_id", "at"]].merge(events, on="contact_id")
         hit = pairs[(pairs["event_at"] >= pairs["at"]) & (pairs["event_at"] <= pairs["at"] + self.days * DAY)]
-        engaged["followed_up"] = engaged["recipient_id"].isin(hit["recipient_id"])
-        engaged["in_crm"] = engaged["contact_id"].isin(crm["contact_id"])
-        return engaged.groupby("posting_id").agg(
-            engaged=("recipient_id", "size"), in_crm=("in_crm", "sum"),
-            without_followup=("followed_up", lambda s: int((~s).sum()))).reset_index()
+        followed = engaged["recipient_id"].isin(hit["recipient_id"]).to_numpy()
+        in_crm = engaged["contact_id"].isin(crm["contact_id"]).to_numpy()
+        out = pd.DataFrame({"posting_id": engaged["posting_id"].to_numpy(), "engaged": 1,
+                            "in_crm": in_crm.astype(int), "without_followup": (~followed).astype(int)})
+        return out.groupby("posting_id", as_index=False).sum()
 
 
 def _followup_table(conn: Connection, schema: BitrixSchema, parts: list[pd.DataFrame]) -> pd.DataFrame:
