@@ -224,3 +224,12 @@ def test_a_posting_straddling_months_is_recounted_per_month(demo):
     engine.dispose()
     pd.testing.assert_frame_equal(recounted, plain)
     assert plain["sent"].sum() == postings["sent"].sum()
+
+
+def test_legacy_layout_gives_the_truth(tmp_path):
+    """Sender 15/16: contacts and recipients carry EMAIL, contacts have no IS_UNSUB."""
+    result = build_demo(sqlite_path=tmp_path / "legacy.sqlite", contacts=1000, seed=2, logs_dir=tmp_path / "logs",
+                        layout="legacy")
+    truth = json.loads(Path(result.truth).read_text(encoding="utf-8"))
+    figures = _audit(sqlite_url(Path(result.database)), truth, [Path(result.logs["postfix"])]).figures
+    assert {k: figures[k] for k in CONTRACT_KEYS} == {k: truth["hygiene"][k] for k in CONTRACT_KEYS}

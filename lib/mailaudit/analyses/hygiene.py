@@ -25,8 +25,8 @@ Definitions (the contract's `hygiene` keys; "sent" = recipient STATUS 'N', hande
   than `unsub_grace_hours` after the contact's first unsubscribe from that campaign
   (b_sender_posting_unsub; b_sender_mailing_subscription IS_UNSUB='Y' where no unsubscribe
   click is recorded).
-- ``unsubscribed_not_excluded_in_crm``: e-mail contacts with IS_UNSUB or BLACKLISTED = 'Y' whose
-  address is a CRM contact's e-mail (b_crm_field_multi, lower-cased and trimmed) and is in
+- ``unsubscribed_not_excluded_in_crm``: e-mail contacts with IS_UNSUB or BLACKLISTED = 'Y', or an
+  unsubscribe from a campaign (legacy layouts have no IS_UNSUB), whose address is a CRM contact's e-mail (b_crm_field_multi, lower-cased and trimmed) and is in
   neither b_crm_exclusion (TYPE_ID 2) nor b_main_mail_blacklist.
 - ``complaints``: distinct contacts with a b_sender_abuse row before the period end.
 - ``inactive``: contacts with at least `inactive_min_sends` sent rows in the `inactive_months`
@@ -115,13 +115,14 @@ def _contact_address(schema: BitrixSchema):
 
 
 def _recipient_address(schema: BitrixSchema):
-    """(from clause, address column, filter) of recipient rows of e-mail contacts."""
+    """(from clause, address column, filter) of recipient rows of existing e-mail contacts (legacy
+    recipients carry the EMAIL itself: joined to the contact by it, like the current CONTACT_ID)."""
     recipient = schema.table("b_sender_posting_recipient")
+    contact = schema.table("b_sender_contact")
     if schema.layout == "current":
-        contact = schema.table("b_sender_contact")
         return (recipient.join(contact, contact.c.ID == recipient.c.CONTACT_ID), contact.c.CODE,
                 contact.c.TYPE_ID == int(codes.SenderContactType.EMAIL))
-    return recipient, recipient.c.EMAIL, recipient.c.EMAIL.isnot(None)
+    return recipient.join(contact, contact.c.EMAIL == recipient.c.EMAIL), contact.c.EMAIL, contact.c.EMAIL.isnot(None)
 
 
 def _normalised(values: pd.Series) -> pd.Series:
@@ -369,15 +370,14 @@ def unsubscribes_by_campaign(conn: Connection, schema: BitrixSchema, end: dateti
                 .group_by(posting.c.MAILING_ID, address))
         clicked = _stream(conn, stmt).assign(source="unsubscribe link")
         parts.append(clicked)
-    if schema.has("b_sender_mailing_subscription") and schema.layout == "current" and \
-            "IS_UNSUB" in schema.columns("b_sender_mailing_subscription"):
+    if schema.has("b_sender_mailing_subscription") and "IS_UNSUB" in schema.columns("b_sender_mailing_subscription"):
         subscription = schema.table("b_sender_mailing_subscription")
         contact = schema.table("b_sender_contact")
-        stmt = (select(subscription.c.MAILING_ID.label("mailing_id"), contact.c.CODE.label("email"),
+        contact_address, contact_is_email = _contact_address(schema)
+        stmt = (select(subscription.c.MAILING_ID.label("mailing_id"), contact_address.label("email"),
                        subscription.c.DATE_INSERT.label("unsub_time"))
                 .select_from(subscription.join(contact, contact.c.ID == subscription.c.CONTACT_ID))
-                .where(subscription.c.IS_UNSUB == codes.YES, subscription.c.DATE_INSERT < end,
-                       contact.c.TYPE_ID == int(codes.SenderContactType.EMAIL)))
+                .where(subscription.c.IS_UNSUB == codes.YES, subscription.c.DATE_INSERT < end, contact_is_email))
         parts.append(_stream(conn, stmt).assign(source="campaign subscription"))
     if not parts:
         return pd.DataFrame(columns=columns)
@@ -406,20 +406,26 @@ def sends_after_unsubscribe(conn: Connection, schema: BitrixSchema, unsubs: pd.D
     return late[columns].sort_values(["email", "date_sent"]).reset_index(drop=True)
 
 
-def unsubscribed_contacts(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
-    """E-mail contacts that unsubscribed (IS_UNSUB) or are blacklisted in the sender module."""
+def unsubscribed_contacts(conn: Connection, schema: BitrixSchema, unsubs: pd.DataFrame) -> pd.DataFrame:
+    """E-mail contacts that opted out in the sender module: the contact's IS_UNSUB or BLACKLISTED flag
+    (where the layout has them), or an unsubscribe from a campaign (`unsubs`; legacy contacts carry no
+    IS_UNSUB). One row per address: email, source, date (the flag's DATE_UPDATE or the unsubscribe time)."""
     contact = schema.table("b_sender_contact")
     address, is_email = _contact_address(schema)
     cols = schema.columns("b_sender_contact")
     flags = [contact.c[name] == codes.YES for name in ("IS_UNSUB", "BLACKLISTED") if name in cols]
-    if not flags:
-        return pd.DataFrame(columns=["contact_id", "email", "date_update"])
-    date = contact.c.DATE_UPDATE if "DATE_UPDATE" in cols else contact.c.DATE_INSERT
-    stmt = select(contact.c.ID.label("contact_id"), address.label("email"), date.label("date_update")).where(
-        is_email, or_(*flags))
-    rows = _stream(conn, stmt)
-    rows["email"] = _normalised(rows["email"])
-    return rows.dropna(subset=["email"])
+    parts = []
+    if flags:
+        date = contact.c.DATE_UPDATE if "DATE_UPDATE" in cols else contact.c.DATE_INSERT
+        stmt = select(address.label("email"), date.label("date")).where(is_email, or_(*flags))
+        flagged = _stream(conn, stmt)
+        flagged["email"] = _normalised(flagged["email"])
+        flagged["date"] = _times(flagged["date"]).to_numpy()
+        parts.append(flagged.assign(source="contact " + "/".join(n for n in ("IS_UNSUB", "BLACKLISTED") if n in cols)))
+    parts.append(pd.DataFrame({"email": unsubs["email"], "date": unsubs["unsub_time"],
+                               "source": unsubs["source"] + " (campaign " + unsubs["mailing_id"].astype("Int64").astype(str) + ")"}))
+    rows = pd.concat(parts, ignore_index=True).dropna(subset=["email"])
+    return rows.drop_duplicates("email")[["email", "source", "date"]].reset_index(drop=True)
 
 
 def crm_emails(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
@@ -711,22 +717,22 @@ def audit_hygiene(conn: Connection, schema: BitrixSchema, period: Period, hygien
         figures["sender_block_events"] = None
 
     # consent
-    unsub_contacts = unsubscribed_contacts(conn, schema)
+    unsubs = unsubscribes_by_campaign(conn, schema, end)
+    unsub_contacts = unsubscribed_contacts(conn, schema, unsubs)
     if schema.has("b_crm_field_multi"):
         crm = crm_emails(conn, schema)
         excluded = crm_exclusions(conn, schema) | set(blacklist["email"])
         if not schema.has("b_crm_exclusion"):
             notes.append("b_crm_exclusion is missing: only b_main_mail_blacklist counts as a CRM-side exclusion.")
         gap = unsub_contacts.merge(crm, on="email")
-        gap = gap[~gap["email"].isin(excluded)].drop_duplicates("contact_id")
-        figures["unsubscribed_not_excluded_in_crm"] = int(gap["contact_id"].nunique())
+        gap = gap[~gap["email"].isin(excluded)]
+        figures["unsubscribed_not_excluded_in_crm"] = int(gap["email"].nunique())
     else:
-        gap = pd.DataFrame(columns=["contact_id", "email", "date_update", "crm_contact_id"])
+        gap = pd.DataFrame(columns=["email", "source", "date", "crm_contact_id"])
         figures["unsubscribed_not_excluded_in_crm"] = None
         notes.append("No CRM e-mails (b_crm_field_multi): unsubscribed_not_excluded_in_crm cannot be computed.")
 
     grace = int(hygiene["unsub_grace_hours"])
-    unsubs = unsubscribes_by_campaign(conn, schema, end)
     late_sends = sends_after_unsubscribe(conn, schema, unsubs, end, grace)
     figures["sent_after_unsubscribe"] = int(len(late_sends))
     if not schema.has("b_sender_posting_unsub") and not schema.has("b_sender_mailing_subscription"):
@@ -757,10 +763,10 @@ def audit_hygiene(conn: Connection, schema: BitrixSchema, period: Period, hygien
         "complaint_rate": float(totals["complaints"] / totals["sent"]) if totals["sent"] else None,
     }
 
-    suppressions = _suppressions(issues, hard, streaks, abuse, unsub_contacts, unsubs, inactive, window_start)
+    suppressions = _suppressions(issues, hard, streaks, abuse, unsub_contacts, inactive, window_start)
     crm_remediation = pd.DataFrame({
-        "email": gap["email"], "crm_contact_id": gap["crm_contact_id"], "sender_contact_id": gap["contact_id"],
-        "unsubscribed_or_blacklisted_on": gap["date_update"],
+        "email": gap["email"], "crm_contact_id": gap["crm_contact_id"], "opted_out_in_sender": gap["source"],
+        "opted_out_on": gap["date"],
         "action": "add to the CRM exclusion list (b_crm_exclusion, TYPE_ID 2)"}).sort_values("email")
 
     unclassified = pd.DataFrame(columns=["reply", "events", "example_status"])
@@ -843,7 +849,7 @@ def _rate_tables(conn, schema, period, bounces, abuse, have_log):
             by_provider.sort_values("sent", ascending=False).reset_index(drop=True), by_month)
 
 
-def _suppressions(issues, hard, streaks, abuse, unsub_contacts, unsubs, inactive, window_start) -> dict:
+def _suppressions(issues, hard, streaks, abuse, unsub_contacts, inactive, window_start) -> dict:
     out = {}
     if not hard.empty:
         out["hard_bounce"] = _suppression(hard, "hard_bounce", "code", hard["text"] + " [rule " + hard["rule"] + "]",
@@ -861,16 +867,9 @@ def _suppressions(issues, hard, streaks, abuse, unsub_contacts, unsubs, inactive
         first = abuse.sort_values("date_insert").drop_duplicates("email").dropna(subset=["email"])
         out["complaint"] = _suppression(first, "complaint", "b_sender_abuse",
                                         first["text"].fillna("spam complaint").astype(str), "date_insert", "posting_id")
-    unsub_rows = pd.concat([
-        pd.DataFrame({"email": unsub_contacts["email"], "code": "contact IS_UNSUB/BLACKLISTED",
-                      "text": "unsubscribed or blacklisted in the sender module", "date": unsub_contacts["date_update"],
-                      "posting": np.nan}),
-        pd.DataFrame({"email": unsubs["email"], "code": unsubs["source"],
-                      "text": "unsubscribed from campaign " + unsubs["mailing_id"].astype("Int64").astype(str),
-                      "date": unsubs["unsub_time"], "posting": np.nan}),
-    ], ignore_index=True).drop_duplicates("email")
-    if not unsub_rows.empty:
-        out["unsubscribed"] = _suppression(unsub_rows, "unsubscribed", "code", "text", "date", "posting")
+    if not unsub_contacts.empty:
+        out["unsubscribed"] = _suppression(unsub_contacts, "unsubscribed", "source",
+                                           "opted out in the sender module: " + unsub_contacts["source"], "date", None)
     for issue, reason in (("invalid_syntax", "invalid_syntax"), ("typo_domain", "typo_domain"),
                           ("disposable_domain", "disposable"), ("role_account", "role_account"),
                           ("duplicate", "duplicate")):
