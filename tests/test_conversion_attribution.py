@@ -396,7 +396,7 @@ def test_every_chart_draws_from_the_result(result):
     label = JANUARY.label
     figures = [
         charts.cohorts(result.cohorts, label, f["windows"]),
-        charts.sensitivity(result.sensitivity, label, f["windows"]),
+        charts.sensitivity(result.sensitivity, label),
         charts.cumulative(result.cumulative, label),
         charts.time_to_order(result.time_to_order, label, f["source"]),
         charts.baseline(f["baseline"], label),

@@ -40,22 +40,17 @@ def cohorts(table: pd.DataFrame, period_label: str, windows: dict):
     return finish(fig)
 
 
-def sensitivity(table: pd.DataFrame, period_label: str, windows: dict):
+def sensitivity(table: pd.DataFrame, period_label: str):
     """Attributed revenue as the attribution window grows from 1 to 30 days: last touch and click only."""
     apply_theme()
     fig, ax = figure(
         "Attributed revenue depends on the window you choose",
-        f"revenue of purchases credited to sends in {period_label}; x = window in days (click and open "
-        f"windows equal for last touch); dots = the report's setting",
+        f"revenue credited to sends in {period_label}; last touch with click and open windows both x days",
         size=(8, 3.6))
     ax.plot(table["window_days"], table["last_touch_revenue"], color=PALETTE[0], marker="o", ms=3,
             label="last touch (click, else open)")
     ax.plot(table["window_days"], table["click_only_revenue"], color=PALETTE[1], marker="o", ms=3,
             label="click only")
-    at = table.set_index("window_days")
-    if windows["click_days"] in at.index:
-        ax.plot(windows["click_days"], at.loc[windows["click_days"], "click_only_revenue"], "o", ms=8,
-                mfc="none", mec=PALETTE[1])
     ax.set_xlabel("attribution window, days")
     ax.set_ylabel("attributed revenue")
     thousands_axis(ax)
@@ -83,10 +78,11 @@ def time_to_order(table: pd.DataFrame, period_label: str, source: str):
     """Kaplan–Meier: share of sends followed by any purchase of the contact within t days."""
     apply_theme()
     what = "order" if source == "orders" else "won deal"
+    article = "an" if what == "order" else "a"
     fig, ax = figure(
         f"Time from a send to the contact's next {what} (Kaplan–Meier)",
-        f"share of delivered sends in {period_label} followed by a {what} within t days, any {what} of the "
-        f"contact (not only attributed ones); sends without one are censored at the data's end; band = 95%",
+        f"delivered sends in {period_label} followed by {article} {what} (any, not only attributed) within t days "
+        f"÷ sends;\nsends without one are censored at the data's end; band = 95% interval",
         size=(8, 3.6))
     if not table.empty:
         shown = table[table["days"] <= 90]
@@ -104,10 +100,9 @@ def baseline(figures: dict, period_label: str):
     apply_theme()
     fig, ax = figure(
         "Recipients vs comparable contacts a posting did not reach",
-        f"contacts with a purchase within {figures.get('window_days')} days of a posting's start ÷ contacts, "
-        f"pooled over postings in {period_label}; not-mailed re-weighted to the recipients' month × prior "
-        "purchase × tenure mix; observational, not a holdout",
-        size=(7, 3.0))
+        f"contacts buying within {figures.get('window_days')} days of a posting ÷ contacts, postings in "
+        f"{period_label}\nnot mailed: re-weighted to the recipients' month × prior purchase × tenure; observational",
+        size=(8, 3.2))
     rates = [figures.get("mailed_rate"), figures.get("baseline_rate")]
     labels = ["recipients", "not mailed (matched)"]
     ax.barh(labels, [r if r is not None else np.nan for r in rates], color=[PALETTE[0], MUTED])
@@ -125,8 +120,8 @@ def followup(table: pd.DataFrame, period_label: str, days: int, top: int = 15):
     shown = table.head(top).iloc[::-1]
     fig, ax = figure(
         "Openers and clickers nobody followed up",
-        f"delivered sends in {period_label} that were opened or clicked, per mailing: with / without a CRM "
-        f"activity, deal or order within {days} days of the first open",
+        f"delivered sends in {period_label} that were opened or clicked, per mailing:\nwith / without a CRM "
+        f"activity, deal or order within {days} days of the first open or click",
         size=(8, 0.35 * len(shown) + 1.6))
     names = shown["mailing"].astype(str).str.slice(0, 40)
     ax.barh(names, shown["engaged"] - shown["without_followup"], color=PALETTE[2], label="followed up")
