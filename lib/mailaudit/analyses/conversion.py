@@ -37,7 +37,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 from scipy.stats import poisson
-from sqlalchemy import Integer, String, case, cast, exists, func, literal, or_, select
+from sqlalchemy import BigInteger, Integer, String, case, cast, exists, func, literal, literal_column, or_, select
 from sqlalchemy.engine import Connection
 
 from mailaudit.analyses.stats import Z95, wilson_interval
@@ -206,6 +206,18 @@ def standardised_baseline(units: np.ndarray, ordered: np.ndarray):
 def _seconds(values) -> np.ndarray:
     """Naive datetimes -> int64 seconds since 1970 (NaT -> min int)."""
     return pd.to_datetime(pd.Series(values), errors="coerce").to_numpy("datetime64[s]").astype(np.int64)
+
+
+def _epoch(column, dialect: str):
+    """Seconds since 1970-01-01 of a naive DATETIME column, computed by the server (no time zone applied):
+    fetching integers is several times cheaper than fetching datetimes for millions of rows."""
+    if dialect in ("mysql", "mariadb"):
+        return func.timestampdiff(literal_column("SECOND"), literal("1970-01-01 00:00:00"), column)
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", column), BigInteger)
+    if dialect == "sqlite":
+        return cast(func.strftime("%s", column), BigInteger)
+    raise ValueError(f"dialect {dialect!r} is not supported")
 
 
 def _contact_code(schema: BitrixSchema):
@@ -423,7 +435,8 @@ def _chunk_sends(conn, schema, lo, hi, postings: np.ndarray) -> pd.DataFrame:
                for t in ("b_sender_posting_read", "b_sender_posting_click") if schema.has(t)]
     engaged = case((or_(*touched), 1), else_=0) if touched else literal(0)
     stmt = (select(r.c.ID.label("recipient_id"), contact.label("contact_id"), r.c.POSTING_ID.label("posting_id"),
-                   r.c.DATE_SENT.label("sent_at"), r.c.STATUS.label("status"), engaged.label("engaged"))
+                   _epoch(r.c.DATE_SENT, schema.dialect).label("sent_at"), r.c.STATUS.label("status"),
+                   engaged.label("engaged"))
             .select_from(source).where(r.c.DATE_SENT.is_not(None), contact.between(lo, hi)))
     df = _stream(conn, stmt)
     if df.empty:
@@ -432,7 +445,7 @@ def _chunk_sends(conn, schema, lo, hi, postings: np.ndarray) -> pd.DataFrame:
                              "engaged": pd.Series(dtype=bool)})
     df[["recipient_id", "contact_id", "posting_id"]] = df[["recipient_id", "contact_id", "posting_id"]].astype("int64")
     df = df[np.isin(df["posting_id"].to_numpy(), postings)].reset_index(drop=True)
-    df["sent_at"] = _seconds(df["sent_at"])
+    df["sent_at"] = df["sent_at"].astype("int64")
     df["engaged"] = df["engaged"].astype(int).astype(bool)
     return df
 
@@ -448,14 +461,14 @@ def _chunk_touches(conn, schema, contact_ids: np.ndarray) -> pd.DataFrame:
         t = schema.table(table)
         for i in range(0, len(contact_ids), IN_LIST_BATCH):
             batch = [int(x) for x in contact_ids[i:i + IN_LIST_BATCH]]
-            stmt = (select(t.c.RECIPIENT_ID.label("recipient_id"), t.c.DATE_INSERT.label("at"))
+            stmt = (select(t.c.RECIPIENT_ID.label("recipient_id"), _epoch(t.c.DATE_INSERT, schema.dialect).label("at"))
                     .select_from(source.join(t, t.c.RECIPIENT_ID == r.c.ID))
                     .where(r.c.STATUS == codes.RecipientStatus.SENT, contact.in_(batch),
                            t.c.DATE_INSERT.is_not(None)))
             df = _stream(conn, stmt)
             if not df.empty:
                 parts.append(pd.DataFrame({"recipient_id": df["recipient_id"].astype("int64"),
-                                           "at": _seconds(df["at"]), "is_click": is_click}))
+                                           "at": df["at"].astype("int64"), "is_click": is_click}))
     if not parts:
         return pd.DataFrame({"recipient_id": pd.Series(dtype="int64"), "at": pd.Series(dtype="int64"),
                              "is_click": pd.Series(dtype=bool)})
