@@ -151,6 +151,8 @@ def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int 
     _write_contacts(writer, pop, st, layout, cols, mailing_ids)
     commerce = build_commerce(cfg, pop, st, (np.concatenate(email_orders_c), np.concatenate(email_orders_t)),
                               {"campaign": order_campaign}, rng)
+    for name, (columns, values) in commerce.column_tables.items():
+        writer.insert_columns(name, columns, values)
     for name, (columns, rows) in commerce.tables.items():
         writer.insert(name, columns, rows)
 

@@ -23,21 +23,18 @@ DEAL_STAGES = (("NEW", DealSemantic.OPEN), ("PREPARATION", DealSemantic.OPEN),
 @dataclass
 class Commerce:
     tables: dict              # table name -> (columns, list of row tuples)
+    column_tables: dict       # table name -> (columns, list of column arrays): the big ones
     order_ts: np.ndarray      # every order, by ID - 1
     order_price: np.ndarray
     order_canceled: np.ndarray
     order_contact: np.ndarray  # sender contact index the contract's links reach, -1 for none
     order_email_caused: np.ndarray
-    crm_email_norm: dict      # normalised CRM e-mail -> CRM contact ID
+    contact_in_crm: np.ndarray  # per sender contact: its address is a CRM contact's e-mail
     exclusion_norm: set       # normalised CODEs of b_crm_exclusion TYPE_ID 2
     blacklist_norm: set       # normalised CODEs of b_main_mail_blacklist (any category)
     auto_blacklist_norm: set
     utm_deals: int
     utm_revenue: float
-
-
-def _ts(x: int) -> int:
-    return int(x)
 
 
 def build_commerce(cfg: DemoConfig, pop: Population, st: ContactState, email_orders: tuple[np.ndarray, np.ndarray],
@@ -60,43 +57,51 @@ def build_commerce(cfg: DemoConfig, pop: Population, st: ContactState, email_ord
     extra_created = rng.integers(START_TS - 3 * 365 * DAY, END_EXCLUSIVE_TS - 30 * DAY, n_extra)
     extra_buyer = rng.random(n_extra) < 0.3
 
-    crm_rows, fm_rows = [], []
-    crm_email_norm: dict[str, int] = {}
-    variant = rng.random(n)
-    crm_value = np.empty(n, dtype=object)
-    for i in np.flatnonzero(has_crm):
-        code = pop.code[i]
-        value = code.title() if variant[i] < 0.1 else f" {code} " if variant[i] < 0.13 else code
-        crm_value[i] = value
-        cid = int(crm_of[i])
-        created = int(pop.date_insert[i]) - 86400 * int(variant[i] * 30)
-        crm_rows.append((cid, created, created, 1, 1 + cid % 7, "Y", None, None, sources[pop.crm_source[i]], None,
-                         pop.first[i], pop.last[i], None, "CLIENT", "Y", "Y", "Y"))
-        fm_rows.append((CrmMultiField.ENTITY_CONTACT, cid, CrmMultiField.TYPE_EMAIL,
-                        "WORK" if cid % 3 else "HOME", f"EMAIL_{'WORK' if cid % 3 else 'HOME'}", value))
-        crm_email_norm[code] = cid
-    for k in range(n_extra):
-        cid = int(extra_ids[k])
-        crm_rows.append((cid, int(extra_created[k]), int(extra_created[k]), 1, 1 + cid % 7, "Y", None, None,
-                         sources[extra_source[k]], None, vocab.FIRST_NAMES[extra_first[k]][0],
-                         vocab.LAST_NAMES[extra_last[k]][0], None, "CLIENT", "Y", "Y", "Y"))
-        fm_rows.append((CrmMultiField.ENTITY_CONTACT, cid, CrmMultiField.TYPE_EMAIL, "WORK", "EMAIL_WORK",
-                        extra_email[k]))
-        crm_email_norm[extra_email[k]] = cid
-    for cid in range(1, int(extra_ids[-1]) + 1, 3):
-        fm_rows.append((CrmMultiField.ENTITY_CONTACT, cid, CrmMultiField.TYPE_PHONE, "MOBILE", "PHONE_MOBILE",
-                        f"+7 916 {cid % 1000:03d}-{cid % 97:02d}-{cid % 89:02d}"))
-    tables["b_crm_contact"] = (
+    # column-wise (a million contacts would not fit as Python tuples): the sender contacts' CRM twins first
+    idx = np.flatnonzero(has_crm)
+    variant = rng.random(n)[idx]
+    codes = pop.code[idx]
+    crm_value = codes.copy()
+    titled = variant < 0.1
+    spaced = (variant >= 0.1) & (variant < 0.13)
+    crm_value[titled] = [c.title() for c in codes[titled]]
+    crm_value[spaced] = [f" {c} " for c in codes[spaced]]
+    cid = np.concatenate([crm_of[idx], extra_ids])
+    m = len(cid)
+    created = np.concatenate([pop.date_insert[idx] - DAY * (variant * 30).astype(np.int64), extra_created])
+    source = np.array(sources, dtype=object)[np.concatenate([pop.crm_source[idx], extra_source])]
+    first = np.concatenate([pop.first[idx], np.array([f for f, _ in vocab.FIRST_NAMES], dtype=object)[extra_first]])
+    last = np.concatenate([pop.last[idx], np.array([x for x, _ in vocab.LAST_NAMES], dtype=object)[extra_last]])
+    none, yes = [None] * m, ["Y"] * m
+    column_tables = {"b_crm_contact": (
         ["ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "ASSIGNED_BY_ID", "OPENED", "COMPANY_ID",
          "LEAD_ID", "SOURCE_ID", "SOURCE_DESCRIPTION", "NAME", "LAST_NAME", "SECOND_NAME", "TYPE_ID",
-         "EXPORT", "HAS_PHONE", "HAS_EMAIL"], crm_rows)
-    tables["b_crm_field_multi"] = (
+         "EXPORT", "HAS_PHONE", "HAS_EMAIL"],
+        [cid, created, created, [1] * m, 1 + cid % 7, yes, none, none, source, none, first, last, none,
+         ["CLIENT"] * m, yes, yes, yes])}
+    value_type = np.where(cid % 3 == 0, "HOME", "WORK").astype(object)
+    value_type[len(idx):] = "WORK"
+    phone_owner = np.arange(1, int(extra_ids[-1]) + 1, 3)
+    k = len(phone_owner)
+    column_tables["b_crm_field_multi"] = (
         ["ID", "ENTITY_ID", "ELEMENT_ID", "TYPE_ID", "VALUE_TYPE", "COMPLEX_ID", "VALUE"],
-        [(i + 1, *row) for i, row in enumerate(fm_rows)])
+        [np.arange(1, m + k + 1), [CrmMultiField.ENTITY_CONTACT] * (m + k), np.concatenate([cid, phone_owner]),
+         [CrmMultiField.TYPE_EMAIL] * m + [CrmMultiField.TYPE_PHONE] * k,
+         np.concatenate([value_type, np.full(k, "MOBILE", dtype=object)]),
+         np.concatenate(["EMAIL_" + value_type, np.full(k, "PHONE_MOBILE", dtype=object)]),
+         np.concatenate([crm_value, extra_email,
+                         np.array([f"+7 916 {c % 1000:03d}-{c % 97:02d}-{c % 89:02d}" for c in phone_owner.tolist()],
+                                  dtype=object)])])
+    crm_value_of = np.empty(n, dtype=object)
+    crm_value_of[idx] = crm_value
 
     # site users: the contacts' own, then shop accounts created at checkout
-    user_rows = [(int(pop.user_id[i]), pop.code[i], pop.code[i], pop.first[i], pop.last[i], "Y",
-                  int(pop.date_insert[i]) - 7 * DAY) for i in np.flatnonzero(pop.user_id > 0)]
+    users = np.flatnonzero(pop.user_id > 0)
+    column_tables["b_user"] = (
+        ["ID", "LOGIN", "EMAIL", "NAME", "LAST_NAME", "ACTIVE", "DATE_REGISTER"],
+        [pop.user_id[users], pop.code[users], pop.code[users], pop.first[users], pop.last[users],
+         ["Y"] * len(users), pop.date_insert[users] - 7 * DAY])
+    user_rows = []
     next_user = int(pop.user_id.max()) + 1
 
     # orders: baseline purchases (independent of mail) + those caused by opens and clicks
@@ -163,6 +168,7 @@ def build_commerce(cfg: DemoConfig, pop: Population, st: ContactState, email_ord
          (3, 1, "Телефон", "STRING", "N", 120, "PHONE", "N", "N", "Y", "Y")])
     tables["b_sale_order_props_value"] = (["ID", "ORDER_ID", "ORDER_PROPS_ID", "NAME", "VALUE", "CODE"], opv_rows)
     tables["b_user"] = (["ID", "LOGIN", "EMAIL", "NAME", "LAST_NAME", "ACTIVE", "DATE_REGISTER"], user_rows)
+    # ^ checkout accounts, after the contacts' own users (column_tables)
 
     # deals: one per store order for a third of the orders (UTM copied from a mail-caused visit),
     # plus a sales pipeline over some CRM contacts
@@ -247,7 +253,7 @@ def build_commerce(cfg: DemoConfig, pop: Population, st: ContactState, email_ord
     for i, u in zip(opted_out, mirror):
         when = int(min(st.unsub_ts[i], END_EXCLUSIVE_TS - 1)) + 3600
         if has_crm[i] and u < cfg.crm_mirror_share * 0.7:
-            excl_rows.append((when, int(CrmExclusionType.EMAIL), crm_value[i].strip(), "Отписался от рассылки"))
+            excl_rows.append((when, int(CrmExclusionType.EMAIL), crm_value_of[i].strip(), "Отписался от рассылки"))
             exclusion_norm.add(pop.code[i])
         elif (has_crm[i] and u < cfg.crm_mirror_share) or (not has_crm[i] and u < 0.3):
             if pop.code[i] not in blacklist_norm:
@@ -266,8 +272,8 @@ def build_commerce(cfg: DemoConfig, pop: Population, st: ContactState, email_ord
     # which sender contact each order reaches by the contract's two links
     reach = np.where(o_contact >= 0, o_contact, -1)
     return Commerce(
-        tables=tables, order_ts=o_ts, order_price=price, order_canceled=canceled, order_contact=reach,
-        order_email_caused=o_caused, crm_email_norm=crm_email_norm, exclusion_norm=exclusion_norm,
+        tables=tables, column_tables=column_tables, order_ts=o_ts, order_price=price, order_canceled=canceled, order_contact=reach,
+        order_email_caused=o_caused, contact_in_crm=has_crm, exclusion_norm=exclusion_norm,
         blacklist_norm=blacklist_norm, auto_blacklist_norm=auto_norm, utm_deals=utm_deals,
         utm_revenue=round(utm_revenue, 2),
     )

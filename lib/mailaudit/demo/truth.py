@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 
 from mailaudit.demo import vocab
 from mailaudit.demo.behaviour import (
-    BIG, BLOCKED, DELIVERED, HARD_BOUNCE, MPP_LOAD, SOFT_BOUNCE, ContactState, PostingResult,
+    BIG, BLOCKED, DELIVERED, MPP_LOAD, SOFT_BOUNCE, ContactState, PostingResult,
 )
 from mailaudit.demo.config import DAY, END_EXCLUSIVE_TS, HOUR, PERIOD_END, PERIOD_START, START_TS, DemoConfig
 from mailaudit.demo.population import (
@@ -241,20 +242,12 @@ class Truth:
         counts = {name: int(((cat == k) & live).sum()) for k, name in
                   ((INVALID, "invalid_syntax"), (ROLE, "role_account"), (DISPOSABLE, "disposable_domain"),
                    (TYPO, "typo_domain"))}
-        norm = {}
-        for code in pop.code[live]:
-            key = gmail_normalise(code)
-            norm[key] = norm.get(key, 0) + 1
-        duplicates = sum(v - 1 for v in norm.values())
+        duplicates = int(pd.Series([gmail_normalise(c) for c in pop.code[live]]).duplicated().sum())
         hard = live & (st.hard_ts < END_EXCLUSIVE_TS)
         streak = self._soft_streaks()
         opted = live & ((st.unsub_ts < BIG) | st.complained)
-        not_excluded = 0
-        for i in np.flatnonzero(opted):
-            code = pop.code[i]
-            if code in commerce.crm_email_norm and code not in commerce.exclusion_norm \
-                    and code not in commerce.blacklist_norm:
-                not_excluded += 1
+        not_excluded = sum(1 for i in np.flatnonzero(opted & commerce.contact_in_crm)
+                           if pop.code[i] not in commerce.exclusion_norm and pop.code[i] not in commerce.blacklist_norm)
         inactive = live & (self.window_sends >= cfg.hygiene.inactive_min_sends) & ~self.window_engaged
         hygiene = {
             "contacts": int(live.sum()),
