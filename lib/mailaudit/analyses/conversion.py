@@ -23,9 +23,10 @@ Definitions (the contract's, made exact):
   A send converts when at least one purchase is attributed to it; revenue is the purchases' value.
 * **click-only**: the same rule without the open branch (robust to Apple MPP machine opens).
 
-Scale: purchases and their contact links are held in memory (one row per purchase/link); sends and
-touches are streamed in ranges of contact IDs, attributed per range, and only per-send results
-that converted are kept. Bootstrap intervals resample contacts (Poisson weights derived from the
+Scale: purchases and their contact links are held in memory (one row per purchase/link, a few
+integers each); sends are streamed in ranges of contact IDs, with read and click rows fetched only for
+the contacts that have a purchase or a CRM follow-up event; purchases are attributed per range (a
+purchase whose contacts span ranges waits for its last range) and only converted sends are kept. Bootstrap intervals resample contacts (Poisson weights derived from the
 contact ID, so they do not depend on how the ranges fall).
 """
 
@@ -274,9 +275,7 @@ def order_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFram
     o = schema.table("b_sale_order")
     orders = _stream(conn, select(o.c.ID.label("purchase_id"), o.c.DATE_INSERT.label("purchased_at"),
                                   o.c.PRICE.label("value"), o.c.USER_ID.label("user_id"),
-                                  o.c.CANCELED.label("canceled")))
-    if orders.empty:
-        orders = pd.DataFrame(columns=["purchase_id", "purchased_at", "value", "user_id", "canceled"])
+                                  o.c.CANCELED.label("canceled"), o.c.CURRENCY.label("currency")))
     cancelled = orders["canceled"].eq(codes.YES)
     total = len(orders)
     orders = orders[~cancelled].copy()
@@ -331,7 +330,7 @@ def order_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFram
          "the buyer's e-mail or user is not in b_sender_contact"),
     ]
     linking = pd.DataFrame(rows, columns=["what", "count", "detail"])
-    purchases = orders[["purchase_id", "purchased_at", "value"]].reset_index(drop=True)
+    purchases = orders[["purchase_id", "purchased_at", "value", "currency"]].reset_index(drop=True)
     return purchases, links, linking
 
 
@@ -349,10 +348,8 @@ def deal_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFrame
     d = schema.table("b_crm_deal")
     deals = _stream(conn, select(d.c.ID.label("purchase_id"), d.c.CLOSEDATE.label("closed"),
                                  d.c.DATE_CREATE.label("created"), d.c.OPPORTUNITY.label("value"),
-                                 d.c.CONTACT_ID.label("crm_contact_id"))
+                                 d.c.CONTACT_ID.label("crm_contact_id"), d.c.CURRENCY_ID.label("currency"))
                     .where(d.c.STAGE_SEMANTIC_ID == codes.DealSemantic.WON))
-    if deals.empty:
-        deals = pd.DataFrame(columns=["purchase_id", "closed", "created", "value", "crm_contact_id"])
     closed = pd.to_datetime(deals["closed"], errors="coerce")
     deals["purchased_at"] = _seconds(closed.fillna(pd.to_datetime(deals["created"], errors="coerce")))
     deals["value"] = pd.to_numeric(deals["value"], errors="coerce").fillna(0.0).astype(float)
@@ -379,7 +376,7 @@ def deal_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFrame
         ("unlinked: e-mail not a mailing contact", int((~linked & has_crm & crm_with_email).sum()),
          "the contacts' e-mails are not in b_sender_contact"),
     ]
-    purchases = deals[["purchase_id", "purchased_at", "value"]].reset_index(drop=True)
+    purchases = deals[["purchase_id", "purchased_at", "value", "currency"]].reset_index(drop=True)
     return purchases, links, pd.DataFrame(rows, columns=["what", "count", "detail"])
 
 
@@ -522,6 +519,13 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
         purchases, links, linking = deal_purchases(conn, schema, crm_map)
         notes.append("The portal has no store orders: won deals (STAGE_SEMANTIC_ID 'S') stand in for orders, "
                      "dated by CLOSEDATE, valued by OPPORTUNITY.")
+    currencies = sorted(purchases.pop("currency").dropna().astype(str).str.strip().unique())
+    if len(currencies) > 1:
+        notes.append(f"Purchases are in {len(currencies)} currencies ({', '.join(currencies)}): revenue adds them "
+                     "up unconverted.")
+    if schema.layout == "legacy":
+        notes.append("Legacy sender layout: recipient rows reach contacts by their EMAIL; rows whose address "
+                     "matches no contact are left out of every figure.")
     link_rows = (links.merge(purchases, on="purchase_id").sort_values("contact_id").reset_index(drop=True)
                  .astype({"purchase_id": "int64", "contact_id": "int64", "purchased_at": "int64", "value": float}))
     link_contacts = link_rows["contact_id"].to_numpy()
@@ -648,8 +652,6 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
 
     if delivered == 0:
         notes.append("No delivered sends (STATUS 'N') in the period: rates are null.")
-    if linking is not None and source == "orders":
-        notes.append("Orders count at their full PRICE in the order's own CURRENCY; mixed currencies are not converted.")
     notes.append("The baseline is observational: contacts who were not mailed differ in ways the matching "
                  "(prior purchase, tenure, month) does not capture; it is not a holdout test.")
 
