@@ -1028,3 +1028,14 @@ def suppression_overview(files: dict[str, str], suppressions: dict[str, pd.DataF
         rows.append({"reason": "crm_exclusion", "file": files["crm_exclusion"], "addresses": len(crm_remediation),
                      "recommended action": "add to the CRM exclusion list (b_crm_exclusion, TYPE_ID 2)"})
     return pd.DataFrame(rows)
+
+
+def rate_view(table: pd.DataFrame, have_log: bool, key: list[str], top: int | None = None) -> pd.DataFrame:
+    """The columns of a rate table worth showing: log bounces when there is a log, else Bitrix error rows;
+    sorted by the bounce (or error) rate, highest first, at most `top` rows."""
+    bounce = ["hard_bounces", "hard_bounce_rate", "soft_bounces", "sender_blocks"] if have_log else \
+        ["error_rows", "error_rate"]
+    columns = [*key, "attempted", "sent", *bounce, "complaints", "complaint_rate"]
+    order = "hard_bounce_rate" if have_log else "error_rate"
+    view = table[columns].sort_values(order, ascending=False)
+    return view.head(top) if top else view
