@@ -466,3 +466,12 @@ def test_utm_tagged_deals_are_counted_and_matched_to_letters(tmp_path):
 @pytest.mark.postgres
 def test_utm_letters_join_on_postgresql(postgres_url):
     check_utm(run(utm_timeline().build(url=postgres_url)))
+
+
+def test_week_cohorts_split_the_same_sends(stories, result):
+    weekly = run(stories, cohort="week").figures
+    assert [c["cohort"] for c in weekly["cohorts"]] == ["2026-W01", "2026-W02", "2026-W03", "2026-W04"]
+    assert sum(c["delivered"] for c in weekly["cohorts"]) == result.figures["delivered"]
+    assert sum(c["converted"] for c in weekly["cohorts"]) == result.figures["converted"]
+    # sends of 1-4 January fall in ISO week 1: contact 1's two, the first of contacts 5 and 6, contact 7's
+    assert weekly["cohorts"][0]["delivered"] == 5
