@@ -112,7 +112,8 @@ def test_every_delivery_log_bounce_is_a_status_e_recipient_of_that_address(small
     delivered = small_db.execute("SELECT COUNT(*) FROM b_sender_posting_recipient r JOIN b_sender_contact c "
                                  "ON c.ID = r.CONTACT_ID WHERE r.STATUS = 'N' AND c.TYPE_ID = 1").fetchone()[0]
     assert (log["status"] == "sent").sum() >= delivered
-    assert truth["logs"]["delivery_verdicts"]["bounced"] == len(bounced)
+    assert truth["logs"]["delivery_verdicts"]["bounced"] == len(bounced) == sum(truth["logs"]["bounce_classes"].values())
+    assert truth["logs"]["bounce_classes"]["sender_block"] == truth["hygiene"]["sender_block_events"]
     # the Yandex dead-address trap and the reputation blocks are there
     text = open(result.logs["postfix"], encoding="utf-8").read()
     assert "550 5.7.1 No such user!" in text and "(S3150)" in text and "[TSS04]" in text and "5.7.28" in text

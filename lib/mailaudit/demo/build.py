@@ -213,7 +213,7 @@ def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int 
             "read_rows": truth.read_rows + 3, "click_rows": truth.click_rows + 2,
         },
         "logs": ({"delivery": {f: {"path": Path(p).name, "lines": delivery.counts[f]} for f, p in delivery.paths.items()},
-                  "delivery_verdicts": delivery.verdicts,
+                  "delivery_verdicts": delivery.verdicts, "bounce_classes": delivery.bounce_classes,
                   "access": {"path": access.path.name, "format": access_format, **access.counts}}
                  if delivery is not None else None),
         "planted": {"categories": {CATEGORY_NAMES[k]: int(v) for k, v in zip(*np.unique(pop.category, return_counts=True))},

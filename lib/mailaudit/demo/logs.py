@@ -58,6 +58,7 @@ class DeliveryLogs:
             self.files["csv"].write("email,date,status_code,text\n")
         self.counts = {f: 0 for f in formats}
         self.verdicts = {"sent": 0, "bounced": 0, "deferred": 0}
+        self.bounce_classes = {"hard": 0, "mailbox_full": 0, "sender_block": 0}
         self.paths = {f: str(directory / DELIVERY_FILES[f]) for f in formats}
 
     def close(self):
@@ -102,6 +103,8 @@ class DeliveryLogs:
                     text = reply.replace('"', '""')
                     out.append((t1, k, 1, f"{addr},{_dt(t1):%Y-%m-%d %H:%M:%S},{dsn},\"{text}\"\n"))
             self.verdicts["sent" if outcome == DELIVERED else "bounced"] += 1
+            if outcome != DELIVERED:
+                self.bounce_classes[{HARD_BOUNCE: "hard", SOFT_BOUNCE: "mailbox_full", BLOCKED: "sender_block"}[outcome]] += 1
             self.verdicts["deferred"] += deferred
         for fmt, out in lines.items():
             out.sort()
