@@ -145,7 +145,8 @@ def test_usage_errors_are_one_line_exit_2():
 
 
 def test_demo_paths_keep_non_default_builds_apart():
-    assert cli.demo_paths(None, None) == (cli.DEMO_DB, cli.DEMO_LOGS)
+    defaults = cli.demo_defaults()
+    assert cli.demo_paths(defaults["contacts"], defaults["seed"]) == (cli.DEMO_DB, cli.DEMO_LOGS)
     db, logs = cli.demo_paths(2000, 7)
     assert db.name == "demo-c2000-s7.sqlite" and logs.name == "demo-c2000-s7-logs"
 
@@ -169,5 +170,5 @@ def test_demo_builds_once_and_runs_every_report(tmp_path, monkeypatch, capsys):
     for section in ("hygiene", "opens", "segments", "conversion"):
         assert section in summary, section
     built = db.stat().st_mtime_ns
-    assert cli.ensure_demo_database(800, 5) == (Path("data/demo-c800-s5.sqlite"), Path("data/demo-c800-s5-logs"))
+    assert cli.ensure_demo_database(800, 5, tmp_path) == (db, tmp_path / "data" / "demo-c800-s5-logs")
     assert db.stat().st_mtime_ns == built

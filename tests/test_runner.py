@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import nbformat
@@ -190,3 +191,14 @@ def test_a_missing_notebook_is_a_failed_report(workspace):
     assert result.exit_code == 1
     assert result.outcomes[1].error.startswith("notebook not found")
     assert result.outcomes[0].status == "ok"
+
+
+def test_folders_left_by_a_killed_run_are_removed(workspace):
+    root = workspace[0]
+    dead = root / ".out.partial-999999999-abcd"        # no such process
+    live = root / f".out.partial-{os.getpid()}-abcd"  # a run still going (this process)
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "index.html").write_text("half")
+    run(workspace, only="data_and_tracking")
+    assert not dead.exists() and live.exists()

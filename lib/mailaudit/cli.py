@@ -36,20 +36,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mailaudit", description="Audit reports for Bitrix24 email-marketing data.")
     parser.add_argument("--version", action="version", version=f"mailaudit {mailaudit.__version__}")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks (secrets removed)")
+    # also accepted after the subcommand; SUPPRESS keeps a top-level --verbose from being reset
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    check = sub.add_parser("check", help="validate parameters, connect read-only, list which reports can run")
+    check = sub.add_parser("check", parents=[common], help="validate parameters, connect read-only, list which reports can run")
     check.add_argument("--params", required=True, type=Path, help="parameter file (YAML)")
     check.add_argument("--only", help="comma-separated reports to check: " + ", ".join(REPORT_NAMES))
 
-    run = sub.add_parser("run", help="run the report notebooks and write the bundle")
+    run = sub.add_parser("run", parents=[common], help="run the report notebooks and write the bundle")
     run.add_argument("--params", required=True, type=Path, help="parameter file (YAML)")
     run.add_argument("--out", type=Path, help="bundle folder (default reports/<client>)")
     run.add_argument("--only", help="comma-separated reports: " + ", ".join(REPORT_NAMES))
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    demo = sub.add_parser("demo", help="build the demo database and logs if missing, then run every report")
-    demo.add_argument("--out", type=Path, default=Path("reports/demo"), help="bundle folder (default reports/demo)")
+    demo = sub.add_parser("demo", parents=[common], help="build the demo database and logs if missing, then run every report")
+    demo.add_argument("--out", type=Path, help="bundle folder (default reports/demo in the kit's folder)")
     demo.add_argument("--contacts", type=int, help="demo contacts (default: the generator's)")
     demo.add_argument("--seed", type=int, help="random seed (default: the generator's)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -175,19 +178,31 @@ def demo_defaults() -> dict[str, int]:
     return {"contacts": parameters["contacts"].default, "seed": parameters["seed"].default}
 
 
+def kit_root() -> Path:
+    """The folder holding params/demo.yaml: the current one, else the kit's checkout."""
+    from mailaudit.report.runner import InputError
+
+    for folder in (Path.cwd(), Path(mailaudit.__file__).resolve().parents[2]):
+        if (folder / DEMO_PARAMS).is_file():
+            return folder
+    raise InputError(f"{DEMO_PARAMS} not found: run `mailaudit demo` from the kit's folder")
+
+
 def demo_paths(contacts: int, seed: int) -> tuple[Path, Path]:
-    """Database and logs folder of a demo build; a non-default build gets its own names."""
+    """Database and logs folder of a demo build (relative to the kit's folder); a non-default
+    build gets its own names, so it never overwrites the default demo."""
     if {"contacts": contacts, "seed": seed} == demo_defaults():
         return DEMO_DB, DEMO_LOGS
     return DEMO_DIR / f"demo-c{contacts}-s{seed}.sqlite", DEMO_DIR / f"demo-c{contacts}-s{seed}-logs"
 
 
-def ensure_demo_database(contacts: int, seed: int) -> tuple[Path, Path]:
-    """Build the demo database and logs unless the same build (contacts, seed, kit version) is there."""
+def ensure_demo_database(contacts: int, seed: int, root: Path) -> tuple[Path, Path]:
+    """Build the demo database and logs under `root` unless the same build (contacts, seed, kit
+    version) is there; returns their absolute paths."""
     from mailaudit.demo import build_demo
     from mailaudit.report.runner import InputError
 
-    db, logs = demo_paths(contacts, seed)
+    db, logs = (root / p for p in demo_paths(contacts, seed))
     wanted = {"contacts": contacts, "seed": seed, "kit_version": mailaudit.__version__}
     stamp = db.with_name(db.name + ".build.json")
     try:
@@ -208,13 +223,13 @@ def ensure_demo_database(contacts: int, seed: int) -> tuple[Path, Path]:
     return db, logs
 
 
-def demo_params(db: Path, logs: Path) -> Path:
+def demo_params(db: Path, logs: Path, root: Path) -> Path:
     """params/demo.yaml, or for a non-default build a copy pointing at its database and logs."""
-    if (db, logs) == (DEMO_DB, DEMO_LOGS):
-        return DEMO_PARAMS
+    if (db, logs) == (root / DEMO_DB, root / DEMO_LOGS):
+        return root / DEMO_PARAMS
     import yaml
 
-    raw = yaml.safe_load(DEMO_PARAMS.read_text(encoding="utf-8"))
+    raw = yaml.safe_load((root / DEMO_PARAMS).read_text(encoding="utf-8"))
     raw["database"] = {"sqlite": str(db)}
     prefix = str(DEMO_LOGS) + "/"
     for kind, entries in (raw.get("logs") or {}).items():
@@ -226,15 +241,15 @@ def demo_params(db: Path, logs: Path) -> Path:
 
 
 def cmd_demo(args) -> int:
-    from mailaudit.report.runner import InputError, run_reports
+    from mailaudit.report.runner import run_reports
 
-    if not DEMO_PARAMS.is_file():
-        raise InputError(f"{DEMO_PARAMS} not found: run `mailaudit demo` from the kit's folder")
+    root = kit_root()
+    out = args.out.resolve() if args.out else root / "reports" / "demo"
     defaults = demo_defaults()
     contacts = defaults["contacts"] if args.contacts is None else args.contacts
     seed = defaults["seed"] if args.seed is None else args.seed
-    db, logs = ensure_demo_database(contacts, seed)
-    result = run_reports(demo_params(db, logs), args.out, progress=not args.no_progress)
+    db, logs = ensure_demo_database(contacts, seed, root)
+    result = run_reports(demo_params(db, logs, root), out, progress=not args.no_progress, workdir=root)
     return _print_result(result)
 
 

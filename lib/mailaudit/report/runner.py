@@ -3,7 +3,8 @@
 Order of work, and why:
 1. parameters, database, schema are checked first; any problem is an `InputError` (exit 2)
    before a notebook starts;
-2. the bundle is built in a hidden sibling folder ``.<name>.partial-<random>``;
+2. the bundle is built in a hidden sibling folder ``.<name>.partial-<pid>-<random>`` (such
+   folders left by a killed run are removed by the next run into the same DIR);
 3. each report runs in the kit's own kernel; a failing notebook is exported with its error and
    the run goes on; a report the schema cannot support is "skipped" (not a failure);
 4. summary.json and index.html are written, then the secret scan reads every file;
@@ -159,16 +160,17 @@ def source_label(description: dict) -> str:
 
 def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only=None,
                 notebooks_dir: str | os.PathLike | None = None, progress: bool = True,
-                source: Source | None = None) -> RunResult:
+                source: Source | None = None, workdir: str | os.PathLike | None = None) -> RunResult:
     """Run the requested reports into `out_dir` (see the module docstring).
 
-    Raises InputError (exit 2) before any notebook runs when the input is unusable.
+    Relative paths in the parameter file resolve against `workdir` (default: the current
+    directory). Raises InputError (exit 2) before any notebook runs when the input is unusable.
     """
     import papermill
 
     from mailaudit.report.kernel import ensure_kernel, ipc_kernel_manager
 
-    workdir = Path.cwd().resolve()
+    workdir = Path(workdir or Path.cwd()).resolve()
     requested = parse_only(only)
     source = source or prepare(params_path, workdir)
     params = source.params
@@ -182,7 +184,8 @@ def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only
     params_file = str(Path(params_path).resolve())
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
+    _remove_abandoned_folders(out)
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
     partial.mkdir()
     result = RunResult(out_dir=out)
     generated_at = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -281,11 +284,32 @@ def _check_replaceable(out: Path) -> None:
         raise InputError(f"--out {out} exists and is not a mailaudit bundle; choose another folder")
 
 
+def _remove_abandoned_folders(out: Path) -> None:
+    """Delete temporary folders of earlier runs into `out` whose process is gone (killed runs)."""
+    for folder in out.parent.glob(f".{out.name}.*-*"):
+        kind, _, rest = folder.name[len(out.name) + 2:].partition("-")
+        pid = rest.split("-", 1)[0]
+        if kind in ("partial", "old") and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt":   # os.kill would terminate the process there: assume alive, keep the folder
+        return True
+    try:
+        os.kill(pid, 0)   # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # alive, another user's
+        return True
+    return True
+
+
 def _publish(partial: Path, out: Path) -> None:
     """Move the finished bundle to `out`, replacing an older one."""
     old = None
     if out.exists():
-        old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
+        old = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
         os.replace(out, old)
     os.replace(partial, out)
     if old is not None:
