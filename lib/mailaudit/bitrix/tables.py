@@ -26,7 +26,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 LAYOUTS = ("current", "legacy")
@@ -275,11 +274,7 @@ def bitrix_metadata(layout: str = "current", lowercase: bool = False) -> MetaDat
             unique = len(index) > 2 and index[2]
             index_name = f"{name}_{index_name}" if index_name.startswith("IX_") else index_name
             index_name = index_name.lower() if lowercase else index_name
-            targets = [table.c[c] for c in index_cols]
-            if unique:
-                table.append_constraint(UniqueConstraint(*targets, name=index_name))
-            else:
-                Index(index_name, *targets)
+            Index(index_name, *[table.c[c] for c in index_cols], unique=bool(unique))
     return metadata
 
 
