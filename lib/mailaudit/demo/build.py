@@ -21,7 +21,7 @@ from mailaudit.demo.config import DAY, END_EXCLUSIVE_TS, DemoConfig
 from mailaudit.demo.logs import ACCESS_FORMATS, DELIVERY_FORMATS, AccessLog, DeliveryLogs, ip_str
 from mailaudit.demo.population import CATEGORY_NAMES, CLEAN, Population, build_population
 from mailaudit.demo.truth import RULES, Truth
-from mailaudit.demo.writer import CHARSETS, ServerWriter, SQLiteWriter
+from mailaudit.demo.writer import CHARSETS, PREPARE_ROWS, ServerWriter, SQLiteWriter
 
 ANOMALY_POSTINGS = {"clicks_without_read": 6, "sent_before_posting": 20, "sent_in_future": 25}
 
@@ -320,41 +320,44 @@ def _write_sms(writer, camps, pop: Population, layout: str, cols, next_rid: int,
     return next_rid
 
 
+def _contact_columns(pop: Population, st, part: np.ndarray, layout: str) -> tuple[list, list]:
+    """b_sender_contact columns of the e-mail contacts ``part`` (indices), with the state their reads left."""
+    name = (pop.first[part] + " " + pop.last[part]).tolist()
+    date_insert = pop.date_insert[part]
+    user = np.where(pop.user_id[part] > 0, pop.user_id[part], None).tolist()
+    if layout != "current":
+        return (["ID", "DATE_INSERT", "DATE_UPDATE", "NAME", "EMAIL", "PHONE", "USER_ID", "BLACKLISTED"],
+                [part + 1, date_insert, date_insert, name, pop.code[part], [None] * len(part), user,
+                 _yn(st.complained[part])])
+    read = st.last_read_ts[part] >= 0
+    ip = [ip_str(int(x)) if ok else None for x, ok in zip(st.last_ip[part].tolist(), read.tolist())]
+    agent = np.where(read, st.last_agent[part], None).tolist()
+    updated = np.maximum(date_insert, np.where(read, st.last_read_ts[part], 0))
+    return (["ID", "DATE_INSERT", "DATE_UPDATE", "TYPE_ID", "CODE", "NAME", "USER_ID", "IP", "AGENT",
+             "BLACKLISTED", "IS_READ", "IS_CLICK", "IS_UNSUB", "IS_SEND_SUCCESS", "CONSENT_STATUS"],
+            [part + 1, date_insert, updated, [int(SenderContactType.EMAIL)] * len(part), pop.code[part], name, user,
+             ip, agent, _yn(st.complained[part]), _yn(st.ever_read[part]), _yn(st.ever_click[part]),
+             _yn(st.unsub_ts[part] < BIG), _yn(st.ever_sent_ok[part]), ["N"] * len(part)])
+
+
 def _write_contacts(writer, pop: Population, st, layout: str, cols, mailing_ids: dict) -> None:
     live = np.flatnonzero(~pop.deleted)
     ids = live + 1
-    name = (pop.first[live] + " " + pop.last[live]).tolist()
-    date_insert = pop.date_insert[live]
-    read = st.last_read_ts[live] >= 0
     unsub = st.unsub_ts[live] < BIG
+    for start in range(0, len(live), PREPARE_ROWS):
+        writer.insert_columns("b_sender_contact", *_contact_columns(pop, st, live[start:start + PREPARE_ROWS], layout))
+    phone_ids = pop.size + 1 + np.arange(len(pop.phone_codes))
+    k = len(phone_ids)
+    created = [END_EXCLUSIVE_TS - 400 * DAY] * k
     if layout == "current":
-        columns = ["ID", "DATE_INSERT", "DATE_UPDATE", "TYPE_ID", "CODE", "NAME", "USER_ID", "IP", "AGENT",
-                   "BLACKLISTED", "IS_READ", "IS_CLICK", "IS_UNSUB", "IS_SEND_SUCCESS", "CONSENT_STATUS"]
-        ip = [ip_str(int(x)) if ok else None for x, ok in zip(st.last_ip[live].tolist(), read.tolist())]
-        agent = np.where(read, st.last_agent[live], None).tolist()
-        user = np.where(pop.user_id[live] > 0, pop.user_id[live], None).tolist()
-        updated = np.maximum(date_insert, np.where(read, st.last_read_ts[live], 0))
-        writer.insert_columns("b_sender_contact", columns, [
-            ids, date_insert, updated, [int(SenderContactType.EMAIL)] * len(live), pop.code[live], name, user, ip,
-            agent, _yn(st.complained[live]), _yn(st.ever_read[live]), _yn(st.ever_click[live]), _yn(unsub),
-            _yn(st.ever_sent_ok[live]), ["N"] * len(live)])
-        phone_ids = pop.size + 1 + np.arange(len(pop.phone_codes))
         writer.insert_columns("b_sender_contact", ["ID", "DATE_INSERT", "DATE_UPDATE", "TYPE_ID", "CODE", "NAME",
                                                    "BLACKLISTED", "IS_READ", "IS_CLICK", "IS_UNSUB",
                                                    "IS_SEND_SUCCESS", "CONSENT_STATUS"], [
-            phone_ids, [END_EXCLUSIVE_TS - 400 * DAY] * len(phone_ids), [END_EXCLUSIVE_TS - 400 * DAY] * len(phone_ids),
-            [int(SenderContactType.PHONE)] * len(phone_ids), pop.phone_codes, [None] * len(phone_ids),
-            ["N"] * len(phone_ids), ["N"] * len(phone_ids), ["N"] * len(phone_ids), ["N"] * len(phone_ids),
-            ["Y"] * len(phone_ids), ["N"] * len(phone_ids)])
+            phone_ids, created, created, [int(SenderContactType.PHONE)] * k, pop.phone_codes, [None] * k,
+            ["N"] * k, ["N"] * k, ["N"] * k, ["N"] * k, ["Y"] * k, ["N"] * k])
     else:
-        user = np.where(pop.user_id[live] > 0, pop.user_id[live], None).tolist()
-        writer.insert_columns("b_sender_contact", ["ID", "DATE_INSERT", "DATE_UPDATE", "NAME", "EMAIL", "PHONE",
-                                                   "USER_ID", "BLACKLISTED"], [
-            ids, date_insert, date_insert, name, pop.code[live], [None] * len(live), user, _yn(st.complained[live])])
-        phone_ids = pop.size + 1 + np.arange(len(pop.phone_codes))
         writer.insert_columns("b_sender_contact", ["ID", "DATE_INSERT", "DATE_UPDATE", "PHONE", "BLACKLISTED"], [
-            phone_ids, [END_EXCLUSIVE_TS - 400 * DAY] * len(phone_ids), [END_EXCLUSIVE_TS - 400 * DAY] * len(phone_ids),
-            pop.phone_codes, ["N"] * len(phone_ids)])
+            phone_ids, created, created, pop.phone_codes, ["N"] * k])
     writer.insert_columns("b_sender_contact_list", ["CONTACT_ID", "LIST_ID"], [ids, pop.list_idx[live] + 1])
 
     # subscriptions: the site list's news subscriptions, and every campaign unsubscribe

@@ -369,53 +369,42 @@ class Truth:
 
     def conversion(self, commerce) -> dict:
         cfg = self.cfg.conversion
-        sends_rid = np.concatenate([s[0] for s in self.buyer_sends])
-        sends_c = np.concatenate([s[1] for s in self.buyer_sends])
-        sends_ts = np.concatenate([s[2] for s in self.buyer_sends])
-        rid_pos = {rid: k for k, rid in enumerate(sends_rid.tolist())}
-        by_contact: dict[int, list[int]] = {}
-        for k, ci in enumerate(sends_c.tolist()):
-            by_contact.setdefault(ci, []).append(k)
-        reads: dict[int, list[int]] = {}
-        clicks: dict[int, list[int]] = {}
-        for store, target in ((self.buyer_reads, reads), (self.buyer_clicks, clicks)):
-            for rids, tss in store:
-                for rid, t in zip(rids.tolist(), tss.tolist()):
-                    target.setdefault(rid_pos[rid], []).append(t)
-        attributed = {}
-        for o in np.flatnonzero(~commerce.order_canceled & (commerce.order_contact >= 0)):
-            ci, t = int(commerce.order_contact[o]), int(commerce.order_ts[o])
-            best = None
-            for events, window in ((clicks, cfg.click_window_days), (reads, cfg.open_window_days)):
-                cands = [k for k in by_contact.get(ci, ())
-                         if any(0 <= t - e <= window * DAY for e in events.get(k, ()))]
-                if cands:
-                    best = max(cands, key=lambda k: (sends_ts[k], sends_rid[k]))
-                    break
-            if best is not None:
-                attributed[o] = best
-        converted_sends = set(attributed.values())
-        revenue_by_send: dict[int, float] = {}
-        for o, k in attributed.items():
-            revenue_by_send[k] = revenue_by_send.get(k, 0.0) + float(commerce.order_price[o])
+        sends = pd.DataFrame({"rid": np.concatenate([s[0] for s in self.buyer_sends]),
+                              "contact": np.concatenate([s[1] for s in self.buyer_sends]),
+                              "sent": np.concatenate([s[2] for s in self.buyer_sends])})
+        ok = ~commerce.order_canceled & (commerce.order_contact >= 0)
+        orders = pd.DataFrame({"order": np.flatnonzero(ok), "contact": commerce.order_contact[ok],
+                               "t": commerce.order_ts[ok], "price": commerce.order_price[ok]})
+        attributed = pd.DataFrame({"order": [], "rid": [], "sent": []}).astype(np.int64)
+        for store, window in ((self.buyer_clicks, cfg.click_window_days), (self.buyer_reads, cfg.open_window_days)):
+            events = pd.DataFrame({"rid": np.concatenate([e[0] for e in store]),
+                                   "e": np.concatenate([e[1] for e in store])}).merge(sends, on="rid")
+            cand = orders[~orders["order"].isin(attributed["order"])].merge(events, on="contact")
+            lag = cand["t"] - cand["e"]
+            cand = cand[(lag >= 0) & (lag <= window * DAY)]
+            best = cand.sort_values(["order", "sent", "rid"]).groupby("order").tail(1)
+            attributed = pd.concat([attributed, best[["order", "rid", "sent"]]], ignore_index=True)
+        attributed["price"] = commerce.order_price[attributed["order"].to_numpy()]
+        attributed["month"] = attributed["sent"].to_numpy().astype("datetime64[s]").astype("datetime64[M]").astype(str)
+        per_send = attributed.groupby("rid").agg(price=("price", "sum"), month=("month", "first"))
+        by_month = per_send.groupby("month").agg(converted=("price", "size"), revenue=("price", "sum"))
         delivered = sum(self.cohort_delivered.values())
-        revenue = round(sum(revenue_by_send.values()), 2)
+        revenue = round(float(attributed["price"].sum()), 2)
         cohorts = []
-        send_month = sends_ts.astype("datetime64[s]").astype("datetime64[M]").astype(str)
         for mth in sorted(self.cohort_delivered):
-            ks = [k for k in converted_sends if send_month[k] == mth]
-            rev = sum(revenue_by_send[k] for k in ks)
+            conv = int(by_month["converted"].get(mth, 0))
+            rev = float(by_month["revenue"].get(mth, 0.0))
             dlv = self.cohort_delivered[mth]
-            cohorts.append({"cohort": mth, "delivered": dlv, "converted": len(ks),
-                            "conversion_rate": len(ks) / dlv, "revenue_per_recipient": rev / dlv})
+            cohorts.append({"cohort": mth, "delivered": dlv, "converted": conv,
+                            "conversion_rate": conv / dlv, "revenue_per_recipient": rev / dlv})
         return {
             "windows": {"open_days": cfg.open_window_days, "click_days": cfg.click_window_days},
             "source": "orders",
-            "delivered": delivered, "converted": len(converted_sends),
-            "conversion_rate": len(converted_sends) / delivered if delivered else None,
+            "delivered": delivered, "converted": len(per_send),
+            "conversion_rate": len(per_send) / delivered if delivered else None,
             "revenue": revenue, "revenue_per_recipient": revenue / delivered if delivered else None,
             "attributed_orders": len(attributed),
-            "attributed_orders_email_caused": int(sum(bool(commerce.order_email_caused[o]) for o in attributed)),
+            "attributed_orders_email_caused": int(commerce.order_email_caused[attributed["order"].to_numpy()].sum()),
             "cohorts": cohorts,
             "utm": {"deals": commerce.utm_deals, "revenue": commerce.utm_revenue},
             "planted_lift": self._lift(commerce),
@@ -423,20 +412,17 @@ class Truth:
 
     def _lift(self, commerce) -> dict:
         ok = ~commerce.order_canceled & (commerce.order_contact >= 0)
-        by_contact: dict[int, list[int]] = {}
-        for ci, t in zip(commerce.order_contact[ok].tolist(), commerce.order_ts[ok].tolist()):
-            by_contact.setdefault(ci, []).append(t)
+        orders = pd.DataFrame({"contact": commerce.order_contact[ok], "t": commerce.order_ts[ok]})
         window = self.cfg.conversion.click_window_days * DAY
-        mailed_n = mailed_conv = held_n = held_conv = 0
-        for lp in self.lift_postings:
-            t0 = lp["send_ts"]
-
-            def converted(contacts):
-                return sum(1 for ci in contacts.tolist() if any(t0 < t <= t0 + window for t in by_contact.get(ci, ())))
-            mailed_n += lp["mailed_n"]
-            held_n += lp["held_out_n"]
-            mailed_conv += converted(lp["mailed_buyers"])
-            held_conv += converted(lp["held_out_buyers"])
+        groups = pd.concat([pd.DataFrame({"posting": k, "t0": lp["send_ts"], "mailed": mailed,
+                                          "contact": lp["mailed_buyers" if mailed else "held_out_buyers"]})
+                            for k, lp in enumerate(self.lift_postings) for mailed in (True, False)])
+        hit = groups.merge(orders, on="contact")
+        hit = hit[(hit["t"] > hit["t0"]) & (hit["t"] <= hit["t0"] + window)]
+        converted = hit.drop_duplicates(["posting", "mailed", "contact"])["mailed"].value_counts()
+        mailed_conv, held_conv = int(converted.get(True, 0)), int(converted.get(False, 0))
+        mailed_n = sum(lp["mailed_n"] for lp in self.lift_postings)
+        held_n = sum(lp["held_out_n"] for lp in self.lift_postings)
         m_rate = mailed_conv / mailed_n if mailed_n else None
         h_rate = held_conv / held_n if held_n else None
         return {
