@@ -2,6 +2,16 @@
 
 Everything here is computed from the generator's own arrays (who was mailed, which reads a person
 caused, which orders a send caused), never by the analysis code it is meant to check.
+
+Top-level keys of ``<stem>.truth.json``: ``parameters`` (period, hygiene and conversion parameters the
+figures assume, generator settings), ``rules`` (the exact definitions, :data:`RULES`), ``source``
+(layout, charset, row counts), ``hygiene`` (every count of the contract), ``hygiene_without_logs``,
+``opens`` (contract keys + ``apple_read_within_15min_share``, ``machine_only_recipients``),
+``segments`` (``effects``, ``nulls``, ``mix_effect``, ``by_segment`` expected/observed rates and
+ratios, ``multipliers``), ``conversion`` (contract keys + ``attributed_orders``, ``planted_lift``),
+``data_quality``, ``logs`` (line counts per file, verdicts, bounce classes, access-log noise and
+foreign tags) and ``planted`` (category sizes, anomalies). Sidecar ``<stem>.machine_opens.csv``:
+``recipient_id,kind`` with kind ``mpp`` or ``scanner``.
 """
 
 from __future__ import annotations
