@@ -73,8 +73,12 @@ def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int 
                access_format: str = "bitrixvm", truth_path=None, heterogeneity: bool = True) -> DemoResult:
     """Write a Bitrix-shaped demo database (SQLite file or SQLAlchemy URL), optional logs and the truth file.
 
-    The truth file goes to ``truth_path``, else ``<sqlite stem>.truth.json`` beside the SQLite file,
-    else ``demo.truth.json`` in ``logs_dir``. Same seed, same everything.
+    ``url`` is created if missing (MariaDB: in ``charset`` utf8mb4 or cp1251) and its Bitrix tables
+    are replaced. ``logs_dir`` receives the delivery logs (``delivery_formats``: postfix -> maillog,
+    exim -> exim_mainlog, msmtp -> msmtp_default.log, csv -> delivery.csv) and access.log
+    (``access_format`` bitrixvm or combined). ``heterogeneity=False`` gives every contact the same
+    open and click propensity. The truth file goes to ``truth_path``, else ``<sqlite stem>.truth.json``
+    beside the SQLite file, else ``demo.truth.json`` in ``logs_dir``. Same seed, same everything.
     """
     if (sqlite_path is None) == (url is None):
         raise ValueError("give exactly one of sqlite_path or url")
