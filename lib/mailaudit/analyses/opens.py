@@ -311,6 +311,9 @@ mail client without prefetch (access log: its User-Agent; database: AGENT). unkn
 evidence (access log: never seen or an unrecognised User-Agent, opens still classified hit by hit;
 database: AGENT 0, which is also what Bitrix records for Apple's proxy)."""
 PREFETCH, REFERENCE, UNKNOWN_GROUP = 0, 1, 2
+PREDICTED = 3
+"""Not a group of contacts: sums of a random draw of comparison contacts as many as the prefetch
+group, used to impute the prefetch group's opens (exclusion) with their sampling variation."""
 
 
 def _database_group(client: np.ndarray) -> np.ndarray:
@@ -527,7 +530,7 @@ def exclusion_rate(s: CellSums, evidence: str) -> np.ndarray:
     others = _comparison_groups(evidence)
     images_on = _ratio(s("pixel_human_click", others, whole=True), s("human_click", others, whole=True))
     images_on = np.where(np.isfinite(images_on) & (images_on > 0), images_on, 1.0)
-    rate = _ratio(s("pixel_human", others, whole=True) / images_on, s("delivered", others, whole=True))
+    rate = _ratio(s("pixel_human", (PREDICTED,), whole=True) / images_on, s("delivered", (PREDICTED,), whole=True))
     return _ratio(seen_human_openers(s, evidence, others) + rate * s("delivered", (PREFETCH,)),
                   s("delivered"))
 
@@ -589,19 +592,29 @@ ASSUMPTIONS = {
 # --- bootstrap --------------------------------------------------------------------------------
 
 def contact_bootstrap_sums(features: np.ndarray, cell: np.ndarray, n_cells: int, n_boot: int = N_BOOT,
-                           seed: int = 0, batch: int = 50_000) -> np.ndarray:
-    """Poisson bootstrap over contacts: in each replicate every contact is drawn Poisson(1) times and
-    its feature sums are added to its cell. Returns shape (n_boot, n_cells, n_features)."""
+                           seed: int = 0, predicted_cell: np.ndarray | None = None,
+                           predicted_rate: float = 0.0, batch: int = 50_000) -> np.ndarray:
+    """Poisson bootstrap over contacts: in each replicate every contact is drawn w ~ Poisson(1) times
+    and its feature sums are added to its cell. A contact with a ``predicted_cell`` (>= 0) is also
+    drawn Poisson(predicted_rate * w) times into that cell: a new group of such contacts, drawn from
+    the resampled ones. Returns shape (n_boot, n_cells, n_features)."""
     rng = np.random.default_rng(seed)
+    if predicted_cell is None:
+        predicted_cell = np.full(len(cell), -1)
     order = np.argsort(cell, kind="stable")
-    features, cell = features[order].astype(float), cell[order]
+    features, cell, predicted_cell = features[order].astype(np.float32), cell[order], predicted_cell[order]
     bounds = np.searchsorted(cell, np.arange(n_cells + 1))
     out = np.zeros((n_boot, n_cells, features.shape[1]))
     for code in range(n_cells):
         for start in range(bounds[code], bounds[code + 1], batch):
             stop = min(start + batch, bounds[code + 1])
             weights = rng.poisson(1.0, size=(n_boot, stop - start)).astype(np.float32)
-            out[:, code, :] += weights @ features[start:stop].astype(np.float32)
+            out[:, code, :] += weights @ features[start:stop]
+            target = predicted_cell[start:stop]
+            for other in np.unique(target[target >= 0]):
+                mask = target == other
+                drawn = rng.poisson(predicted_rate * weights[:, mask]).astype(np.float32)
+                out[:, other, :] += drawn @ features[start:stop][mask]
     return out
 
 
@@ -667,18 +680,24 @@ def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_
 
     contacts = sums.contacts()
     client, group = _contact_cells(contacts, sums.contact_clients(), evidence)
-    n_cells = len(CLIENTS) * len(GROUPS)
-    cell = client.astype(np.int64) * len(GROUPS) + group
+    slots = len(GROUPS) + 1          # + PREDICTED: a draw of comparison contacts the prefetch group's size
+    cell = client.astype(np.int64) * slots + group
     feature_matrix = contacts[list(FEATURES)].to_numpy()
-    point = np.zeros((n_cells, len(FEATURES)))
+    point = np.zeros((len(CLIENTS) * slots, len(FEATURES)))
     np.add.at(point, cell, feature_matrix)
-    point = point.reshape(len(CLIENTS), len(GROUPS), len(FEATURES))
-    boot = contact_bootstrap_sums(feature_matrix, cell, n_cells, n_boot, seed).reshape(
-        n_boot, len(CLIENTS), len(GROUPS), len(FEATURES))
+    point = point.reshape(len(CLIENTS), slots, len(FEATURES))
+    comparison = np.isin(group, _comparison_groups(evidence))
+    size_ratio = float((group == PREFETCH).sum()) / max(int(comparison.sum()), 1)
+    point[:, PREDICTED] = size_ratio * point[:, list(_comparison_groups(evidence))].sum(axis=1)
+    # the prefetch group's own people are a sample too: its imputed opens vary like a group of that
+    # many comparison contacts (a predictive draw, so the interval covers the realised rate)
+    predicted_cell = np.where(comparison, client.astype(np.int64) * slots + PREDICTED, -1)
+    boot = contact_bootstrap_sums(feature_matrix, cell, len(CLIENTS) * slots, n_boot, seed,
+                                  predicted_cell, size_ratio).reshape(n_boot, len(CLIENTS), slots, len(FEATURES))
     s_point, s_boot = CellSums(point), CellSums(boot)
 
-    delivered = int(point[..., FEATURES.index("delivered")].sum())
-    opened = int(point[..., FEATURES.index("opened")].sum())
+    delivered = int(s_point("delivered"))
+    opened = int(s_point("opened"))
     raw = opened / delivered
     human = _value(headline_rate(s_point, evidence))
     human_ci = _interval(headline_rate(s_boot, evidence))
@@ -713,7 +732,7 @@ def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_
         },
         "estimators": estimators,
         "headline_estimator": headline,
-        "apple_share": float(point[APPLE, :, FEATURES.index("delivered")].sum() / delivered),
+        "apple_share": float(s_point.restrict([APPLE])("delivered") / delivered),
         "scanner_seconds": scanner_seconds,
     }
     if log is not None:
@@ -724,7 +743,7 @@ def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_
                          "counted, not used.")
     if log_stats is not None:
         figures["access_log"] = log_stats
-        logged = int(point[..., FEATURES.index("logged")].sum())
+        logged = int(s_point("logged"))
         figures["access_log"]["opened_rows_in_log_share"] = logged / opened if opened else None
         if opened and logged / opened < 0.9:
             notes.append(f"The access log covers only {logged / opened:.0%} of the opened rows of the "

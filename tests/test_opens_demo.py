@@ -1,0 +1,117 @@
+"""open_inflation on the demo portal: figures equal (counts) or recover (estimates) the truth file.
+
+The demo is built once per session with its access log (BitrixVM format) at the default size and
+seed, the data the issue's acceptance refers to.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from sqlalchemy import URL
+
+from mailaudit.analyses.opens import analyse_opens
+from mailaudit.bitrix.schema import reflect_schema
+from mailaudit.demo import build_demo
+from mailaudit.period import Period
+from mailaudit.sources.db import create_readonly_engine
+
+PERIOD = Period(date(2025, 10, 1), date(2026, 9, 30))
+OPENS_PARAMS = {"scanner_seconds": 10, "apple_ranges": None}
+
+
+@pytest.fixture(scope="session")
+def opens_demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("opens_demo")
+    built = build_demo(sqlite_path=folder / "demo.sqlite", contacts=20_000, seed=1, logs_dir=folder / "logs")
+    truth = json.loads(built.truth.read_text(encoding="utf-8"))
+    engine = create_readonly_engine(URL.create("sqlite", database=str(folder / "demo.sqlite")))
+    with engine.connect() as conn:
+        schema = reflect_schema(conn)
+        with_log = analyse_opens(conn, schema, PERIOD, OPENS_PARAMS, [built.logs["access"]])
+        database = analyse_opens(conn, schema, PERIOD, OPENS_PARAMS)
+    engine.dispose()
+    return {"truth": truth, "access_log": with_log, "database": database}
+
+
+@pytest.mark.parametrize("route", ["access_log", "database"])
+def test_counts_equal_the_truth(opens_demo, route):
+    truth, figures = opens_demo["truth"]["opens"], opens_demo[route].figures
+    assert figures["evidence"] == route
+    assert figures["delivered"] == truth["delivered"]
+    assert figures["unique_opens"] == truth["unique_opens"]
+    assert figures["raw_open_rate"] == pytest.approx(truth["raw_open_rate"], abs=1e-12)
+
+
+def test_access_log_headline_within_2_points_with_covering_interval(opens_demo):
+    truth, figures = opens_demo["truth"]["opens"], opens_demo["access_log"].figures
+    assert figures["headline_estimator"] == "access_log"
+    assert abs(figures["human_open_rate"] - truth["human_open_rate"]) <= 0.02
+    low, high = figures["human_open_rate_ci"]
+    assert low <= truth["human_open_rate"] <= high
+    assert figures["machine_open_share"] == pytest.approx(truth["machine_open_share"], abs=0.03)
+
+
+def test_access_log_apple_inflation_within_3_points(opens_demo):
+    truth, figures = opens_demo["truth"]["opens"], opens_demo["access_log"].figures
+    apple = figures["by_client"]["apple"]
+    assert abs(apple["inflation_pp"] - truth["by_client"]["apple"]["inflation_pp"]) <= 3
+    gmail = figures["by_client"]["gmail"]
+    assert abs(gmail["inflation_pp"] - truth["by_client"]["gmail"]["inflation_pp"]) <= 1
+
+
+def test_database_route_within_5_points_with_covering_interval(opens_demo):
+    truth, figures = opens_demo["truth"]["opens"], opens_demo["database"].figures
+    assert figures["headline_estimator"] == "database"
+    assert abs(figures["human_open_rate"] - truth["human_open_rate"]) <= 0.05
+    low, high = figures["human_open_rate_ci"]
+    assert low <= truth["human_open_rate"] <= high
+
+
+COVERING = [("access_log", "access_log"), ("access_log", "exclusion"), ("access_log", "click_anchored"),
+            ("database", "database"), ("database", "exclusion"), ("database", "click_anchored")]
+
+
+@pytest.mark.parametrize("route, estimator", COVERING)
+def test_estimator_interval_covers_the_planted_rate(opens_demo, route, estimator):
+    truth = opens_demo["truth"]["opens"]["human_open_rate"]
+    found = opens_demo[route].figures["estimators"][estimator]
+    assert found["assumption"]
+    low, high = found["ci"]
+    assert low <= truth <= high, f"{estimator}: {found['human_open_rate']:.4f} [{low:.4f}, {high:.4f}] vs {truth:.4f}"
+
+
+@pytest.mark.parametrize("route", ["access_log", "database"])
+@pytest.mark.xfail(strict=True, reason="the demo plants 20% of Apple prefetches with a lognormal delay "
+                   "(median 2 h) that overlaps people's delays: a timing mixture cannot tell them apart "
+                   "and overestimates (reported to the lead)")
+def test_timing_mixture_interval_covers_the_planted_rate(opens_demo, route):
+    truth = opens_demo["truth"]["opens"]["human_open_rate"]
+    low, high = opens_demo[route].figures["estimators"]["timing_mixture"]["ci"]
+    assert low <= truth <= high
+
+
+def test_access_log_counts_foreign_and_garbage_tags(opens_demo):
+    planted = opens_demo["truth"]["logs"]["access"]
+    stats = opens_demo["access_log"].figures["access_log"]
+    assert stats["crm_hits"] == planted["foreign_tags"]["crm_module"]
+    assert stats["garbage_tags"] == planted["foreign_tags"]["undecodable"]
+    assert stats["orphan_recipient_hits"] == planted["foreign_tags"]["orphan_recipient"]
+    assert stats["sender_opens"] == planted["pixel_lines"] + planted["portal_pixel_lines"]
+    assert stats["sender_clicks"] == planted["click_lines"]
+    assert stats["lines"] == planted["lines"]
+    assert stats["opened_rows_in_log_share"] == 1.0
+
+
+def test_views_cover_the_period(opens_demo):
+    result = opens_demo["access_log"]
+    assert result.by_month["delivered"].sum() == result.figures["delivered"]
+    assert result.by_posting["delivered"].sum() == result.figures["delivered"]
+    assert result.by_client["delivered"].sum() == result.figures["delivered"]
+    assert list(result.by_month["month"]) == sorted(result.by_month["month"])
+    assert result.by_posting["sent"].is_monotonic_decreasing
+    apple_delays = result.delays[result.delays["client"] == "apple"].set_index("delay_from_s")["first_reads"]
+    # the prefetch spike: most Apple first reads within 10 minutes of sending
+    assert apple_delays.loc[:300].sum() > 0.5 * apple_delays.sum()
