@@ -21,6 +21,10 @@ ctx.show(pd.DataFrame({{"letters": [1234567], "share": [0.25]}}), "Letters", per
 fig, ax = plt.subplots()
 ax.plot([1, 2, 3])
 plt.show()
+from mailaudit.plots.common import figure, finish, show
+fig, ax = figure("Sends per month", "recipient rows with DATE_SENT in the period")
+ax.bar(["Jan", "Feb"], [3, 4])
+show(finish(fig))
 """
 MARKDOWN = "# Tracking\n\nIntro.\n\n## Inventory of tables\n\nText.\n\n$x^2$ inline maths stays text."
 
@@ -68,7 +72,9 @@ def test_no_code_and_no_parameters_cell(bundle):
 
 def test_charts_are_inline_png(bundle):
     page = pages(bundle)["data_and_tracking.html"]
-    assert re.search(r'<img[^>]* src="data:image/png;base64,', page)
+    assert len(re.findall(r'<img[^>]* src="data:image/png;base64,', page)) == 2
+    # the kit's charts carry their title and subtitle as alternative text
+    assert '<img alt="Sends per month. recipient rows with DATE_SENT in the period"' in page
 
 
 def test_cover_and_contents(bundle):

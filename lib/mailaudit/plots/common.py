@@ -56,6 +56,7 @@ def figure(title: str, subtitle: str, *, size: tuple[float, float] = (8.0, 3.6),
     fig.text(0.01, 1 - 0.36 / height, subtitle, ha="left", va="top", fontsize=9, color=SUBTITLE_COLOUR,
              wrap=True)
     fig.subplots_adjust(top=1 - _HEADER_INCHES / height)
+    fig.set_label(f"{title}. {subtitle}")   # the chart's alternative text in the HTML report
     return fig, ax
 
 
@@ -70,11 +71,16 @@ def finish(fig):
 
 
 def show(fig) -> None:
-    """Display the figure once (inline PNG in the report) and release it."""
-    from IPython.display import display
+    """Display the figure once, as a PNG with its title and subtitle as alternative text, and
+    release it."""
+    from io import BytesIO
 
-    display(fig)
+    from IPython.display import Image, display
+
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", facecolor="white")
     plt.close(fig)
+    display(Image(data=buffer.getvalue(), format="png", alt=fig.get_label() or None))
 
 
 def percent_axis(ax, axis: str = "y", decimals: int = 0) -> None:

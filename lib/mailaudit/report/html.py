@@ -75,8 +75,10 @@ def _exporter() -> HTMLExporter:
     config.HTMLExporter.exclude_input = True
     config.HTMLExporter.exclude_input_prompt = True
     config.HTMLExporter.exclude_output_prompt = True
-    return HTMLExporter(config=config, template_name="mailaudit",
-                        extra_template_basedirs=[str(TEMPLATES_DIR)])
+    exporter = HTMLExporter(config=config, template_name="mailaudit",
+                            extra_template_basedirs=[str(TEMPLATES_DIR)])
+    exporter.log.setLevel("ERROR")   # not "alternative text is missing" once per chart on the console
+    return exporter
 
 
 def export_report_html(nb: nbformat.NotebookNode, html_path: Path, cover: dict) -> None:
