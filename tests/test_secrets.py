@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -130,3 +131,57 @@ def test_an_error_quoting_the_password_is_scrubbed_not_published(tmp_path, monke
     for path in (tmp_path / "out").rglob("*"):
         if path.is_file():
             assert PASSWORD not in path.read_text(encoding="utf-8", errors="replace"), path.name
+
+
+SERVER_PASSWORD = "Srv-pw-4815162342"
+
+
+def _mariadb_reader(server_url):
+    """A SELECT-only user with a password on the scratch database; its URL."""
+    from sqlalchemy import create_engine, text
+
+    user = f"ma_{server_url.database[-10:]}"
+    admin = create_engine(server_url.set(database=None), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{SERVER_PASSWORD}'"))
+        conn.execute(text(f"GRANT SELECT ON {server_url.database}.* TO '{user}'@'%'"))
+    admin.dispose()
+    return server_url.set(username=user, password=SERVER_PASSWORD), user
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", [pytest.param("mariadb", marks=pytest.mark.mariadb),
+                                    pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_password_in_the_environment_lands_in_no_file(server, request, tmp_path, monkeypatch):
+    from sqlalchemy import create_engine, text
+
+    from mailaudit.demo import build_demo
+
+    server_url = request.getfixturevalue("mariadb_url" if server == "mariadb" else "postgres_url")
+    build_demo(url=server_url, contacts=500, seed=3, truth_path=tmp_path / "truth.json")
+    if server == "mariadb":
+        url, user = _mariadb_reader(server_url)
+    else:   # the test server trusts local connections: the password is carried, not checked
+        url, user = server_url.set(password=SERVER_PASSWORD), None
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOP_DB_URL", url.render_as_string(hide_password=False))
+    params = tmp_path / "p.yaml"
+    params.write_text("client: Server shop\nperiod: {start: 2025-10-01, end: 2026-09-30}\n"
+                      "database: {url_env: SHOP_DB_URL}\nreports: [data_and_tracking]\n")
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        result = run_reports(params, tmp_path / "out", notebooks_dir=repo / "notebooks", progress=False)
+    finally:
+        if user:
+            admin = create_engine(server_url.set(database=None), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP USER '{user}'@'%'"))
+            admin.dispose()
+    assert result.leaks == [] and result.published, result.outcomes
+    assert result.exit_code == 0, result.outcomes
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        assert SERVER_PASSWORD not in path.read_text(encoding="utf-8", errors="replace"), path.name
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["source"]["dialect"] == ("mysql" if server == "mariadb" else "postgresql")
