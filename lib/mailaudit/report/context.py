@@ -4,6 +4,19 @@ A notebook starts with a ``parameters`` cell (``params_path``, ``out_dir``) and 
 
     ctx = ReportContext.open("list_hygiene", params_path, out_dir)
 
+What it offers:
+  ctx.params, ctx.period, ctx.conn (read-only), ctx.schema, ctx.source (dialect, database name)
+  ctx.capability (.ok, .reason), ctx.can_run          the schema's verdict for this report
+  ctx.record(section, figures)   merged into summary.json[section] (numpy types, NaN -> null)
+  ctx.note(text)                 -> summary.json reports.<name>.notes
+  ctx.headline(text)             the report's line in index.html
+  ctx.finding(severity, title, detail)   shown as a one-line finding, kept in reports.<name>.findings
+  ctx.show(df, caption, percent=[...])   an HTML table (addresses masked when privacy.mask_emails)
+  ctx.save_table(name, df)       -> DIR/tables/<name>.csv (masked likewise)
+  ctx.write_suppression(reason, df)      -> DIR/suppress_<reason>.csv (whole addresses)
+  ctx.mask(address)              the address as the report may show it
+
+The kernel reads the database URL from its own environment: no secret is ever a parameter.
 Everything the notebook records (figures, notes, headline, findings, tables, suppression files)
 is written at once to ``out_dir/.parts/<report>.json``, so the figures of a notebook that fails
 half-way are still known to the runner, which merges the parts into ``summary.json``.
