@@ -100,6 +100,29 @@ def load_sqlite(url_env: str, sqlite_path: Path) -> None:
     print(f"loaded {sqlite_path.name} into {url.database} in {time.perf_counter() - started:,.0f} s")
 
 
+def add_order_copies(url_env: str, copies: int) -> None:
+    """Benchmark scale only: add `copies` shifted copies of every store order and its CRM-contact link
+    (MySQL/MariaDB SQL), so that a demo with ~0.2M orders reaches ~1M. Dates move by -30..+30 days."""
+    engine = create_engine(make_url(os.environ[url_env]), hide_parameters=True)
+    order_cols = "LID, PERSON_TYPE_ID, PAYED, DATE_PAYED, CANCELED, DATE_CANCELED, STATUS_ID, DATE_STATUS, PRICE, " \
+                 "CURRENCY, USER_ID, DATE_UPDATE, ACCOUNT_NUMBER, XML_ID"
+    with engine.begin() as conn:
+        for k in range(1, copies + 1):
+            offset = k * ORDER_COPY_OFFSET
+            shift = f"INTERVAL ((ID * 7 + {k * 13}) MOD 61) - 30 DAY"
+            conn.exec_driver_sql(
+                f"INSERT INTO b_sale_order (ID, DATE_INSERT, {order_cols}) SELECT ID + {offset}, "
+                f"DATE_INSERT + {shift}, {order_cols} FROM b_sale_order WHERE ID < {ORDER_COPY_OFFSET}")
+            conn.exec_driver_sql(
+                f"INSERT INTO b_crm_order_contact_company (ID, ORDER_ID, ENTITY_ID, ENTITY_TYPE_ID, SORT, ROLE_ID, "
+                f"IS_PRIMARY) SELECT ID + {offset}, ORDER_ID + {offset}, ENTITY_ID, ENTITY_TYPE_ID, SORT, ROLE_ID, "
+                f"IS_PRIMARY FROM b_crm_order_contact_company WHERE ORDER_ID < {ORDER_COPY_OFFSET}")
+    engine.dispose()
+
+
+ORDER_COPY_OFFSET = 10_000_000
+
+
 def _csv_value(value) -> str:
     if value is None:
         return "NULL"
@@ -113,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url-env", required=True, help="environment variable holding the SQLAlchemy URL")
     parser.add_argument("--build", action="store_true", help="(re)build the demo database first")
     parser.add_argument("--from-sqlite", type=Path, help="load this demo SQLite file into the database first")
+    parser.add_argument("--order-copies", type=int, default=0,
+                        help="add this many date-shifted copies of every order (MariaDB; to reach ~1M orders)")
     parser.add_argument("--contacts", type=int, default=400_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 10, 1))
@@ -124,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         build(args.url_env, args.contacts, args.seed)
     if args.from_sqlite:
         load_sqlite(args.url_env, args.from_sqlite)
+    if args.order_copies:
+        add_order_copies(args.url_env, args.order_copies)
     engine = create_readonly_engine(resolve_database_url({"url_env": args.url_env}))
     with engine.connect() as conn:
         schema = reflect_schema(conn)
