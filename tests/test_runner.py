@@ -9,6 +9,8 @@ import nbformat
 import papermill
 import pytest
 
+import mailaudit
+
 from mailaudit.report.runner import InputError, run_reports
 from report_helpers import empty_bitrix_sqlite, write_params, write_report_notebook
 
@@ -202,3 +204,11 @@ def test_folders_left_by_a_killed_run_are_removed(workspace):
         (folder / "index.html").write_text("half")
     run(workspace, only="data_and_tracking")
     assert not dead.exists() and live.exists()
+
+
+def test_summary_says_how_the_bundle_was_made(workspace):
+    summary = json.loads((run(workspace, only="data_and_tracking").out_dir / "summary.json").read_text())
+    made = summary["run"]
+    assert made["kit_version"] == mailaudit.__version__ and made["generated_at"]
+    assert made["parameters"]["hygiene"]["soft_bounce_streak"] == 3
+    assert made["parameters"]["database"]["sqlite"].endswith("shop.sqlite")

@@ -42,7 +42,7 @@ from mailaudit.report.params import REPORT_NAMES, Params, load_params
 
 PARTS_DIR = ".parts"
 SEVERITIES = ("high", "medium", "low", "info")
-RESERVED_SECTIONS = ("schema_version", "period", "source", "reports")
+RESERVED_SECTIONS = ("schema_version", "period", "source", "reports", "run")
 """summary.json keys the runner writes; a notebook cannot record into them."""
 WORKDIR_ENV = "MAILAUDIT_WORKDIR"
 """The runner sets this for the kernel: relative paths in the parameter file resolve against it."""

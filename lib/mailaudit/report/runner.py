@@ -267,7 +267,9 @@ def _run_one(papermill, name: str, notebooks: Path, partial: Path, kernel: str, 
 
 def _write_bundle_files(partial: Path, source: Source, result: RunResult, parts: dict, cover: dict) -> None:
     summary = build_summary(period=source.params.period, source=source.description,
-                            outcomes=[o.as_dict() for o in result.outcomes], parts=parts)
+                            outcomes=[o.as_dict() for o in result.outcomes], parts=parts,
+                            run={"kit_version": cover["version"], "generated_at": cover["generated_at"],
+                                 "parameters": source.params.to_dict()})
     write_summary(partial / "summary.json", summary)
     tables = sorted(p.relative_to(partial).as_posix() for p in (partial / "tables").glob("*.csv"))
     suppression = sorted(p.name for p in partial.glob("suppress_*.csv"))

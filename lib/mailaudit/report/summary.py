@@ -9,11 +9,13 @@ from mailaudit.report.context import deep_merge, json_safe
 SCHEMA_VERSION = 1
 
 
-def build_summary(*, period, source: dict, outcomes: list[dict], parts: dict[str, dict]) -> dict:
+def build_summary(*, period, source: dict, outcomes: list[dict], parts: dict[str, dict],
+                  run: dict | None = None) -> dict:
     """Merge the notebooks' parts into the summary.
 
     `source`: dialect, layout, charset, row_counts (+ database name). `outcomes`: one dict per
     requested report with name, status, html, error, reason. `parts`: report name -> parts file.
+    `run`: how the bundle was made (kit version, time, the validated parameters), kept under "run".
     Sections recorded by several reports merge; suppression files go under hygiene.suppression_files.
     """
     summary: dict = {
@@ -22,6 +24,8 @@ def build_summary(*, period, source: dict, outcomes: list[dict], parts: dict[str
         "source": source,
         "reports": {},
     }
+    if run:
+        summary["run"] = run
     for outcome in outcomes:
         part = parts.get(outcome["name"], {})
         notes = list(part.get("notes", []))
