@@ -288,7 +288,10 @@ class ReportContext:
         _write_json_atomic(self._parts_path, self._parts)
 
     def close(self) -> None:
+        """Close the connection and its engine (a notebook may call this at its end)."""
+        engine = self.conn.engine
         self.conn.close()
+        engine.dispose()
 
 
 def database_config(params: Params, workdir: Path) -> dict | None:

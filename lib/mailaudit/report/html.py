@@ -18,6 +18,8 @@ from traitlets.config import Config
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 PARAMETER_TAGS = ("parameters", "injected-parameters")
+PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+"""papermill's big red "An Exception was encountered" banners; the cover says it in one line."""
 PATH_PARAMETERS = ("params_path", "out_dir")
 TOC_PLACEHOLDER = "<!--MAILAUDIT-TOC-->"
 REPORT_TITLES = {
@@ -71,7 +73,7 @@ def sanitize_notebook(nb: nbformat.NotebookNode, params_path: str, out_dir: str,
 def _exporter() -> HTMLExporter:
     config = Config()
     config.TagRemovePreprocessor.enabled = True
-    config.TagRemovePreprocessor.remove_cell_tags = set(PARAMETER_TAGS)
+    config.TagRemovePreprocessor.remove_cell_tags = {*PARAMETER_TAGS, PAPERMILL_ERROR_TAG}
     config.HTMLExporter.exclude_input = True
     config.HTMLExporter.exclude_input_prompt = True
     config.HTMLExporter.exclude_output_prompt = True
