@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import URL, create_engine, insert
 
-from mailaudit.bitrix.codes import CrmMultiField, RecipientStatus, SenderContactType
+from mailaudit.bitrix.codes import NO, YES, CrmMultiField, RecipientStatus, SenderContactType
 from mailaudit.bitrix.tables import bitrix_metadata
 
 PROMO_CLICK_RATIO = 1.8
@@ -51,14 +51,18 @@ def build_mix_effect_db(target: Path | URL, contacts: int = 4000, postings: int 
         share = np.where(vip, 0.9 if strong else 0.1, 0.5)
         for i in np.flatnonzero(rng.random(contacts) < share):
             rid += 1
-            recipients.append({"ID": rid, "POSTING_ID": j + 1, "CONTACT_ID": int(i) + 1,
-                               "STATUS": RecipientStatus.SENT, "DATE_SENT": sent_at})
+            # Bitrix sets the recipient's IS_READ / IS_CLICK with the first read / click row
+            recipient = {"ID": rid, "POSTING_ID": j + 1, "CONTACT_ID": int(i) + 1, "STATUS": RecipientStatus.SENT,
+                         "DATE_SENT": sent_at, "IS_READ": NO, "IS_CLICK": NO, "IS_UNSUB": NO}
+            recipients.append(recipient)
             if rng.random() < min(open_rate * propensity[i], 1.0):
                 reads.append({"POSTING_ID": j + 1, "RECIPIENT_ID": rid, "DATE_INSERT": sent_at})
+                recipient["IS_READ"] = YES
                 click_given_open = 0.15 * (PROMO_CLICK_RATIO if promo[i] else 1.0) * min(propensity[i], 2.5)
                 if rng.random() < min(click_given_open, 1.0):
                     clicks.append({"POSTING_ID": j + 1, "RECIPIENT_ID": rid, "DATE_INSERT": sent_at,
                                    "URL": "https://example.org/"})
+                    recipient["IS_CLICK"] = YES
     with engine.begin() as conn:
         conn.execute(insert(t["b_sender_contact"]), contact_rows)
         conn.execute(insert(t["b_sender_list"]), [{"ID": 1, "NAME": "Newsletter"}, {"ID": 2, "NAME": "VIP"},

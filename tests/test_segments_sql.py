@@ -128,7 +128,7 @@ def test_tenure_cutoffs_measure_age_at_period_end_in_365_day_years():
 
 def test_tenure_bands_of_the_contacts(source):
     conn, schema = source
-    members = pd.DataFrame(conn.execute(seg.segment_membership(schema, "tenure", PERIOD)).all(),
+    members = pd.DataFrame(conn.execute(seg.membership(schema, seg.segment_dimension(schema, "tenure", PERIOD))).all(),
                            columns=["contact_id", "segment"])
     contact = schema.table("b_sender_contact")
     inserted = dict(conn.execute(select(contact.c.ID, contact.c.DATE_INSERT)).all())
@@ -141,11 +141,11 @@ def test_tenure_bands_of_the_contacts(source):
 def test_custom_dimension_is_validated_against_the_schema(source):
     conn, schema = source
     with pytest.raises(seg.DimensionError, match="no column"):
-        seg.segment_membership(schema, "x", PERIOD, {"table": "b_sender_contact", "column": "NOPE", "name": "x"})
+        seg.segment_dimension(schema, "x", PERIOD, {"table": "b_sender_contact", "column": "NOPE", "name": "x"})
     with pytest.raises(seg.DimensionError, match="not a known"):
-        seg.segment_membership(schema, "x", PERIOD, {"table": "users; drop", "column": "ID", "name": "x"})
+        seg.segment_dimension(schema, "x", PERIOD, {"table": "users; drop", "column": "ID", "name": "x"})
     with pytest.raises(seg.DimensionError, match="CONTACT_ID"):
-        seg.segment_membership(schema, "x", PERIOD, {"table": "b_sender_list", "column": "NAME", "name": "x"})
+        seg.segment_dimension(schema, "x", PERIOD, {"table": "b_sender_list", "column": "NAME", "name": "x"})
 
 
 def test_custom_dimension_from_a_contact_column(source):

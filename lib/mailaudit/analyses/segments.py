@@ -27,12 +27,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, and_, case, cast, exists, func, literal, literal_column, or_, select
+from sqlalchemy import Float, String, and_, case, cast, exists, func, literal, literal_column, null, or_, select, true
 from sqlalchemy.engine import Connection
 
 from mailaudit import emails
 from mailaudit.analyses import stats
-from mailaudit.bitrix.codes import MAIL_AGENT_CLIENT, CrmMultiField, RecipientStatus, SenderContactType
+from mailaudit.bitrix.codes import YES, MAIL_AGENT_CLIENT, CrmMultiField, RecipientStatus, SenderContactType
 from mailaudit.bitrix.schema import BitrixSchema
 from mailaudit.period import Period
 from mailaudit.sources.sql import month_label
@@ -41,7 +41,7 @@ BUILTIN_DIMENSIONS = ("list", "provider", "crm_source", "tenure", "client")
 RATE_METRICS = ("open_rate", "click_rate", "ctor", "unsub_rate")
 """Metrics with a per-posting numerator and denominator: shown with intervals and tested."""
 
-TENURE_BANDS = ("<1y", "1–2y", "2–3y", "3y+")
+TENURE_BANDS = ("<1y", "1-2y", "2-3y", "3y+")
 """Contact age at the period end (from b_sender_contact.DATE_INSERT) in 365-day years."""
 NO_SOURCE = "(no source)"
 EMPTY_VALUE = "(empty)"
@@ -114,54 +114,20 @@ def _as_float(expr, dialect: str):
     return cast(expr, Float)
 
 
-def _recipient_source(schema: BitrixSchema):
-    """(from-clause, contact id column, recipient table) for recipient rows of both layouts.
+@dataclass
+class Dimension:
+    """A segment dimension as SQL: the label of a contact's segment (NULL: outside the dimension),
+    computed from b_sender_contact and the tables outer-joined to it by `joins`."""
 
-    The legacy layout (sender 15/16) keeps EMAIL on the recipient instead of CONTACT_ID: the
-    contact is found by its unique EMAIL.
-    """
-    recipient = schema.table("b_sender_posting_recipient")
-    if schema.layout == "legacy":
-        contact = schema.table("b_sender_contact")
-        source = recipient.join(contact, contact.c.EMAIL == recipient.c.EMAIL)
-        return source, contact.c.ID, recipient
-    return recipient, recipient.c.CONTACT_ID, recipient
-
-
-def _flag_exists(schema: BitrixSchema, table_name: str, recipient_id):
-    table = schema.table(table_name)
-    return case((exists().where(table.c.RECIPIENT_ID == recipient_id), 1), else_=0)
-
-
-def _in_period(column, period: Period):
-    return and_(column >= period.start_dt, column < period.end_exclusive)
-
-
-def delivered_rows(schema: BitrixSchema, period: Period):
-    """Delivered recipient rows in the period with their posting, contact and event flags (0/1)."""
-    source, contact_id, recipient = _recipient_source(schema)
-    opened = _flag_exists(schema, "b_sender_posting_read", recipient.c.ID)
-    clicked = _flag_exists(schema, "b_sender_posting_click", recipient.c.ID)
-    unsubscribed = (_flag_exists(schema, "b_sender_posting_unsub", recipient.c.ID)
-                    if schema.has("b_sender_posting_unsub") else literal(0))
-    return (
-        select(
-            recipient.c.POSTING_ID.label("posting_id"),
-            contact_id.label("contact_id"),
-            month_label(recipient.c.DATE_SENT, schema.dialect).label("month"),
-            opened.label("opened"),
-            clicked.label("clicked"),
-            unsubscribed.label("unsubscribed"),
-        )
-        .select_from(source)
-        .where(recipient.c.STATUS == RecipientStatus.SENT, _in_period(recipient.c.DATE_SENT, period))
-    )
+    name: str
+    label: object
+    joins: list = field(default_factory=list)     # (table, onclause) outer-joined to b_sender_contact
 
 
 def _contact_table(schema: BitrixSchema):
     contact = schema.table("b_sender_contact")
     address = contact.c.EMAIL if schema.layout == "legacy" else contact.c.CODE
-    email_only = True if schema.layout == "legacy" else contact.c.TYPE_ID == int(SenderContactType.EMAIL)
+    email_only = true() if schema.layout == "legacy" else contact.c.TYPE_ID == int(SenderContactType.EMAIL)
     return contact, address, email_only
 
 
@@ -176,45 +142,40 @@ def _provider_label(address):
 
 def tenure_cutoffs(period: Period) -> list[datetime]:
     """Instants splitting contact DATE_INSERT into TENURE_BANDS: age measured at the period end
-    (midnight after its last day) in 365-day years; a contact exactly 365 days old is in 1–2y."""
+    (midnight after its last day) in 365-day years; a contact exactly 365 days old is in 1-2y."""
     return [period.end_exclusive - timedelta(days=365 * years) for years in (1, 2, 3)]
 
 
-def segment_membership(schema: BitrixSchema, dimension: str, period: Period, custom: dict | None = None):
-    """SELECT (contact_id, segment) for one dimension: which contacts belong to which segment.
-
-    A contact may belong to several segments of a dimension (address books, custom columns with
-    several rows per contact); the rest of a segment is every other delivered contact.
-    """
-    contact, address, email_only = _contact_table(schema)
+def segment_dimension(schema: BitrixSchema, dimension: str, period: Period, custom: dict | None = None) -> Dimension:
+    """The Dimension for a built-in name (list, provider, crm_source, tenure, client) or a custom
+    {table, column, name}. Raises DimensionError when this database cannot provide it."""
+    contact, address, _email_only = _contact_table(schema)
     if custom is not None:
-        return _custom_membership(schema, custom)
+        return _custom_dimension(schema, custom)
     if dimension == "list":
         _need(schema, "b_sender_list", "b_sender_contact_list")
-        book, link = schema.table("b_sender_list"), schema.table("b_sender_contact_list")
-        return (select(link.c.CONTACT_ID.label("contact_id"), book.c.NAME.label("segment"))
-                .select_from(link.join(book, book.c.ID == link.c.LIST_ID)
-                             .join(contact, contact.c.ID == link.c.CONTACT_ID))
-                .where(email_only).distinct())
+        link = schema.table("b_sender_contact_list").alias("list_link")
+        book = schema.table("b_sender_list").alias("list_book")
+        label = case((book.c.ID.is_(None), null()), else_=func.coalesce(book.c.NAME, EMPTY_VALUE))
+        return Dimension(dimension, label, [(link, link.c.CONTACT_ID == contact.c.ID),
+                                            (book, book.c.ID == link.c.LIST_ID)])
     if dimension == "provider":
-        return select(contact.c.ID.label("contact_id"), _provider_label(address).label("segment")).where(email_only)
+        return Dimension(dimension, _provider_label(address))
     if dimension == "tenure":
         if "DATE_INSERT" not in contact.c:
             raise DimensionError("b_sender_contact has no DATE_INSERT column")
         one, two, three = tenure_cutoffs(period)
         inserted = contact.c.DATE_INSERT
-        band = case((inserted.is_(None), UNKNOWN), (inserted > one, TENURE_BANDS[0]),
-                    (inserted > two, TENURE_BANDS[1]), (inserted > three, TENURE_BANDS[2]),
-                    else_=TENURE_BANDS[3])
-        return select(contact.c.ID.label("contact_id"), band.label("segment")).where(email_only)
+        return Dimension(dimension, case((inserted.is_(None), UNKNOWN), (inserted > one, TENURE_BANDS[0]),
+                                         (inserted > two, TENURE_BANDS[1]), (inserted > three, TENURE_BANDS[2]),
+                                         else_=TENURE_BANDS[3]))
     if dimension == "client":
         if "AGENT" not in contact.c:
             raise DimensionError("b_sender_contact has no AGENT column (legacy layout)")
-        label = case(*((contact.c.AGENT == int(code), client) for code, client in MAIL_AGENT_CLIENT.items()),
-                     else_=UNKNOWN)
-        return select(contact.c.ID.label("contact_id"), label.label("segment")).where(email_only)
+        return Dimension(dimension, case(*((contact.c.AGENT == int(code), client)
+                                           for code, client in MAIL_AGENT_CLIENT.items()), else_=UNKNOWN))
     if dimension == "crm_source":
-        return _crm_source_membership(schema, contact, address, email_only)
+        return _crm_source_dimension(schema, contact, address)
     raise DimensionError(f"unknown dimension {dimension!r}; dimensions: {', '.join(BUILTIN_DIMENSIONS)}")
 
 
@@ -224,7 +185,7 @@ def _need(schema: BitrixSchema, *tables: str) -> None:
         raise DimensionError("missing table(s) " + ", ".join(missing))
 
 
-def _crm_source_membership(schema, contact, address, email_only):
+def _crm_source_dimension(schema, contact, address) -> Dimension:
     """b_crm_contact.SOURCE_ID of the CRM contact whose e-mail (b_crm_field_multi, lower-cased and
     trimmed) equals the sender contact's address; several CRM contacts: the smallest SOURCE_ID.
     Contacts that are no CRM contact's address are outside this dimension."""
@@ -239,91 +200,152 @@ def _crm_source_membership(schema, contact, address, email_only):
         .group_by(crm_email)
         .subquery("crm_email_source")
     )
-    label = func.coalesce(by_email.c.source_id, NO_SOURCE)
-    return (select(contact.c.ID.label("contact_id"), label.label("segment"))
-            .select_from(contact.join(by_email, by_email.c.email == func.lower(func.trim(address))))
-            .where(email_only))
+    label = case((by_email.c.email.is_(None), null()), else_=func.coalesce(by_email.c.source_id, NO_SOURCE))
+    return Dimension("crm_source", label, [(by_email, by_email.c.email == func.lower(func.trim(address)))])
 
 
-def _custom_membership(schema: BitrixSchema, custom: dict):
+def _custom_dimension(schema: BitrixSchema, custom: dict) -> Dimension:
     """A custom dimension: a column of a reflected table joined to the contact by its ID
     (b_sender_contact.ID, or CONTACT_ID of any other table). No free SQL: names are checked
     against the reflected schema."""
-    table_name, column = custom["table"], custom["column"].upper()
+    name, table_name, column = custom["name"], custom["table"], custom["column"].upper()
     if not schema.has(table_name):
-        raise DimensionError(f"custom dimension {custom['name']!r}: table {table_name} is not a known "
-                             "Bitrix table in this database")
+        raise DimensionError(f"custom dimension {name!r}: table {table_name} is not a known Bitrix table "
+                             "in this database")
     table = schema.table(table_name)
     if column not in table.c:
-        raise DimensionError(f"custom dimension {custom['name']!r}: table {table_name} has no column {column}")
-    key = "ID" if table_name == "b_sender_contact" else "CONTACT_ID"
-    if key not in table.c:
-        raise DimensionError(f"custom dimension {custom['name']!r}: table {table_name} has no CONTACT_ID "
-                             "column to join contacts by")
+        raise DimensionError(f"custom dimension {name!r}: table {table_name} has no column {column}")
+    value = func.coalesce(cast(table.c[column], String), EMPTY_VALUE)
+    if table_name == "b_sender_contact":
+        return Dimension(name, value)
+    if "CONTACT_ID" not in table.c:
+        raise DimensionError(f"custom dimension {name!r}: table {table_name} has no CONTACT_ID column to "
+                             "join contacts by")
+    values = select(table.c.CONTACT_ID.label("contact_id"), value.label("segment")).distinct().subquery()
+    contact = schema.table("b_sender_contact")
+    return Dimension(name, values.c.segment, [(values, values.c.contact_id == contact.c.ID)])
+
+
+def _with_joins(source, contact, dimensions: list[Dimension]):
+    for dimension in dimensions:
+        for table, onclause in dimension.joins:
+            source = source.outerjoin(table, onclause)
+    return source
+
+
+def membership(schema: BitrixSchema, dimension: Dimension):
+    """SELECT (contact_id, segment) of the e-mail contacts inside the dimension."""
     contact, _address, email_only = _contact_table(schema)
-    stmt = select(table.c[key].label("contact_id"), table.c[column].label("segment"))
-    if table_name != "b_sender_contact":
-        stmt = stmt.join(contact, contact.c.ID == table.c.CONTACT_ID)
-    return stmt.where(email_only).distinct()
+    return (select(contact.c.ID.label("contact_id"), dimension.label.label("segment"))
+            .select_from(_with_joins(contact, contact, [dimension]))
+            .where(email_only, dimension.label.is_not(None)))
+
+
+def _everyone_in(schema: BitrixSchema, dimension: Dimension) -> Dimension:
+    """A one-segment dimension ("all") holding each member of `dimension` once."""
+    contact = schema.table("b_sender_contact")
+    members = membership(schema, dimension).subquery("dimension_members")
+    everyone = select(members.c.contact_id).distinct().subquery("dimension_everyone")
+    label = case((everyone.c.contact_id.is_not(None), literal("all")), else_=null())
+    return Dimension(dimension.name, label, [(everyone, everyone.c.contact_id == contact.c.ID)])
 
 
 # --- queries -----------------------------------------------------------------------------------------
 
-_COUNT_COLUMNS = ("delivered", "opened", "clicked", "clicked_after_open", "unsubscribed")
+_COUNT_COLUMNS = ("delivered", "errors", "opened", "clicked", "clicked_after_open", "unsubscribed")
 
 
-def _posting_counts(rows, group_columns):
-    return select(
-        *group_columns,
-        func.count().label("delivered"),
-        func.sum(rows.c.opened).label("opened"),
-        func.sum(rows.c.clicked).label("clicked"),
-        func.sum(rows.c.opened * rows.c.clicked).label("clicked_after_open"),
-        func.sum(rows.c.unsubscribed).label("unsubscribed"),
-    )
+def _recipients_with_contacts(schema: BitrixSchema):
+    """(recipients joined to their e-mail contact, recipient table, contact table, email filter).
 
-
-def posting_segment_counts(conn: Connection, schema: BitrixSchema, period: Period, membership) -> pd.DataFrame:
-    """Delivered rows and events grouped by posting × month × segment (one SQL GROUP BY).
-
-    With ``membership=None`` the counts are for all delivered rows (segment "all").
+    The legacy layout (sender 15/16) keeps EMAIL on the recipient instead of CONTACT_ID: the contact
+    is found by its unique EMAIL. Recipients whose contact row is gone are left out.
     """
-    rows = delivered_rows(schema, period).subquery("delivered_rows")
-    if membership is None:
-        stmt = _posting_counts(rows, [rows.c.posting_id, rows.c.month]).group_by(rows.c.posting_id, rows.c.month)
-    else:
-        members = membership.subquery("members")
-        stmt = (_posting_counts(rows, [rows.c.posting_id, rows.c.month, members.c.segment])
-                .select_from(rows.join(members, members.c.contact_id == rows.c.contact_id))
-                .group_by(rows.c.posting_id, rows.c.month, members.c.segment))
-    frame = pd.DataFrame(conn.execute(stmt).mappings().all())
-    columns = ["posting_id", "month"] + ([] if membership is None else ["segment"]) + list(_COUNT_COLUMNS)
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    frame[list(_COUNT_COLUMNS)] = frame[list(_COUNT_COLUMNS)].astype("int64")
-    if membership is None:
-        frame["segment"] = "all"
-    else:
-        frame["segment"] = frame["segment"].map(_label)
-    return frame[["posting_id", "month", "segment", *_COUNT_COLUMNS]]
+    recipient = schema.table("b_sender_posting_recipient")
+    contact, _address, email_only = _contact_table(schema)
+    on = (contact.c.EMAIL == recipient.c.EMAIL) if schema.layout == "legacy" else (contact.c.ID == recipient.c.CONTACT_ID)
+    return recipient.join(contact, on), recipient, contact, email_only
 
 
-def _label(value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
-        return EMPTY_VALUE
-    return str(value).strip()
+def _event_flag(schema: BitrixSchema, recipient, flag_column: str, table_name: str):
+    """1 when the recipient row has the event, else 0.
+
+    Bitrix sets the recipient's own flag (IS_READ, IS_CLICK, IS_UNSUB) with the first read, click or
+    unsubscribe row, so where the layout has the flag it is read directly: no join, one pass over
+    recipient rows. Sender 15.x has no such flags: there, the tracking table's rows are looked up.
+    """
+    if flag_column in recipient.c:
+        return case((recipient.c[flag_column] == YES, 1), else_=0)
+    if schema.has(table_name):
+        table = schema.table(table_name)
+        return case((exists().where(table.c.RECIPIENT_ID == recipient.c.ID), 1), else_=0)
+    return literal(0)
 
 
-def contact_cluster_sums(conn: Connection, schema: BitrixSchema, period: Period, membership) -> pd.DataFrame:
-    """Per segment, sums over its contacts of per-contact counts, squares and cross-products.
+def _events(schema: BitrixSchema, recipient):
+    return (_event_flag(schema, recipient, "IS_READ", "b_sender_posting_read"),
+            _event_flag(schema, recipient, "IS_CLICK", "b_sender_posting_click"),
+            _event_flag(schema, recipient, "IS_UNSUB", "b_sender_posting_unsub"))
 
-    Per contact: delivered, opened, clicked, clicked_after_open, unsubscribed, and the events
-    expected under the posting-only model (each send weighted by its posting's overall rate).
-    These sums are everything the contact-clustered variances need. ``membership=None`` gives the
-    single row "all" (every delivered contact once).
+
+def _in_period(column, period: Period):
+    return and_(column >= period.start_dt, column < period.end_exclusive)
+
+
+def _frame(conn: Connection, stmt, dimensions: list[Dimension]) -> pd.DataFrame:
+    result = conn.execute(stmt)
+    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    return frame.rename(columns={f"segment_{i}": d.name for i, d in enumerate(dimensions)})
+
+
+def posting_segment_counts(conn: Connection, schema: BitrixSchema, period: Period,
+                           dimensions: list[Dimension]) -> pd.DataFrame:
+    """Recipient rows grouped by posting × send month × the segment of each dimension, in one SQL
+    GROUP BY: delivered (sent OK), errors, and delivered rows opened, clicked, clicked after an
+    open, unsubscribed. A contact in several segments of a dimension counts in each: give such a
+    dimension alone. One column per dimension holds the segment (None: outside the dimension).
+    """
+    source, recipient, contact, email_only = _recipients_with_contacts(schema)
+    sent = case((recipient.c.STATUS == RecipientStatus.SENT, 1), else_=0)
+    opened, clicked, unsubscribed = (sent * flag for flag in _events(schema, recipient))
+    month = month_label(recipient.c.DATE_SENT, schema.dialect)
+    labels = [d.label.label(f"segment_{i}") for i, d in enumerate(dimensions)]
+    stmt = (
+        select(recipient.c.POSTING_ID.label("posting_id"), month.label("month"), *labels,
+               func.sum(sent).label("delivered"),
+               func.sum(case((recipient.c.STATUS == RecipientStatus.ERROR, 1), else_=0)).label("errors"),
+               func.sum(opened).label("opened"),
+               func.sum(clicked).label("clicked"),
+               func.sum(opened * clicked).label("clicked_after_open"),
+               func.sum(unsubscribed).label("unsubscribed"))
+        .select_from(_with_joins(source, contact, dimensions))
+        .where(recipient.c.STATUS.in_([RecipientStatus.SENT, RecipientStatus.ERROR]),
+               _in_period(recipient.c.DATE_SENT, period), email_only)
+        .group_by(recipient.c.POSTING_ID, month, *(d.label for d in dimensions))
+    )
+    frame = _frame(conn, stmt, dimensions)
+    frame[list(_COUNT_COLUMNS)] = frame[list(_COUNT_COLUMNS)].fillna(0).astype("int64")
+    return frame
+
+
+def contact_cluster_sums(conn: Connection, schema: BitrixSchema, period: Period,
+                         dimensions: list[Dimension]) -> pd.DataFrame:
+    """Sums over contacts of per-contact counts, their squares and cross-products, grouped by the
+    segment of each dimension (one column per dimension; None: outside it).
+
+    Per contact (rows sent OK in the period): delivered, opened, clicked, clicked_after_open,
+    unsubscribed, the events expected under the posting-only model (each send weighted by its
+    posting's overall rate), and whether the contact complained (b_sender_abuse dated in the
+    period). These sums are everything the contact-clustered variances need.
     """
     dialect = schema.dialect
-    rows = delivered_rows(schema, period).cte("delivered_rows")
+    source, recipient, contact, email_only = _recipients_with_contacts(schema)
+    opened, clicked, unsubscribed = _events(schema, recipient)
+    rows = (select(recipient.c.POSTING_ID.label("posting_id"), contact.c.ID.label("contact_id"),
+                   opened.label("opened"), clicked.label("clicked"), unsubscribed.label("unsubscribed"))
+            .select_from(source)
+            .where(recipient.c.STATUS == RecipientStatus.SENT, _in_period(recipient.c.DATE_SENT, period), email_only)
+            .cte("delivered_rows"))
     posting_rate = select(
         rows.c.posting_id,
         (_as_float(func.sum(rows.c.opened), dialect) / func.count()).label("open_rate"),
@@ -349,7 +371,16 @@ def contact_cluster_sums(conn: Connection, schema: BitrixSchema, period: Period,
         .group_by(rows.c.contact_id)
         .subquery("per_contact")
     )
-    sums = [func.count().label("contacts")]
+    source = per_contact.join(contact, contact.c.ID == per_contact.c.contact_id)
+    if schema.has("b_sender_abuse"):
+        abuse = schema.table("b_sender_abuse")
+        complainers = (select(abuse.c.CONTACT_ID.label("contact_id"))
+                       .where(_in_period(abuse.c.DATE_INSERT, period)).distinct().subquery("complainers"))
+        source = source.outerjoin(complainers, complainers.c.contact_id == per_contact.c.contact_id)
+        complained = case((complainers.c.contact_id.is_not(None), 1), else_=0)
+    else:
+        complained = literal(0)
+    sums = [func.count().label("contacts"), func.sum(complained).label("complaints")]
     for name, (events, trials, expected) in _METRIC_COLUMNS.items():
         y, d, e = per_contact.c[events], per_contact.c[trials], per_contact.c[expected]
         sums += [
@@ -358,26 +389,30 @@ def contact_cluster_sums(conn: Connection, schema: BitrixSchema, period: Period,
             func.sum(e * e).label(f"{name}__ee"), func.sum(y * d).label(f"{name}__yd"),
             func.sum(y * e).label(f"{name}__ye"),
         ]
-    if membership is None:
-        stmt = select(*sums).select_from(per_contact)
-    else:
-        members = membership.subquery("members")
-        stmt = (select(members.c.segment, *sums)
-                .select_from(per_contact.join(members, members.c.contact_id == per_contact.c.contact_id))
-                .group_by(members.c.segment))
-    frame = pd.DataFrame(conn.execute(stmt).mappings().all())
-    if frame.empty:
-        return frame
-    if membership is None:
-        frame.insert(0, "segment", "all")
-    numeric = frame.columns.drop("segment")
+    labels = [d.label.label(f"segment_{i}") for i, d in enumerate(dimensions)]
+    stmt = (select(*labels, *sums).select_from(_with_joins(source, contact, dimensions))
+            .group_by(*(d.label for d in dimensions)))
+    frame = _frame(conn, stmt, dimensions)
+    numeric = [c for c in frame.columns if c not in {d.name for d in dimensions}]
     # MySQL returns DECIMAL sums: floats from here on
     frame[numeric] = frame[numeric].astype(float).fillna(0.0)
-    if membership is not None:
-        frame["segment"] = frame["segment"].map(_label)
-        # distinct raw values can share a label ("" and NULL are both "(empty)")
-        frame = frame.groupby("segment", as_index=False, sort=False)[list(numeric)].sum()
     return frame
+
+
+def _label(value) -> str:
+    text = "" if value is None else str(value).strip()
+    return text or EMPTY_VALUE
+
+
+def _dimension_frame(frame: pd.DataFrame, dimension: str, dimensions: list[Dimension],
+                     keys: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One dimension's rows of a frame grouped by several dimensions: summed by `keys` + segment,
+    contacts outside the dimension dropped."""
+    names = {d.name for d in dimensions}
+    values = [c for c in frame.columns if c not in names and c not in keys]
+    inside = frame[frame[dimension].notna()]
+    inside = inside.assign(segment=inside[dimension].map(_label))
+    return inside.groupby([*keys, "segment"], as_index=False)[values].sum()
 
 
 def cluster_totals(row: pd.Series, metric: str, reference: str) -> stats.ClusterTotals:
@@ -385,52 +420,8 @@ def cluster_totals(row: pd.Series, metric: str, reference: str) -> stats.Cluster
     pooled rate) or "e" (expected events: the posting-standardised ratio)."""
     r = reference
     return stats.ClusterTotals(
-        clusters=float(row["contacts"]),
-        y=row[f"{metric}__y"], x=row[f"{metric}__{r}"], yy=row[f"{metric}__yy"],
-        xx=row[f"{metric}__{r}{r}"], xy=row[f"{metric}__y{r}"])
-
-
-def _error_counts(conn, schema, period, membership) -> pd.DataFrame:
-    """Rows sent OK and rows in error per segment (STATUS "sent" / "error", DATE_SENT in period)."""
-    source, contact_id, recipient = _recipient_source(schema)
-    status = recipient.c.STATUS
-    attempted = [RecipientStatus.SENT, RecipientStatus.ERROR]
-    members = membership.subquery("members")
-    stmt = (
-        select(members.c.segment,
-               func.sum(case((status.in_(attempted), 1), else_=0)).label("attempted"),
-               func.sum(case((status == RecipientStatus.ERROR, 1), else_=0)).label("errors"))
-        .select_from(source.join(members, members.c.contact_id == contact_id))
-        .where(status.in_(attempted), _in_period(recipient.c.DATE_SENT, period))
-        .group_by(members.c.segment)
-    )
-    return _by_label(pd.DataFrame(conn.execute(stmt).mappings().all(), columns=["segment", "attempted", "errors"]))
-
-
-def _complaint_counts(conn, schema, period, membership) -> pd.DataFrame:
-    """Delivered contacts with a spam complaint (b_sender_abuse dated in the period), per segment."""
-    abuse = schema.table("b_sender_abuse")
-    rows = delivered_rows(schema, period).subquery("delivered_rows")
-    members = membership.subquery("members")
-    delivered_contacts = select(rows.c.contact_id).distinct().subquery("delivered_contacts")
-    complainers = (select(abuse.c.CONTACT_ID.label("contact_id"))
-                   .where(_in_period(abuse.c.DATE_INSERT, period)).distinct().subquery("complainers"))
-    stmt = (
-        select(members.c.segment, func.count().label("complaints"))
-        .select_from(complainers
-                     .join(delivered_contacts, delivered_contacts.c.contact_id == complainers.c.contact_id)
-                     .join(members, members.c.contact_id == complainers.c.contact_id))
-        .group_by(members.c.segment)
-    )
-    return _by_label(pd.DataFrame(conn.execute(stmt).mappings().all(), columns=["segment", "complaints"]))
-
-
-def _by_label(frame: pd.DataFrame) -> pd.DataFrame:
-    """Integer counts summed by segment label (NULL and "" share the label "(empty)")."""
-    counts = frame.columns.drop("segment")
-    frame[counts] = frame[counts].fillna(0).astype("int64")
-    frame["segment"] = frame["segment"].map(_label)
-    return frame.groupby("segment", as_index=False)[list(counts)].sum()
+        clusters=float(row["contacts"]), y=row[f"{metric}__y"], x=row[f"{metric}__{r}"],
+        yy=row[f"{metric}__yy"], xx=row[f"{metric}__{r}{r}"], xy=row[f"{metric}__y{r}"])
 
 
 # --- the analysis -----------------------------------------------------------------------------------
@@ -445,9 +436,10 @@ def _rate(events, trials) -> float:
 
 
 def _segment_metrics(dimension: str, sums: pd.DataFrame, counts: pd.DataFrame, previous: pd.DataFrame,
-                     errors: pd.DataFrame | None, complaints: pd.DataFrame | None,
-                     settings: SegmentSettings, total_delivered: int) -> pd.DataFrame:
-    prev = previous.groupby("segment")[list(_COUNT_COLUMNS)].sum() if not previous.empty else None
+                     settings: SegmentSettings, total_delivered: int, has_abuse: bool) -> pd.DataFrame:
+    """One row per segment: sizes, every rate with its 95% interval, the previous period's rates."""
+    now = counts.groupby("segment")[list(_COUNT_COLUMNS)].sum()
+    before = previous.groupby("segment")[list(_COUNT_COLUMNS)].sum()
     out = []
     for _, row in sums.iterrows():
         segment = row["segment"]
@@ -461,42 +453,34 @@ def _segment_metrics(dimension: str, sums: pd.DataFrame, counts: pd.DataFrame, p
             record[metric] = totals.ratio
             record[f"{metric}_ci"] = list(stats.clustered_wilson_interval(totals))
             record[f"{metric}_design_effect"] = totals.design_effect()
-            if prev is not None and segment in prev.index:
-                events, trials = _POSTING_COLUMNS[metric]
-                before = _rate(prev.at[segment, events], prev.at[segment, trials])
-                record[f"previous_{metric}"] = before
-                record[f"{metric}_change_pp"] = (totals.ratio - before) * 100
-            else:
-                record[f"previous_{metric}"] = float("nan")
-                record[f"{metric}_change_pp"] = float("nan")
-        if errors is not None:
-            match = errors[errors["segment"] == segment]
-            attempted = int(match["attempted"].sum())
-            errored = int(match["errors"].sum())
-            record["error_rate"] = _rate(errored, attempted)
-            low, high = stats.wilson_interval(errored, attempted)
-            record["error_rate_ci"] = [float(low), float(high)]
-        if complaints is not None:
-            complained = int(complaints.loc[complaints["segment"] == segment, "complaints"].sum())
-            record["complaint_rate"] = _rate(complained, record["contacts"])
-            low, high = stats.wilson_interval(complained, record["contacts"])
-            record["complaint_rate_ci"] = [float(low), float(high)]
+            events, trials = _POSTING_COLUMNS[metric]
+            earlier = (_rate(before.at[segment, events], before.at[segment, trials])
+                       if segment in before.index else float("nan"))
+            record[f"previous_{metric}"] = earlier
+            record[f"{metric}_change_pp"] = (totals.ratio - earlier) * 100
+        errors = int(now.at[segment, "errors"]) if segment in now.index else 0
+        attempted = errors + delivered
+        record["error_rate"] = _rate(errors, attempted)
+        record["error_rate_ci"] = [float(v) for v in stats.wilson_interval(errors, attempted)]
+        if has_abuse:
+            record["complaint_rate"] = _rate(row["complaints"], row["contacts"])
+            record["complaint_rate_ci"] = [float(v) for v in stats.wilson_interval(row["complaints"], row["contacts"])]
+        else:
+            record["complaint_rate"], record["complaint_rate_ci"] = None, None
         out.append(record)
-    frame = pd.DataFrame(out)
-    return frame.sort_values("delivered", ascending=False, ignore_index=True)
+    return pd.DataFrame(out).sort_values("delivered", ascending=False, ignore_index=True)
 
 
 def _segment_tests(dimension: str, sums: pd.DataFrame, total: pd.Series, counts: pd.DataFrame,
                    dimension_counts: pd.DataFrame, metrics: pd.DataFrame, alpha: float) -> list[dict]:
+    """Each tested segment against the rest of its dimension, for every metric with events."""
     per_posting = counts.groupby(["segment", "posting_id"])[list(_COUNT_COLUMNS)].sum()
     posting_total = dimension_counts.groupby("posting_id")[list(_COUNT_COLUMNS)].sum()
+    tested = set(metrics.loc[metrics["tested"], "segment"])
     versus = _VERSUS.get(dimension, f"rest of {dimension}")
     tests = []
-    for _, row in sums.iterrows():
+    for _, row in sums[sums["segment"].isin(tested)].iterrows():
         segment = row["segment"]
-        shown = metrics[metrics["segment"] == segment].iloc[0]
-        if not shown["tested"]:
-            continue
         seg_postings = per_posting.loc[segment].reindex(posting_total.index, fill_value=0)
         rest_postings = posting_total - seg_postings
         for metric in RATE_METRICS:
@@ -505,7 +489,8 @@ def _segment_tests(dimension: str, sums: pd.DataFrame, total: pd.Series, counts:
                 continue                      # nothing happened on either side: nothing to compare
             ratio = stats.within_posting_rate_ratio(seg_postings[events], seg_postings[trials],
                                                     rest_postings[events], rest_postings[trials])
-            seg_std, rest_std = cluster_totals(row, metric, "e"), cluster_totals(total, metric, "e") - cluster_totals(row, metric, "e")
+            seg_std = cluster_totals(row, metric, "e")
+            rest_std = cluster_totals(total, metric, "e") - seg_std
             se = np.sqrt(seg_std.log_ratio_variance() + rest_std.log_ratio_variance())
             within = stats.ratio_test(np.log(ratio) if ratio > 0 else float("nan"), se, alpha)
             seg_raw = cluster_totals(row, metric, "d")
@@ -522,17 +507,49 @@ def _segment_tests(dimension: str, sums: pd.DataFrame, total: pd.Series, counts:
     return tests
 
 
+def _is_partition(conn: Connection, schema: BitrixSchema, dimension: Dimension) -> bool:
+    """True when every contact is in at most one segment of the dimension (a contact-level query)."""
+    members = membership(schema, dimension).subquery("members")
+    rows, contacts = conn.execute(select(func.count(), func.count(func.distinct(members.c.contact_id)))).one()
+    return rows == contacts
+
+
+def _query_groups(conn: Connection, schema: BitrixSchema, dimensions: list[Dimension]) -> list[tuple[list, bool]]:
+    """(dimensions, overlapping): dimensions whose segments do not overlap are counted together, in
+    one query per table; a dimension with overlapping segments (a contact in two address books)
+    gets its own queries."""
+    partitions = [d for d in dimensions if _is_partition(conn, schema, d)]
+    overlapping = [([d], True) for d in dimensions if d not in partitions]
+    return ([(partitions, False)] if partitions else []) + overlapping
+
+
+def _dimension_totals(conn, schema, period, dimension: Dimension, overlapping: bool,
+                      counts: pd.DataFrame, sums: pd.DataFrame):
+    """Counts per posting and contact sums of everyone in the dimension (in any of its segments).
+
+    A segment is compared with the rest of its dimension: contacts outside every segment (not in
+    the CRM, in no address book) are not part of it. When segments do not overlap these are the
+    segments' sums; otherwise each member is counted once by queries over distinct members.
+    """
+    if not overlapping:
+        return counts, sums.drop(columns="segment").sum().to_frame().T
+    everyone = [_everyone_in(schema, dimension)]
+    return (_dimension_frame(posting_segment_counts(conn, schema, period, everyone), dimension.name, everyone,
+                             ("posting_id", "month")),
+            _dimension_frame(contact_cluster_sums(conn, schema, period, everyone), dimension.name, everyone))
+
+
 def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
                      settings: SegmentSettings) -> SegmentResult:
     """Every dimension's segments with their rates and intervals, and the adjusted comparisons.
 
-    Comparisons: each segment (delivered >= settings.min_delivered, and so is its rest) against
-    the rest of its dimension, for each of RATE_METRICS. ``ratio`` is the within-posting rate
-    ratio segment ÷ rest (Poisson model with one effect per posting: a segment that merely got
-    better letters is not higher); its interval and p-value use a sandwich variance with the
-    contact as cluster. ``raw_ratio`` is the plain pooled ratio (also contact-clustered). p-values
-    are adjusted across the whole table (Holm, or Benjamini–Hochberg with correction "fdr_bh");
-    a comparison whose raw ratio is significant while the within-posting one is not is a
+    Comparisons: each segment (delivered >= settings.min_delivered, and so is the rest of its
+    dimension) against the rest of its dimension, for each of RATE_METRICS. ``ratio`` is the
+    within-posting rate ratio segment ÷ rest (Poisson model with one effect per posting: a segment
+    that merely got better letters is not higher); its interval and p-value use a sandwich variance
+    with the contact as cluster. ``raw_ratio`` is the plain pooled ratio (also contact-clustered).
+    p-values are adjusted across the whole table (Holm, or Benjamini–Hochberg with correction
+    "fdr_bh"); a comparison whose raw ratio is significant while the within-posting one is not is a
     ``mix_effect``.
     """
     notes: list[str] = []
@@ -540,35 +557,40 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
     has_abuse = schema.has("b_sender_abuse")
     if not has_abuse:
         notes.append("complaint_rate is null: the database has no b_sender_abuse table")
-    if not schema.has("b_sender_posting_unsub"):
-        notes.append("unsub_rate counts no unsubscribes: the database has no b_sender_posting_unsub table")
+    dimensions = []
+    for name, custom in _dimensions(settings):
+        try:
+            dimensions.append(segment_dimension(schema, name, period, custom))
+        except DimensionError as exc:
+            notes.append(f"dimension {name} skipped: {exc}")
 
     metric_frames, test_rows, monthly_frames, posting_frames = [], [], [], []
-    for dimension, custom in _dimensions(settings):
-        try:
-            membership = segment_membership(schema, dimension, period, custom)
-        except DimensionError as exc:
-            notes.append(f"dimension {dimension} skipped: {exc}")
-            continue
-        counts = posting_segment_counts(conn, schema, period, membership)
-        sums = contact_cluster_sums(conn, schema, period, membership)
-        if sums.empty:
-            notes.append(f"dimension {dimension}: no contact delivered in the period belongs to any of its segments")
-            continue
-        dimension_counts, dimension_sums = _dimension_totals(conn, schema, period, membership, counts, sums)
-        total = dimension_sums.iloc[0]
-        total_delivered = int(round(total["open_rate__d"]))
-        previous = posting_segment_counts(conn, schema, previous_period, membership)
-        errors = _error_counts(conn, schema, period, membership)
-        complaints = _complaint_counts(conn, schema, period, membership) if has_abuse else None
-        metrics = _segment_metrics(dimension, sums, counts, previous, errors, complaints, settings, total_delivered)
-        metric_frames.append(metrics)
-        test_rows += _segment_tests(dimension, sums, total, counts, dimension_counts, metrics, settings.alpha)
-        monthly_frames.append(_monthly(dimension, counts))
-        posting_frames.append(counts.groupby(["posting_id", "segment"], as_index=False)[list(_COUNT_COLUMNS)]
-                              .sum().assign(dimension=dimension))
-    notes.append("open_rate is the raw open rate (any read row); an MPP-corrected rate per segment is not "
-                 "computed: the open-inflation analysis estimates human opens per mail client, not per segment")
+    for group, overlapping in _query_groups(conn, schema, dimensions):
+        counts_all = posting_segment_counts(conn, schema, period, group)
+        sums_all = contact_cluster_sums(conn, schema, period, group)
+        previous_all = posting_segment_counts(conn, schema, previous_period, group)
+        for dimension in group:
+            keys = ("posting_id", "month")
+            counts = _dimension_frame(counts_all, dimension.name, group, keys)
+            sums = _dimension_frame(sums_all, dimension.name, group)
+            previous = _dimension_frame(previous_all, dimension.name, group, keys)
+            if sums.empty:
+                notes.append(f"dimension {dimension.name}: no contact delivered in the period belongs to any "
+                             "of its segments")
+                continue
+            dimension_counts, dimension_sums = _dimension_totals(conn, schema, period, dimension, overlapping,
+                                                                 counts, sums)
+            total = dimension_sums.iloc[0]
+            metrics = _segment_metrics(dimension.name, sums, counts, previous, settings,
+                                       int(round(total["open_rate__d"])), has_abuse)
+            metric_frames.append(metrics)
+            test_rows += _segment_tests(dimension.name, sums, total, counts, dimension_counts, metrics,
+                                        settings.alpha)
+            monthly_frames.append(_monthly(dimension.name, counts))
+            posting_frames.append(counts.groupby(["posting_id", "segment"], as_index=False)[list(_COUNT_COLUMNS)]
+                                  .sum().assign(dimension=dimension.name))
+    notes.append("open_rate is the raw open rate (any read, machine opens included); an MPP-corrected rate per "
+                 "segment is not computed: the open-inflation analysis estimates human opens per mail client")
 
     metrics = pd.concat(metric_frames, ignore_index=True) if metric_frames else pd.DataFrame()
     differences = _adjust(pd.DataFrame(test_rows), settings)
@@ -578,31 +600,8 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
     return SegmentResult(metrics, differences, monthly, postings, figures, notes)
 
 
-def _is_partition(conn: Connection, membership) -> bool:
-    """True when every contact is in at most one segment of the dimension (a contact-level query)."""
-    members = membership.subquery("members")
-    rows, contacts = conn.execute(select(func.count(), func.count(func.distinct(members.c.contact_id)))).one()
-    return rows == contacts
-
-
-def _dimension_totals(conn, schema, period, membership, counts: pd.DataFrame, sums: pd.DataFrame):
-    """Counts per posting and contact sums of everyone in the dimension (any of its segments).
-
-    A segment is compared with the rest of its dimension: contacts outside every segment (not in
-    the CRM, in no address book) are not part of it. When segments do not overlap the totals are
-    the segments' sums; otherwise each contact is counted once by a query over distinct members.
-    """
-    if _is_partition(conn, membership):
-        dimension_counts = counts.assign(segment="all")
-        dimension_sums = sums.drop(columns="segment").sum().to_frame().T.assign(segment="all")
-        return dimension_counts, dimension_sums
-    members = membership.subquery("dimension_members")
-    everyone = select(members.c.contact_id, literal("all").label("segment")).distinct()
-    return (posting_segment_counts(conn, schema, period, everyone),
-            contact_cluster_sums(conn, schema, period, everyone))
-
-
 def _monthly(dimension: str, counts: pd.DataFrame) -> pd.DataFrame:
+
     """Segment × month rates (fractions) from the posting × month × segment counts."""
     grouped = counts.groupby(["segment", "month"], as_index=False)[list(_COUNT_COLUMNS)].sum()
     for metric, (events, trials) in _POSTING_COLUMNS.items():
