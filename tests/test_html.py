@@ -98,7 +98,7 @@ def test_findings_and_tables_are_rendered(bundle):
 def test_failed_report_page_says_so(bundle):
     page = pages(bundle)["list_hygiene.html"]
     assert "This report failed: ZeroDivisionError" in page
-    assert "ZeroDivisionError: division by zero" in page.split("</header>", 1)[1]   # the traceback
+    assert "division by zero" in page.split("</header>", 1)[1]   # the traceback is kept
     assert "An Exception was encountered" not in page
 
 
