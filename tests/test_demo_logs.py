@@ -143,3 +143,36 @@ def test_click_lines_carry_target_utm_and_conversion_id(small_demo):
         target = parse_qs(urlsplit(params["url"][0]).query)
         assert target["bx_sender_conversion_id"] == [str(rid)]
         assert params["sign"][0]
+
+
+def test_log_derived_hygiene_counts_recomputed_from_the_maillog(small_demo, small_db):
+    result, truth = small_demo
+    log = _postfix_verdicts(result.logs["postfix"])
+    text = {}
+    for line in open(result.logs["postfix"], encoding="utf-8"):
+        m = re.search(r"to=<([^>]+)>.*status=bounced \(host \S+ said: (.*) \(in reply to", line)
+        if m:
+            text.setdefault(m.group(1), []).append(m.group(2))
+    block = re.compile(r"S3150|5\.7\.28|TSS04")
+    full = re.compile(r"5\.2\.2")
+    hard = {a for a, texts in text.items() if any(not block.search(t) and not full.search(t) for t in texts)}
+    assert len(hard) == truth["hygiene"]["hard_bounce"]
+    assert sum(bool(block.search(t)) for texts in text.values() for t in texts) == \
+        truth["hygiene"]["sender_block_events"]
+    # soft streaks: per address, verdicts in time order; a delivery resets the run
+    year = log["mon"].map(lambda m: 2025 if MONTHS[m] >= 10 else 2026)
+    log["when"] = pd.to_datetime(year.astype(str) + "-" + log["mon"].map(MONTHS).astype(str) + "-"
+                                 + log["day"].astype(str) + " " + log["time"])
+    log = log[log["status"] != "deferred"].sort_values(["email", "when"], kind="stable")
+    streaks = 0
+    for _email, rows in log.groupby("email"):
+        run = []
+        qualified = False
+        for status, dsn, when in zip(rows["status"], rows["dsn"], rows["when"]):
+            if status == "sent":
+                run = []
+            elif dsn == "5.2.2":
+                run.append(when)
+                qualified |= len(run) >= 3 and run[-1] - run[0] >= pd.Timedelta(days=7)
+        streaks += qualified
+    assert streaks == truth["hygiene"]["soft_bounce_streak"] > 0

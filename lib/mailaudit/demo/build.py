@@ -159,6 +159,7 @@ def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int 
         writer.insert_columns(name, columns, values)
     for name, (columns, rows) in commerce.tables.items():
         writer.insert(name, columns, rows)
+    commerce.column_tables, commerce.tables = {}, {}   # written: free them before the truth is computed
 
     # orphan reads and clicks: recipients deleted after the send (their tags decode to no recipient)
     orphan_rids = np.arange(next_rid + 1000, next_rid + 1005)
