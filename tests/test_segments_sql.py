@@ -113,11 +113,12 @@ def test_benjamini_hochberg_flags_at_least_what_holm_flags(source, result):
 def test_provider_labels_in_sql_match_emails_module(source):
     conn, schema = source
     addresses = ["a@gmail.com", "b@GoogleMail.com", "c@bk.ru", "d@ya.ru", "e@icloud.com", "f@firm.ru",
-                 "g@outlook.com", "h@rambler.ru", "i@notgmail.com"]
+                 "g@outlook.com", "h@rambler.ru", "i@notgmail.com", "j@x@gmail.com", "k@gmail.com@firm.ru",
+                 "no-at-sign", ""]
     from sqlalchemy import literal, union_all
 
     rows = union_all(*(select(literal(a).label("address")) for a in addresses)).subquery()
-    labels = conn.execute(select(rows.c.address, seg._provider_label(rows.c.address))).all()
+    labels = conn.execute(select(rows.c.address, seg._provider_label(rows.c.address, schema.dialect))).all()
     assert {a: label for a, label in labels} == {a: emails.provider_of_domain(emails.domain_of(a)) for a in addresses}
 
 

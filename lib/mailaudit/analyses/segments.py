@@ -131,13 +131,29 @@ def _contact_table(schema: BitrixSchema):
     return contact, address, email_only
 
 
-def _provider_label(address):
-    """CASE over the provider domains of emails.PROVIDER_DOMAINS (LIKE is portable; a domain
-    function is not)."""
+def _domain(address, dialect: str):
+    """The text after the first "@" (each dialect spells it differently)."""
+    if dialect == "sqlite":
+        return func.substr(address, func.instr(address, "@") + 1)
+    if dialect == "postgresql":
+        return func.split_part(address, "@", 2)
+    return func.substring_index(address, "@", -1)
+
+
+def _provider_label(address, dialect: str):
+    """emails.provider_of_domain in SQL: the domain looked up in each provider's domain list.
+
+    Addresses with more than one "@" (invalid, rare) go through LIKE patterns, so the label is the
+    one of the domain after the last "@", as emails.domain_of has it.
+    """
     lowered = func.lower(address)
-    whens = [(or_(*(lowered.like(f"%@{domain}") for domain in domains)), provider)
-             for provider, domains in emails.PROVIDER_DOMAINS.items()]
-    return case(*whens, else_=emails.OTHER_PROVIDER)
+    domain = _domain(lowered, dialect)
+    by_domain = case(*((domain.in_(domains), provider) for provider, domains in emails.PROVIDER_DOMAINS.items()),
+                     else_=emails.OTHER_PROVIDER)
+    by_pattern = case(*((or_(*(lowered.like(f"%@{d}") for d in domains)), provider)
+                        for provider, domains in emails.PROVIDER_DOMAINS.items()),
+                      else_=emails.OTHER_PROVIDER)
+    return case((lowered.like("%@%@%"), by_pattern), else_=by_domain)
 
 
 def tenure_cutoffs(period: Period) -> list[datetime]:
@@ -160,7 +176,7 @@ def segment_dimension(schema: BitrixSchema, dimension: str, period: Period, cust
         return Dimension(dimension, label, [(link, link.c.CONTACT_ID == contact.c.ID),
                                             (book, book.c.ID == link.c.LIST_ID)])
     if dimension == "provider":
-        return Dimension(dimension, _provider_label(address))
+        return Dimension(dimension, _provider_label(address, schema.dialect))
     if dimension == "tenure":
         if "DATE_INSERT" not in contact.c:
             raise DimensionError("b_sender_contact has no DATE_INSERT column")
@@ -299,19 +315,24 @@ def _frame(conn: Connection, stmt, dimensions: list[Dimension]) -> pd.DataFrame:
 
 
 def posting_segment_counts(conn: Connection, schema: BitrixSchema, period: Period,
-                           dimensions: list[Dimension]) -> pd.DataFrame:
+                           dimensions: list[Dimension], previous: Period | None = None) -> pd.DataFrame:
     """Recipient rows grouped by posting × send month × the segment of each dimension, in one SQL
     GROUP BY: delivered (sent OK), errors, and delivered rows opened, clicked, clicked after an
     open, unsubscribed. A contact in several segments of a dimension counts in each: give such a
     dimension alone. One column per dimension holds the segment (None: outside the dimension).
+
+    With `previous` (a period ending before `period` starts) its rows are counted in the same
+    scan; column ``period`` says "current" or "previous".
     """
     source, recipient, contact, email_only = _recipients_with_contacts(schema)
     sent = case((recipient.c.STATUS == RecipientStatus.SENT, 1), else_=0)
     opened, clicked, unsubscribed = (sent * flag for flag in _events(schema, recipient))
     month = month_label(recipient.c.DATE_SENT, schema.dialect)
+    which = case((recipient.c.DATE_SENT >= period.start_dt, "current"), else_="previous")
+    scanned = period if previous is None else Period(previous.start, period.end)
     labels = [d.label.label(f"segment_{i}") for i, d in enumerate(dimensions)]
     stmt = (
-        select(recipient.c.POSTING_ID.label("posting_id"), month.label("month"), *labels,
+        select(recipient.c.POSTING_ID.label("posting_id"), month.label("month"), which.label("period"), *labels,
                func.sum(sent).label("delivered"),
                func.sum(case((recipient.c.STATUS == RecipientStatus.ERROR, 1), else_=0)).label("errors"),
                func.sum(opened).label("opened"),
@@ -320,8 +341,8 @@ def posting_segment_counts(conn: Connection, schema: BitrixSchema, period: Perio
                func.sum(unsubscribed).label("unsubscribed"))
         .select_from(_with_joins(source, contact, dimensions))
         .where(recipient.c.STATUS.in_([RecipientStatus.SENT, RecipientStatus.ERROR]),
-               _in_period(recipient.c.DATE_SENT, period), email_only)
-        .group_by(recipient.c.POSTING_ID, month, *(d.label for d in dimensions))
+               _in_period(recipient.c.DATE_SENT, scanned), email_only)
+        .group_by(recipient.c.POSTING_ID, month, which, *(d.label for d in dimensions))
     )
     frame = _frame(conn, stmt, dimensions)
     frame[list(_COUNT_COLUMNS)] = frame[list(_COUNT_COLUMNS)].fillna(0).astype("int64")
@@ -535,7 +556,7 @@ def _dimension_totals(conn, schema, period, dimension: Dimension, overlapping: b
         return counts, sums.drop(columns="segment").sum().to_frame().T
     everyone = [_everyone_in(schema, dimension)]
     return (_dimension_frame(posting_segment_counts(conn, schema, period, everyone), dimension.name, everyone,
-                             ("posting_id", "month")),
+                             ("posting_id", "month", "period")),
             _dimension_frame(contact_cluster_sums(conn, schema, period, everyone), dimension.name, everyone))
 
 
@@ -566,14 +587,14 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
 
     metric_frames, test_rows, monthly_frames, posting_frames = [], [], [], []
     for group, overlapping in _query_groups(conn, schema, dimensions):
-        counts_all = posting_segment_counts(conn, schema, period, group)
+        both = posting_segment_counts(conn, schema, period, group, previous_period)
         sums_all = contact_cluster_sums(conn, schema, period, group)
-        previous_all = posting_segment_counts(conn, schema, previous_period, group)
         for dimension in group:
-            keys = ("posting_id", "month")
-            counts = _dimension_frame(counts_all, dimension.name, group, keys)
+            keys = ("posting_id", "month", "period")
+            counts_both = _dimension_frame(both, dimension.name, group, keys)
+            counts = counts_both[counts_both["period"] == "current"]
+            previous = counts_both[counts_both["period"] == "previous"]
             sums = _dimension_frame(sums_all, dimension.name, group)
-            previous = _dimension_frame(previous_all, dimension.name, group, keys)
             if sums.empty:
                 notes.append(f"dimension {dimension.name}: no contact delivered in the period belongs to any "
                              "of its segments")
