@@ -866,10 +866,9 @@ def headline(result: OpensResult) -> str:
         return "Open Rate inflation could not be estimated (see notes)."
     ci = f.get("human_open_rate_ci") or [None, None]
     interval = f" (95% interval {ci[0]:.1%}–{ci[1]:.1%})" if ci[0] is not None else ""
-    source = "access log" if f["evidence"] == "access_log" else "database only"
+    source = "the web server's access log" if f["evidence"] == "access_log" else "the database alone"
     return (f"Open Rate {f['raw_open_rate']:.1%}, of which people about {f['human_open_rate']:.1%}{interval}: "
-            f"{f['machine_open_share']:.0%} of opens are machine opens ({source}, "
-            f"{f['headline_estimator'].replace('_', ' ')} estimator).")
+            f"{f['machine_open_share']:.0%} of opens are machine opens (estimated from {source}).")
 
 
 def findings(result: OpensResult) -> list[tuple[str, str, str]]:
