@@ -212,3 +212,34 @@ def test_summary_says_how_the_bundle_was_made(workspace):
     assert made["kit_version"] == mailaudit.__version__ and made["generated_at"]
     assert made["parameters"]["hygiene"]["soft_bounce_streak"] == 3
     assert made["parameters"]["database"]["sqlite"].endswith("shop.sqlite")
+
+
+def test_the_kernelspec_points_at_this_python():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from mailaudit.report.kernel import KERNEL_NAME, ensure_kernel
+
+    assert ensure_kernel() == KERNEL_NAME
+    assert KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv[0] == sys.executable
+
+
+def test_a_shadowing_kernelspec_from_elsewhere_is_not_used(tmp_path, monkeypatch):
+    """A `mailaudit` kernelspec of another Python earlier on Jupyter's path must not run the reports."""
+    import shutil as sh
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from mailaudit.report.kernel import KERNEL_NAME, ensure_kernel
+
+    foreign = tmp_path / "kernels" / KERNEL_NAME
+    foreign.mkdir(parents=True)
+    (foreign / "kernel.json").write_text(json.dumps(
+        {"argv": ["/opt/other/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+         "display_name": "other", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    name = ensure_kernel()
+    try:
+        assert name != KERNEL_NAME and name.startswith(f"{KERNEL_NAME}-")
+        assert KernelSpecManager().get_kernel_spec(name).argv[0] == sys.executable
+    finally:
+        sh.rmtree(KernelSpecManager().get_kernel_spec(name).resource_dir, ignore_errors=True)
