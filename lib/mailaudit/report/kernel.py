@@ -29,13 +29,15 @@ def ensure_kernel() -> str:
     """Install (or repair) the kit's kernelspec and return the kernel name to give papermill.
 
     When a user-level kernelspec of the same name points elsewhere it would shadow ours
-    (Jupyter searches the user's directory first), so a name unique to this environment is used.
+    (Jupyter searches the user's directory first), so a name unique to this environment is used;
+    so too when the environment is read-only and the spec goes to the user's folder.
     """
     from ipykernel.kernelspec import install
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     prefix_id = hashlib.sha1(sys.prefix.encode("utf-8")).hexdigest()[:8]
-    for name in (KERNEL_NAME, f"{KERNEL_NAME}-{prefix_id}"):
+    unique = f"{KERNEL_NAME}-{prefix_id}"
+    for name in (KERNEL_NAME, unique):
         manager = KernelSpecManager()
         try:
             found = manager.get_kernel_spec(name).resource_dir
@@ -45,8 +47,12 @@ def ensure_kernel() -> str:
             return name
         own = Path(sys.prefix) / "share" / "jupyter" / "kernels" / name
         if found is None or Path(found).resolve() == own.resolve():
-            install(kernel_name=name, display_name=f"Python (mailaudit, {Path(sys.prefix).name})",
-                    prefix=sys.prefix)
+            try:
+                install(kernel_name=name, display_name=f"Python (mailaudit, {Path(sys.prefix).name})",
+                        prefix=sys.prefix)
+            except PermissionError:   # a read-only environment: the user's own kernelspec folder
+                install(kernel_name=unique, display_name=f"Python (mailaudit, {sys.prefix})", user=True)
+                return unique
             if _spec_points_here(KernelSpecManager().get_kernel_spec(name).resource_dir):
                 return name
     raise RuntimeError(
