@@ -159,6 +159,10 @@ def classify_user_agent(user_agent: str) -> HitClass:
     return HitClass(UNKNOWN, "unknown")
 
 
+APPLE_MAIL_DIRECT = HitClass(CLIENT, "apple")
+GATEWAY_SCANNER = HitClass(SCANNER, "scanner")
+
+
 class MailClientClassifier:
     """Classify hits by User-Agent and IP.
 
@@ -172,23 +176,15 @@ class MailClientClassifier:
                  gateway_ranges: IpRanges | None = None):
         self.apple_ranges = apple_ranges
         self.gateway_ranges = gateway_ranges if gateway_ranges is not None else IpRanges(GATEWAY_RANGES)
-        self._cache: dict[tuple[str, str], HitClass] = {}
+        # bounded caches: a year of logs holds millions of distinct addresses
+        self._in_apple = lru_cache(maxsize=1 << 16)(
+            (lambda ip: ip in self.apple_ranges) if apple_ranges is not None else (lambda ip: True))
+        self._in_gateway = lru_cache(maxsize=1 << 16)(lambda ip: ip in self.gateway_ranges)
 
     def classify(self, user_agent: str, ip: str) -> HitClass:
-        key = (user_agent, ip)
-        found = self._cache.get(key)
-        if found is None:
-            found = self._classify(user_agent, ip)
-            if len(self._cache) < 1_000_000:
-                self._cache[key] = found
-        return found
-
-    def _classify(self, user_agent: str, ip: str) -> HitClass:
         by_ua = classify_user_agent(user_agent)
         if by_ua.hit_class == APPLE_PROXY:
-            if self.apple_ranges is not None and ip not in self.apple_ranges:
-                return HitClass(CLIENT, "apple")
-            return by_ua
-        if ip in self.gateway_ranges:
-            return HitClass(SCANNER, "scanner")
+            return by_ua if self._in_apple(ip) else APPLE_MAIL_DIRECT
+        if by_ua.hit_class != SCANNER and self._in_gateway(ip):
+            return GATEWAY_SCANNER
         return by_ua

@@ -94,54 +94,58 @@ class LogEvidence:
         return self.table["recipient_id"].to_numpy()
 
 
+_KEY_SHIFT = 8   # key = recipient_id << 8 | kind << 7 | hit class << 4 | client
+
+
 def aggregate_log_hits(paths: Iterable[str | Path], classifier: mc.MailClientClassifier,
-                       chunk_hits: int = 1_000_000) -> LogEvidence:
+                       chunk_hits: int = 500_000) -> LogEvidence:
     """Stream the logs' sender hits into per-recipient aggregates (first/last hit time in epoch
-    seconds of server-local time, and the number of hits) per kind and hit class."""
+    seconds of server-local time, and the number of hits) per kind, hit class and client."""
     stats = ScanStats()
-    parts: list[pd.DataFrame] = []
-    buffers: dict[str, list] = {"rid": [], "kind": [], "cls": [], "client": [], "time": []}
+    parts: list[tuple[np.ndarray, ...]] = []
+    keys: list[int] = []
+    times: list[int] = []
 
     def flush() -> None:
-        if not buffers["rid"]:
-            return
-        frame = pd.DataFrame({
-            "recipient_id": np.asarray(buffers["rid"], dtype=np.int64),
-            "kind": np.asarray(buffers["kind"], dtype=np.int8),
-            "hit_class": np.asarray(buffers["cls"], dtype=np.int8),
-            "client": np.asarray(buffers["client"], dtype=np.int8),
-            "time": np.asarray(buffers["time"], dtype=np.int64),
-        })
-        for values in buffers.values():
-            values.clear()
-        parts.append(_reduce_hits(frame))
+        if keys:
+            key, time = np.asarray(keys, dtype=np.int64), np.asarray(times, dtype=np.int64)
+            parts.append(_reduce_hits(key, time, time, np.ones(len(key), np.int64)))
+            keys.clear()
+            times.clear()
 
-    cache: dict[tuple[str, str], tuple[int, int]] = {}
     for hit in iter_tracking_hits(paths, stats):
-        key = (hit.user_agent, hit.ip)
-        coded = cache.get(key)
-        if coded is None:
-            found = classifier.classify(hit.user_agent, hit.ip)
-            coded = (HIT_CLASS_CODE[found.hit_class], CLIENT_CODE.get(found.client, UNKNOWN_CLIENT))
-            if len(cache) < 2_000_000:
-                cache[key] = coded
-        buffers["rid"].append(hit.recipient_id)
-        buffers["kind"].append(KIND_CODE[hit.kind])
-        buffers["cls"].append(coded[0])
-        buffers["client"].append(coded[1])
-        buffers["time"].append(hit.timestamp)
-        if len(buffers["rid"]) >= chunk_hits:
+        found = classifier.classify(hit.user_agent, hit.ip)
+        keys.append((hit.recipient_id << _KEY_SHIFT) | (KIND_CODE[hit.kind] << 7)
+                    | (HIT_CLASS_CODE[found.hit_class] << 4) | CLIENT_CODE.get(found.client, UNKNOWN_CLIENT))
+        times.append(hit.timestamp)
+        if len(keys) >= chunk_hits:
             flush()
             if len(parts) > 8:
-                parts[:] = [_merge_hit_aggregates(parts)]
+                parts[:] = [_reduce_hits(*(np.concatenate(column) for column in zip(*parts)))]
     flush()
-    table = _merge_hit_aggregates(parts) if parts else pd.DataFrame(
-        {"recipient_id": pd.Series(dtype=np.int64), "kind": pd.Series(dtype=np.int8),
-         "hit_class": pd.Series(dtype=np.int8), "client": pd.Series(dtype=np.int8),
-         "first": pd.Series(dtype=np.int64), "last": pd.Series(dtype=np.int64),
-         "hits": pd.Series(dtype=np.int64)})
-    table = table.sort_values("recipient_id", kind="stable").reset_index(drop=True)
+    if parts:
+        key, first, last, hits = _reduce_hits(*(np.concatenate(column) for column in zip(*parts)))
+    else:
+        key = first = last = hits = np.zeros(0, np.int64)
+    table = pd.DataFrame({
+        "recipient_id": key >> _KEY_SHIFT,
+        "kind": ((key >> 7) & 1).astype(np.int8),
+        "hit_class": ((key >> 4) & 7).astype(np.int8),
+        "client": (key & 15).astype(np.int8),
+        "first": first, "last": last, "hits": hits.astype(np.int32),
+    })
     return LogEvidence(table, stats, np.zeros(len(table), bool))
+
+
+def _reduce_hits(key, first, last, hits):
+    """Sorted unique keys with the minimum first, maximum last and summed hits of each."""
+    order = np.argsort(key, kind="stable")
+    key, first, last, hits = key[order], first[order], last[order], hits[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+    if not len(key):
+        return key, first, last, hits
+    return (key[starts], np.minimum.reduceat(first, starts), np.maximum.reduceat(last, starts),
+            np.add.reduceat(hits, starts))
 
 
 def unmatched_hits(conn: Connection, schema: BitrixSchema, log: LogEvidence) -> dict:
@@ -162,17 +166,6 @@ def unmatched_hits(conn: Connection, schema: BitrixSchema, log: LogEvidence) -> 
         "orphan_recipients": int(table.loc[orphan, "recipient_id"].nunique()),
         "outside_period_hits": int(table.loc[~orphan, "hits"].sum()),
     }
-
-
-def _reduce_hits(frame: pd.DataFrame) -> pd.DataFrame:
-    return (frame.groupby(["recipient_id", "kind", "hit_class", "client"], sort=False)["time"]
-            .agg(first="min", last="max", hits="size").reset_index())
-
-
-def _merge_hit_aggregates(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    frame = pd.concat(parts, ignore_index=True)
-    return (frame.groupby(["recipient_id", "kind", "hit_class", "client"], sort=False)
-            .agg(first=("first", "min"), last=("last", "max"), hits=("hits", "sum")).reset_index())
 
 
 def _log_features(rows: pd.DataFrame, sent: np.ndarray, log: LogEvidence,
