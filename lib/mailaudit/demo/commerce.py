@@ -79,7 +79,7 @@ def build_commerce(cfg: DemoConfig, pop: Population, st: ContactState, email_ord
          "EXPORT", "HAS_PHONE", "HAS_EMAIL"],
         [cid, created, created, [1] * m, 1 + cid % 7, yes, none, none, source, none, first, last, none,
          ["CLIENT"] * m, yes, yes, yes])}
-    value_type = np.where(cid % 3 == 0, "HOME", "WORK").astype(object)
+    value_type = np.array(["WORK", "HOME"], dtype=object)[(cid % 3 == 0).astype(int)]
     value_type[len(idx):] = "WORK"
     phone_owner = np.arange(1, int(extra_ids[-1]) + 1, 3)
     k = len(phone_owner)
@@ -88,7 +88,8 @@ def build_commerce(cfg: DemoConfig, pop: Population, st: ContactState, email_ord
         [np.arange(1, m + k + 1), [CrmMultiField.ENTITY_CONTACT] * (m + k), np.concatenate([cid, phone_owner]),
          [CrmMultiField.TYPE_EMAIL] * m + [CrmMultiField.TYPE_PHONE] * k,
          np.concatenate([value_type, np.full(k, "MOBILE", dtype=object)]),
-         np.concatenate(["EMAIL_" + value_type, np.full(k, "PHONE_MOBILE", dtype=object)]),
+         np.concatenate([np.array(["EMAIL_WORK", "EMAIL_HOME"], dtype=object)[(value_type == "HOME").astype(int)],
+                         np.full(k, "PHONE_MOBILE", dtype=object)]),
          np.concatenate([crm_value, extra_email,
                          np.array([f"+7 916 {c % 1000:03d}-{c % 97:02d}-{c % 89:02d}" for c in phone_owner.tolist()],
                                   dtype=object)])])
