@@ -20,7 +20,6 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 PARAMETER_TAGS = ("parameters", "injected-parameters")
 PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
 """papermill's big red "An Exception was encountered" banners; the cover says it in one line."""
-PATH_PARAMETERS = ("params_path", "out_dir")
 TOC_PLACEHOLDER = "<!--MAILAUDIT-TOC-->"
 REPORT_TITLES = {
     "data_and_tracking": "Data and tracking readiness",
