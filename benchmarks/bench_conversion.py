@@ -36,6 +36,11 @@ from mailaudit.period import Period
 from mailaudit.sources.db import create_readonly_engine, resolve_database_url
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -159,13 +164,16 @@ def main(argv: list[str] | None = None) -> int:
                                "b_sale_order", "b_sender_contact") if schema.has(name)}
         print("rows:", json.dumps(counts))
         before = peak_rss_mib()
+        cpu_before = _cpu_seconds()
         started = time.perf_counter()
         result = analyse_conversion(conn, schema, Period(args.start, args.end),
                                     contacts_per_chunk=args.contacts_per_chunk)
         elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu_before
     after = peak_rss_mib()
     f = result.figures
-    print(f"analyse_conversion: {elapsed:,.1f} s wall; peak RSS {after:,.0f} MiB (before the run {before:,.0f} MiB)")
+    print(f"analyse_conversion: {elapsed:,.1f} s wall, {cpu:,.1f} s CPU in this process; peak RSS {after:,.0f} MiB "
+          f"(before the run {before:,.0f} MiB)")
     print(f"delivered {f['delivered']:,}, converted {f['converted']:,}, revenue {f['revenue']:,.2f}, "
           f"dialect {schema.dialect}")
     return 0
