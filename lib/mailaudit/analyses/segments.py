@@ -191,7 +191,7 @@ def segment_dimension(schema: BitrixSchema, dimension: str, period: Period, cust
         return Dimension(dimension, case(*((contact.c.AGENT == int(code), client)
                                            for code, client in MAIL_AGENT_CLIENT.items()), else_=UNKNOWN))
     if dimension == "crm_source":
-        return _crm_source_dimension(schema, contact, address)
+        return _crm_source_dimension(schema, contact)
     raise DimensionError(f"unknown dimension {dimension!r}; dimensions: {', '.join(BUILTIN_DIMENSIONS)}")
 
 
@@ -201,23 +201,32 @@ def _need(schema: BitrixSchema, *tables: str) -> None:
         raise DimensionError("missing table(s) " + ", ".join(missing))
 
 
-def _crm_source_dimension(schema, contact, address) -> Dimension:
+def _crm_source_dimension(schema, contact) -> Dimension:
     """b_crm_contact.SOURCE_ID of the CRM contact whose e-mail (b_crm_field_multi, lower-cased and
     trimmed) equals the sender contact's address; several CRM contacts: the smallest SOURCE_ID.
-    Contacts that are no CRM contact's address are outside this dimension."""
+    Contacts that are no CRM contact's address are outside this dimension.
+
+    Bitrix stores CODE lower-cased and trimmed, so each CRM e-mail finds its sender contact through
+    the unique (TYPE_ID, CODE) index; the legacy EMAIL column is normalised on both sides.
+    """
     _need(schema, "b_crm_contact", "b_crm_field_multi")
     crm, multi = schema.table("b_crm_contact"), schema.table("b_crm_field_multi")
+    sender = contact.alias("crm_sender_contact")
     crm_email = func.lower(func.trim(multi.c.VALUE))
+    if schema.layout == "legacy":
+        same_address = func.lower(func.trim(sender.c.EMAIL)) == crm_email
+    else:
+        same_address = and_(sender.c.TYPE_ID == int(SenderContactType.EMAIL), sender.c.CODE == crm_email)
     source = func.nullif(func.trim(crm.c.SOURCE_ID), "")
-    by_email = (
-        select(crm_email.label("email"), func.min(source).label("source_id"))
-        .select_from(multi.join(crm, crm.c.ID == multi.c.ELEMENT_ID))
+    by_contact = (
+        select(sender.c.ID.label("contact_id"), func.min(source).label("source_id"))
+        .select_from(multi.join(crm, crm.c.ID == multi.c.ELEMENT_ID).join(sender, same_address))
         .where(multi.c.ENTITY_ID == CrmMultiField.ENTITY_CONTACT, multi.c.TYPE_ID == CrmMultiField.TYPE_EMAIL)
-        .group_by(crm_email)
-        .subquery("crm_email_source")
+        .group_by(sender.c.ID)
+        .subquery("crm_source_of_contact")
     )
-    label = case((by_email.c.email.is_(None), null()), else_=func.coalesce(by_email.c.source_id, NO_SOURCE))
-    return Dimension("crm_source", label, [(by_email, by_email.c.email == func.lower(func.trim(address)))])
+    label = case((by_contact.c.contact_id.is_(None), null()), else_=func.coalesce(by_contact.c.source_id, NO_SOURCE))
+    return Dimension("crm_source", label, [(by_contact, by_contact.c.contact_id == contact.c.ID)])
 
 
 def _custom_dimension(schema: BitrixSchema, custom: dict) -> Dimension:
@@ -667,21 +676,24 @@ def _figures(metrics: pd.DataFrame, differences: pd.DataFrame, settings: Segment
     }
 
 
+def _how_often(ratio: float) -> str:
+    return f"{ratio:.1f}× as often as" if ratio >= 1 else f"{1 - ratio:.0%} less often than"
+
+
 def marketer_sentence(difference: dict) -> str:
     """One finding in a marketer's words, e.g. "Subscribers in address book X click 1.8× as often
-    as the rest of list, in the same mailings (95% CI 1.5–2.1×)"."""
-    who = {"list": f"Subscribers in address book {difference['segment']}",
+    as the rest of list, in the same mailings (95% interval 1.5–2.1×)"."""
+    who = {"list": f"Subscribers in address book «{difference['segment']}»",
            "provider": f"Subscribers on {difference['segment']}",
            "crm_source": f"Contacts from CRM source {difference['segment']}",
-           "tenure": f"Contacts with tenure {difference['segment']}",
-           "client": f"Readers on {difference['segment']}"}.get(
-        difference["dimension"], f"Segment {difference['segment']} of {difference['dimension']}")
-    ratio = difference["ratio"]
+           "tenure": f"Contacts subscribed {difference['segment']} ago",
+           "client": (f"Readers on {difference['segment']}" if difference["segment"] != UNKNOWN
+                      else "Contacts whose mail client is unknown")}.get(
+        difference["dimension"], f"Contacts with {difference['dimension']} = {difference['segment']}")
     low, high = difference["ci"]
-    how = f"{ratio:.2f}× as often as" if ratio >= 1 else f"{1 / ratio:.2f}× less often than"
-    action = _METRIC_VERBS[difference["metric"]]
-    return (f"{who} {action} {how} the {difference['versus']}, in the same mailings "
-            f"(ratio 95% CI {low:.2f}–{high:.2f}, adjusted p = {difference['p_adjusted']:.2g})")
+    return (f"{who} {_METRIC_VERBS[difference['metric']]} {_how_often(difference['ratio'])} the "
+            f"{difference['versus']}, in the same mailings (95% interval {low:.2f}–{high:.2f}×, "
+            f"adjusted p = {difference['p_adjusted']:.2g})")
 
 
 TABLE_COLUMNS = ["segment", "contacts", "delivered", "open_rate", "open_rate_ci", "click_rate", "click_rate_ci",
@@ -695,22 +707,24 @@ def dimension_table(metrics: pd.DataFrame, dimension: str) -> pd.DataFrame:
     return rows[[c for c in TABLE_COLUMNS if c in rows.columns]].reset_index(drop=True)
 
 
-def findings(differences: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """(severity, title, detail) per significant difference and per mix effect, largest effect first."""
+def findings(differences: pd.DataFrame, limit: int = 10) -> list[tuple[str, str, str]]:
+    """(severity, title, detail): the `limit` largest significant differences, then every mix effect
+    on open or click rate. The full list is the differences table."""
     if differences.empty:
         return []
     out = []
     significant = differences[differences["significant"]].copy()
     significant["size"] = np.abs(np.log(significant["ratio"]))
-    for record in significant.sort_values("size", ascending=False).to_dict(orient="records"):
+    for record in significant.sort_values("size", ascending=False).head(limit).to_dict(orient="records"):
         severity = "medium" if record["size"] >= np.log(1.5) else "low"
         out.append((severity, marketer_sentence(record),
-                    f"{record['segment_delivered']:,} delivered sends vs {record['versus_delivered']:,}; "
-                    f"raw ratio {record['raw_ratio']:.2f}"))
-    for record in differences[differences["mix_effect"]].to_dict(orient="records"):
-        out.append(("info", f"Mix effect: {record['dimension']} {record['segment']} looks "
-                            f"{record['raw_ratio']:.2f}× the {record['versus']} on {record['metric']}, "
-                            "but not within the same mailings",
-                    f"within-posting ratio {record['ratio']:.2f} (95% CI {record['ci'][0]:.2f}–{record['ci'][1]:.2f}):"
-                    " the segment received different letters, it does not behave differently"))
+                    f"{record['segment_delivered']:,} delivered sends against {record['versus_delivered']:,}; "
+                    f"pooled over all mailings the ratio is {record['raw_ratio']:.2f}"))
+    mixed = differences[differences["mix_effect"] & differences["metric"].isin(["open_rate", "click_rate"])]
+    for record in mixed.to_dict(orient="records"):
+        verb = _METRIC_VERBS[record["metric"]]
+        out.append(("info", f"Mix effect: {record['segment']} ({record['dimension']}) seem to {verb} "
+                            f"{_how_often(record['raw_ratio'])} the {record['versus']}, but not in the same mailings",
+                    f"within postings the ratio is {record['ratio']:.2f} (95% interval {record['ci'][0]:.2f}–"
+                    f"{record['ci'][1]:.2f}): they received different letters, they do not behave differently"))
     return out
