@@ -33,7 +33,7 @@ contact ID, so they do not depend on how the ranges fall).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -533,7 +533,6 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
 
     cw = cohort_windows(period, cohort)
     labels = list(cw["cohort"])
-    label_index = {label: i for i, label in enumerate(labels)}
     p_start, p_end = int(_seconds([period.start_dt])[0]), int(_seconds([period.end_exclusive])[0])
     w_start = _seconds(cw["start"])
     data_end = _data_end(conn, schema, purchases)
@@ -625,12 +624,10 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
         cohorts["conversion_rate"] = cohorts["converted"] / cohorts["delivered"]
         cohorts["revenue_per_recipient"] = cohorts["revenue"] / cohorts["delivered"]
         rpr_boot = rev_boot / delivered_boot
-        conv_rate_boot = conv_boot / delivered_boot
     low, high = wilson_interval(cohorts["converted"], cohorts["delivered"])
     cohorts["conversion_rate_ci"] = [_interval(lo_, hi_) for lo_, hi_ in zip(low, high)]
     cohorts["revenue_per_recipient_ci"] = [_interval(*_percentile(rpr_boot[:, k])) for k in range(len(labels))]
     cohorts = cohorts[cohorts["delivered"] > 0].reset_index(drop=True)
-    cohorts.loc[cohorts["delivered"] == 0, ["conversion_rate", "revenue_per_recipient"]] = np.nan
 
     with np.errstate(invalid="ignore", divide="ignore"):
         total_rpr_boot = rev_boot.sum(axis=1) / delivered_boot.sum(axis=1)
