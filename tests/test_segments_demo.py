@@ -114,3 +114,23 @@ def test_summary_figures_carry_the_contract_keys(demo):
     for difference in figures["differences"]:
         assert {"dimension", "metric", "segment", "versus", "ratio", "p_adjusted", "significant", "ci"} <= set(difference)
         assert difference["metric"] in seg.RATE_METRICS
+
+
+def test_legacy_layout_counts_equal_the_truth(tmp_path):
+    """Sender 15/16: recipients carry EMAIL instead of CONTACT_ID, contacts have no AGENT."""
+    path = tmp_path / "legacy.sqlite"
+    built = build_demo(sqlite_path=path, contacts=4000, seed=3, layout="legacy")
+    truth = json.loads(built.truth.read_text(encoding="utf-8"))["segments"]
+    engine = create_readonly_engine(sqlite_url(path))
+    with engine.connect() as conn:
+        schema = reflect_schema(conn)
+        assert schema.layout == "legacy"
+        result = seg.analyse_segments(conn, schema, Period(date(2025, 10, 1), date(2026, 9, 30)),
+                                      seg.SegmentSettings(dimensions=["list", "tenure", "client"]))
+    engine.dispose()
+    assert any("client skipped" in note for note in result.notes)
+    for dimension in ("list", "tenure"):
+        shown = result.figures["dimensions"][dimension]
+        for segment, planted in truth["by_segment"][dimension].items():
+            assert shown[segment]["delivered"] == planted["open_rate"]["delivered"], segment
+            assert shown[segment]["open_rate"] == pytest.approx(planted["open_rate"]["observed_rate"], abs=1e-12)
