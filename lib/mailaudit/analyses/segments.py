@@ -4,10 +4,12 @@ dimension within the same postings, p-values adjusted across the whole table.
 Definitions (period = sends whose recipient DATE_SENT is in [period start, period end]):
 
 - ``delivered``: recipient rows with STATUS "sent" (``RecipientStatus.SENT``) in the period.
-- ``open_rate``: delivered rows with at least one b_sender_posting_read row ÷ delivered rows.
-- ``click_rate``: delivered rows with at least one b_sender_posting_click row ÷ delivered rows.
+- ``open_rate``: delivered rows opened ÷ delivered rows. Opened = the recipient's IS_READ flag,
+  which Bitrix sets with the first b_sender_posting_read row (sender 15.x has no flag: there, a
+  read row); machine opens (Apple MPP) included.
+- ``click_rate``: delivered rows clicked (IS_CLICK, else a b_sender_posting_click row) ÷ delivered rows.
 - ``ctor`` (click-to-open): opened rows that also have a click ÷ opened rows.
-- ``unsub_rate``: delivered rows with at least one b_sender_posting_unsub row ÷ delivered rows.
+- ``unsub_rate``: delivered rows unsubscribed (IS_UNSUB, else a b_sender_posting_unsub row) ÷ delivered rows.
 - ``error_rate``: rows with STATUS "error" ÷ rows with STATUS "sent" or "error" (period as above).
 - ``complaint_rate``: contacts with a b_sender_abuse row dated in the period ÷ contacts with at
   least one delivered row in the period (complaints carry no posting, so this rate is per contact).
@@ -16,8 +18,10 @@ All rates are fractions. Segments are properties of the contact (address book, m
 CRM source, tenure at period end, mail client, custom column), so a comparison is always between
 two disjoint sets of contacts, and the contact is the independent unit of every interval and test.
 
-Counting happens in SQL: one query grouped by posting × month × segment, one grouped by segment
-over per-contact sums (for cluster-robust variances). No recipient-level row leaves the database.
+Counting happens in SQL: one query grouped by posting × month × segment (this period and the
+previous one), one grouped by segment over per-contact sums (for cluster-robust variances), for all
+dimensions whose segments do not overlap at once. No recipient-level row leaves the database.
+Recipients whose contact row is gone, and contacts that are not e-mail contacts, are left out.
 """
 
 from __future__ import annotations
