@@ -649,6 +649,8 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
 
     if delivered == 0:
         notes.append("No delivered sends (STATUS 'N') in the period: rates are null.")
+    if utm_figures["deals"] is None:
+        notes.append("utm is null: the database has no b_crm_utm table, so deals carry no UTM tags.")
     notes.append("The baseline is observational: contacts who were not mailed differ in ways the matching "
                  "(prior purchase, tenure, month) does not capture; it is not a holdout test.")
 
