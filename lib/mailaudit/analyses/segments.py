@@ -126,6 +126,7 @@ class Dimension:
     name: str
     label: object
     joins: list = field(default_factory=list)     # (table, onclause) outer-joined to b_sender_contact
+    one_per_contact: bool = False                 # by construction at most one segment per contact
 
 
 def _contact_table(schema: BitrixSchema):
@@ -180,7 +181,7 @@ def segment_dimension(schema: BitrixSchema, dimension: str, period: Period, cust
         return Dimension(dimension, label, [(link, link.c.CONTACT_ID == contact.c.ID),
                                             (book, book.c.ID == link.c.LIST_ID)])
     if dimension == "provider":
-        return Dimension(dimension, _provider_label(address, schema.dialect))
+        return Dimension(dimension, _provider_label(address, schema.dialect), one_per_contact=True)
     if dimension == "tenure":
         if "DATE_INSERT" not in contact.c:
             raise DimensionError("b_sender_contact has no DATE_INSERT column")
@@ -188,12 +189,13 @@ def segment_dimension(schema: BitrixSchema, dimension: str, period: Period, cust
         inserted = contact.c.DATE_INSERT
         return Dimension(dimension, case((inserted.is_(None), UNKNOWN), (inserted > one, TENURE_BANDS[0]),
                                          (inserted > two, TENURE_BANDS[1]), (inserted > three, TENURE_BANDS[2]),
-                                         else_=TENURE_BANDS[3]))
+                                         else_=TENURE_BANDS[3]), one_per_contact=True)
     if dimension == "client":
         if "AGENT" not in contact.c:
             raise DimensionError("b_sender_contact has no AGENT column (legacy layout)")
         return Dimension(dimension, case(*((contact.c.AGENT == int(code), client)
-                                           for code, client in MAIL_AGENT_CLIENT.items()), else_=UNKNOWN))
+                                           for code, client in MAIL_AGENT_CLIENT.items()), else_=UNKNOWN),
+                         one_per_contact=True)
     if dimension == "crm_source":
         return _crm_source_dimension(schema, contact)
     raise DimensionError(f"unknown dimension {dimension!r}; dimensions: {', '.join(BUILTIN_DIMENSIONS)}")
@@ -230,7 +232,8 @@ def _crm_source_dimension(schema, contact) -> Dimension:
         .subquery("crm_source_of_contact")
     )
     label = case((by_contact.c.contact_id.is_(None), null()), else_=func.coalesce(by_contact.c.source_id, NO_SOURCE))
-    return Dimension("crm_source", label, [(by_contact, by_contact.c.contact_id == contact.c.ID)])
+    return Dimension("crm_source", label, [(by_contact, by_contact.c.contact_id == contact.c.ID)],
+                     one_per_contact=True)
 
 
 def _custom_dimension(schema: BitrixSchema, custom: dict) -> Dimension:
@@ -542,7 +545,10 @@ def _segment_tests(dimension: str, sums: pd.DataFrame, total: pd.Series, counts:
 
 
 def _is_partition(conn: Connection, schema: BitrixSchema, dimension: Dimension) -> bool:
-    """True when every contact is in at most one segment of the dimension (a contact-level query)."""
+    """True when every contact is in at most one segment of the dimension (a contact-level query,
+    run only for address books and custom columns: the other dimensions are so by construction)."""
+    if dimension.one_per_contact:
+        return True
     members = membership(schema, dimension).subquery("members")
     rows, contacts = conn.execute(select(func.count(), func.count(func.distinct(members.c.contact_id)))).one()
     return rows == contacts
