@@ -48,8 +48,12 @@ SCANNER_CLIENT = CLIENT_CODE["scanner"]
 HIT_CLASS_CODE = {name: i for i, name in enumerate(mc.HIT_CLASSES)}
 KIND_CODE = {OPEN: 0, CLICK: 1}
 
-PREFETCH_HORIZON_SECONDS = 3600
-"""Timing mixture: machine (prefetch) opens are assumed to come within this many seconds of delivery."""
+PREFETCH_HORIZON_SECONDS = 86400
+"""Timing mixture: machine fetches come within a day of sending (Apple's proxy within minutes, sometimes
+hours, when the device wakes; gateways within seconds)."""
+FASTEST_PERSON_SECONDS = 60
+"""Timing mixture: a first read within a minute of sending is a machine's (a gateway scan), however
+the scanner window is set."""
 PREFETCH_SIGNATURE_SECONDS = 900
 PREFETCH_SIGNATURE_SHARE = 0.25
 """Database route: a contact at least this share of whose delivered letters were first read within
@@ -68,7 +72,7 @@ FEATURES = (
     "clicked",          # at least one click row
     "human_click",      # a click that is not a scanner's (log) / not all clicks within scanner_seconds (db)
     "human_db",         # opened, and not every read within scanner_seconds of delivery
-    "human_first",      # opened, first read after the scanner window (a person's first open, unless prefetched)
+    "human_first",      # opened, first read after a minute and the scanner window (a person's, unless prefetched)
     "pixel_human",      # a person loaded the pixel (log: a human pixel hit; db: a human read before any click)
     "pixel_human_click",  # pixel_human and human_click: the click-to-open ratio of images-on readers
     "late_open",        # opened, first read later than PREFETCH_HORIZON_SECONDS after delivery
@@ -378,7 +382,7 @@ def _row_features(rows: pd.DataFrame, log: LogEvidence | None, scanner_seconds: 
         "opened": opened,
         "clicked": clicked,
         "human_db": opened & (last_read > scanner_seconds),
-        "human_first": opened & (first_read > scanner_seconds),
+        "human_first": opened & (first_read > max(scanner_seconds, FASTEST_PERSON_SECONDS)),
         "late_open": opened & (first_read > PREFETCH_HORIZON_SECONDS),
         "early_read": opened & (first_read <= PREFETCH_SIGNATURE_SECONDS),
     }
@@ -537,10 +541,10 @@ def click_anchored_rate(s: CellSums, evidence: str) -> np.ndarray:
 def timing_rate(s: CellSums, evidence: str) -> np.ndarray:
     """Timing mixture on the delivery-to-first-read delay (fraction of delivered rows).
 
-    First reads after the prefetch horizon are people's; ``late_share`` (the share of people's first
-    opens that come that late, measured on the identified clients without prefetch) scales them up to
-    all people among the rows not prefetched. The early first reads beyond those people's are machine
-    fetches; the rows they mask are assumed to be opened at the rate of the others.
+    First reads after the horizon (a day) are people's; ``late_share`` (the share of people's first
+    opens that come that late, measured outside the prefetch group) scales them up to all people among
+    the letters no machine fetched first. The early first reads beyond those people's are machine
+    fetches; the letters they mask are assumed to be opened at the rate of the others.
     """
     groups = _comparison_groups(evidence)
     late_share = _ratio(s("late_open", groups, whole=True), s("human_first", groups, whole=True))
@@ -567,18 +571,21 @@ ASSUMPTIONS = {
         "group, a person's open is hidden: their clicks ÷ the click-to-open ratio of the others' "
         "pixel-loading readers estimate it."),
     "exclusion": (
-        "The human open rate of the contacts outside the prefetch group (access log: the proxy never "
-        "fetched for them; database: an identified non-Apple client in AGENT), applied to everyone. "
-        "Assumes Apple Mail users open as often as the others."),
+        "The open rate of the contacts outside the prefetch group (access log: Apple's proxy never "
+        "fetched for them; database: no prefetch signature), counting their images-off readers (Apple's "
+        "proxy loads every image), applied to the prefetch group. Assumes Apple Mail users open as often "
+        "as the others."),
     "click_anchored": (
         "Human click rate of all delivered rows (clicks within the scanner window removed) ÷ the "
-        "click-to-open ratio of the identified clients without prefetch. Assumes the chance that an "
-        "opener clicks does not depend on the mail client."),
+        "click-to-open ratio of the contacts without prefetch (access log: identified clients). Assumes "
+        "the chance that an opener clicks does not depend on the mail client."),
     "timing_mixture": (
-        f"Delivery-to-first-read delays are a mixture: machine fetches within "
-        f"{PREFETCH_HORIZON_SECONDS // 60} minutes of delivery, and people, whose delays are shaped like "
-        "those of the clients without prefetch. Assumes no machine fetch comes later than that, and that "
-        "people whose letter was prefetched open as often as the others."),
+        "Delivery-to-first-read delays are a mixture of machine fetches, all within a day of sending, and "
+        "people, whose delays are shaped like those of the contacts outside the prefetch group (first reads "
+        "within a minute are gateway scans). First reads later than a day, scaled by the share of people's "
+        "first opens that come that late, count the people among the letters a machine did not fetch "
+        "first. Assumes no machine fetches later than a day, people open with the same delays whatever "
+        "their client, and letters a machine fetched first are opened at the others' rate."),
 }
 
 
