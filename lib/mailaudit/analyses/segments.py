@@ -287,6 +287,13 @@ def _everyone_in(schema: BitrixSchema, dimension: Dimension) -> Dimension:
 _COUNT_COLUMNS = ("delivered", "errors", "opened", "clicked", "clicked_after_open", "unsubscribed")
 
 
+def _recipients_first(stmt):
+    """MySQL/MariaDB: join in FROM order (STRAIGHT_JOIN). Driven from the contacts, the optimiser
+    reaches recipient rows through the CONTACT_ID index, one random read each; a sequential scan of
+    the recipients with a primary-key lookup of each contact is many times faster on a big table."""
+    return stmt.prefix_with("STRAIGHT_JOIN", dialect="mysql").prefix_with("STRAIGHT_JOIN", dialect="mariadb")
+
+
 def _recipients_with_contacts(schema: BitrixSchema):
     """(recipients joined to their e-mail contact, recipient table, contact table, email filter).
 
@@ -360,6 +367,7 @@ def posting_segment_counts(conn: Connection, schema: BitrixSchema, period: Perio
                _in_period(recipient.c.DATE_SENT, scanned), email_only)
         .group_by(recipient.c.POSTING_ID, month, which, *(d.label for d in dimensions))
     )
+    stmt = _recipients_first(stmt)
     frame = _frame(conn, stmt, dimensions)
     frame[list(_COUNT_COLUMNS)] = frame[list(_COUNT_COLUMNS)].fillna(0).astype("int64")
     return frame
@@ -378,19 +386,20 @@ def contact_cluster_sums(conn: Connection, schema: BitrixSchema, period: Period,
     dialect = schema.dialect
     source, recipient, contact, email_only = _recipients_with_contacts(schema)
     opened, clicked, unsubscribed = _events(schema, recipient)
-    rows = (select(recipient.c.POSTING_ID.label("posting_id"), contact.c.ID.label("contact_id"),
-                   opened.label("opened"), clicked.label("clicked"), unsubscribed.label("unsubscribed"))
-            .select_from(source)
-            .where(recipient.c.STATUS == RecipientStatus.SENT, _in_period(recipient.c.DATE_SENT, period), email_only)
-            .cte("delivered_rows"))
-    posting_rate = select(
+    rows = _recipients_first(
+        select(recipient.c.POSTING_ID.label("posting_id"), contact.c.ID.label("contact_id"),
+               opened.label("opened"), clicked.label("clicked"), unsubscribed.label("unsubscribed"))
+        .select_from(source)
+        .where(recipient.c.STATUS == RecipientStatus.SENT, _in_period(recipient.c.DATE_SENT, period), email_only)
+    ).cte("delivered_rows")
+    posting_rate = _recipients_first(select(
         rows.c.posting_id,
         (_as_float(func.sum(rows.c.opened), dialect) / func.count()).label("open_rate"),
         (_as_float(func.sum(rows.c.clicked), dialect) / func.count()).label("click_rate"),
         (_as_float(func.sum(rows.c.unsubscribed), dialect) / func.count()).label("unsub_rate"),
         func.coalesce(_as_float(func.sum(rows.c.opened * rows.c.clicked), dialect)
                       / func.nullif(func.sum(rows.c.opened), 0), 0).label("ctor"),
-    ).group_by(rows.c.posting_id).subquery("posting_rate")
+    ).group_by(rows.c.posting_id)).subquery("posting_rate")
     per_contact = (
         select(
             rows.c.contact_id,
@@ -406,8 +415,8 @@ def contact_cluster_sums(conn: Connection, schema: BitrixSchema, period: Period,
         )
         .select_from(rows.join(posting_rate, posting_rate.c.posting_id == rows.c.posting_id))
         .group_by(rows.c.contact_id)
-        .subquery("per_contact")
     )
+    per_contact = _recipients_first(per_contact).subquery("per_contact")
     source = per_contact.join(contact, contact.c.ID == per_contact.c.contact_id)
     if schema.has("b_sender_abuse"):
         abuse = schema.table("b_sender_abuse")
