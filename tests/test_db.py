@@ -172,3 +172,25 @@ def test_scrub_removes_password_in_plain_and_encoded_form():
     message = f"could not connect to {url.render_as_string(hide_password=False)} with p@ss or p%40ss"
     cleaned = scrub(message, url)
     assert "p@ss" not in cleaned and "p%40ss" not in cleaned
+
+
+def test_sqlite_period_bounds_include_rows_at_the_first_second(tmp_path):
+    """Bitrix stores '2026-01-01 00:00:00'; a bound rendered with microseconds would sort after it."""
+    from datetime import datetime
+
+    path = tmp_path / "seconds.sqlite"
+    connection = sqlite3.connect(path)
+    for statement in CORE_DDL:
+        connection.execute(statement)
+    connection.execute("ALTER TABLE b_sender_posting_recipient ADD COLUMN DATE_SENT DATETIME")
+    connection.execute("INSERT INTO b_sender_posting_recipient (ID, STATUS, DATE_SENT) "
+                       "VALUES (1, 'N', '2026-01-01 00:00:00'), (2, 'N', '2025-12-31 23:59:59')")
+    connection.commit()
+    connection.close()
+    with create_readonly_engine(resolve_database_url({"sqlite": str(path)})).connect() as conn:
+        recipients = reflect_schema(conn).table("b_sender_posting_recipient")
+        ids = conn.execute(select(recipients.c.ID).where(
+            recipients.c.DATE_SENT >= datetime(2026, 1, 1))).scalars().all()
+        sent = conn.execute(select(recipients.c.DATE_SENT).where(recipients.c.ID == 1)).scalar_one()
+    assert ids == [1]
+    assert sent == datetime(2026, 1, 1)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import MetaData, Table, event, func, inspect, select, text
+from sqlalchemy import DateTime, MetaData, Table, event, func, inspect, select, text
+from sqlalchemy.dialects.sqlite import base as sqlite_types
 from sqlalchemy.engine import Connection
 
 CORE_TABLES = (
@@ -113,12 +114,20 @@ def reflect_schema(conn: Connection) -> BitrixSchema:
     return schema
 
 
+# Bitrix stores seconds; SQLAlchemy's SQLite DATETIME binds '… 00:00:00.000000', which sorts after a
+# stored '… 00:00:00' and would drop rows at exactly a period's first second.
+_SQLITE_SECONDS = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d"
+
+
 def _reflect_table(conn: Connection, name: str) -> Table:
     metadata = MetaData()
+    sqlite = conn.dialect.name == "sqlite"
 
     @event.listens_for(metadata, "column_reflect")
-    def _upper_case_key(_inspector, _table, column_info):
+    def _bitrix_column(_inspector, _table, column_info):
         column_info["key"] = column_info["name"].upper()
+        if sqlite and isinstance(column_info["type"], DateTime):
+            column_info["type"] = sqlite_types.DATETIME(storage_format=_SQLITE_SECONDS)
 
     return Table(name, metadata, autoload_with=conn)
 

@@ -159,4 +159,5 @@ def read_chunks(conn: Connection, statement, chunksize: int = 200_000) -> Iterat
     if selected is not None and len(selected) == len(columns):
         columns = list(selected.keys())
     for rows in result.partitions(chunksize):
-        yield pd.DataFrame.from_records(rows, columns=columns)
+        # plain tuples: building from Row objects costs pandas a failed key lookup per cell
+        yield pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)
