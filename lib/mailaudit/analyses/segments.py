@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, String, and_, case, cast, exists, func, literal, literal_column, null, or_, select, true
+from sqlalchemy import Float, String, and_, case, cast, exists, func, literal, literal_column, null, or_, select, text, true
 from sqlalchemy.engine import Connection
 
 from mailaudit import emails
@@ -292,6 +292,18 @@ def _recipients_first(stmt):
     reaches recipient rows through the CONTACT_ID index, one random read each; a sequential scan of
     the recipients with a primary-key lookup of each contact is many times faster on a big table."""
     return stmt.prefix_with("STRAIGHT_JOIN", dialect="mysql").prefix_with("STRAIGHT_JOIN", dialect="mariadb")
+
+
+_MYSQL_TEMP_TABLE_BYTES = 256 * 1024 * 1024
+
+
+def _in_memory_temp_tables(conn: Connection, dialect: str) -> None:
+    """MySQL/MariaDB: let this session keep derived tables (the CRM source of each contact, about
+    one row per contact) in memory. Past the default 16 MB they go to disk, and each recipient row's
+    lookup in them becomes a disk read. A session setting: nothing is written."""
+    if dialect in ("mysql", "mariadb"):
+        conn.execute(text(f"SET SESSION tmp_table_size = {_MYSQL_TEMP_TABLE_BYTES}, "
+                          f"max_heap_table_size = {_MYSQL_TEMP_TABLE_BYTES}"))
 
 
 def _recipients_with_contacts(schema: BitrixSchema):
@@ -603,6 +615,7 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
     """
     notes: list[str] = []
     previous_period = period.previous()
+    _in_memory_temp_tables(conn, schema.dialect)
     has_abuse = schema.has("b_sender_abuse")
     if not has_abuse:
         notes.append("complaint_rate is null: the database has no b_sender_abuse table")
