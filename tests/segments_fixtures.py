@@ -34,7 +34,7 @@ def build_mix_effect_db(target: Path | URL, contacts: int = 4000, postings: int 
     promo = rng.random(contacts) < 0.3
     propensity = rng.gamma(0.6, 1 / 0.6, contacts)
     contact_rows = [{"ID": i + 1, "TYPE_ID": int(SenderContactType.EMAIL), "CODE": f"c{i}@example.org",
-                     "DATE_INSERT": PERIOD_START - timedelta(days=30 + i % 1500), "AGENT": 0}
+                     "DATE_INSERT": PERIOD_START - timedelta(days=30 + i % 1500, hours=12), "AGENT": 0}
                     for i in range(contacts)]
     link_rows = [{"CONTACT_ID": i + 1, "LIST_ID": 1} for i in range(contacts)]
     link_rows += [{"CONTACT_ID": int(i) + 1, "LIST_ID": 2} for i in np.flatnonzero(vip)]
