@@ -31,7 +31,8 @@ def cohorts(table: pd.DataFrame, period_label: str, windows: dict):
         lows = np.array([c[0] if c else np.nan for c in table[ci]])
         highs = np.array([c[1] if c else np.nan for c in table[ci]])
         ax.bar(x, values, color=colour, width=0.7)
-        ax.errorbar(x, values, yerr=[values - lows, highs - values], fmt="none", ecolor="#333333", capsize=2, lw=1)
+        # drawn low to high: a percentile bootstrap interval on a small cohort need not contain the estimate
+        ax.vlines(x, lows, highs, color="#333333", lw=1)
         ax.set_xticks(x, table["cohort"], rotation=60, ha="right")
         ax.grid(axis="x", visible=False)
     percent_axis(left, decimals=1)
