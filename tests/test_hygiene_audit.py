@@ -95,9 +95,6 @@ def test_without_a_log_sends_after_the_automatic_blacklist_entry_are_counted(aud
     assert audits["none"].figures["sent_after_hard_bounce"] == expected
 
 
-@pytest.mark.xfail(strict=True, reason="the demo's hygiene_without_logs says 0, but its own rule (rows of any "
-                                       "STATUS after the first hard bounce) counts the hand-off failures it "
-                                       "plants after automatic blacklist entries")
 def test_without_a_log_sends_after_hard_bounce_equal_the_truth(audits, demo):
     assert audits["none"].figures["sent_after_hard_bounce"] == demo[1]["hygiene_without_logs"]["sent_after_hard_bounce"]
 

@@ -29,7 +29,7 @@ from mailaudit.demo.behaviour import (
 )
 from mailaudit.demo.config import DAY, END_EXCLUSIVE_TS, HOUR, PERIOD_END, PERIOD_START, START_TS, DemoConfig
 from mailaudit.demo.population import (
-    CLIENT_LABELS, DISPOSABLE, INVALID, ROLE, SOFT, TENURE_BANDS, TYPO, Population,
+    CLIENT_LABELS, DISPOSABLE, HARD, INVALID, ROLE, SOFT, TENURE_BANDS, TYPO, Population,
 )
 
 RULES = {
@@ -157,6 +157,7 @@ class Truth:
         self.window_sends = np.zeros(n, dtype=np.int32)
         self.window_engaged = np.zeros(n, dtype=bool)
         self.sent_after_hard = 0
+        self.sent_after_blacklist = 0
         self.sent_after_unsub = 0
         self.block_events = 0
         self.soft_events: list[tuple] = []
@@ -219,6 +220,9 @@ class Truth:
             hit = (ts >= self.window_start) & (ts < END_EXCLUSIVE_TS)
             self.window_engaged[c[np.searchsorted(r.rid, rid[hit])]] = True
         self.sent_after_hard += int((live & (r.date_sent > st.hard_ts[c])).sum())
+        # what is visible without logs: sends after the automatic blacklist entry (dated at the bounce's log line)
+        blacklisted = (pop.category[c] == HARD) & pop.auto_blacklist[c]
+        self.sent_after_blacklist += int((live & blacklisted & (r.date_sent > st.hard_log_ts[c])).sum())
         same = (st.unsub_mailing[c] == p.mailing_id) & (st.unsub_ts[c] < BIG)
         late = r.date_sent > st.unsub_ts[c] + self.cfg.hygiene.unsub_grace_hours * HOUR
         self.sent_after_unsub += int((live & same & late).sum())
@@ -273,9 +277,10 @@ class Truth:
             "inactive": int(inactive.sum()),
         }
         auto = sum(1 for code in pop.code[live] if code in commerce.auto_blacklist_norm)
-        without_logs = {"hard_bounce": int(auto), "sent_after_hard_bounce": 0,
-                        "note": "hard bounces visible from automatic b_main_mail_blacklist entries alone; Bitrix "
-                                "stops mailing blacklisted addresses, so no later sends are visible without logs"}
+        without_logs = {"hard_bounce": int(auto), "sent_after_hard_bounce": int(self.sent_after_blacklist),
+                        "note": "hard bounces visible from automatic b_main_mail_blacklist entries alone; later "
+                                "sends are the rows of any STATUS dated after the address's first automatic entry "
+                                "(Bitrix's hand-off failures to blacklisted addresses)"}
         return hygiene, without_logs
 
     def _soft_streaks(self) -> int:
