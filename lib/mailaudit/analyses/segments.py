@@ -760,3 +760,15 @@ def findings(differences: pd.DataFrame, limit: int = 10) -> list[tuple[str, str,
                     f"within postings the ratio is {record['ratio']:.2f} (95% interval {record['ci'][0]:.2f}–"
                     f"{record['ci'][1]:.2f}): they received different letters, they do not behave differently"))
     return out
+
+
+def headline(differences: pd.DataFrame, correction: str) -> str:
+    """The report's one line: how many differences hold within mailings, and the largest click-rate
+    one (open rates by provider and client are dominated by machine opens)."""
+    significant = differences[differences["significant"]] if len(differences) else differences
+    if significant.empty:
+        return f"no segment differs significantly from the rest within the same mailings ({correction} correction)"
+    clicks = significant[significant["metric"] == "click_rate"]
+    pool = clicks if len(clicks) else significant
+    top = pool.assign(size=np.abs(np.log(pool["ratio"]))).sort_values("size", ascending=False).iloc[0]
+    return f"{len(significant)} significant segment differences; e.g. {marketer_sentence(top.to_dict())}"
