@@ -13,10 +13,9 @@ from mailaudit.period import Period
 from mailaudit.report.context import json_safe
 from mailaudit.sources.db import create_readonly_engine, sqlite_url
 
-DEMO_CONTACTS = 40_000
-"""At the demo's default 20,000 contacts the smallest planted effect (CRM source ADVERTISING clicks
-0.8×, about 1,600 contacts) cannot be told from chance once contacts, not sends, are the unit and
-the whole table is Holm-corrected; at 40,000 every planted effect is detectable."""
+DEMO_CONTACTS = 20_000
+"""The demo's default size: its smallest planted effect (CRM source ADVERTISING clicks 0.6×, about
+1,600 contacts) must be found with contacts as the unit and the whole table Holm-corrected."""
 
 TRUTH_PROVIDER = {"mailru": "mail.ru"}
 """The demo's provider labels that emails.PROVIDER_DOMAINS spells differently."""

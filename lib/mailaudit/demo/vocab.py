@@ -76,8 +76,8 @@ MIX_LIST = "webinar"
 
 CRM_SOURCES = (
     # SOURCE_ID, share of CRM contacts, click multiplier
-    ("WEB", 0.35, 0.8), ("STORE", 0.20, 1.8), ("CALL", 0.15, 0.8), ("EMAIL", 0.12, 0.8),
-    ("ADVERTISING", 0.10, 0.8), ("RECOMMENDATION", 0.08, 1.8),
+    ("WEB", 0.35, 0.6), ("STORE", 0.20, 1.8), ("CALL", 0.15, 0.6), ("EMAIL", 0.12, 0.6),
+    ("ADVERTISING", 0.10, 0.6), ("RECOMMENDATION", 0.08, 1.8),
 )
 
 CAMPAIGNS = (
