@@ -86,7 +86,8 @@ def demo_params(demo, tmp_path):
     return lambda **options: _write_demo_params(demo, tmp_path, **options)
 
 
-def _write_demo_params(demo, tmp_path, *, with_logs: bool = True, database: dict | None = None, **sections) -> str:
+def _write_demo_params(demo, tmp_path, *, with_logs: bool = True, database: dict | None = None,
+                       name: str = "params.yaml", **sections) -> str:
     import yaml
 
     truth = demo.truth_figures
@@ -98,6 +99,6 @@ def _write_demo_params(demo, tmp_path, *, with_logs: bool = True, database: dict
     if with_logs:
         params["logs"] = {"delivery": [demo.logs["postfix"]], "access": [demo.logs["access"]]}
     params.update(sections)
-    path = tmp_path / "params.yaml"
+    path = tmp_path / name
     path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     return str(path)
