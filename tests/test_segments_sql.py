@@ -2,7 +2,6 @@
 
 from datetime import date, datetime
 
-import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import URL, select

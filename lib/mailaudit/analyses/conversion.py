@@ -43,6 +43,7 @@ from sqlalchemy.engine import Connection
 
 from mailaudit.analyses.stats import Z95, wilson_interval
 from mailaudit.bitrix import codes
+from mailaudit.bitrix.queries import email_postings
 from mailaudit.bitrix.schema import BitrixSchema
 from mailaudit.period import Period
 from mailaudit.sources.db import read_chunks
@@ -415,13 +416,9 @@ def _contact_ranges(conn: Connection, schema: BitrixSchema, per_chunk: int):
     return [(lo, min(lo + per_chunk - 1, int(high))) for lo in range(int(low), int(high) + 1, per_chunk)]
 
 
-def email_postings(conn: Connection, schema: BitrixSchema) -> np.ndarray:
-    """IDs of the postings of e-mail letters (MESSAGE_CODE 'mail'; every letter when the column is absent)."""
-    p, ch = schema.table("b_sender_posting"), schema.table("b_sender_mailing_chain")
-    stmt = select(p.c.ID).select_from(p.join(ch, ch.c.ID == p.c.MAILING_CHAIN_ID))
-    if "MESSAGE_CODE" in ch.c:
-        stmt = stmt.where(ch.c.MESSAGE_CODE == codes.EMAIL_MESSAGE_CODE)
-    return _stream(conn, stmt).iloc[:, 0].astype("int64").to_numpy()
+def email_posting_ids(conn: Connection, schema: BitrixSchema) -> np.ndarray:
+    """IDs of the postings of e-mail letters, as an array."""
+    return _stream(conn, email_postings(schema)).iloc[:, 0].astype("int64").to_numpy()
 
 
 def _chunk_sends(conn, schema, lo, hi, postings: np.ndarray) -> pd.DataFrame:
@@ -550,7 +547,7 @@ def analyse_conversion(conn: Connection, schema: BitrixSchema, period: Period, *
     delivered_boot = np.zeros((replicates, len(labels)))
     delivered_counts = np.zeros(len(labels), dtype=np.int64)
     km_counts: dict[tuple[int, int], int] = {}
-    mail_postings = email_postings(conn, schema)
+    mail_postings = email_posting_ids(conn, schema)
     postings = _period_postings(conn, schema, period, mail_postings)
     n_cells = max(len(postings.months), 1) * 2 * len(TENURE_BUCKETS)
     base = {"units": np.zeros((n_cells, 2)), "ordered": np.zeros((n_cells, 2)), "seed": seed,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 from mailaudit import emails
 from mailaudit.analyses import mail_clients as mc
 from mailaudit.bitrix import codes
+from mailaudit.bitrix.queries import email_postings
 from mailaudit.bitrix.schema import BitrixSchema
 from mailaudit.period import Period
 from mailaudit.sources.access_logs import CLICK, OPEN, ScanStats, iter_tracking_hits
@@ -267,17 +268,6 @@ def delivered_rows_statement(schema: BitrixSchema, period: Period):
                         rec.c.DATE_SENT < period.end_exclusive,
                         rec.c.POSTING_ID.in_(email_postings(schema))))
             .order_by(rec.c.ID))
-
-
-def email_postings(schema: BitrixSchema):
-    """IDs of the postings of e-mail letters (chain MESSAGE_CODE 'mail'; every letter when the column
-    is absent, as in sender 15/16): SMS and messenger postings also write recipient rows."""
-    posting = schema.table("b_sender_posting")
-    chain = schema.table("b_sender_mailing_chain")
-    stmt = select(posting.c.ID).select_from(posting.join(chain, chain.c.ID == posting.c.MAILING_CHAIN_ID))
-    if "MESSAGE_CODE" in chain.c:
-        stmt = stmt.where(chain.c.MESSAGE_CODE == codes.EMAIL_MESSAGE_CODE)
-    return stmt
 
 
 def _epoch_seconds(values: pd.Series) -> np.ndarray:

@@ -332,7 +332,6 @@ class Truth:
                 yield rid, "mpp" if is_mpp else "scanner"
 
     def segments(self) -> dict:
-        lists = [name for _c, name, *_x in vocab.LISTS]
         open_mult = {name: o for _c, name, _s, o, _k in vocab.LISTS}
         click_mult = {name: k for _c, name, _s, _o, k in vocab.LISTS}
         mix_name = next(name for code, name, *_x in vocab.LISTS if code == vocab.MIX_LIST)
