@@ -230,3 +230,29 @@ def test_legacy_layout_gives_the_truth(tmp_path):
     truth = json.loads(Path(result.truth).read_text(encoding="utf-8"))
     figures = _audit(sqlite_url(Path(result.database)), truth, [Path(result.logs["postfix"])]).figures
     assert {k: figures[k] for k in CONTRACT_KEYS} == {k: truth["hygiene"][k] for k in CONTRACT_KEYS}
+
+
+def test_dns_check_flags_contacts_on_domains_without_mail(demo, monkeypatch):
+    """The optional DNS check: each distinct domain is looked up once; its contacts become suppressions."""
+    from mailaudit.analyses import addresses
+
+    result, truth = demo
+    looked_up = []
+
+    def fake_lookup(domains, **_options):
+        looked_up.append(sorted(domains))
+        return {"mail.ru": "The domain name mail.ru does not accept email."}
+
+    monkeypatch.setattr(addresses, "domains_without_mail", fake_lookup)
+    audited = _audit(sqlite_url(Path(result.database)), truth, [])
+    checked = _audit(sqlite_url(Path(result.database)), truth | {"parameters": truth["parameters"] | {
+        "hygiene": truth["parameters"]["hygiene"] | {"check_dns": True}}}, [])
+    db = sqlite3.connect(result.database)
+    on_mail_ru = db.execute("SELECT COUNT(*) FROM b_sender_contact WHERE TYPE_ID = 1 AND CODE LIKE '%@mail.ru'").fetchone()[0]
+    db.close()
+    assert len(looked_up) == 1 and "mail.ru" in looked_up[0] and len(looked_up[0]) == len(set(looked_up[0]))
+    assert audited.figures["no_mail_domain"] is None
+    assert checked.figures["no_mail_domain"] == on_mail_ru > 0
+    rows = checked.suppressions["no_mail_domain"]
+    assert len(rows) == on_mail_ru and rows["email"].str.endswith("@mail.ru").all()
+    assert rows["evidence_text"].str.contains("does not accept email").all()

@@ -31,7 +31,7 @@ def test_defaults_match_the_contract(tmp_path):
     assert params.database is None
     assert params.logs == {"delivery": [], "access": []}
     assert params.hygiene == {"soft_bounce_streak": 3, "unsub_grace_hours": 48, "inactive_months": 6,
-                              "inactive_min_sends": 5, "crm_unsub_field": None}
+                              "inactive_min_sends": 5, "check_dns": False, "crm_unsub_field": None}
     assert params.conversion == {"open_window_days": 5, "click_window_days": 30, "cohort": "month",
                                  "followup_days": 3}
     assert params.privacy == {"mask_emails": True} and params.mask_emails

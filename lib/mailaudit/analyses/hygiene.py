@@ -80,6 +80,7 @@ ACTIONS = {
     "role_account": "review: a shared mailbox (info@, sales@); keep only with documented consent",
     "duplicate": "merge with the kept contact; mail one address per mailbox",
     "inactive": "move to a re-engagement (sunset) campaign; suppress if it stays silent",
+    "no_mail_domain": "suppress: the domain accepts no mail (no MX or A record, or a null MX); re-check before deleting",
 }
 
 
@@ -145,11 +146,13 @@ def _times(values) -> pd.Series:
 ISSUE_COLUMNS = ["contact_id", "email", "issue", "detail"]
 
 
-def audit_addresses(conn: Connection, schema: BitrixSchema) -> tuple[dict, pd.DataFrame]:
+def audit_addresses(conn: Connection, schema: BitrixSchema, check_dns: bool = False) -> tuple[dict, pd.DataFrame]:
     """Counts of contacts, syntax, role, disposable, typo and duplicate problems; one row per flagged contact.
 
     Contacts are read in ID order; of addresses that reach the same mailbox the oldest contact
-    is kept and the others are duplicates.
+    is kept and the others are duplicates. With `check_dns`, each distinct domain of a valid address
+    is looked up once (cached) and contacts on domains that accept no mail are flagged too
+    (`no_mail_domain`, else None: not checked).
     """
     contact = schema.table("b_sender_contact")
     address, is_email = _contact_address(schema)
@@ -157,8 +160,11 @@ def audit_addresses(conn: Connection, schema: BitrixSchema) -> tuple[dict, pd.Da
     counts = Counter()
     first_of: dict[str, str] = {}
     flagged: list[pd.DataFrame] = []
+    domains: set[str] = set()
     for chunk in read_chunks(conn, stmt, CHUNK):
         checked = addr.check_addresses(chunk["email"].astype(object).fillna(""))
+        if check_dns:
+            domains.update(checked.loc[~checked["invalid_syntax"], "domain"].dropna())
         counts["contacts"] += len(chunk)
         for key in ("invalid_syntax", "role_account", "disposable_domain", "typo_domain"):
             counts[key] += int(checked[key].sum())
@@ -182,10 +188,28 @@ def audit_addresses(conn: Connection, schema: BitrixSchema) -> tuple[dict, pd.Da
         dup = checked[checked["duplicate_of"].notna()]
         flagged.append(pd.DataFrame({"contact_id": dup["contact_id"], "email": dup["email"],
                                      "issue": "duplicate", "detail": "same mailbox as " + dup["duplicate_of"]}))
-    issues = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame(columns=ISSUE_COLUMNS)
     figures = {k: int(counts[k]) for k in ("contacts", "invalid_syntax", "role_account", "disposable_domain",
                                              "typo_domain", "duplicate_contacts")}
+    figures["no_mail_domain"] = None
+    if check_dns:
+        dead = addr.domains_without_mail(domains)
+        on_dead = _contacts_on_domains(conn, stmt, dead)
+        figures["no_mail_domain"] = int(len(on_dead))
+        flagged.append(on_dead)
+    issues = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame(columns=ISSUE_COLUMNS)
     return figures, issues[ISSUE_COLUMNS].reset_index(drop=True)
+
+
+def _contacts_on_domains(conn: Connection, stmt, dead: dict[str, str]) -> pd.DataFrame:
+    """Issue rows for the contacts whose domain is a key of `dead` ({domain: DNS reason})."""
+    rows = [pd.DataFrame(columns=ISSUE_COLUMNS)]
+    if dead:
+        for chunk in read_chunks(conn, stmt, CHUNK):
+            domain = chunk["email"].astype(object).fillna("").str.strip().str.lower().str.rsplit("@", n=1).str[-1]
+            hit = domain.isin(dead.keys())
+            rows.append(pd.DataFrame({"contact_id": chunk.loc[hit, "contact_id"], "email": chunk.loc[hit, "email"],
+                                      "issue": "no_mail_domain", "detail": domain[hit].map(dead)}))
+    return pd.concat(rows, ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -670,7 +694,10 @@ def audit_hygiene(conn: Connection, schema: BitrixSchema, period: Period, hygien
     files of `logs.delivery` (may be empty: the log-only figures are then None with a note)."""
     end = period.end_exclusive
     notes: list[str] = []
-    figures, issues = audit_addresses(conn, schema)
+    figures, issues = audit_addresses(conn, schema, check_dns=bool(hygiene.get("check_dns")))
+    if figures["no_mail_domain"] is None:
+        notes.append("no_mail_domain is null: domains were not looked up in DNS (set hygiene.check_dns: true "
+                     "where the machine can reach a DNS server).")
 
     blacklist = blacklist_entries(conn, schema, end)
     if not schema.has("b_main_mail_blacklist"):
@@ -872,7 +899,7 @@ def _suppressions(issues, hard, streaks, abuse, unsub_contacts, inactive, window
                                            "opted out in the sender module: " + unsub_contacts["source"], "date", None)
     for issue, reason in (("invalid_syntax", "invalid_syntax"), ("typo_domain", "typo_domain"),
                           ("disposable_domain", "disposable"), ("role_account", "role_account"),
-                          ("duplicate", "duplicate")):
+                          ("duplicate", "duplicate"), ("no_mail_domain", "no_mail_domain")):
         rows = issues[issues["issue"] == issue]
         if not rows.empty:
             out[reason] = _suppression(rows, reason, issue, "detail", None, None)

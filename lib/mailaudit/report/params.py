@@ -114,6 +114,8 @@ _SECTIONS: dict[str, dict[str, tuple[Callable[[Any, str], Any], Any]]] = {
         "unsub_grace_hours": (_positive_int, 48),
         "inactive_months": (_positive_int, 6),
         "inactive_min_sends": (_positive_int, 5),
+        # look up each address domain's MX/A records (cached, one query per domain); needs network access
+        "check_dns": (_boolean, False),
         # custom CRM user field (UF_CRM_...) that marks a contact "do not email", if the portal has one
         "crm_unsub_field": (_optional_text, None),
     },
