@@ -239,3 +239,22 @@ def test_data_quality_plants_are_in_the_data(small_demo, small_db):
 def _result_path(small_demo, name):
     result, _truth = small_demo
     return getattr(result, name)
+
+
+def test_stored_values_fit_their_bitrix_column_types(small_demo, small_db):
+    """Integers are stored as integers (not numpy blobs) and text fits its VARCHAR length, so strict
+    MySQL would accept every row."""
+    from sqlalchemy import Integer, String
+
+    from mailaudit.bitrix.tables import bitrix_metadata
+
+    for table in bitrix_metadata().tables.values():
+        for column in table.columns:
+            name = f'"{column.name}"'
+            if isinstance(column.type, Integer):
+                bad = small_db.execute(f'SELECT COUNT(*) FROM "{table.name}" WHERE {name} IS NOT NULL '
+                                       f"AND typeof({name}) != 'integer'").fetchone()[0]
+                assert bad == 0, f"{table.name}.{column.name}: {bad} non-integer values"
+            elif isinstance(column.type, String) and column.type.length:
+                longest = small_db.execute(f'SELECT MAX(length({name})) FROM "{table.name}"').fetchone()[0] or 0
+                assert longest <= column.type.length, f"{table.name}.{column.name}: {longest} characters"

@@ -100,7 +100,8 @@ def build_commerce(cfg: DemoConfig, pop: Population, st: ContactState, email_ord
     users = np.flatnonzero(pop.user_id > 0)
     column_tables["b_user"] = (
         ["ID", "LOGIN", "EMAIL", "NAME", "LAST_NAME", "ACTIVE", "DATE_REGISTER"],
-        [pop.user_id[users], pop.code[users], pop.code[users], pop.first[users], pop.last[users],
+        # LOGIN is VARCHAR(50) in Bitrix: a long address is cut, as strict MySQL would refuse it
+        [pop.user_id[users], [code[:50] for code in pop.code[users]], pop.code[users], pop.first[users], pop.last[users],
          ["Y"] * len(users), pop.date_insert[users] - 7 * DAY])
     user_rows = []
     next_user = int(pop.user_id.max()) + 1
@@ -206,7 +207,7 @@ def build_commerce(cfg: DemoConfig, pop: Population, st: ContactState, email_ord
             utm = {"UTM_SOURCE": "yandex", "UTM_MEDIUM": "cpc", "UTM_CAMPAIGN": "brand"}
         stage = DEAL_STAGES[4] if canceled[k] else DEAL_STAGES[3]
         did = add_deal(crm_id, int(o_ts[k]), stage, float(price[k]), "STORE", f"Заказ №{k + 1}", utm)
-        entity_rows.append((len(entity_rows) + 1, did, int(CrmEntityType.DEAL), k + 1))
+        entity_rows.append((len(entity_rows) + 1, did, int(CrmEntityType.DEAL), int(k) + 1))
     pipeline = np.flatnonzero(rng.random(int(extra_ids[-1])) < 0.08) + 1
     for crm_id in pipeline:
         created = int(rng.integers(START_TS, END_EXCLUSIVE_TS - 5 * DAY))
