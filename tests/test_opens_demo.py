@@ -74,14 +74,7 @@ ESTIMATORS = {"access_log": ("access_log", "exclusion", "click_anchored", "timin
               "database": ("database", "exclusion", "click_anchored", "timing_mixture")}
 
 
-CLICK_ANCHORED_BIAS = pytest.mark.xfail(
-    strict=True, reason="click-anchored reads 0.2–0.7 pp low on seeds 1–3 (interval half-width ~0.6 pp): "
-                        "a bias to find, see the note on issue 5")
-
-
-@pytest.mark.parametrize("route, estimator", [
-    pytest.param(r, e, marks=CLICK_ANCHORED_BIAS) if e == "click_anchored" else (r, e)
-    for r, names in ESTIMATORS.items() for e in names])
+@pytest.mark.parametrize("route, estimator", [(r, e) for r, names in ESTIMATORS.items() for e in names])
 def test_estimator_interval_covers_the_planted_rate(opens_demo, route, estimator):
     truth = opens_demo["truth"]["opens"]["human_open_rate"]
     found = opens_demo[route].figures["estimators"][estimator]

@@ -523,9 +523,16 @@ def exclusion_rate(s: CellSums, evidence: str) -> np.ndarray:
 
 
 def click_anchored_rate(s: CellSums, evidence: str) -> np.ndarray:
-    """Human click rate (human clickers / delivered) ÷ the click-to-open ratio of the identified
-    clients without prefetch (fraction)."""
-    return _ratio(_ratio(s("human_click"), s("delivered")), _ctor(s, evidence, (REFERENCE,)))
+    """Human clicks ÷ the click-to-open ratio of the identified clients without prefetch (fraction of
+    delivered rows). The prefetch group's clicks are divided by the ratio of pixel-loading readers:
+    Apple's proxy loads every image, so none of those people reads with images off, and the ratio that
+    counts images-off clickers as openers would understate their opens."""
+    others = (REFERENCE, UNKNOWN_GROUP)
+    seen = np.where(s("delivered", others) > 0,
+                    _ratio(s("human_click", others), _ctor(s, evidence, (REFERENCE,))), 0.0)
+    hidden = np.where(s("delivered", (PREFETCH,)) > 0,
+                      _ratio(s("human_click", (PREFETCH,)), pixel_ctor(s, (REFERENCE,))), 0.0)
+    return _ratio(seen + hidden, s("delivered"))
 
 
 def timing_rate(s: CellSums, evidence: str) -> np.ndarray:
@@ -567,8 +574,9 @@ ASSUMPTIONS = {
         "as the others."),
     "click_anchored": (
         "Human click rate of all delivered rows (clicks within the scanner window removed) ÷ the "
-        "click-to-open ratio of the contacts without prefetch (access log: identified clients). Assumes "
-        "the chance that an opener clicks does not depend on the mail client."),
+        "click-to-open ratio of the contacts without prefetch (access log: identified clients); for the "
+        "prefetch group, the ratio of readers who loaded images, since Apple's proxy loads every image. "
+        "Assumes the chance that an opener clicks does not depend on the mail client."),
     "timing_mixture": (
         "Delivery-to-first-read delays are a mixture of machine fetches, all within a day of sending, and "
         "people, whose delays are shaped like those of the contacts outside the prefetch group (first reads "
