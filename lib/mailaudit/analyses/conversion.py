@@ -46,7 +46,7 @@ from mailaudit.bitrix import codes
 from mailaudit.bitrix.queries import email_postings
 from mailaudit.bitrix.schema import BitrixSchema
 from mailaudit.period import Period
-from mailaudit.sources.db import read_chunks
+from mailaudit.sources.db import read_chunks, read_frame
 
 DAY = 86_400
 """Seconds in a day: windows are N x 24 h."""
@@ -238,14 +238,6 @@ def _recipient_source(schema: BitrixSchema):
     return r.join(sc, sc.c.EMAIL == r.c.EMAIL), sc.c.ID
 
 
-def _stream(conn: Connection, stmt, chunksize: int = 200_000) -> pd.DataFrame:
-    """A small result read in chunks; an empty result keeps the statement's column names."""
-    parts = list(read_chunks(conn, stmt, chunksize))
-    if parts:
-        return pd.concat(parts, ignore_index=True)
-    return pd.DataFrame(columns=[c.key for c in stmt.selected_columns])
-
-
 def crm_contact_map(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
     """CRM contact -> mailing contact pairs by e-mail (crm_contact_id, contact_id), de-duplicated."""
     if not schema.has("b_crm_field_multi"):
@@ -257,7 +249,7 @@ def crm_contact_map(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
             .select_from(fm.join(sc, code == func.lower(func.trim(fm.c.VALUE))))
             .where(fm.c.ENTITY_ID == codes.CrmMultiField.ENTITY_CONTACT,
                    fm.c.TYPE_ID == codes.CrmMultiField.TYPE_EMAIL, is_email))
-    out = _stream(conn, stmt)
+    out = read_frame(conn, stmt)
     if out.empty:
         return pd.DataFrame(columns=["crm_contact_id", "contact_id"])
     return out.astype("int64").drop_duplicates()
@@ -274,7 +266,7 @@ def order_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFram
     linking: DataFrame of what/orders/detail).
     """
     o = schema.table("b_sale_order")
-    orders = _stream(conn, select(o.c.ID.label("purchase_id"), o.c.DATE_INSERT.label("purchased_at"),
+    orders = read_frame(conn, select(o.c.ID.label("purchase_id"), o.c.DATE_INSERT.label("purchased_at"),
                                   o.c.PRICE.label("value"), o.c.USER_ID.label("user_id"),
                                   o.c.CANCELED.label("canceled"), o.c.CURRENCY.label("currency")))
     cancelled = orders["canceled"].eq(codes.YES)
@@ -288,7 +280,7 @@ def order_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFram
     crm_links = pd.DataFrame(columns=["purchase_id", "crm_contact_id"])
     if schema.has("b_crm_order_contact_company"):
         occ = schema.table("b_crm_order_contact_company")
-        crm_links = _stream(conn, select(occ.c.ORDER_ID.label("purchase_id"), occ.c.ENTITY_ID.label("crm_contact_id"))
+        crm_links = read_frame(conn, select(occ.c.ORDER_ID.label("purchase_id"), occ.c.ENTITY_ID.label("crm_contact_id"))
                             .where(occ.c.ENTITY_TYPE_ID == int(codes.CrmEntityType.CONTACT)))
         crm_links = crm_links.astype("int64") if not crm_links.empty else crm_links
     crm_links = crm_links[crm_links["purchase_id"].isin(orders["purchase_id"])]
@@ -298,7 +290,7 @@ def order_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFram
     via_user = pd.DataFrame(columns=["purchase_id", "contact_id", "via"])
     if "USER_ID" in schema.columns("b_sender_contact"):
         _code, is_email = _contact_code(schema)
-        users = _stream(conn, select(sc.c.USER_ID.label("user_id"), sc.c.ID.label("contact_id"))
+        users = read_frame(conn, select(sc.c.USER_ID.label("user_id"), sc.c.ID.label("contact_id"))
                         .where(sc.c.USER_ID > 0, is_email))
         if not users.empty:
             via_user = (orders[orders["user_id"] > 0][["purchase_id", "user_id"]]
@@ -339,7 +331,7 @@ def _crm_contacts_with_email(conn: Connection, schema: BitrixSchema) -> np.ndarr
     if not schema.has("b_crm_field_multi"):
         return np.array([], dtype=np.int64)
     fm = schema.table("b_crm_field_multi")
-    out = _stream(conn, select(fm.c.ELEMENT_ID).distinct().where(
+    out = read_frame(conn, select(fm.c.ELEMENT_ID).distinct().where(
         fm.c.ENTITY_ID == codes.CrmMultiField.ENTITY_CONTACT, fm.c.TYPE_ID == codes.CrmMultiField.TYPE_EMAIL))
     return out.iloc[:, 0].astype("int64").to_numpy() if not out.empty else np.array([], dtype=np.int64)
 
@@ -347,7 +339,7 @@ def _crm_contacts_with_email(conn: Connection, schema: BitrixSchema) -> np.ndarr
 def deal_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFrame):
     """Won deals, their links to mailing contacts and the linking tally (as `order_purchases`)."""
     d = schema.table("b_crm_deal")
-    deals = _stream(conn, select(d.c.ID.label("purchase_id"), d.c.CLOSEDATE.label("closed"),
+    deals = read_frame(conn, select(d.c.ID.label("purchase_id"), d.c.CLOSEDATE.label("closed"),
                                  d.c.DATE_CREATE.label("created"), d.c.OPPORTUNITY.label("value"),
                                  d.c.CONTACT_ID.label("crm_contact_id"), d.c.CURRENCY_ID.label("currency"))
                     .where(d.c.STAGE_SEMANTIC_ID == codes.DealSemantic.WON))
@@ -358,7 +350,7 @@ def deal_purchases(conn: Connection, schema: BitrixSchema, crm_map: pd.DataFrame
     crm_links = deals[["purchase_id", "crm_contact_id"]].dropna()
     if schema.has("b_crm_deal_contact"):
         dc = schema.table("b_crm_deal_contact")
-        extra = _stream(conn, select(dc.c.DEAL_ID.label("purchase_id"), dc.c.CONTACT_ID.label("crm_contact_id")))
+        extra = read_frame(conn, select(dc.c.DEAL_ID.label("purchase_id"), dc.c.CONTACT_ID.label("crm_contact_id")))
         crm_links = pd.concat([crm_links, extra], ignore_index=True)
     crm_links = crm_links.astype("int64")
     crm_links = crm_links[(crm_links["crm_contact_id"] > 0) & crm_links["purchase_id"].isin(deals["purchase_id"])]
@@ -418,7 +410,7 @@ def _contact_ranges(conn: Connection, schema: BitrixSchema, per_chunk: int):
 
 def email_posting_ids(conn: Connection, schema: BitrixSchema) -> np.ndarray:
     """IDs of the postings of e-mail letters, as an array."""
-    return _stream(conn, email_postings(schema)).iloc[:, 0].astype("int64").to_numpy()
+    return read_frame(conn, email_postings(schema)).iloc[:, 0].astype("int64").to_numpy()
 
 
 def _chunk_sends(conn, schema, lo, hi, postings: np.ndarray) -> pd.DataFrame:
@@ -432,7 +424,7 @@ def _chunk_sends(conn, schema, lo, hi, postings: np.ndarray) -> pd.DataFrame:
                    _epoch(r.c.DATE_SENT, schema.dialect).label("sent_at"), r.c.STATUS.label("status"),
                    engaged.label("engaged"))
             .select_from(source).where(r.c.DATE_SENT.is_not(None), contact.between(lo, hi)))
-    df = _stream(conn, stmt)
+    df = read_frame(conn, stmt)
     if df.empty:
         return pd.DataFrame({**{c: pd.Series(dtype="int64") for c in ("recipient_id", "contact_id", "posting_id",
                                                                       "sent_at")}, "status": pd.Series(dtype=object),
@@ -459,7 +451,7 @@ def _chunk_touches(conn, schema, contact_ids: np.ndarray) -> pd.DataFrame:
                     .select_from(source.join(t, t.c.RECIPIENT_ID == r.c.ID))
                     .where(r.c.STATUS == codes.RecipientStatus.SENT, contact.in_(batch),
                            t.c.DATE_INSERT.is_not(None)))
-            df = _stream(conn, stmt)
+            df = read_frame(conn, stmt)
             if not df.empty:
                 parts.append(pd.DataFrame({"recipient_id": df["recipient_id"].astype("int64"),
                                            "at": df["at"].astype("int64"), "is_click": is_click}))
@@ -472,7 +464,7 @@ def _chunk_touches(conn, schema, contact_ids: np.ndarray) -> pd.DataFrame:
 def _chunk_contacts(conn, schema, lo, hi) -> pd.DataFrame:
     sc = schema.table("b_sender_contact")
     _code, is_email = _contact_code(schema)
-    df = _stream(conn, select(sc.c.ID.label("contact_id"), sc.c.DATE_INSERT.label("created"))
+    df = read_frame(conn, select(sc.c.ID.label("contact_id"), sc.c.DATE_INSERT.label("created"))
                  .where(sc.c.ID.between(lo, hi), is_email))
     if df.empty:
         return pd.DataFrame({"contact_id": pd.Series(dtype="int64"), "created": pd.Series(dtype="int64")})
@@ -823,7 +815,7 @@ def _period_postings(conn: Connection, schema: BitrixSchema, period: Period, mai
              .where(r.c.STATUS == codes.RecipientStatus.SENT, r.c.DATE_SENT >= period.start_dt,
                     r.c.DATE_SENT < period.end_exclusive)
              .group_by(r.c.POSTING_ID).subquery())
-    df = _stream(conn, select(first.c.posting_id, first.c.first_sent, p.c.DATE_SEND.label("date_send"))
+    df = read_frame(conn, select(first.c.posting_id, first.c.first_sent, p.c.DATE_SEND.label("date_send"))
                  .select_from(first.outerjoin(p, p.c.ID == first.c.posting_id)))
     df = df[np.isin(df["posting_id"].astype("int64").to_numpy(), mail_postings)]
     if df.empty:
@@ -843,13 +835,13 @@ def _chunk_optouts(conn, schema, lo, hi) -> pd.DataFrame:
     parts = []
     if schema.has("b_sender_posting_unsub"):
         u = schema.table("b_sender_posting_unsub")
-        parts.append(_stream(conn, select(contact.label("contact_id"), func.min(u.c.DATE_INSERT).label("at"))
+        parts.append(read_frame(conn, select(contact.label("contact_id"), func.min(u.c.DATE_INSERT).label("at"))
                              .select_from(source.join(u, u.c.RECIPIENT_ID == r.c.ID))
                              .where(contact.between(lo, hi)).group_by(contact)))
     if schema.has("b_main_mail_blacklist"):
         b, sc = schema.table("b_main_mail_blacklist"), schema.table("b_sender_contact")
         code, is_email = _contact_code(schema)
-        parts.append(_stream(conn, select(sc.c.ID.label("contact_id"), b.c.DATE_INSERT.label("at"))
+        parts.append(read_frame(conn, select(sc.c.ID.label("contact_id"), b.c.DATE_INSERT.label("at"))
                              .select_from(sc.join(b, b.c.CODE == code)).where(sc.c.ID.between(lo, hi), is_email)))
     parts = [p_ for p_ in parts if not p_.empty]
     if not parts:
@@ -1040,7 +1032,7 @@ def _followup_table(conn: Connection, schema: BitrixSchema, parts: list[pd.DataF
         return pd.DataFrame(columns=cols)
     per_posting = pd.concat(parts).groupby("posting_id", as_index=False).sum()
     p, m = schema.table("b_sender_posting"), schema.table("b_sender_mailing")
-    names = _stream(conn, select(p.c.ID.label("posting_id"), p.c.MAILING_ID.label("mailing_id"),
+    names = read_frame(conn, select(p.c.ID.label("posting_id"), p.c.MAILING_ID.label("mailing_id"),
                                  m.c.NAME.label("mailing")).select_from(p.join(m, m.c.ID == p.c.MAILING_ID)))
     names["posting_id"] = names["posting_id"].astype("int64")
     out = per_posting.merge(names, on="posting_id", how="left")
@@ -1064,7 +1056,7 @@ def utm_attribution(conn: Connection, schema: BitrixSchema, period: Period, clic
     if not schema.has("b_crm_utm"):
         return empty, {"deals": None, "revenue": None}
     u = schema.table("b_crm_utm")
-    rows = _stream(conn, select(u.c.ENTITY_TYPE_ID.label("entity_type"), u.c.ENTITY_ID.label("entity_id"),
+    rows = read_frame(conn, select(u.c.ENTITY_TYPE_ID.label("entity_type"), u.c.ENTITY_ID.label("entity_id"),
                                 u.c.CODE.label("code"), u.c.VALUE.label("value"))
                    .where(u.c.ENTITY_TYPE_ID.in_([int(codes.CrmEntityType.DEAL), int(codes.CrmEntityType.ORDER)])))
     if rows.empty:
@@ -1081,7 +1073,7 @@ def utm_attribution(conn: Connection, schema: BitrixSchema, period: Period, clic
     deal_values = pd.DataFrame(columns=["entity_id", "revenue"])
     if schema.has("b_crm_deal") and not deals.empty:
         d = schema.table("b_crm_deal")
-        won = _stream(conn, select(d.c.ID.label("entity_id"), d.c.CLOSEDATE.label("closed"),
+        won = read_frame(conn, select(d.c.ID.label("entity_id"), d.c.CLOSEDATE.label("closed"),
                                    d.c.DATE_CREATE.label("created"), d.c.OPPORTUNITY.label("revenue"))
                       .where(d.c.STAGE_SEMANTIC_ID == codes.DealSemantic.WON))
         if not won.empty:
@@ -1094,7 +1086,7 @@ def utm_attribution(conn: Connection, schema: BitrixSchema, period: Period, clic
     orders = sets[sets["entity_type"] == int(codes.CrmEntityType.ORDER)]
     if schema.has("b_sale_order") and not orders.empty:
         o = schema.table("b_sale_order")
-        vals = _stream(conn, select(o.c.ID.label("entity_id"), o.c.PRICE.label("revenue"))
+        vals = read_frame(conn, select(o.c.ID.label("entity_id"), o.c.PRICE.label("revenue"))
                        .where(_not_cancelled(o), o.c.DATE_INSERT >= period.start_dt, o.c.DATE_INSERT < period.end_exclusive))
         orders = (orders.merge(vals.astype({"entity_id": "int64"}), on="entity_id") if not vals.empty
                   else orders.iloc[0:0].assign(revenue=0.0))
@@ -1128,7 +1120,7 @@ def _letter_utm(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
         return pd.DataFrame(columns=["letter_id", "letter", "code", "value"])
     ch, mu = schema.table("b_sender_mailing_chain"), schema.table("b_sender_message_utm")
     message_id = cast(ch.c.MESSAGE_ID, Integer) if schema.dialect == "postgresql" else ch.c.MESSAGE_ID
-    df = _stream(conn, select(ch.c.ID.label("letter_id"), func.coalesce(ch.c.TITLE, cast(ch.c.ID, String)).label("letter"),
+    df = read_frame(conn, select(ch.c.ID.label("letter_id"), func.coalesce(ch.c.TITLE, cast(ch.c.ID, String)).label("letter"),
                               mu.c.CODE.label("code"), mu.c.VALUE.label("value"))
                  .select_from(ch.join(mu, mu.c.MESSAGE_ID == message_id))
                  .where(ch.c.MESSAGE_CODE == codes.EMAIL_MESSAGE_CODE))

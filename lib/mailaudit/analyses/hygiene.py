@@ -54,7 +54,7 @@ from mailaudit.bitrix.schema import BitrixSchema
 from mailaudit.emails import normalise, provider_series
 from mailaudit.period import Period
 from mailaudit.sources import delivery_logs as dl
-from mailaudit.sources.db import read_chunks
+from mailaudit.sources.db import read_chunks, read_frame
 
 CHUNK = 200_000
 IN_LIST = 500
@@ -128,11 +128,6 @@ def _recipient_address(schema: BitrixSchema):
 
 def _normalised(values: pd.Series) -> pd.Series:
     return values.astype(object).map(lambda v: normalise(v) if isinstance(v, str) else None)
-
-
-def _stream(conn: Connection, stmt) -> pd.DataFrame:
-    parts = list(read_chunks(conn, stmt, CHUNK))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(stmt.selected_columns.keys()))
 
 
 def _times(values) -> pd.Series:
@@ -370,7 +365,7 @@ def blacklist_entries(conn: Connection, schema: BitrixSchema, end: datetime) -> 
     stmt = select(blacklist.c.CODE.label("email"), blacklist.c.CATEGORY_ID.label("category"),
                   blacklist.c.DATE_INSERT.label("date_insert")).where(
         or_(blacklist.c.DATE_INSERT.is_(None), blacklist.c.DATE_INSERT < end))
-    rows = _stream(conn, stmt)
+    rows = read_frame(conn, stmt)
     rows["email"] = _normalised(rows["email"])
     rows["automatic"] = pd.to_numeric(rows["category"]) == int(codes.BlacklistCategory.AUTOMATIC)
     rows["date_insert"] = _times(rows["date_insert"]).to_numpy()
@@ -392,7 +387,7 @@ def unsubscribes_by_campaign(conn: Connection, schema: BitrixSchema, end: dateti
                              .join(posting, posting.c.ID == recipient.c.POSTING_ID))
                 .where(is_email, unsub.c.DATE_INSERT < end)
                 .group_by(posting.c.MAILING_ID, address))
-        clicked = _stream(conn, stmt).assign(source="unsubscribe link")
+        clicked = read_frame(conn, stmt).assign(source="unsubscribe link")
         parts.append(clicked)
     if schema.has("b_sender_mailing_subscription") and "IS_UNSUB" in schema.columns("b_sender_mailing_subscription"):
         subscription = schema.table("b_sender_mailing_subscription")
@@ -402,7 +397,7 @@ def unsubscribes_by_campaign(conn: Connection, schema: BitrixSchema, end: dateti
                        subscription.c.DATE_INSERT.label("unsub_time"))
                 .select_from(subscription.join(contact, contact.c.ID == subscription.c.CONTACT_ID))
                 .where(subscription.c.IS_UNSUB == codes.YES, subscription.c.DATE_INSERT < end, contact_is_email))
-        parts.append(_stream(conn, stmt).assign(source="campaign subscription"))
+        parts.append(read_frame(conn, stmt).assign(source="campaign subscription"))
     if not parts:
         return pd.DataFrame(columns=columns)
     rows = pd.concat(parts, ignore_index=True)
@@ -442,7 +437,7 @@ def unsubscribed_contacts(conn: Connection, schema: BitrixSchema, unsubs: pd.Dat
     if flags:
         date = contact.c.DATE_UPDATE if "DATE_UPDATE" in cols else contact.c.DATE_INSERT
         stmt = select(address.label("email"), date.label("date")).where(is_email, or_(*flags))
-        flagged = _stream(conn, stmt)
+        flagged = read_frame(conn, stmt)
         flagged["email"] = _normalised(flagged["email"])
         flagged["date"] = _times(flagged["date"]).to_numpy()
         parts.append(flagged.assign(source="contact " + "/".join(n for n in ("IS_UNSUB", "BLACKLISTED") if n in cols)))
@@ -459,7 +454,7 @@ def crm_emails(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
     multi = schema.table("b_crm_field_multi")
     stmt = select(multi.c.VALUE.label("email"), multi.c.ELEMENT_ID.label("crm_contact_id")).where(
         multi.c.ENTITY_ID == codes.CrmMultiField.ENTITY_CONTACT, multi.c.TYPE_ID == codes.CrmMultiField.TYPE_EMAIL)
-    rows = _stream(conn, stmt)
+    rows = read_frame(conn, stmt)
     rows["email"] = _normalised(rows["email"])
     return rows.dropna(subset=["email"]).drop_duplicates("email")
 
@@ -469,7 +464,7 @@ def crm_exclusions(conn: Connection, schema: BitrixSchema) -> set[str]:
         return set()
     exclusion = schema.table("b_crm_exclusion")
     stmt = select(exclusion.c.CODE.label("email")).where(exclusion.c.TYPE_ID == int(codes.CrmExclusionType.EMAIL))
-    return set(_normalised(_stream(conn, stmt)["email"]).dropna())
+    return set(_normalised(read_frame(conn, stmt)["email"]).dropna())
 
 
 def complaints(conn: Connection, schema: BitrixSchema, end: datetime) -> pd.DataFrame:
@@ -484,7 +479,7 @@ def complaints(conn: Connection, schema: BitrixSchema, end: datetime) -> pd.Data
     if "CONTACT_TYPE_ID" in cols:
         stmt = stmt.where(or_(abuse.c.CONTACT_TYPE_ID.is_(None),
                               abuse.c.CONTACT_TYPE_ID == int(codes.SenderContactType.EMAIL)))
-    rows = _stream(conn, stmt)
+    rows = read_frame(conn, stmt)
     for column in ("contact_id", "email", "text"):
         if column not in rows:
             rows[column] = None
@@ -496,7 +491,7 @@ def complaints(conn: Connection, schema: BitrixSchema, end: datetime) -> pd.Data
         for start in range(0, len(ids), IN_LIST):
             stmt = select(contact.c.ID.label("contact_id"), contact.c.CODE.label("code")).where(
                 contact.c.ID.in_(ids[start:start + IN_LIST]))
-            known.append(_stream(conn, stmt))
+            known.append(read_frame(conn, stmt))
         if known:
             codes_by_id = pd.concat(known).set_index("contact_id")["code"]
             rows["email"] = rows["email"].where(rows["email"].notna() & (rows["email"] != ""),
@@ -518,7 +513,7 @@ def inactive_contacts(conn: Connection, schema: BitrixSchema, period: Period, mo
                    func.max(recipient.c.DATE_SENT).label("last_send")).select_from(source).where(
         is_email, recipient.c.STATUS == codes.RecipientStatus.SENT, recipient.c.DATE_SENT >= start,
         recipient.c.DATE_SENT < end).group_by(address).having(func.count() >= min_sends)
-    mailed = _stream(conn, sends)
+    mailed = read_frame(conn, sends)
     mailed["email"] = _normalised(mailed["email"])
     engaged: set[str] = set()
     for table in ("b_sender_posting_read", "b_sender_posting_click"):
@@ -555,7 +550,7 @@ def sends_by_posting(conn: Connection, schema: BitrixSchema, period: Period) -> 
                          .join(mailing, mailing.c.ID == posting.c.MAILING_ID))
             .where(is_email, recipient.c.DATE_SENT >= period.start_dt, recipient.c.DATE_SENT < period.end_exclusive)
             .group_by(recipient.c.POSTING_ID, mailing.c.NAME))
-    rows = _stream(conn, stmt)
+    rows = read_frame(conn, stmt)
     rows["first_send"] = _times(rows["first_send"]).to_numpy()
     rows["last_send"] = _times(rows["last_send"]).to_numpy()
     for column in ("sent", "error_rows"):

@@ -161,3 +161,11 @@ def read_chunks(conn: Connection, statement, chunksize: int = 200_000) -> Iterat
     for rows in result.partitions(chunksize):
         # plain tuples: building from Row objects costs pandas a failed key lookup per cell
         yield pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)
+
+
+def read_frame(conn: Connection, statement, chunksize: int = 200_000) -> pd.DataFrame:
+    """A result that fits in memory, fetched in chunks; an empty result keeps the statement's column keys."""
+    parts = list(read_chunks(conn, statement, chunksize))
+    if parts:
+        return pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(columns=list(statement.selected_columns.keys()))
