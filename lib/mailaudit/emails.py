@@ -40,10 +40,14 @@ def provider_of_domain(domain: str | None) -> str:
     return DOMAIN_PROVIDER.get((domain or "").lower(), OTHER_PROVIDER)
 
 
+def domain_series(addresses: pd.Series) -> pd.Series:
+    """Vectorised domain_of for a Series of addresses (the whole text when it has no ``@``)."""
+    return addresses.astype("string").str.strip().str.lower().str.rsplit("@", n=1).str[-1]
+
+
 def provider_series(addresses: pd.Series) -> pd.Series:
     """Vectorised provider label for a Series of addresses."""
-    domains = addresses.astype("string").str.strip().str.lower().str.rsplit("@", n=1).str[-1]
-    return domains.map(DOMAIN_PROVIDER).fillna(OTHER_PROVIDER).astype(object)
+    return domain_series(addresses).map(DOMAIN_PROVIDER).fillna(OTHER_PROVIDER).astype(object)
 
 
 def mask(address: str | None) -> str | None:

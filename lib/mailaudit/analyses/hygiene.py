@@ -51,7 +51,7 @@ from mailaudit.analyses.bounces import AUTO_REPLY, HARD, SENDER_BLOCK, SOFT, UNK
 from mailaudit.analyses.stats import wilson_interval
 from mailaudit.bitrix import codes
 from mailaudit.bitrix.schema import BitrixSchema
-from mailaudit.emails import normalise, provider_series
+from mailaudit.emails import domain_series, normalise, provider_series
 from mailaudit.period import Period
 from mailaudit.sources import delivery_logs as dl
 from mailaudit.sources.db import read_chunks, read_frame
@@ -200,7 +200,7 @@ def _contacts_on_domains(conn: Connection, stmt, dead: dict[str, str]) -> pd.Dat
     rows = [pd.DataFrame(columns=ISSUE_COLUMNS)]
     if dead:
         for chunk in read_chunks(conn, stmt, CHUNK):
-            domain = chunk["email"].astype(object).fillna("").str.strip().str.lower().str.rsplit("@", n=1).str[-1]
+            domain = domain_series(chunk["email"].astype(object).fillna(""))
             hit = domain.isin(dead.keys())
             rows.append(pd.DataFrame({"contact_id": chunk.loc[hit, "contact_id"], "email": chunk.loc[hit, "email"],
                                       "issue": "no_mail_domain", "detail": domain[hit].map(dead)}))
