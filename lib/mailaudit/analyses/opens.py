@@ -232,26 +232,27 @@ def _provider_label(address_column):
                 else_=None)
 
 
+def _first_and_last(events, event: str, period: Period):
+    """Subquery per recipient (``rid``) of its first and last ``event`` (read or click) since the period start."""
+    return (select(events.c.RECIPIENT_ID.label("rid"),
+                   func.min(events.c.DATE_INSERT, type_=DateTime()).label(f"first_{event}"),
+                   func.max(events.c.DATE_INSERT, type_=DateTime()).label(f"last_{event}"))
+            .where(events.c.DATE_INSERT >= period.start_dt)
+            .group_by(events.c.RECIPIENT_ID).subquery(f"{event}s"))
+
+
 def delivered_rows_statement(schema: BitrixSchema, period: Period):
     """Every delivered recipient row of the period with its contact's client evidence and its
     read/click first and last times; ordered by recipient id (for the log lookup)."""
     rec = schema.table("b_sender_posting_recipient")
     contact = schema.table("b_sender_contact")
     read = schema.table("b_sender_posting_read")
-    reads = (select(read.c.RECIPIENT_ID.label("rid"),
-                    func.min(read.c.DATE_INSERT, type_=DateTime()).label("first_read"),
-                    func.max(read.c.DATE_INSERT, type_=DateTime()).label("last_read"))
-             .where(read.c.DATE_INSERT >= period.start_dt)
-             .group_by(read.c.RECIPIENT_ID).subquery("reads"))
+    reads = _first_and_last(read, "read", period)
     columns = [rec.c.ID, rec.c.POSTING_ID, rec.c.DATE_SENT, reads.c.first_read, reads.c.last_read]
     joined = rec.outerjoin(reads, reads.c.rid == rec.c.ID)
     if schema.has("b_sender_posting_click"):
         click = schema.table("b_sender_posting_click")
-        clicks = (select(click.c.RECIPIENT_ID.label("rid"),
-                         func.min(click.c.DATE_INSERT, type_=DateTime()).label("first_click"),
-                         func.max(click.c.DATE_INSERT, type_=DateTime()).label("last_click"))
-                  .where(click.c.DATE_INSERT >= period.start_dt)
-                  .group_by(click.c.RECIPIENT_ID).subquery("clicks"))
+        clicks = _first_and_last(click, "click", period)
         joined = joined.outerjoin(clicks, clicks.c.rid == rec.c.ID)
         columns += [clicks.c.first_click, clicks.c.last_click]
     contact_columns = schema.columns("b_sender_contact")
