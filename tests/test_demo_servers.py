@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from mailaudit.bitrix.tables import bitrix_metadata, table_columns
 from mailaudit.demo import build_demo, vocab
 from mailaudit.demo.cli import add_demo_db_arguments, run_demo_db
+from mailaudit.demo.writer import ensure_database
 
 CONTACTS = 1200
 SEED = 5
@@ -138,3 +139,22 @@ def test_unreachable_url_fails_without_printing_its_password(tmp_path, monkeypat
     captured = capsys.readouterr()
     assert "s3cret-pw" not in captured.out + captured.err
     assert "127.0.0.1:1" in captured.err
+
+
+@pytest.mark.parametrize("server", ["mariadb", "postgres"])
+def test_a_missing_database_is_created(server, request):
+    """`demo-db --url-env` on a server where the database does not exist yet creates it."""
+    scratch = make_url(request.getfixturevalue(f"{server}_url"))
+    missing = scratch.set(database=f"{scratch.database}_new")
+    admin_url = scratch.set(database="postgres") if server == "postgres" else scratch._replace(database=None)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", hide_parameters=True)
+    try:
+        ensure_database(missing, "utf8mb4")
+        engine = create_engine(missing, hide_parameters=True)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+        engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {missing.database}"))
+        admin.dispose()

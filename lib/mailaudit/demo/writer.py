@@ -117,7 +117,8 @@ def ensure_database(url: URL, charset: str) -> None:
     if not name:
         raise ValueError("the database URL names no database")
     if backend in ("mysql", "mariadb"):
-        admin = create_engine(url.set(database=None), hide_parameters=True, isolation_level="AUTOCOMMIT")
+        # URL.set(database=None) keeps the database: the server-level URL is the tuple without it
+        admin = create_engine(url._replace(database=None), hide_parameters=True, isolation_level="AUTOCOMMIT")
         collation = "cp1251_general_ci" if charset == "cp1251" else "utf8mb4_unicode_ci"
         with admin.connect() as conn:
             conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET {charset} COLLATE {collation}"))
