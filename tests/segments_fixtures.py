@@ -4,7 +4,9 @@ The demo generator plants segment effects; this builder plants the opposite case
 address book "VIP" has the same propensity to open as everyone else in every posting, but its
 members receive mostly the strong postings, so its pooled open rate is much higher. Address book
 "Promo" clicks `PROMO_CLICK_RATIO` times as often as the rest within every posting. Contacts differ
-strongly in engagement (gamma-distributed propensity), as real lists do.
+strongly in engagement (gamma-distributed propensity), as real lists do. One contact in twenty has a
+dead address (every send in error), and one in thirty complains (b_sender_abuse) a day after one of
+the postings; one more complaint is a phone contact's and one comes before any send.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def build_mix_effect_db(target: Path | URL, contacts: int = 4000, postings: int 
     vip = rng.random(contacts) < 0.2
     promo = rng.random(contacts) < 0.3
     propensity = rng.gamma(0.6, 1 / 0.6, contacts)
+    dead = rng.random(contacts) < 0.05
     contact_rows = [{"ID": i + 1, "TYPE_ID": int(SenderContactType.EMAIL), "CODE": f"c{i}@example.org",
                      "DATE_INSERT": PERIOD_START - timedelta(days=30 + i % 1500, hours=12), "AGENT": 0}
                     for i in range(contacts)]
@@ -55,6 +58,9 @@ def build_mix_effect_db(target: Path | URL, contacts: int = 4000, postings: int 
             recipient = {"ID": rid, "POSTING_ID": j + 1, "CONTACT_ID": int(i) + 1, "STATUS": RecipientStatus.SENT,
                          "DATE_SENT": sent_at, "IS_READ": NO, "IS_CLICK": NO, "IS_UNSUB": NO}
             recipients.append(recipient)
+            if dead[i]:
+                recipient["STATUS"] = RecipientStatus.ERROR
+                continue
             if rng.random() < min(open_rate * propensity[i], 1.0):
                 reads.append({"POSTING_ID": j + 1, "RECIPIENT_ID": rid, "DATE_INSERT": sent_at})
                 recipient["IS_READ"] = YES
@@ -63,8 +69,19 @@ def build_mix_effect_db(target: Path | URL, contacts: int = 4000, postings: int 
                     clicks.append({"POSTING_ID": j + 1, "RECIPIENT_ID": rid, "DATE_INSERT": sent_at,
                                    "URL": "https://example.org/"})
                     recipient["IS_CLICK"] = YES
+    complainers = rng.choice(np.flatnonzero(~dead), contacts // 30, replace=False)
+    abuse_rows = [{"ID": k + 1, "CONTACT_ID": int(i) + 1, "CONTACT_TYPE_ID": int(SenderContactType.EMAIL),
+                   "CONTACT_CODE": f"c{i}@example.org", "TEXT": "spam",
+                   "DATE_INSERT": PERIOD_START + timedelta(days=3 * int(rng.integers(0, postings)) + 1)}
+                  for k, i in enumerate(complainers)]
+    abuse_rows += [{"ID": len(abuse_rows) + 1, "CONTACT_ID": int(complainers[0]) + 1, "CONTACT_TYPE_ID": 2,
+                    "CONTACT_CODE": "79160000000", "TEXT": "sms", "DATE_INSERT": PERIOD_START + timedelta(days=10)},
+                   {"ID": len(abuse_rows) + 2, "CONTACT_ID": int(complainers[1]) + 1,
+                    "CONTACT_TYPE_ID": int(SenderContactType.EMAIL), "CONTACT_CODE": "", "TEXT": "",
+                    "DATE_INSERT": PERIOD_START - timedelta(days=1)}]
     with engine.begin() as conn:
         conn.execute(insert(t["b_sender_contact"]), contact_rows)
+        conn.execute(insert(t["b_sender_abuse"]), abuse_rows)
         conn.execute(insert(t["b_sender_list"]), [{"ID": 1, "NAME": "Newsletter"}, {"ID": 2, "NAME": "VIP"},
                                                   {"ID": 3, "NAME": "Promo"}])
         conn.execute(insert(t["b_sender_contact_list"]), link_rows)

@@ -36,7 +36,7 @@ def test_defaults_match_the_contract(tmp_path):
                                  "followup_days": 3}
     assert params.privacy == {"mask_emails": True} and params.mask_emails
     assert params.segments == {"dimensions": ["list", "provider", "crm_source", "tenure", "client"],
-                               "custom": [], "correction": "holm", "min_delivered": 500}
+                               "custom": [], "correction": "holm", "min_delivered": 500, "human_opens": True}
     assert params.opens == {"apple_ranges": None, "scanner_seconds": 10}
     assert params.reports == list(REPORT_NAMES)
 

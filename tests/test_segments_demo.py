@@ -1,11 +1,13 @@
 """Segments on the demo database: the planted effects are found, the planted nulls are not, and the
-figures equal the truth file's."""
+figures (human open rates per segment included) equal the truth file's."""
 
 import json
 from datetime import date
 
+import pandas as pd
 import pytest
 
+from mailaudit.analyses import opens
 from mailaudit.analyses import segments as seg
 from mailaudit.bitrix.schema import reflect_schema
 from mailaudit.demo import build_demo
@@ -23,18 +25,32 @@ MERGED_PROVIDERS = {"corporate", "other"}
 """The demo's corporate and invalid-address providers are both "other" in emails.py."""
 
 
+HUMAN_OPEN_TOLERANCE_PP = {"access_log": 2.0, "database": 3.0}
+"""How far a segment's human open rate may be from the truth, in points, by evidence (the opens
+report's own tolerances for the whole list are 2 and 5 points)."""
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    path = tmp_path_factory.mktemp("segments_demo") / "demo.sqlite"
-    built = build_demo(sqlite_path=path, contacts=DEMO_CONTACTS, seed=1, heterogeneity=True)
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("segments_demo")
+    built = build_demo(sqlite_path=root / "demo.sqlite", contacts=DEMO_CONTACTS, seed=1, heterogeneity=True,
+                       logs_dir=root / "logs", truth_path=root / "demo.truth.json")
     truth = json.loads(built.truth.read_text(encoding="utf-8"))
     period = Period(date.fromisoformat(truth["parameters"]["period"]["start"]),
                     date.fromisoformat(truth["parameters"]["period"]["end"]))
-    engine = create_readonly_engine(sqlite_url(path))
+    engine = create_readonly_engine(sqlite_url(root / "demo.sqlite"))
     with engine.connect() as conn:
-        result = seg.analyse_segments(conn, reflect_schema(conn), period, seg.SegmentSettings())
+        yield conn, reflect_schema(conn), period, truth, built.logs["access"]
     engine.dispose()
-    return truth["segments"], result
+
+
+@pytest.fixture(scope="module")
+def demo(built):
+    """The analysis as the report runs it with the access log: human open rates from its evidence."""
+    conn, schema, period, truth, access_log = built
+    evidence = opens.classify_contacts(conn, schema, period, {"scanner_seconds": 10}, [access_log])
+    assert evidence.evidence == "access_log"
+    return truth["segments"], seg.analyse_segments(conn, schema, period, seg.SegmentSettings(), evidence)
 
 
 def _our_label(dimension: str, segment: str) -> str:
@@ -69,6 +85,54 @@ def test_no_planted_null_is_flagged(demo):
         assert found["ci"][0] <= planted["ratio"] <= found["ci"][1], planted
         checked += 1
     assert checked >= len(truth["nulls"]) - len(MERGED_PROVIDERS)
+
+
+def test_address_books_without_a_multiplier_get_intervals_covering_their_expected_ratio(demo):
+    """The site and webinar lists have no multiplier, but their rest holds the loyal and cold lists:
+    their expected ratio is whatever the mailings' mix makes it, and the interval must cover it."""
+    truth, result = demo
+    assert {c["segment"] for c in truth["composition"]} == {"Подписчики сайта", "Участники вебинаров"}
+    for expected in truth["composition"]:
+        found = _difference(result, expected)
+        assert found["ci"][0] <= expected["ratio"] <= found["ci"][1], expected
+
+
+def _human_open_misses(shown: dict, truth: dict, tolerance_pp: float) -> tuple[int, int]:
+    """(intervals checked, intervals missing the truth); asserts every estimate within tolerance."""
+    checked = missed = 0
+    for dimension, segments in truth["by_segment"].items():
+        for segment, planted in segments.items():
+            if dimension == "provider" and segment in MERGED_PROVIDERS:
+                continue
+            ours = shown[(dimension, _our_label(dimension, segment))]
+            observed = planted["human_open_rate"]["observed_rate"]
+            assert abs(ours["human_open_rate"] - observed) * 100 <= tolerance_pp, (dimension, segment)
+            low, high = ours["human_open_rate_ci"]
+            checked += 1
+            missed += not low <= observed <= high
+    return checked, missed
+
+
+def test_human_open_rate_per_segment_from_the_access_log_matches_the_truth(demo):
+    truth, result = demo
+    shown = {(d, s): v for d, segments in result.figures["dimensions"].items() for s, v in segments.items()}
+    checked, missed = _human_open_misses(shown, truth, HUMAN_OPEN_TOLERANCE_PP["access_log"])
+    assert checked >= 18 and missed <= 1
+    apple = shown[("provider", "apple")]
+    assert apple["open_inflation_pp"] > 40          # Apple MPP: raw 0.90, people about 0.27
+
+
+def test_human_open_rate_per_segment_from_the_database_alone_matches_the_truth(built):
+    conn, schema, period, truth, _log = built
+    evidence = opens.classify_contacts(conn, schema, period, {"scanner_seconds": 10})
+    shown = {}
+    for name in ("list", "provider", "crm_source", "tenure"):
+        dimension = seg.segment_dimension(schema, name, period)
+        members = pd.DataFrame(conn.execute(seg.membership(schema, dimension)).all(), columns=["contact_id", "segment"])
+        for row in opens.human_open_rates_by_segment(evidence, members).to_dict(orient="records"):
+            shown[(name, row["segment"])] = row
+    checked, missed = _human_open_misses(shown, truth["segments"], HUMAN_OPEN_TOLERANCE_PP["database"])
+    assert checked >= 18 and missed <= 2
 
 
 def test_the_mix_effect_list_is_called_a_mix_effect_not_a_difference(demo):
@@ -115,21 +179,33 @@ def test_summary_figures_carry_the_contract_keys(demo):
         assert difference["metric"] in seg.RATE_METRICS
 
 
-def test_legacy_layout_counts_equal_the_truth(tmp_path):
-    """Sender 15/16: recipients carry EMAIL instead of CONTACT_ID, contacts have no AGENT."""
-    path = tmp_path / "legacy.sqlite"
-    built = build_demo(sqlite_path=path, contacts=4000, seed=3, layout="legacy")
-    truth = json.loads(built.truth.read_text(encoding="utf-8"))["segments"]
+def _list_figures(path, layout: str) -> dict:
+    build_demo(sqlite_path=path, contacts=4000, seed=3, layout=layout)
     engine = create_readonly_engine(sqlite_url(path))
     with engine.connect() as conn:
         schema = reflect_schema(conn)
-        assert schema.layout == "legacy"
+        assert schema.layout == layout
         result = seg.analyse_segments(conn, schema, Period(date(2025, 10, 1), date(2026, 9, 30)),
                                       seg.SegmentSettings(dimensions=["list", "tenure", "client"]))
     engine.dispose()
+    return result
+
+
+def test_legacy_layout_counts_equal_the_truth(tmp_path):
+    """Sender 15/16: recipients carry EMAIL instead of CONTACT_ID, contacts have no AGENT. The same
+    seed writes the same portal in either layout, so complaints (attributed through the contact's
+    EMAIL there) and errors come out the same."""
+    result = _list_figures(tmp_path / "legacy.sqlite", "legacy")
+    truth = json.loads((tmp_path / "legacy.truth.json").read_text(encoding="utf-8"))["segments"]
     assert any("client skipped" in note for note in result.notes)
     for dimension in ("list", "tenure"):
         shown = result.figures["dimensions"][dimension]
         for segment, planted in truth["by_segment"][dimension].items():
             assert shown[segment]["delivered"] == planted["open_rate"]["delivered"], segment
             assert shown[segment]["open_rate"] == pytest.approx(planted["open_rate"]["observed_rate"], abs=1e-12)
+    current = _list_figures(tmp_path / "current.sqlite", "current").figures["dimensions"]["list"]
+    legacy = result.figures["dimensions"]["list"]
+    assert sum(v["complaint_rate"] * v["delivered"] for v in legacy.values()) > 0
+    for segment, values in current.items():
+        for metric in ("complaint_rate", "error_rate"):
+            assert legacy[segment][metric] == pytest.approx(values[metric], abs=1e-12), (segment, metric)

@@ -32,7 +32,8 @@ def result(source):
 
 
 def _rows(conn, schema) -> pd.DataFrame:
-    """Recipient rows recomputed in pandas, the independent check of the SQL counts."""
+    """Recipient rows recomputed in pandas, the independent check of the SQL counts: opened, clicked,
+    and complained (the row is its contact's latest delivered send at or before an e-mail complaint)."""
     t = {name: schema.table(name) for name in ("b_sender_posting_recipient", "b_sender_posting_read",
                                                "b_sender_posting_click", "b_sender_contact_list", "b_sender_list")}
     recipients = pd.DataFrame(conn.execute(select(t["b_sender_posting_recipient"])).mappings().all())
@@ -40,6 +41,15 @@ def _rows(conn, schema) -> pd.DataFrame:
     clicks = set(conn.execute(select(t["b_sender_posting_click"].c.RECIPIENT_ID)).scalars())
     recipients["opened"] = recipients["ID"].isin(reads)
     recipients["clicked"] = recipients["ID"].isin(clicks)
+    abuse = pd.DataFrame(conn.execute(select(schema.table("b_sender_abuse"))).mappings().all())
+    delivered = recipients[recipients["STATUS"] == "N"].sort_values(["DATE_SENT", "ID"])
+    complained = set()
+    for complaint in abuse[abuse["CONTACT_TYPE_ID"] == 1].itertuples():
+        before = delivered[(delivered["CONTACT_ID"] == complaint.CONTACT_ID)
+                           & (delivered["DATE_SENT"] <= complaint.DATE_INSERT)]
+        if len(before):
+            complained.add(before["ID"].iloc[-1])
+    recipients["complained"] = recipients["ID"].isin(complained)
     return recipients
 
 
@@ -52,14 +62,20 @@ def _list_members(conn, schema, name) -> set:
 def test_segment_counts_equal_a_recount_of_recipient_rows(source, result):
     conn, schema = source
     rows = _rows(conn, schema)
+    assert 0 < rows["complained"].sum() < (rows["STATUS"] == "E").sum()
     for name in ("VIP", "Promo", "Newsletter"):
-        members = rows[rows["CONTACT_ID"].isin(_list_members(conn, schema, name))]
+        attempted = rows[rows["CONTACT_ID"].isin(_list_members(conn, schema, name))]
+        members = attempted[attempted["STATUS"] == "N"]
         shown = result.metrics.set_index(["dimension", "segment"]).loc[("list", name)]
         assert shown["delivered"] == len(members)
         assert shown["contacts"] == members["CONTACT_ID"].nunique()
         assert shown["open_rate"] == pytest.approx(members["opened"].mean())
         assert shown["click_rate"] == pytest.approx(members["clicked"].mean())
         assert shown["ctor"] == pytest.approx(members.loc[members["opened"], "clicked"].mean())
+        assert shown["complaint_rate"] == pytest.approx(members["complained"].mean())
+        assert shown["error_rate"] == pytest.approx((attempted["STATUS"] == "E").mean())
+        low, high = shown["error_rate_ci"]
+        assert low < shown["error_rate"] < high
 
 
 def test_rate_intervals_are_wider_than_row_level_wilson(result):
@@ -159,7 +175,7 @@ def test_custom_dimension_from_a_contact_column(source):
                                    custom=[{"table": "b_sender_contact", "column": "AGENT", "name": "agent_code"}])
     custom = seg.analyse_segments(conn, schema, PERIOD, settings)
     assert set(custom.metrics["dimension"]) == {"agent_code"}
-    assert custom.metrics["delivered"].sum() == _rows(conn, schema).shape[0]
+    assert custom.metrics["delivered"].sum() == (_rows(conn, schema)["STATUS"] == "N").sum()
 
 
 def test_crm_source_matches_trimmed_lower_case_email_and_leaves_other_contacts_out(result):
@@ -186,7 +202,8 @@ def _assert_same_figures(figures, reference):
     for dimension, segments in reference["dimensions"].items():
         assert figures["dimensions"][dimension].keys() == segments.keys()
         for segment, values in segments.items():
-            for key in ("delivered", "contacts", "open_rate", "click_rate", "ctor", "unsub_rate"):
+            for key in ("delivered", "contacts", "open_rate", "click_rate", "ctor", "unsub_rate", "complaint_rate",
+                        "error_rate"):
                 assert figures["dimensions"][dimension][segment][key] == pytest.approx(values[key], nan_ok=True)
             assert figures["dimensions"][dimension][segment]["open_rate_ci"] == pytest.approx(values["open_rate_ci"], nan_ok=True)
     got = {(d["dimension"], d["metric"], d["segment"]): d for d in figures["differences"]}
@@ -205,3 +222,18 @@ def test_same_figures_on_mariadb(mariadb_url, sqlite_figures):
 @pytest.mark.postgres
 def test_same_figures_on_postgresql(postgres_url, sqlite_figures):
     _assert_same_figures(_figures_on(postgres_url), sqlite_figures)
+
+
+def test_complaint_and_error_rates_are_compared_within_postings_with_contact_clustered_intervals(result):
+    """Dead addresses fail every send: errors are contact-specific, so their interval must be far
+    wider than a row-level Wilson interval, and VIP (dead addresses drawn independently) is no different."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    vip = result.differences.set_index(["segment", "metric"])
+    for metric in ("complaint_rate", "error_rate"):
+        row = vip.loc[("VIP", metric)]
+        assert row["ci"][0] < 1.0 < row["ci"][1] and not row["significant"]
+    shown = result.metrics.set_index(["dimension", "segment"]).loc[("list", "VIP")]
+    attempted = round(shown["delivered"] / (1 - shown["error_rate"]))
+    plain = proportion_confint(shown["error_rate"] * attempted, attempted, method="wilson")
+    assert (shown["error_rate_ci"][1] - shown["error_rate_ci"][0]) > 2 * (plain[1] - plain[0])

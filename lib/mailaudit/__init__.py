@@ -1,3 +1,3 @@
 """mailaudit: audit reports for Bitrix24 email-marketing data."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -38,6 +38,7 @@ from mailaudit.bitrix.schema import BitrixSchema
 from mailaudit.period import Period
 from mailaudit.sources.access_logs import CLICK, OPEN, ScanStats, iter_tracking_hits
 from mailaudit.sources.db import read_chunks
+from mailaudit.sources.sql import allow_memory_temp_tables, recipients_first
 
 CLIENTS = ("apple", "gmail", "yahoo", "outlook", "thunderbird", "yandex", "rambler", "mail.ru",
            "android", "webmail", "scanner", "unknown")
@@ -263,12 +264,13 @@ def delivered_rows_statement(schema: BitrixSchema, period: Period):
         joined = joined.outerjoin(contact, contact.c.ID == rec.c.CONTACT_ID)
         columns += [rec.c.CONTACT_ID, _provider_label(contact.c.CODE).label("provider")]
     columns.append(contact.c.AGENT if "AGENT" in contact_columns else literal(None).label("AGENT"))
-    return (select(*columns).select_from(joined)
-            .where(and_(rec.c.STATUS == codes.RecipientStatus.SENT,
-                        rec.c.DATE_SENT >= period.start_dt,
-                        rec.c.DATE_SENT < period.end_exclusive,
-                        rec.c.POSTING_ID.in_(email_postings(schema))))
-            .order_by(rec.c.ID))
+    return recipients_first(
+        select(*columns).select_from(joined)
+        .where(and_(rec.c.STATUS == codes.RecipientStatus.SENT,
+                    rec.c.DATE_SENT >= period.start_dt,
+                    rec.c.DATE_SENT < period.end_exclusive,
+                    rec.c.POSTING_ID.in_(email_postings(schema))))
+        .order_by(rec.c.ID))
 
 
 def _epoch_seconds(values: pd.Series) -> np.ndarray:
@@ -492,14 +494,16 @@ def pixel_ctor(s: CellSums, groups) -> np.ndarray:
     return _ratio(s("pixel_human_click", groups, whole=True), s("pixel_human", groups, whole=True))
 
 
-def classified_rate(s: CellSums, evidence: str) -> np.ndarray:
+def classified_rate(s: CellSums, evidence: str, reference_ctor: np.ndarray | None = None) -> np.ndarray:
     """Human open rate from classified opens (fraction of delivered rows): people's opens as seen for
     contacts outside the prefetch group, plus, for the prefetch group, their human clicks ÷ the
-    click-to-open ratio of the others' pixel-loading readers (their own opens hide behind the proxy).
-    Access log: opens classified hit by hit; database: reads after the scanner window."""
+    click-to-open ratio of the others' pixel-loading readers (their own opens hide behind the proxy),
+    or ÷ `reference_ctor` when given. Access log: opens classified hit by hit; database: reads after
+    the scanner window."""
     others = _comparison_groups(evidence)
     seen = seen_human_openers(s, evidence, others)
-    hidden = _ratio(s("human_click", (PREFETCH,)), pixel_ctor(s, others))
+    ctor = pixel_ctor(s, others) if reference_ctor is None else reference_ctor
+    hidden = _ratio(s("human_click", (PREFETCH,)), ctor)
     hidden = np.where(s("delivered", (PREFETCH,)) > 0, hidden, 0.0)
     return _ratio(seen + hidden, s("delivered"))
 
@@ -645,10 +649,44 @@ class OpensResult:
     notes: list[str]
 
 
-def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_params: dict,
-                  access_logs: Iterable[str | Path] = (), n_boot: int = N_BOOT, seed: int = 0,
-                  chunksize: int = 200_000) -> OpensResult:
-    """Open Rate inflation for the period; the access-log route when logs are given, else the database.
+@dataclass
+class ContactEvidence:
+    """Every contact delivered to in the period, reduced to what the estimators need: its feature
+    sums, its mail client and its group (prefetch, reference, unknown). Segment reports reuse it to
+    estimate human opens per segment."""
+
+    evidence: str                # "access_log" or "database"
+    contacts: pd.DataFrame       # index: contact id (-1: recipients without a contact); FEATURES columns
+    client: np.ndarray           # per contact, a CLIENTS code
+    group: np.ndarray            # per contact, PREFETCH, REFERENCE or UNKNOWN_GROUP
+    sums: _Sums
+    log: LogEvidence | None
+    log_stats: dict | None
+    scanner_seconds: float
+    notes: list[str]
+    _overall_ctor: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def features(self) -> np.ndarray:
+        return self.contacts[list(FEATURES)].to_numpy()
+
+    def overall_pixel_ctor(self, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Click-to-open ratio of all contacts' pixel-loading readers outside the prefetch group:
+        (point estimate, one value per contact-bootstrap replicate), computed once per (n_boot, seed)."""
+        if (n_boot, seed) not in self._overall_ctor:
+            slots, others = len(GROUPS), _comparison_groups(self.evidence)
+            point = np.zeros((slots, len(FEATURES)))
+            np.add.at(point, self.group, self.features)
+            boot = contact_bootstrap_sums(self.features, self.group, slots, n_boot, seed)
+            self._overall_ctor[(n_boot, seed)] = (pixel_ctor(CellSums(point[None]), others),
+                                                  pixel_ctor(CellSums(boot[:, None]), others))
+        return self._overall_ctor[(n_boot, seed)]
+
+
+def classify_contacts(conn: Connection, schema: BitrixSchema, period: Period, opens_params: dict,
+                      access_logs: Iterable[str | Path] = (), chunksize: int = 200_000) -> ContactEvidence:
+    """Stream the period's delivered rows (and the access logs, when given) into per-contact
+    features, mail clients and groups: the access-log route when logs are given, else the database.
 
     ``opens_params``: ``scanner_seconds`` (hits of an ordinary client all within this many seconds of
     delivery are a security scanner) and ``apple_ranges`` (optional Apple egress CSV).
@@ -671,17 +709,33 @@ def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_
     evidence = "access_log" if log is not None else "database"
 
     sums = _Sums()
+    allow_memory_temp_tables(conn, schema.dialect)
     for rows in read_chunks(conn, delivered_rows_statement(schema, period), chunksize):
         _row_features(rows, log, scanner_seconds, sums)
     if not sums.contact_parts:
+        empty = pd.DataFrame(columns=list(FEATURES))
+        return ContactEvidence(evidence, empty, np.zeros(0, np.int16), np.zeros(0, np.int64), sums, log,
+                               log_stats, scanner_seconds, notes)
+    contacts = sums.contacts()
+    client, group = _contact_cells(contacts, sums.contact_clients(), evidence)
+    return ContactEvidence(evidence, contacts, client, group, sums, log, log_stats, scanner_seconds, notes)
+
+
+def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_params: dict,
+                  access_logs: Iterable[str | Path] = (), n_boot: int = N_BOOT, seed: int = 0,
+                  chunksize: int = 200_000) -> OpensResult:
+    """Open Rate inflation for the period (see classify_contacts for the parameters)."""
+    ev = classify_contacts(conn, schema, period, opens_params, access_logs, chunksize)
+    evidence, log, log_stats, notes, sums = ev.evidence, ev.log, ev.log_stats, ev.notes, ev.sums
+    scanner_seconds = ev.scanner_seconds
+    if ev.contacts.empty:
         notes.append("No delivered recipient rows in the period: every opens figure is null.")
         return _empty_result(evidence, log_stats, notes)
 
-    contacts = sums.contacts()
-    client, group = _contact_cells(contacts, sums.contact_clients(), evidence)
+    client, group = ev.client, ev.group
     slots = len(GROUPS) + 1          # + PREDICTED: a draw of comparison contacts the prefetch group's size
     cell = client.astype(np.int64) * slots + group
-    feature_matrix = contacts[list(FEATURES)].to_numpy()
+    feature_matrix = ev.features
     point = np.zeros((len(CLIENTS) * slots, len(FEATURES)))
     np.add.at(point, cell, feature_matrix)
     point = point.reshape(len(CLIENTS), slots, len(FEATURES))
@@ -780,6 +834,61 @@ def _by_client(point: np.ndarray, boot: np.ndarray, client: np.ndarray, evidence
                      "human_open_rate_ci_high": ci[1] if ci else None,
                      "inflation_pp": None if raw is None or human is None else (raw - human) * 100})
     return pd.DataFrame(rows)
+
+
+MIN_SEGMENT_REFERENCE_CLICKS = 50
+"""Per segment, the prefetch group's hidden opens are its clicks ÷ the click-to-open ratio of the
+segment's own pixel-loading readers when those made at least this many clicks (a segment that clicks
+more also opens more), else ÷ the ratio of all contacts (a segment of Apple addresses has too few
+readers outside the prefetch group to measure its own)."""
+
+
+def human_open_rates_by_segment(ev: ContactEvidence, members: pd.DataFrame, n_boot: int = N_BOOT,
+                                seed: int = 0) -> pd.DataFrame:
+    """The headline estimator per segment. `members`: (contact_id, segment) pairs, a contact in several
+    segments counting in each. Returns segment, delivered, raw_open_rate, human_open_rate and its 95%
+    interval (contact bootstrap), inflation_pp, prefetch_share and own_reference (whether the
+    segment's own click-to-open ratio was used)."""
+    columns = ["segment", "delivered", "raw_open_rate", "human_open_rate", "human_open_rate_ci",
+               "inflation_pp", "prefetch_share", "own_reference"]
+    members = members.assign(contact_id=pd.to_numeric(members["contact_id"], errors="coerce"))
+    members = members.sort_values(["segment", "contact_id"], kind="stable")   # engines return rows in any order
+    pos = ev.contacts.index.get_indexer(members["contact_id"])
+    keep = pos >= 0
+    if not keep.any():
+        return pd.DataFrame(columns=columns)
+    pos = pos[keep]
+    labels, code = np.unique(members["segment"].to_numpy()[keep].astype(str), return_inverse=True)
+    slots, n_features = len(GROUPS), len(FEATURES)
+    features, cell = ev.features[pos], code * slots + ev.group[pos]
+    point = np.zeros((len(labels) * slots, n_features))
+    np.add.at(point, cell, features)
+    s_point = CellSums(point.reshape(len(labels), 1, slots, n_features))
+    s_boot = CellSums(contact_bootstrap_sums(features, cell, len(labels) * slots, n_boot, seed)
+                      .reshape(n_boot, len(labels), 1, slots, n_features))
+    others = _comparison_groups(ev.evidence)
+    own = s_point("pixel_human_click", others, whole=True) >= MIN_SEGMENT_REFERENCE_CLICKS
+    own_point, own_boot = pixel_ctor(s_point, others), pixel_ctor(s_boot, others)
+    if own.all():
+        reference_point, reference_boot = own_point, own_boot
+    else:
+        overall_point, overall_boot = ev.overall_pixel_ctor(n_boot, seed + 1)
+        reference_point = np.where(own, own_point, overall_point)
+        reference_boot = np.where(own, own_boot, overall_boot[:, None])
+    human = classified_rate(s_point, ev.evidence, reference_point)
+    human_boot = classified_rate(s_boot, ev.evidence, reference_boot)
+    delivered = s_point("delivered")
+    raw = _ratio(s_point("opened"), delivered)
+    return pd.DataFrame({
+        "segment": labels,
+        "delivered": delivered.astype(np.int64),
+        "raw_open_rate": raw,
+        "human_open_rate": human,
+        "human_open_rate_ci": [_interval(human_boot[:, j]) for j in range(len(labels))],
+        "inflation_pp": (raw - human) * 100,
+        "prefetch_share": _ratio(s_point("delivered", (PREFETCH,)), delivered),
+        "own_reference": own,
+    }, columns=columns)
 
 
 def _by_period_unit(parts: list[pd.DataFrame], key: str, evidence: str, conn: Connection,

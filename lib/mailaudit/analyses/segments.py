@@ -10,9 +10,10 @@ Definitions (period = sends whose recipient DATE_SENT is in [period start, perio
 - ``click_rate``: delivered rows clicked (IS_CLICK, else a b_sender_posting_click row) ÷ delivered rows.
 - ``ctor`` (click-to-open): opened rows that also have a click ÷ opened rows.
 - ``unsub_rate``: delivered rows unsubscribed (IS_UNSUB, else a b_sender_posting_unsub row) ÷ delivered rows.
+- ``complaint_rate``: delivered rows that drew a spam complaint ÷ delivered rows. A b_sender_abuse
+  row carries no posting: each complaint dated up to the period end is attributed to the complaining
+  contact's latest delivered row sent at or before it.
 - ``error_rate``: rows with STATUS "error" ÷ rows with STATUS "sent" or "error" (period as above).
-- ``complaint_rate``: contacts with a b_sender_abuse row dated in the period ÷ contacts with at
-  least one delivered row in the period (complaints carry no posting, so this rate is per contact).
 
 All rates are fractions. Segments are properties of the contact (address book, mailbox provider,
 CRM source, tenure at period end, mail client, custom column), so a comparison is always between
@@ -31,18 +32,18 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, String, and_, case, cast, exists, func, literal, literal_column, null, or_, select, text, true
+from sqlalchemy import Float, String, and_, case, cast, exists, func, literal, literal_column, null, or_, select, true
 from sqlalchemy.engine import Connection
 
 from mailaudit import emails
-from mailaudit.analyses import stats
+from mailaudit.analyses import opens, stats
 from mailaudit.bitrix.codes import YES, MAIL_AGENT_CLIENT, CrmMultiField, RecipientStatus, SenderContactType
 from mailaudit.bitrix.schema import BitrixSchema
 from mailaudit.period import Period
-from mailaudit.sources.sql import month_label
+from mailaudit.sources.sql import allow_memory_temp_tables, month_label, recipients_first
 
 BUILTIN_DIMENSIONS = ("list", "provider", "crm_source", "tenure", "client")
-RATE_METRICS = ("open_rate", "click_rate", "ctor", "unsub_rate")
+RATE_METRICS = ("open_rate", "click_rate", "ctor", "unsub_rate", "complaint_rate", "error_rate")
 """Metrics with a per-posting numerator and denominator: shown with intervals and tested."""
 
 TENURE_BANDS = ("<1y", "1-2y", "2-3y", "3y+")
@@ -57,6 +58,8 @@ _METRIC_COLUMNS = {
     "click_rate": ("clicked", "delivered", "expected_clicked"),
     "ctor": ("clicked_after_open", "opened", "expected_clicked_after_open"),
     "unsub_rate": ("unsubscribed", "delivered", "expected_unsubscribed"),
+    "complaint_rate": ("complaints", "delivered", "expected_complaints"),
+    "error_rate": ("errors", "attempted", "expected_errors"),
 }
 # metric -> (events column, trials column) of the posting × segment counts
 _POSTING_COLUMNS = {
@@ -64,9 +67,12 @@ _POSTING_COLUMNS = {
     "click_rate": ("clicked", "delivered"),
     "ctor": ("clicked_after_open", "opened"),
     "unsub_rate": ("unsubscribed", "delivered"),
+    "complaint_rate": ("complaints", "delivered"),
+    "error_rate": ("errors", "attempted"),
 }
 _METRIC_VERBS = {"open_rate": "open", "click_rate": "click", "ctor": "click after opening",
-                 "unsub_rate": "unsubscribe"}
+                 "unsub_rate": "unsubscribe", "complaint_rate": "complain of spam",
+                 "error_rate": "fail to be sent"}
 _VERSUS = {
     "list": "rest of list",
     "provider": "other providers",
@@ -89,11 +95,13 @@ class SegmentSettings:
     min_delivered: int = 500
     correction: str = "holm"
     alpha: float = 0.05
+    human_opens: bool = True      # the report estimates each segment's human open rate
 
     @classmethod
     def from_params(cls, segments: dict) -> "SegmentSettings":
         return cls(dimensions=list(segments["dimensions"]), custom=list(segments.get("custom") or []),
-                   min_delivered=int(segments["min_delivered"]), correction=segments["correction"])
+                   min_delivered=int(segments["min_delivered"]), correction=segments["correction"],
+                   human_opens=bool(segments["human_opens"]))
 
 
 @dataclass
@@ -284,26 +292,39 @@ def _everyone_in(schema: BitrixSchema, dimension: Dimension) -> Dimension:
 
 # --- queries -----------------------------------------------------------------------------------------
 
-_COUNT_COLUMNS = ("delivered", "errors", "opened", "clicked", "clicked_after_open", "unsubscribed")
+_COUNT_COLUMNS = ("delivered", "attempted", "errors", "opened", "clicked", "clicked_after_open", "unsubscribed",
+                  "complaints")
 
 
-def _recipients_first(stmt):
-    """MySQL/MariaDB: join in FROM order (STRAIGHT_JOIN). Driven from the contacts, the optimiser
-    reaches recipient rows through the CONTACT_ID index, one random read each; a sequential scan of
-    the recipients with a primary-key lookup of each contact is many times faster on a big table."""
-    return stmt.prefix_with("STRAIGHT_JOIN", dialect="mysql").prefix_with("STRAIGHT_JOIN", dialect="mariadb")
+def complained_sends(schema: BitrixSchema, until: datetime):
+    """Subquery (recipient_id) of the sends that drew a complaint, or None without b_sender_abuse.
 
-
-_MYSQL_TEMP_TABLE_BYTES = 256 * 1024 * 1024
-
-
-def _in_memory_temp_tables(conn: Connection, dialect: str) -> None:
-    """MySQL/MariaDB: let this session keep derived tables (the CRM source of each contact, about
-    one row per contact) in memory. Past the default 16 MB they go to disk, and each recipient row's
-    lookup in them becomes a disk read. A session setting: nothing is written."""
-    if dialect in ("mysql", "mariadb"):
-        conn.execute(text(f"SET SESSION tmp_table_size = {_MYSQL_TEMP_TABLE_BYTES}, "
-                          f"max_heap_table_size = {_MYSQL_TEMP_TABLE_BYTES}"))
+    b_sender_abuse has no posting: each e-mail complaint dated before `until` goes to its contact's
+    latest delivered row sent at or before the complaint (the largest row ID among same-second
+    sends). Complaints are few, so this reaches recipient rows through the contact's index.
+    """
+    if not schema.has("b_sender_abuse") or "CONTACT_ID" not in schema.columns("b_sender_abuse"):
+        return None
+    abuse = schema.table("b_sender_abuse")
+    recipient = schema.table("b_sender_posting_recipient").alias("complained_send")
+    if schema.layout == "legacy":
+        contact = schema.table("b_sender_contact").alias("complainer")
+        source = abuse.join(contact, contact.c.ID == abuse.c.CONTACT_ID).join(
+            recipient, recipient.c.EMAIL == contact.c.EMAIL)
+    else:
+        source = abuse.join(recipient, recipient.c.CONTACT_ID == abuse.c.CONTACT_ID)
+    conditions = [abuse.c.DATE_INSERT < until, recipient.c.STATUS == RecipientStatus.SENT,
+                  recipient.c.DATE_SENT <= abuse.c.DATE_INSERT]
+    if "CONTACT_TYPE_ID" in abuse.c:
+        conditions.append(or_(abuse.c.CONTACT_TYPE_ID.is_(None),
+                              abuse.c.CONTACT_TYPE_ID == int(SenderContactType.EMAIL)))
+    latest = (select(abuse.c.ID.label("abuse_id"), func.max(recipient.c.DATE_SENT).label("sent_at"))
+              .select_from(source).where(*conditions).group_by(abuse.c.ID).subquery("latest_send"))
+    by_complaint = (select(func.max(recipient.c.ID).label("recipient_id"))
+                    .select_from(source.join(latest, and_(latest.c.abuse_id == abuse.c.ID,
+                                                          latest.c.sent_at == recipient.c.DATE_SENT)))
+                    .where(*conditions).group_by(abuse.c.ID).subquery("send_of_complaint"))
+    return select(by_complaint.c.recipient_id).distinct().subquery("complained_sends")
 
 
 def _recipients_with_contacts(schema: BitrixSchema):
@@ -349,17 +370,29 @@ def _frame(conn: Connection, stmt, dimensions: list[Dimension]) -> pd.DataFrame:
     return frame.rename(columns={f"segment_{i}": d.name for i, d in enumerate(dimensions)})
 
 
+def _with_complaints(schema: BitrixSchema, source, recipient, until: datetime):
+    """(source outer-joined to the complained sends, 1/0 complaint flag of the row)."""
+    complained = complained_sends(schema, until)
+    if complained is None:
+        return source, literal(0)
+    return (source.outerjoin(complained, complained.c.recipient_id == recipient.c.ID),
+            case((complained.c.recipient_id.is_not(None), 1), else_=0))
+
+
 def posting_segment_counts(conn: Connection, schema: BitrixSchema, period: Period,
                            dimensions: list[Dimension], previous: Period | None = None) -> pd.DataFrame:
     """Recipient rows grouped by posting × send month × the segment of each dimension, in one SQL
-    GROUP BY: delivered (sent OK), errors, and delivered rows opened, clicked, clicked after an
-    open, unsubscribed. A contact in several segments of a dimension counts in each: give such a
-    dimension alone. One column per dimension holds the segment (None: outside the dimension).
+    GROUP BY: delivered (sent OK), attempted (sent OK or in error), errors, and delivered rows opened,
+    clicked, clicked after an open, unsubscribed, complained of. A contact in several segments of a
+    dimension counts in each: give such a dimension alone. One column per dimension holds the segment
+    (None: outside the dimension).
 
     With `previous` (a period ending before `period` starts) its rows are counted in the same
     scan; column ``period`` says "current" or "previous".
     """
     source, recipient, contact, email_only = _recipients_with_contacts(schema)
+    source, complained = _with_complaints(schema, _with_joins(source, contact, dimensions), recipient,
+                                          period.end_exclusive)
     sent = case((recipient.c.STATUS == RecipientStatus.SENT, 1), else_=0)
     opened, clicked, unsubscribed = (sent * flag for flag in _events(schema, recipient))
     month = month_label(recipient.c.DATE_SENT, schema.dialect)
@@ -369,17 +402,19 @@ def posting_segment_counts(conn: Connection, schema: BitrixSchema, period: Perio
     stmt = (
         select(recipient.c.POSTING_ID.label("posting_id"), month.label("month"), which.label("period"), *labels,
                func.sum(sent).label("delivered"),
+               func.count().label("attempted"),
                func.sum(case((recipient.c.STATUS == RecipientStatus.ERROR, 1), else_=0)).label("errors"),
                func.sum(opened).label("opened"),
                func.sum(clicked).label("clicked"),
                func.sum(opened * clicked).label("clicked_after_open"),
-               func.sum(unsubscribed).label("unsubscribed"))
-        .select_from(_with_joins(source, contact, dimensions))
+               func.sum(unsubscribed).label("unsubscribed"),
+               func.sum(sent * complained).label("complaints"))
+        .select_from(source)
         .where(recipient.c.STATUS.in_([RecipientStatus.SENT, RecipientStatus.ERROR]),
                _in_period(recipient.c.DATE_SENT, scanned), email_only)
         .group_by(recipient.c.POSTING_ID, month, which, *(d.label for d in dimensions))
     )
-    stmt = _recipients_first(stmt)
+    stmt = recipients_first(stmt)
     frame = _frame(conn, stmt, dimensions)
     frame[list(_COUNT_COLUMNS)] = frame[list(_COUNT_COLUMNS)].fillna(0).astype("int64")
     return frame
@@ -390,55 +425,64 @@ def contact_cluster_sums(conn: Connection, schema: BitrixSchema, period: Period,
     """Sums over contacts of per-contact counts, their squares and cross-products, grouped by the
     segment of each dimension (one column per dimension; None: outside it).
 
-    Per contact (rows sent OK in the period): delivered, opened, clicked, clicked_after_open,
-    unsubscribed, the events expected under the posting-only model (each send weighted by its
-    posting's overall rate), and whether the contact complained (b_sender_abuse dated in the
-    period). These sums are everything the contact-clustered variances need.
+    Per contact (rows sent OK or in error in the period): delivered, attempted, errors, opened,
+    clicked, clicked_after_open, unsubscribed, complaints, and the events expected under the
+    posting-only model (each send weighted by its posting's overall rate). ``contacts`` counts the
+    contacts with a delivered row, ``attempted_contacts`` those with any row. These sums are
+    everything the contact-clustered variances need.
     """
     dialect = schema.dialect
     source, recipient, contact, email_only = _recipients_with_contacts(schema)
-    opened, clicked, unsubscribed = _events(schema, recipient)
-    rows = _recipients_first(
+    source, complained = _with_complaints(schema, source, recipient, period.end_exclusive)
+    sent = case((recipient.c.STATUS == RecipientStatus.SENT, 1), else_=0)
+    opened, clicked, unsubscribed = (sent * flag for flag in _events(schema, recipient))
+    rows = recipients_first(
         select(recipient.c.POSTING_ID.label("posting_id"), contact.c.ID.label("contact_id"),
-               opened.label("opened"), clicked.label("clicked"), unsubscribed.label("unsubscribed"))
+               sent.label("sent"), (1 - sent).label("error"), opened.label("opened"), clicked.label("clicked"),
+               unsubscribed.label("unsubscribed"), (sent * complained).label("complained"))
         .select_from(source)
-        .where(recipient.c.STATUS == RecipientStatus.SENT, _in_period(recipient.c.DATE_SENT, period), email_only)
-    ).cte("delivered_rows")
-    posting_rate = _recipients_first(select(
+        .where(recipient.c.STATUS.in_([RecipientStatus.SENT, RecipientStatus.ERROR]),
+               _in_period(recipient.c.DATE_SENT, period), email_only)
+    ).cte("attempted_rows")
+
+    def per_delivered(events):
+        return func.coalesce(_as_float(func.sum(events), dialect) / func.nullif(func.sum(rows.c.sent), 0), 0)
+
+    posting_rate = recipients_first(select(
         rows.c.posting_id,
-        (_as_float(func.sum(rows.c.opened), dialect) / func.count()).label("open_rate"),
-        (_as_float(func.sum(rows.c.clicked), dialect) / func.count()).label("click_rate"),
-        (_as_float(func.sum(rows.c.unsubscribed), dialect) / func.count()).label("unsub_rate"),
+        per_delivered(rows.c.opened).label("open_rate"),
+        per_delivered(rows.c.clicked).label("click_rate"),
+        per_delivered(rows.c.unsubscribed).label("unsub_rate"),
+        per_delivered(rows.c.complained).label("complaint_rate"),
+        (_as_float(func.sum(rows.c.error), dialect) / func.count()).label("error_rate"),
         func.coalesce(_as_float(func.sum(rows.c.opened * rows.c.clicked), dialect)
                       / func.nullif(func.sum(rows.c.opened), 0), 0).label("ctor"),
     ).group_by(rows.c.posting_id)).subquery("posting_rate")
     per_contact = (
         select(
             rows.c.contact_id,
-            func.count().label("delivered"),
+            func.sum(rows.c.sent).label("delivered"),
+            func.count().label("attempted"),
+            func.sum(rows.c.error).label("errors"),
             func.sum(rows.c.opened).label("opened"),
             func.sum(rows.c.clicked).label("clicked"),
             func.sum(rows.c.opened * rows.c.clicked).label("clicked_after_open"),
             func.sum(rows.c.unsubscribed).label("unsubscribed"),
-            func.sum(posting_rate.c.open_rate).label("expected_opened"),
-            func.sum(posting_rate.c.click_rate).label("expected_clicked"),
+            func.sum(rows.c.complained).label("complaints"),
+            func.sum(rows.c.sent * posting_rate.c.open_rate).label("expected_opened"),
+            func.sum(rows.c.sent * posting_rate.c.click_rate).label("expected_clicked"),
             func.sum(rows.c.opened * posting_rate.c.ctor).label("expected_clicked_after_open"),
-            func.sum(posting_rate.c.unsub_rate).label("expected_unsubscribed"),
+            func.sum(rows.c.sent * posting_rate.c.unsub_rate).label("expected_unsubscribed"),
+            func.sum(rows.c.sent * posting_rate.c.complaint_rate).label("expected_complaints"),
+            func.sum(posting_rate.c.error_rate).label("expected_errors"),
         )
         .select_from(rows.join(posting_rate, posting_rate.c.posting_id == rows.c.posting_id))
         .group_by(rows.c.contact_id)
     )
-    per_contact = _recipients_first(per_contact).subquery("per_contact")
+    per_contact = recipients_first(per_contact).subquery("per_contact")
     source = per_contact.join(contact, contact.c.ID == per_contact.c.contact_id)
-    if schema.has("b_sender_abuse"):
-        abuse = schema.table("b_sender_abuse")
-        complainers = (select(abuse.c.CONTACT_ID.label("contact_id"))
-                       .where(_in_period(abuse.c.DATE_INSERT, period)).distinct().subquery("complainers"))
-        source = source.outerjoin(complainers, complainers.c.contact_id == per_contact.c.contact_id)
-        complained = case((complainers.c.contact_id.is_not(None), 1), else_=0)
-    else:
-        complained = literal(0)
-    sums = [func.count().label("contacts"), func.sum(complained).label("complaints")]
+    sums = [func.sum(case((per_contact.c.delivered > 0, 1), else_=0)).label("contacts"),
+            func.count().label("attempted_contacts")]
     for name, (events, trials, expected) in _METRIC_COLUMNS.items():
         y, d, e = per_contact.c[events], per_contact.c[trials], per_contact.c[expected]
         sums += [
@@ -477,8 +521,9 @@ def cluster_totals(row: pd.Series, metric: str, reference: str) -> stats.Cluster
     """ClusterTotals of `metric` from a contact_cluster_sums row; reference "d" (denominator: the
     pooled rate) or "e" (expected events: the posting-standardised ratio)."""
     r = reference
+    clusters = row["attempted_contacts"] if metric == "error_rate" else row["contacts"]
     return stats.ClusterTotals(
-        clusters=float(row["contacts"]), y=row[f"{metric}__y"], x=row[f"{metric}__{r}"],
+        clusters=float(clusters), y=row[f"{metric}__y"], x=row[f"{metric}__{r}"],
         yy=row[f"{metric}__yy"], xx=row[f"{metric}__{r}{r}"], xy=row[f"{metric}__y{r}"])
 
 
@@ -494,9 +539,8 @@ def _rate(events, trials) -> float:
 
 
 def _segment_metrics(dimension: str, sums: pd.DataFrame, counts: pd.DataFrame, previous: pd.DataFrame,
-                     settings: SegmentSettings, total_delivered: int, has_abuse: bool) -> pd.DataFrame:
+                     settings: SegmentSettings, total_delivered: int, complaints_known: bool) -> pd.DataFrame:
     """One row per segment: sizes, every rate with its 95% interval, the previous period's rates."""
-    now = counts.groupby("segment")[list(_COUNT_COLUMNS)].sum()
     before = previous.groupby("segment")[list(_COUNT_COLUMNS)].sum()
     out = []
     for _, row in sums.iterrows():
@@ -507,6 +551,10 @@ def _segment_metrics(dimension: str, sums: pd.DataFrame, counts: pd.DataFrame, p
                   "tested": bool(delivered >= settings.min_delivered
                                  and total_delivered - delivered >= settings.min_delivered)}
         for metric in RATE_METRICS:
+            if metric == "complaint_rate" and not complaints_known:
+                record.update({metric: None, f"{metric}_ci": None, f"previous_{metric}": None,
+                               f"{metric}_change_pp": None})
+                continue
             totals = cluster_totals(row, metric, "d")
             record[metric] = totals.ratio
             record[f"{metric}_ci"] = list(stats.clustered_wilson_interval(totals))
@@ -516,15 +564,6 @@ def _segment_metrics(dimension: str, sums: pd.DataFrame, counts: pd.DataFrame, p
                        if segment in before.index else float("nan"))
             record[f"previous_{metric}"] = earlier
             record[f"{metric}_change_pp"] = (totals.ratio - earlier) * 100
-        errors = int(now.at[segment, "errors"]) if segment in now.index else 0
-        attempted = errors + delivered
-        record["error_rate"] = _rate(errors, attempted)
-        record["error_rate_ci"] = [float(v) for v in stats.wilson_interval(errors, attempted)]
-        if has_abuse:
-            record["complaint_rate"] = _rate(row["complaints"], row["contacts"])
-            record["complaint_rate_ci"] = [float(v) for v in stats.wilson_interval(row["complaints"], row["contacts"])]
-        else:
-            record["complaint_rate"], record["complaint_rate_ci"] = None, None
         out.append(record)
     return pd.DataFrame(out).sort_values("delivered", ascending=False, ignore_index=True)
 
@@ -600,8 +639,8 @@ def _dimension_totals(conn, schema, period, dimension: Dimension, overlapping: b
             _dimension_frame(contact_cluster_sums(conn, schema, period, everyone), dimension.name, everyone))
 
 
-def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
-                     settings: SegmentSettings) -> SegmentResult:
+def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period, settings: SegmentSettings,
+                     human_opens: opens.ContactEvidence | None = None) -> SegmentResult:
     """Every dimension's segments with their rates and intervals, and the adjusted comparisons.
 
     Comparisons: each segment (delivered >= settings.min_delivered, and so is the rest of its
@@ -612,13 +651,17 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
     p-values are adjusted across the whole table (Holm, or Benjamini–Hochberg with correction
     "fdr_bh"); a comparison whose raw ratio is significant while the within-posting one is not is a
     ``mix_effect``.
+
+    With `human_opens` (opens.classify_contacts of the same period) each segment also gets the
+    open-inflation report's headline estimate of its human open rate (Apple MPP and scanner opens
+    removed), with a contact-bootstrap interval; it is shown, not tested.
     """
     notes: list[str] = []
     previous_period = period.previous()
-    _in_memory_temp_tables(conn, schema.dialect)
-    has_abuse = schema.has("b_sender_abuse")
-    if not has_abuse:
-        notes.append("complaint_rate is null: the database has no b_sender_abuse table")
+    allow_memory_temp_tables(conn, schema.dialect)
+    complaints_known = complained_sends(schema, period.end_exclusive) is not None
+    if not complaints_known:
+        notes.append("complaint_rate is null: the database has no b_sender_abuse table with CONTACT_ID")
     dimensions = []
     for name, custom in _dimensions(settings):
         try:
@@ -644,15 +687,22 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
                                                                  counts, sums)
             total = dimension_sums.iloc[0]
             metrics = _segment_metrics(dimension.name, sums, counts, previous, settings,
-                                       int(round(total["open_rate__d"])), has_abuse)
+                                       int(round(total["open_rate__d"])), complaints_known)
+            if human_opens is not None:
+                metrics = _with_human_opens(conn, schema, dimension, metrics, human_opens)
             metric_frames.append(metrics)
             test_rows += _segment_tests(dimension.name, sums, total, counts, dimension_counts, metrics,
                                         settings.alpha)
             monthly_frames.append(_monthly(dimension.name, counts))
             posting_frames.append(counts.groupby(["posting_id", "segment"], as_index=False)[list(_COUNT_COLUMNS)]
                                   .sum().assign(dimension=dimension.name))
-    notes.append("open_rate is the raw open rate (any read, machine opens included); an MPP-corrected rate per "
-                 "segment is not computed: the open-inflation analysis estimates human opens per mail client")
+    if human_opens is None:
+        notes.append("open_rate is the raw open rate (any read, machine opens included); human_open_rate (MPP "
+                     "corrected) was not computed for this run")
+    else:
+        notes.append(f"human_open_rate: the open-inflation estimate per segment ({human_opens.evidence} "
+                     "evidence), shown with a contact-bootstrap interval and not tested; differences test the raw "
+                     "open_rate, within postings")
 
     metrics = pd.concat(metric_frames, ignore_index=True) if metric_frames else pd.DataFrame()
     differences = _adjust(pd.DataFrame(test_rows), settings)
@@ -660,6 +710,19 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period,
     postings = pd.concat(posting_frames, ignore_index=True) if posting_frames else pd.DataFrame()
     figures = _figures(metrics, differences, settings, period, previous_period)
     return SegmentResult(metrics, differences, monthly, postings, figures, notes)
+
+
+def _with_human_opens(conn: Connection, schema: BitrixSchema, dimension: Dimension, metrics: pd.DataFrame,
+                      human_opens: opens.ContactEvidence) -> pd.DataFrame:
+    """`metrics` with human_open_rate, its interval and open_inflation_pp (raw − human, points) per
+    segment, from the contacts of each segment (one contact-level query)."""
+    result = conn.execute(membership(schema, dimension))
+    members = pd.DataFrame(result.all(), columns=list(result.keys()))
+    members["segment"] = members["segment"].map(_label)
+    human = opens.human_open_rates_by_segment(human_opens, members)
+    human = human.rename(columns={"inflation_pp": "open_inflation_pp"})
+    return metrics.merge(human[["segment", "human_open_rate", "human_open_rate_ci", "open_inflation_pp"]],
+                         on="segment", how="left")
 
 
 def _monthly(dimension: str, counts: pd.DataFrame) -> pd.DataFrame:
@@ -688,7 +751,7 @@ def _figures(metrics: pd.DataFrame, differences: pd.DataFrame, settings: Segment
     dimensions: dict = {}
     keep = ["delivered", "contacts", "tested", *[k for m in RATE_METRICS for k in
             (m, f"{m}_ci", f"previous_{m}", f"{m}_change_pp")],
-            "error_rate", "error_rate_ci", "complaint_rate", "complaint_rate_ci"]
+            "human_open_rate", "human_open_rate_ci", "open_inflation_pp"]
     for record in metrics.to_dict(orient="records"):
         dimensions.setdefault(record["dimension"], {})[record["segment"]] = {
             k: record[k] for k in keep if k in record}
@@ -728,9 +791,10 @@ def marketer_sentence(difference: dict) -> str:
             f"adjusted p = {difference['p_adjusted']:.2g})")
 
 
-TABLE_COLUMNS = ["segment", "contacts", "delivered", "open_rate", "open_rate_ci", "click_rate", "click_rate_ci",
-                 "ctor", "ctor_ci", "unsub_rate", "unsub_rate_ci", "error_rate", "complaint_rate",
-                 "previous_open_rate", "open_rate_change_pp", "tested"]
+TABLE_COLUMNS = ["segment", "contacts", "delivered", "open_rate", "open_rate_ci", "human_open_rate",
+                 "human_open_rate_ci", "click_rate", "click_rate_ci", "ctor", "ctor_ci", "unsub_rate", "unsub_rate_ci",
+                 "complaint_rate", "complaint_rate_ci", "error_rate", "error_rate_ci", "previous_open_rate",
+                 "open_rate_change_pp", "tested"]
 
 
 def dimension_table(metrics: pd.DataFrame, dimension: str) -> pd.DataFrame:

@@ -7,8 +7,10 @@ Top-level keys of ``<stem>.truth.json``: ``parameters`` (period, hygiene and con
 figures assume, generator settings), ``rules`` (the exact definitions, :data:`RULES`), ``source``
 (layout, charset, row counts), ``hygiene`` (every count of the contract), ``hygiene_without_logs``,
 ``opens`` (contract keys + ``apple_read_within_15min_share``, ``machine_only_recipients``),
-``segments`` (``effects``, ``nulls``, ``mix_effect``, ``by_segment`` expected/observed rates and
-ratios, ``multipliers``), ``conversion`` (contract keys + ``attributed_orders``, ``planted_lift``),
+``segments`` (``effects``: planted multipliers; ``nulls``: comparisons whose segment is drawn
+independently of every planted effect, expected ratio 1; ``composition``: address books without a
+multiplier, whose rest holds the loyal and cold lists; ``mix_effect``; ``by_segment`` expected and
+observed rates, ratios and the observed human open rate; ``multipliers``), ``conversion`` (contract keys + ``attributed_orders``, ``planted_lift``),
 ``data_quality``, ``logs`` (line counts per file, verdicts, bounce classes, access-log noise and
 foreign tags) and ``planted`` (category sizes, anomalies). Sidecar ``<stem>.machine_opens.csv``:
 ``recipient_id,kind`` with kind ``mpp`` or ``scanner``.
@@ -146,7 +148,7 @@ class Truth:
             "crm_source": ([s for s, *_x in vocab.CRM_SOURCES], pop.crm_source.astype(np.int64)),
             "tenure": (list(TENURE_BANDS), pop.tenure_band().astype(np.int64)),
         }
-        self.seg = {d: {k: np.zeros((self.n_postings, len(labels))) for k in ("n", "eo", "ec", "o", "c")}
+        self.seg = {d: {k: np.zeros((self.n_postings, len(labels))) for k in ("n", "eo", "ec", "o", "c", "h")}
                     for d, (labels, _idx) in self.dims.items()}
         nc = len(CLIENT_LABELS)
         self.client = {k: np.zeros(nc, dtype=np.int64) for k in ("delivered", "opened", "human")}
@@ -211,6 +213,7 @@ class Truth:
             acc["ec"][p.index] += np.bincount(s[ok], weights=r.p_click[ok], minlength=k)
             acc["o"][p.index] += np.bincount(s[ok], weights=r.is_read[ok], minlength=k)
             acc["c"][p.index] += np.bincount(s[ok], weights=r.is_click[ok], minlength=k)
+            acc["h"][p.index] += np.bincount(s[ok], weights=r.human_open[ok], minlength=k)
 
         # hygiene evidence up to the period end
         live = ~pop.deleted[c] & (r.date_sent < END_EXCLUSIVE_TS)   # evidence up to the period end
@@ -336,7 +339,7 @@ class Truth:
         click_mult = {name: k for _c, name, _s, _o, k in vocab.LISTS}
         mix_name = next(name for code, name, *_x in vocab.LISTS if code == vocab.MIX_LIST)
         src_click = {s: m for s, _share, m in vocab.CRM_SOURCES}
-        effects, nulls, ratios = [], [], {}
+        effects, nulls, composition, ratios = [], [], [], {}
         for dim, (labels, _idx) in self.dims.items():
             acc = self.seg[dim]
             ratios[dim] = {}
@@ -356,18 +359,21 @@ class Truth:
                         planted = open_mult[label] if metric == "open_rate" else click_mult[label]
                     elif dim == "crm_source" and metric == "click_rate":
                         planted = src_click[label]
-                    if dim == "list" and label == mix_name:
-                        nulls.append({"dimension": dim, "segment": label, "metric": metric, "ratio": mh,
-                                      "note": "mix effect: no per-contact effect (see mix_effect)"})
-                    elif dim == "list" and planted == 1.0:
-                        nulls.append({"dimension": dim, "segment": label, "metric": metric, "ratio": mh,
-                                      "note": "multiplier 1; the effect lists above and below it balance"})
-                    elif planted is not None and planted != 1.0:
+                    if planted is not None and planted != 1.0:
                         effects.append({"dimension": dim, "segment": label, "metric": metric,
                                         "multiplier": planted, "ratio": mh})
+                    elif dim == "list":
+                        composition.append({"dimension": dim, "segment": label, "metric": metric, "ratio": mh,
+                                            "note": "no multiplier of its own, but its rest holds the loyal and "
+                                                    "cold lists: the expected ratio is what the mailings' mix of "
+                                                    "lists makes it" + (" (also the mix effect)" if label == mix_name
+                                                                        else "")})
                     elif dim in ("tenure", "crm_source") or (dim == "provider" and metric == "click_rate"
                                                               and label != "other"):
                         nulls.append({"dimension": dim, "segment": label, "metric": metric, "ratio": mh})
+                n_s = acc["n"][:, j].sum()
+                entry["human_open_rate"] = {"delivered": int(n_s),
+                                            "observed_rate": float(acc["h"][:, j].sum() / n_s) if n_s else None}
                 ratios[dim][label] = entry
         mix = {"dimension": "list", "segment": mix_name,
                "metrics": {m: {"raw_ratio": ratios["list"][mix_name][m]["crude_ratio"],
@@ -376,7 +382,8 @@ class Truth:
                "note": "mailed only by the strong letters (Black Friday, seasonal sale, webinars), together "
                        "with part of the site list: the pooled (raw) ratio is far from 1; the within-posting "
                        "ratio is 1 by construction, up to which people the list happens to hold"}
-        return {"effects": effects, "nulls": nulls, "mix_effect": mix, "by_segment": ratios,
+        return {"effects": effects, "nulls": nulls, "composition": composition, "mix_effect": mix,
+                "by_segment": ratios,
                 "multipliers": {"list_open": open_mult, "list_click": click_mult, "crm_source_click": src_click},
                 "provider_note": "raw open_rate by provider is NOT null: Apple MPP and gateway loads inflate "
                                  "apple and corporate addresses"}

@@ -69,8 +69,10 @@ LISTS = (
     ("webinar", "Участники вебинаров", 0.25, 1.0, 1.0),
     ("cold", "Холодная база (выставка 2023)", 0.15, 0.4, 0.2),
 )
-"""The loyal and cold lists are weighted so that, in the letters that mail them with the site list,
-their multipliers average to 1 for opens and for clicks: the site list is then a true null."""
+"""The loyal and cold lists are weighted so that their multipliers average to 1 for opens and for
+clicks. The site list is still no exact null: probabilities are capped at 0.95 and not every letter
+mails every list, so its expected ratio to the rest is what the mailings' mix makes it (the truth
+file lists it under ``composition``)."""
 MIX_LIST = "webinar"
 """Mailed mostly by the strong letters, with no per-contact effect: a pure mix effect."""
 

@@ -17,17 +17,22 @@ METRIC_LABELS = {
     "click_rate": "click rate (clicked ÷ delivered)",
     "ctor": "click-to-open (clicked ÷ opened)",
     "unsub_rate": "unsubscribe rate (unsubscribed ÷ delivered)",
+    "complaint_rate": "complaint rate (complained of ÷ delivered)",
+    "error_rate": "error rate (in error ÷ attempted)",
 }
+ENGAGEMENT = ("open_rate", "click_rate", "ctor")
+LIST_HEALTH = ("unsub_rate", "complaint_rate", "error_rate")
 _RATIO_TICKS = (0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
 _SIGNIFICANT, _NOT_SIGNIFICANT, _MIX = "#1d3557", "#adb5bd", "#e76f51"
 
 
-def forest_plot(differences: pd.DataFrame, dimension: str, period_label: str, correction: str):
+def forest_plot(differences: pd.DataFrame, dimension: str, period_label: str, correction: str,
+                metrics: tuple[str, ...] = ENGAGEMENT):
     """Within-posting rate ratios segment ÷ rest of the dimension, with their 95% intervals, one
     panel per metric. Dark: significant after the correction; orange: a mix effect (the raw
     difference vanishes within postings); grey: not significant."""
     data = differences[differences["dimension"] == dimension]
-    metrics = [m for m in METRIC_LABELS if m in set(data["metric"])]
+    metrics = [m for m in metrics if m in set(data["metric"])]
     if data.empty or not metrics:
         return None
     segments = list(dict.fromkeys(data.sort_values("segment_delivered", ascending=False)["segment"]))
@@ -44,8 +49,10 @@ def forest_plot(differences: pd.DataFrame, dimension: str, period_label: str, co
             ax.plot(row["ratio"], y[i], "o", color=colour)
         ax.axvline(1.0, color="#555", lw=0.8, ls="--")
         ax.set_xscale("log")
-        low, high = ax.get_xlim()
-        ax.xaxis.set_major_locator(FixedLocator([t for t in _RATIO_TICKS if low <= t <= high] or [1.0]))
+        ends = [v for ci in rows["ci"].dropna() for v in ci if np.isfinite(v) and v > 0] + [1.0]
+        low, high = min(ends) / 1.08, max(ends) * 1.08
+        ax.set_xlim(low, high)
+        ax.xaxis.set_major_locator(FixedLocator(_ratio_ticks(low, high)))
         ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}×")
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_title(METRIC_LABELS[metric].split(" (")[0], fontsize=10)
@@ -58,6 +65,52 @@ def forest_plot(differences: pd.DataFrame, dimension: str, period_label: str, co
              f"dark = significant after {correction} correction, orange = mix effect, grey = not significant",
              fontsize=8, color="#555")
     fig.tight_layout(rect=(0, 0.04, 1, 0.95))
+    return fig
+
+
+def _ratio_ticks(low: float, high: float, most: int = 6) -> list[float]:
+    """Ratio ticks inside [low, high] spaced at least 1/`most` of the axis apart on its log scale,
+    1× always among them (labels of a narrow panel must not overlap)."""
+    gap = (np.log(high) - np.log(low)) / most
+    kept = [1.0]
+    for side in (sorted(t for t in _RATIO_TICKS if 1.0 < t <= high),
+                 sorted((t for t in _RATIO_TICKS if low <= t < 1.0), reverse=True)):
+        last = 1.0
+        for tick in side:
+            if abs(np.log(tick) - np.log(last)) >= gap:
+                kept.append(tick)
+                last = tick
+    return sorted(kept)
+
+
+def human_open_chart(metrics: pd.DataFrame, dimension: str, period_label: str, evidence: str):
+    """Per segment, the raw open rate and the estimated human open rate (Apple MPP and scanner opens
+    removed), each with its 95% interval: the gap is the segment's open-rate inflation."""
+    data = metrics[(metrics["dimension"] == dimension)]
+    if "human_open_rate" not in data or data["human_open_rate"].isna().all():
+        return None
+    data = data.sort_values("delivered", ascending=False)
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(data) + 1.8))
+    y = np.arange(len(data))
+    for i, row in enumerate(data.itertuples()):
+        ax.plot([row.human_open_rate * 100, row.open_rate * 100], [i, i], color="#ced4da", lw=6, zorder=1)
+        for rate, ci, colour in ((row.open_rate, row.open_rate_ci, "#e76f51"),
+                                 (row.human_open_rate, row.human_open_rate_ci, "#1d3557")):
+            if isinstance(ci, (list, tuple)) and all(_finite(v) for v in ci):
+                ax.plot([ci[0] * 100, ci[1] * 100], [i, i], color=colour, lw=1.5, zorder=2)
+            ax.plot(rate * 100, i, "o", color=colour, zorder=3)
+    ax.set_yticks(y, data["segment"])
+    ax.invert_yaxis()
+    ax.set_xlabel("% of delivered sends")
+    ax.set_xlim(left=0)
+    ax.plot([], [], "o", color="#e76f51", label="open rate as Bitrix counts it (any read)")
+    ax.plot([], [], "o", color="#1d3557", label="estimated human open rate")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    sns.despine(ax=ax)
+    fig.suptitle(f"{dimension}: opened ÷ delivered, as counted and by people", x=0.01, ha="left", fontweight="bold")
+    ax.set_title(f"sends delivered in {period_label}; bars: 95% intervals (contacts as clusters; human rate: contact "
+                 f"bootstrap, {evidence.replace('_', ' ')} evidence)", loc="left", fontsize=8, color="#555")
+    fig.tight_layout()
     return fig
 
 
@@ -115,18 +168,24 @@ def _cell(value, percent: bool, interval: bool) -> tuple[str, str]:
     if interval:
         if not isinstance(value, (list, tuple)) or not all(_finite(v) for v in value):
             return "—", ""
-        return f"{value[0]:.1%}–{value[1]:.1%}", f"{value[0]}"
+        return f"{_percent(value[0])}–{_percent(value[1])}", f"{value[0]}"
     if isinstance(value, (bool, np.bool_)):
         return ("yes" if value else "no"), str(int(value))
     if not _finite(value) and isinstance(value, (float, np.floating)):
         return "—", ""
     if percent:
-        return f"{float(value):.1%}", f"{float(value)}"
+        return _percent(float(value)), f"{float(value)}"
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}", str(int(value))
     if isinstance(value, (float, np.floating)):
         return f"{float(value):,.3g}", f"{float(value)}"
     return ("—", "") if value is None else (str(value), str(value))
+
+
+def _percent(fraction: float) -> str:
+    """A fraction as a percentage with two significant digits for small rates (0.036%, not 0.0%)."""
+    size = abs(fraction)
+    return f"{fraction:.1%}" if size >= 0.01 or size == 0 else f"{fraction:.2%}" if size >= 0.001 else f"{fraction:.3%}"
 
 
 def _finite(value) -> bool:

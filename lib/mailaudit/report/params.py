@@ -132,6 +132,8 @@ _SECTIONS: dict[str, dict[str, tuple[Callable[[Any, str], Any], Any]]] = {
         "dimensions": (_choices_list(*SEGMENT_DIMENSIONS), list(SEGMENT_DIMENSIONS)),
         "correction": (_choice("holm", "fdr_bh"), "holm"),
         "min_delivered": (_positive_int, 500),
+        # estimate each segment's human open rate (a second pass over the period's sends, and the access logs)
+        "human_opens": (_boolean, True),
         # "custom" (a list of {table, column, name}) is checked by _custom_dimensions
     },
     "opens": {
