@@ -12,6 +12,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FixedLocator, NullLocator
 
+from mailaudit.report.context import percent_text
+
 METRIC_LABELS = {
     "open_rate": "open rate (opened ÷ delivered)",
     "click_rate": "click rate (clicked ÷ delivered)",
@@ -168,24 +170,18 @@ def _cell(value, percent: bool, interval: bool) -> tuple[str, str]:
     if interval:
         if not isinstance(value, (list, tuple)) or not all(_finite(v) for v in value):
             return "—", ""
-        return f"{_percent(value[0])}–{_percent(value[1])}", f"{value[0]}"
+        return f"{percent_text(value[0])}–{percent_text(value[1])}", f"{value[0]}"
     if isinstance(value, (bool, np.bool_)):
         return ("yes" if value else "no"), str(int(value))
     if not _finite(value) and isinstance(value, (float, np.floating)):
         return "—", ""
     if percent:
-        return _percent(float(value)), f"{float(value)}"
+        return percent_text(float(value)), f"{float(value)}"
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}", str(int(value))
     if isinstance(value, (float, np.floating)):
         return f"{float(value):,.3g}", f"{float(value)}"
     return ("—", "") if value is None else (str(value), str(value))
-
-
-def _percent(fraction: float) -> str:
-    """A fraction as a percentage with two significant digits for small rates (0.036%, not 0.0%)."""
-    size = abs(fraction)
-    return f"{fraction:.1%}" if size >= 0.01 or size == 0 else f"{fraction:.2%}" if size >= 0.001 else f"{fraction:.3%}"
 
 
 def _finite(value) -> bool:

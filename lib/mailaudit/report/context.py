@@ -357,12 +357,18 @@ def _format_number(value) -> str:
     return str(value)
 
 
+def percent_text(fraction: float) -> str:
+    """A fraction as a percentage, with two significant digits for small rates (0.036%, not 0.0%)."""
+    size = abs(fraction)
+    return f"{fraction:.1%}" if size >= 0.01 or size == 0 else f"{fraction:.2%}" if size >= 0.001 else f"{fraction:.3%}"
+
+
 def _format_percent(value) -> str:
     if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and not math.isfinite(value)):
         return "—"
     if isinstance(value, str):
         return value
-    return f"{float(value):.1%}"
+    return percent_text(float(value))
 
 
 def read_parts(out_dir: str | os.PathLike) -> dict[str, dict]:
