@@ -296,6 +296,11 @@ _COUNT_COLUMNS = ("delivered", "attempted", "errors", "opened", "clicked", "clic
                   "complaints")
 
 
+def complaints_recorded(schema: BitrixSchema) -> bool:
+    """Whether complaints can be tied to contacts: b_sender_abuse with its CONTACT_ID column."""
+    return schema.has("b_sender_abuse") and "CONTACT_ID" in schema.columns("b_sender_abuse")
+
+
 def complained_sends(schema: BitrixSchema, until: datetime):
     """Subquery (recipient_id) of the sends that drew a complaint, or None without b_sender_abuse.
 
@@ -303,7 +308,7 @@ def complained_sends(schema: BitrixSchema, until: datetime):
     latest delivered row sent at or before the complaint (the largest row ID among same-second
     sends). Complaints are few, so this reaches recipient rows through the contact's index.
     """
-    if not schema.has("b_sender_abuse") or "CONTACT_ID" not in schema.columns("b_sender_abuse"):
+    if not complaints_recorded(schema):
         return None
     abuse = schema.table("b_sender_abuse")
     recipient = schema.table("b_sender_posting_recipient").alias("complained_send")
@@ -659,7 +664,7 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period, set
     notes: list[str] = []
     previous_period = period.previous()
     allow_memory_temp_tables(conn, schema.dialect)
-    complaints_known = complained_sends(schema, period.end_exclusive) is not None
+    complaints_known = complaints_recorded(schema)
     if not complaints_known:
         notes.append("complaint_rate is null: the database has no b_sender_abuse table with CONTACT_ID")
     dimensions = []
