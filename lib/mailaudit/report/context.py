@@ -37,6 +37,7 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from mailaudit import emails
+from mailaudit.report.csv_files import write_csv
 from mailaudit.report.dotenv import load_env_file
 from mailaudit.report.params import REPORT_NAMES, Params, load_params
 
@@ -255,7 +256,7 @@ class ReportContext:
         folder = self.out_dir / "tables"
         folder.mkdir(exist_ok=True)
         data = mask_frame(df) if self.mask_emails else df
-        data.to_csv(folder / f"{name}.csv", index=not isinstance(df.index, pd.RangeIndex))
+        write_csv(data, folder / f"{name}.csv", index=not isinstance(df.index, pd.RangeIndex))
         relative = f"tables/{name}.csv"
         if relative not in self._parts["tables"]:
             self._parts["tables"].append(relative)
@@ -267,7 +268,7 @@ class ReportContext:
         blacklist); returns its file name, also listed under hygiene.suppression_files."""
         self._check_name(reason)
         filename = f"suppress_{reason}.csv"
-        df.to_csv(self.out_dir / filename, index=False)
+        write_csv(df, self.out_dir / filename)
         self._parts["suppression_files"][reason] = filename
         self._save_parts()
         return filename
