@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", help="comma-separated reports: " + ", ".join(REPORT_NAMES))
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+    snap = sub.add_parser("snapshot", parents=[common],
+                          help="read what the reports need from the source into a local snapshot file")
+    snap.add_argument("--params", required=True, type=Path, help="parameter file (YAML)")
+    snap.add_argument("--out", type=Path, help="snapshot file (default: snapshot.path, else snapshots/<client>.duckdb)")
+    snap.add_argument("--parquet", type=Path, metavar="DIR", help="also write every table as Parquet under DIR")
+    snap.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     demo = sub.add_parser("demo", parents=[common], help="build the demo database and logs if missing, then run every report")
     demo.add_argument("--out", type=Path, help="bundle folder (default reports/demo in the kit's folder)")
     demo.add_argument("--contacts", type=int, help="demo contacts (default: the generator's)")
@@ -73,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     from mailaudit.report.runner import InputError
 
     try:
-        return {"check": cmd_check, "run": cmd_run, "demo": cmd_demo, "demo-db": cmd_demo_db}[args.command](args)
+        return {"check": cmd_check, "run": cmd_run, "snapshot": cmd_snapshot, "demo": cmd_demo,
+                "demo-db": cmd_demo_db}[args.command](args)
     except InputError as exc:
         return _fail(args, exc, 2)
     except KeyboardInterrupt:
@@ -164,6 +172,35 @@ def _print_result(result) -> int:
         return result.exit_code
     print(result.index)
     return result.exit_code
+
+
+# --- snapshot -----------------------------------------------------------------------------------
+
+def cmd_snapshot(args) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mailaudit.report.runner import InputError, load_params_or_fail
+    from mailaudit.snapshot.extract import SnapshotError, extract_snapshot
+    from mailaudit.snapshot.store import default_snapshot_path
+    from mailaudit.sources.db import DatabaseConfigError
+
+    workdir = Path.cwd().resolve()
+    params = load_params_or_fail(args.params, workdir)
+    if (params.database or {}).get("snapshot"):
+        raise InputError("the parameters name a snapshot (database.snapshot): name the source database instead")
+    out = (args.out or default_snapshot_path(params, workdir)).resolve()
+    try:
+        manifest = extract_snapshot(params, out, progress=not args.no_progress, parquet_dir=args.parquet,
+                                    workdir=workdir)
+    except (SnapshotError, SQLAlchemyError, DatabaseConfigError, OSError) as exc:
+        detail = getattr(exc, "orig", None) or exc
+        raise InputError(f"cannot make the snapshot: {detail}") from None
+    rows = sum(table["rows"] for table in manifest["tables"].values())
+    print(f"{rows:,} rows from {len(manifest['tables'])} tables in {manifest['seconds']:.1f} s "
+          f"(window {manifest['window']['start']} to {manifest['window']['end']}; "
+          f"longest source statement {manifest['longest_statement_seconds']:.2f} s)", file=sys.stderr)
+    print(out)
+    return 0
 
 
 # --- demo -------------------------------------------------------------------------------------

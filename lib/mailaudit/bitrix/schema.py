@@ -86,7 +86,7 @@ class BitrixSchema:
 
     @property
     def capabilities(self) -> dict[str, Capability]:
-        return {report: _capability(self, report) for report in REPORTS}
+        return {report: capability(self.has, report) for report in REPORTS}
 
     def optional_groups(self) -> dict[str, bool]:
         """Which optional table groups (CRM, store, blacklist, exclusion, abuse…) are present."""
@@ -143,9 +143,10 @@ def _charset(conn: Connection) -> str | None:
     return None
 
 
-def _capability(schema: BitrixSchema, report: str) -> Capability:
+def capability(has, report: str) -> Capability:
+    """Whether `report` can run on a source whose tables `has(*names)` tells."""
     def need(*tables: str) -> Capability:
-        missing = [t for t in tables if not schema.has(t)]
+        missing = [t for t in tables if not has(t)]
         if missing:
             return Capability(False, "missing table(s) " + ", ".join(missing))
         return Capability(True)
@@ -157,11 +158,11 @@ def _capability(schema: BitrixSchema, report: str) -> Capability:
     if report == "segments":
         return need(*CORE_TABLES, "b_sender_posting_read", "b_sender_posting_click")
     if report == "conversion":
-        if not schema.has("b_sender_posting_read", "b_sender_posting_click"):
+        if not has("b_sender_posting_read", "b_sender_posting_click"):
             return need("b_sender_posting_read", "b_sender_posting_click")
-        if schema.has("b_sale_order"):
+        if has("b_sale_order"):
             return Capability(True, "orders from b_sale_order")
-        if schema.has("b_crm_deal"):
+        if has("b_crm_deal"):
             return Capability(True, "no store: won deals from b_crm_deal")
         return Capability(False, "no store orders (b_sale_order) and no CRM deals (b_crm_deal)")
     raise KeyError(report)

@@ -142,24 +142,27 @@ def _default_workdir() -> Path:
 class ReportContext:
     """One report's view of the run; see the module docstring."""
 
-    def __init__(self, report: str, params: Params, out_dir: Path, conn, schema, source: dict):
+    def __init__(self, report: str, params: Params, out_dir: Path, model, workdir: Path | None = None):
         self.report = report
         self.params = params
         self.period = params.period
         self.out_dir = out_dir
-        self.conn = conn
-        self.schema = schema
-        self.source = source
+        self.model = model
+        self.source = {k: model.manifest["source"].get(k) for k in ("dialect", "driver", "database")}
+        self._workdir = workdir or Path.cwd()
+        self._conn = self._schema = None
         self._parts_path = out_dir / PARTS_DIR / f"{report}.json"
         self._parts: dict = {"report": report, "sections": {}, "notes": [], "headline": None,
                              "findings": [], "tables": [], "suppression_files": {}}
         self._save_parts()
 
     @classmethod
-    def open(cls, report: str, params_path: str | os.PathLike, out_dir: str | os.PathLike) -> "ReportContext":
-        """Validate the parameters, connect read-only and reflect the schema."""
-        from mailaudit.bitrix.schema import reflect_schema
-        from mailaudit.sources.db import create_readonly_engine, describe_source, resolve_database_url
+    def open(cls, report: str, params_path: str | os.PathLike, out_dir: str | os.PathLike,
+             snapshot_path: str | os.PathLike | None = None) -> "ReportContext":
+        """Validate the parameters and open the snapshot the report reads: `snapshot_path` (what
+        `mailaudit run` made), else the one the parameters name, else the default snapshot of these
+        parameters, made now if it is missing or does not fit (interactive use)."""
+        from mailaudit.snapshot.store import open_snapshot, snapshot_for
 
         if report not in REPORT_NAMES:
             raise ValueError(f"unknown report {report!r}; reports: {', '.join(REPORT_NAMES)}")
@@ -174,18 +177,43 @@ class ReportContext:
         if not out.is_absolute():
             out = (Path.cwd() / out).resolve()
         out.mkdir(parents=True, exist_ok=True)
-        url = resolve_database_url(database_config(params, workdir))
-        engine = create_readonly_engine(url)
-        conn = engine.connect()
-        schema = reflect_schema(conn)
-        return cls(report, params, out, conn, schema, describe_source(url))
+        if snapshot_path is None:
+            snapshot_path, _manifest = snapshot_for(params, workdir, reuse=True)
+        return cls(report, params, out, open_snapshot(Path(snapshot_path), params.snapshot["memory_mb"]), workdir)
+
+    def sql(self, query: str, params: dict | list | None = None) -> pd.DataFrame:
+        """Run SQL on the snapshot's model (sends, reads, clicks, contacts…) and return a DataFrame."""
+        return self.model.sql(query, params)
+
+    # --- the source database, for reports not yet reading the model ------------------------
+
+    @property
+    def conn(self):
+        """A read-only connection to the source database (opened on first use)."""
+        if self._conn is None:
+            from mailaudit.bitrix.schema import reflect_schema
+            from mailaudit.sources.db import create_readonly_engine, resolve_database_url
+
+            if (self.params.database or {}).get("snapshot"):
+                raise RuntimeError(f"the {self.report} report still reads the source database, and the "
+                                   "parameters name only a snapshot")
+            url = resolve_database_url(database_config(self.params, self._workdir))
+            self._conn = create_readonly_engine(url).connect()
+            self._schema = reflect_schema(self._conn)
+        return self._conn
+
+    @property
+    def schema(self):
+        if self._schema is None:
+            self.conn
+        return self._schema
 
     # --- capability -------------------------------------------------------------------------
 
     @property
     def capability(self):
-        """The schema's verdict for this report: ``.ok`` and ``.reason``."""
-        return self.schema.capabilities[self.report]
+        """What the snapshot's source allows this report: ``.ok`` and ``.reason``."""
+        return self.model.capabilities[self.report]
 
     @property
     def can_run(self) -> bool:
@@ -289,10 +317,12 @@ class ReportContext:
         _write_json_atomic(self._parts_path, self._parts)
 
     def close(self) -> None:
-        """Close the connection and its engine (a notebook may call this at its end)."""
-        engine = self.conn.engine
-        self.conn.close()
-        engine.dispose()
+        """Close the snapshot (and a source connection, if one was opened)."""
+        self.model.close()
+        if self._conn is not None:
+            engine = self._conn.engine
+            self._conn.close()
+            engine.dispose()
 
 
 def database_config(params: Params, workdir: Path) -> dict | None:
@@ -300,7 +330,7 @@ def database_config(params: Params, workdir: Path) -> dict | None:
     default when neither the file nor MAILAUDIT_DB_URL names one) located under `workdir`."""
     from mailaudit.sources.db import DEFAULT_URL_ENV, DEMO_SQLITE
 
-    if params.database is not None:
+    if params.database is not None and not params.database.get("snapshot"):
         return {k: str(v) for k, v in params.database.items()}
     if os.environ.get(DEFAULT_URL_ENV):
         return None

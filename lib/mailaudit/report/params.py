@@ -140,9 +140,23 @@ _SECTIONS: dict[str, dict[str, tuple[Callable[[Any, str], Any], Any]]] = {
         "scanner_seconds": (_positive_number, 10),
         # "apple_ranges" (a file path or null) is resolved by _optional_file
     },
+    "snapshot": {
+        # every statement sent to the source is stopped by the server after this long
+        "statement_timeout_seconds": (_positive_number, 60),
+        # rows one range read aims at (the key range adapts to the table's density)
+        "chunk_rows": (_positive_int, 250_000),
+        # key ranges read at once, on separate connections
+        "parallel_reads": (_positive_int, 2),
+        # attempts of a range whose connection was lost (exponential backoff from 1 s)
+        "retries": (_positive_int, 5),
+        # memory cap of the embedded engine; it spills to disk beyond
+        "memory_mb": (_positive_int, 1024),
+        # "path" (where `run` writes the snapshot it makes) is resolved by _optional_path
+    },
 }
 _TOP_KEYS = ("client", "period", "database", "logs", *_SECTIONS, "reports")
 _CUSTOM_DIMENSION_KEYS = ("table", "column", "name")
+DATABASE_KEYS = ("sqlite", "url_env", "snapshot")
 
 
 def _reject_unknown(mapping: dict, allowed: tuple[str, ...] | list[str], where: str) -> None:
@@ -168,13 +182,14 @@ class Params:
     path: Path
     client: str
     period: Period
-    database: dict | None           # {"sqlite": absolute Path} | {"url_env": NAME} | None
+    database: dict | None           # {"sqlite": Path} | {"url_env": NAME} | {"snapshot": Path} | None
     logs: dict[str, list[Path]]     # {"delivery": [...], "access": [...]} (existing files, sorted)
     hygiene: dict
     conversion: dict
     privacy: dict
     segments: dict
     opens: dict
+    snapshot: dict
     reports: list[str] = field(default_factory=lambda: list(REPORT_NAMES))
 
     @property
@@ -201,6 +216,7 @@ class Params:
             "privacy": self.privacy,
             "segments": self.segments,
             "opens": self.opens,
+            "snapshot": self.snapshot,
             "reports": self.reports,
         })
 
@@ -254,7 +270,7 @@ def validate_params(raw: dict, path: str | os.PathLike = "<params>",
     sections: dict[str, dict] = {}
     for name, spec in _SECTIONS.items():
         given = _mapping(raw.get(name), name)
-        extra = {"segments": ("custom",), "opens": ("apple_ranges",)}.get(name, ())
+        extra = {"segments": ("custom",), "opens": ("apple_ranges",), "snapshot": ("path",)}.get(name, ())
         _reject_unknown(given, [*spec, *extra], name)
         section = {}
         for key, (check, default) in spec.items():
@@ -265,6 +281,8 @@ def validate_params(raw: dict, path: str | os.PathLike = "<params>",
     sections["segments"]["custom"] = _custom_dimensions(_mapping(raw.get("segments"), "segments").get("custom"))
     sections["opens"]["apple_ranges"] = _optional_file(
         _mapping(raw.get("opens"), "opens").get("apple_ranges"), "opens.apple_ranges", base)
+    target = _mapping(raw.get("snapshot"), "snapshot").get("path")
+    sections["snapshot"]["path"] = None if target is None else _absolute(_text(target, "snapshot.path"), base)
 
     reports = raw.get("reports")
     reports = list(REPORT_NAMES) if reports is None else _choices_list(*REPORT_NAMES)(reports, "reports")
@@ -291,11 +309,11 @@ def _database(value: Any, base: Path) -> dict | None:
     if value is None:
         return None
     value = _mapping(value, "database")
-    _reject_unknown(value, ("sqlite", "url_env"), "database")
-    given = [k for k in ("sqlite", "url_env") if value.get(k) is not None]
+    _reject_unknown(value, DATABASE_KEYS, "database")
+    given = [k for k in DATABASE_KEYS if value.get(k) is not None]
     if len(given) != 1:
-        raise ParamsError("database: give exactly one of sqlite (a file path) or url_env "
-                          "(the name of an environment variable holding the URL)")
+        raise ParamsError("database: give exactly one of sqlite (a file path), url_env (the name of an "
+                          "environment variable holding the URL) or snapshot (a snapshot file)")
     if given == ["url_env"]:
         name = value["url_env"]
         if not isinstance(name, str) or not _ENV_NAME.match(name):
@@ -303,15 +321,17 @@ def _database(value: Any, base: Path) -> dict | None:
                 raise ParamsError(f"database.url_env: expected a variable name, not a URL; {CREDENTIALS_MESSAGE}")
             raise ParamsError(f"database.url_env: expected an environment variable name, got {name!r}")
         return {"url_env": name}
-    sqlite = value["sqlite"]
-    if not isinstance(sqlite, str) or not sqlite.strip():
-        raise ParamsError("database.sqlite: expected a file path")
-    if "://" in sqlite:
-        raise ParamsError(f"database.sqlite: expected a file path, not a URL; {CREDENTIALS_MESSAGE}")
-    file = _absolute(sqlite, base)
+    key = given[0]
+    path = value[key]
+    if not isinstance(path, str) or not path.strip():
+        raise ParamsError(f"database.{key}: expected a file path")
+    if "://" in path:
+        raise ParamsError(f"database.{key}: expected a file path, not a URL; {CREDENTIALS_MESSAGE}")
+    file = _absolute(path, base)
     if not file.is_file():
-        raise ParamsError(f"database.sqlite: file not found: {file}")
-    return {"sqlite": file}
+        hint = " (make it with `mailaudit snapshot --params FILE --out PATH`)" if key == "snapshot" else ""
+        raise ParamsError(f"database.{key}: file not found: {file}{hint}")
+    return {key: file}
 
 
 def _logs(value: Any, base: Path) -> dict[str, list[Path]]:

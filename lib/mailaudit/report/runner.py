@@ -79,11 +79,12 @@ class RunResult:
 
 @dataclass
 class Source:
-    """What `prepare` learned about the database; the URL stays in memory only."""
+    """What `prepare` learned about the data; the URL stays in memory only."""
     params: Params
-    url: object
-    schema: object
-    description: dict             # dialect, layout, charset, row_counts, database (no credentials)
+    url: object                   # None when the parameters name a snapshot
+    schema: object                # what `capabilities` answers: the reflected source, or the snapshot's model
+    description: dict             # dialect, database, layout, charset (+ row_counts once snapshotted); no credentials
+    snapshot: Path | None = None  # the snapshot the reports read, once made or named
 
     def scrub(self, text: str) -> str:
         from mailaudit.sources.db import scrub
@@ -111,28 +112,42 @@ def parse_only(only: str | list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(names))
 
 
+def load_params_or_fail(params_path: str | os.PathLike, workdir: Path) -> Params:
+    """The validated parameters (with `.env` loaded from `workdir`), or InputError."""
+    load_env_file(workdir / ".env")
+    try:
+        return load_params(params_path, base_dir=workdir)
+    except ParamsError as exc:
+        raise InputError(str(exc)) from None
+
+
 def prepare(params_path: str | os.PathLike, workdir: Path | None = None) -> Source:
-    """Validate parameters, connect read-only and reflect the schema, or raise InputError."""
+    """Validate parameters and look at the data without reading it: connect read-only and reflect the
+    schema, or, when the parameters name a snapshot, open it and check that it fits. Raises InputError."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from mailaudit.bitrix.schema import MissingTableError, reflect_schema
+    from mailaudit.snapshot.extract import SnapshotError
+    from mailaudit.snapshot.store import snapshot_for
     from mailaudit.sources.db import (DatabaseConfigError, create_readonly_engine, describe_source,
                                       resolve_database_url, scrub)
 
     workdir = (workdir or Path.cwd()).resolve()
-    load_env_file(workdir / ".env")
+    params = load_params_or_fail(params_path, workdir)
     try:
-        params = load_params(params_path, base_dir=workdir)
+        if (params.database or {}).get("snapshot"):
+            path, manifest = snapshot_for(params, workdir)
+            return Source(params=params, url=None, schema=_SnapshotTables(manifest),
+                          description=snapshot_description(manifest), snapshot=path)
         url = resolve_database_url(database_config(params, workdir))
-    except (ParamsError, DatabaseConfigError) as exc:
+    except (DatabaseConfigError, SnapshotError) as exc:
         raise InputError(str(exc)) from None
     try:
         engine = create_readonly_engine(url)
         try:
             with engine.connect() as conn:
                 schema = reflect_schema(conn)
-                description = {**describe_source(url), "layout": schema.layout, "charset": schema.charset,
-                               "row_counts": schema.row_counts(conn)}
+                description = {**describe_source(url), "layout": schema.layout, "charset": schema.charset}
         finally:
             engine.dispose()
     except MissingTableError as exc:
@@ -142,6 +157,49 @@ def prepare(params_path: str | os.PathLike, workdir: Path | None = None) -> Sour
         raise InputError("cannot read the database: "
                          + scrub(_one_line(f"{type(detail).__name__}: {detail}"), url)) from None
     return Source(params=params, url=url, schema=schema, description=description)
+
+
+class _SnapshotTables:
+    """The `capabilities` of a snapshot, from its manifest (no connection needed)."""
+
+    def __init__(self, manifest: dict):
+        from mailaudit.model import Model
+
+        self.capabilities = Model(None, manifest).capabilities
+
+
+def snapshot_description(manifest: dict) -> dict:
+    """summary.json's `source`: where the snapshot came from and the rows it holds per table."""
+    source = manifest["source"]
+    return {**{k: source.get(k) for k in ("dialect", "driver", "database", "layout", "charset", "server_version")},
+            "row_counts": {name: table["rows"] for name, table in sorted(manifest["tables"].items())},
+            "snapshot": {"created_at": manifest.get("created_at"), "window": manifest.get("window"),
+                         "kit_version": manifest.get("kit_version")}}
+
+
+def make_snapshot(source: Source, workdir: Path, progress: bool) -> None:
+    """Extract the snapshot the reports will read (unless the parameters named one). InputError when the
+    source cannot be read as needed."""
+    if source.snapshot is not None:
+        return
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mailaudit.snapshot.extract import SnapshotError
+    from mailaudit.snapshot.store import snapshot_for
+    from mailaudit.sources.db import DatabaseConfigError, scrub
+
+    if progress:
+        print("snapshot: reading the source database", file=sys.stderr, flush=True)
+    try:
+        path, manifest = snapshot_for(source.params, workdir, progress=progress)
+    except (SnapshotError, SQLAlchemyError, DatabaseConfigError, OSError) as exc:
+        detail = getattr(exc, "orig", None) or exc
+        raise InputError("cannot make the snapshot: " + scrub(_one_line(str(detail)), source.url)) from None
+    source.snapshot = path
+    source.description = snapshot_description(manifest)
+    source.schema = _SnapshotTables(manifest)
+    if progress:
+        print(f"snapshot: {path} ({manifest['seconds']:.1f} s)", file=sys.stderr, flush=True)
 
 
 def _one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -182,6 +240,7 @@ def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only
         raise InputError(f"notebooks folder not found: {notebooks}")
     kernel = ensure_kernel()
     params_file = str(Path(params_path).resolve())
+    make_snapshot(source, workdir, progress)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_folders(out)
@@ -243,7 +302,8 @@ def _run_one(papermill, name: str, notebooks: Path, partial: Path, kernel: str, 
     try:
         papermill.execute_notebook(
             str(notebook), str(executed),
-            parameters={"params_path": params_file, "out_dir": str(partial)},
+            parameters={"params_path": params_file, "out_dir": str(partial),
+                        "snapshot_path": str(source.snapshot)},
             kernel_name=kernel, cwd=str(notebooks), progress_bar=progress, log_output=False,
             **engine_kwargs)
     except PapermillExecutionError as exc:

@@ -119,8 +119,32 @@ def scrub(text: str, url: URL | None) -> str:
     return text
 
 
-def create_readonly_engine(url: URL) -> Engine:
-    """An engine whose every connection refuses writes at the database level."""
+def session_statements(dialect: str, flavour: str, timeout_seconds: float | None) -> list[str]:
+    """What every source session runs first: a read-only transaction, and a server-side time limit on
+    each statement (MariaDB max_statement_time in seconds, MySQL max_execution_time in ms, PostgreSQL
+    statement_timeout in ms) so that no statement of the kit can load a client's server for long."""
+    if dialect in ("mysql", "mariadb"):
+        statements = ["SET SESSION TRANSACTION READ ONLY"]
+        if timeout_seconds:
+            statements.append(f"SET SESSION max_statement_time = {timeout_seconds:g}" if flavour == "mariadb"
+                              else f"SET SESSION max_execution_time = {int(timeout_seconds * 1000)}")
+        return statements
+    if dialect == "postgresql":
+        statements = ["SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"]
+        if timeout_seconds:
+            statements.append(f"SET statement_timeout = {int(timeout_seconds * 1000)}")
+        return statements
+    return []
+
+
+def mysql_flavour(version: str | None) -> str:
+    """"mariadb" or "mysql" from the server's VERSION() text (their time-limit settings differ)."""
+    return "mariadb" if "mariadb" in (version or "").lower() else "mysql"
+
+
+def create_readonly_engine(url: URL, statement_timeout_seconds: float | None = None) -> Engine:
+    """An engine whose every connection refuses writes at the database level and, when
+    `statement_timeout_seconds` is given, has the server stop any statement that runs longer."""
     backend = url.get_backend_name()
     common = {"hide_parameters": True, "pool_pre_ping": True}
     if backend == "sqlite":
@@ -132,16 +156,20 @@ def create_readonly_engine(url: URL) -> Engine:
             **common,
         )
     if backend == "postgresql":
-        return create_engine(
-            url, connect_args={"options": "-c default_transaction_read_only=on"}, **common
-        )
+        options = "-c default_transaction_read_only=on"
+        if statement_timeout_seconds:
+            options += f" -c statement_timeout={int(statement_timeout_seconds * 1000)}"
+        return create_engine(url, connect_args={"options": options}, **common)
     if backend in ("mysql", "mariadb"):
         engine = create_engine(url, **common)
 
         @event.listens_for(engine, "connect")
         def _read_only_session(dbapi_connection, _record):
             with dbapi_connection.cursor() as cursor:
-                cursor.execute("SET SESSION TRANSACTION READ ONLY")
+                cursor.execute("SELECT VERSION()")
+                flavour = mysql_flavour(cursor.fetchone()[0])
+                for statement in session_statements(backend, flavour, statement_timeout_seconds):
+                    cursor.execute(statement)
 
         return engine
     raise DatabaseConfigError(f"dialect {backend!r} is not supported")
