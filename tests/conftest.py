@@ -102,3 +102,40 @@ def _write_demo_params(demo, tmp_path, *, with_logs: bool = True, database: dict
     path = tmp_path / name
     path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     return str(path)
+
+
+def snapshot_model(params_path, out_path):
+    """Extract the snapshot the parameters name into `out_path` and open its model (read-only)."""
+    from pathlib import Path
+
+    from mailaudit.report.params import load_params
+    from mailaudit.snapshot.extract import extract_snapshot
+    from mailaudit.snapshot.store import open_snapshot
+
+    extract_snapshot(load_params(params_path), Path(out_path), progress=False)
+    return open_snapshot(Path(out_path))
+
+
+@pytest.fixture(scope="session")
+def demo_model(demo, tmp_path_factory):
+    """The model of the shared demo's snapshot (database, Postfix log and access log), read-only."""
+    folder = tmp_path_factory.mktemp("demo-snapshot")
+    params = _write_demo_params(demo, folder)
+    model = snapshot_model(params, folder / "demo.duckdb")
+    yield model
+    model.close()
+
+
+@pytest.fixture
+def model_of(tmp_path):
+    """A factory: the model of the snapshot of a parameter file (extracted into tmp_path)."""
+    made = []
+
+    def make(params_path, name: str = "snapshot.duckdb"):
+        model = snapshot_model(params_path, tmp_path / name)
+        made.append(model)
+        return model
+
+    yield make
+    for model in made:
+        model.close()

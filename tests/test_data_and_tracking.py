@@ -8,30 +8,24 @@ from datetime import datetime
 import pytest
 
 from mailaudit.analyses import inventory as inv
-from mailaudit.bitrix.schema import reflect_schema
 from mailaudit.demo import build_demo
 from mailaudit.report.params import load_params
 from mailaudit.report.runner import run_reports
-from mailaudit.sources.db import create_readonly_engine, resolve_database_url
 
 TODAY = datetime(2026, 11, 27)
 
 
-def _figures(url, period) -> dict:
-    engine = create_readonly_engine(url)
-    with engine.connect() as conn:
-        schema = reflect_schema(conn)
-        quality = inv.data_quality_checks(conn, schema, now=TODAY)
-        tracking, letters = inv.tracking_checks(conn, schema, period)
-        tables = inv.inventory(conn, schema)
-    engine.dispose()
+def _figures(model, period) -> dict:
+    quality = inv.data_quality_checks(model, now=TODAY)
+    tracking, letters = inv.tracking_checks(model, period)
+    tables = inv.inventory(model)
     return inv.figures(quality + tracking, letters) | {"rows": dict(zip(tables["table"], tables["rows"]))}
 
 
-def test_checks_count_what_the_demo_planted(demo, demo_params):
+def test_checks_count_what_the_demo_planted(demo, demo_params, demo_model):
     truth = demo.truth_figures["data_quality"]
     params = load_params(demo_params())
-    found = _figures(resolve_database_url(params.database), params.period)
+    found = _figures(demo_model, params.period)
     assert found["reads_without_recipient"] == truth["orphan_reads"]
     assert found["clicks_without_recipient"] == truth["orphan_clicks"]
     assert found["clicks_without_read"] == truth["clicks_without_read_recipients"]
@@ -42,6 +36,7 @@ def test_checks_count_what_the_demo_planted(demo, demo_params):
     assert found["letters_sent"] == truth["letters"]
     assert found["letters_missing_utm_by_code"] == truth["letters_missing_utm"]
     assert found["rows"]["b_sender_posting_read"] == truth["read_rows"]
+    assert found["sent_without_date"] == 0 and found["contacts_without_address"] == 0
 
 
 def test_report_bundle_records_the_checks(demo, demo_params, tmp_path):
@@ -67,10 +62,9 @@ def server_copy(request, demo, tmp_path):
     return url
 
 
-def test_same_figures_on_mariadb_and_postgresql_as_on_sqlite(demo, demo_params, server_copy):
+def test_same_figures_on_mariadb_and_postgresql_as_on_sqlite(demo, demo_params, demo_model, server_copy,
+                                                             model_of, monkeypatch):
     params = load_params(demo_params())
-    on_sqlite = _figures(resolve_database_url(params.database), params.period)
-    on_server = _figures(resolve_database_url({"url_env": "SERVER"},
-                                              {"SERVER": server_copy.render_as_string(hide_password=False)}),
-                         params.period)
-    assert on_server == on_sqlite
+    monkeypatch.setenv("SERVER", server_copy.render_as_string(hide_password=False))
+    on_server = model_of(demo_params(database={"url_env": "SERVER"}, name="server.yaml"))
+    assert _figures(on_server, params.period) == _figures(demo_model, params.period)

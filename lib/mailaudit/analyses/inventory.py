@@ -1,7 +1,8 @@
-"""Data and tracking readiness: what the database holds, its quality, and whether links and clicks are tracked.
+"""Data and tracking readiness: what the snapshot holds, its quality, and whether links and clicks are tracked.
 
-Every check returns a count with its denominator and a one-line finding with a severity.
-Counting happens in SQL; only small aggregates come back to Python.
+Every check returns a count with its denominator and a one-line finding with a severity. Everything is
+counted in the snapshot (the model's relations; the integrity checks look at the raw Bitrix rows, which
+is what they are about); only small aggregates come back to Python.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
-from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.engine import Connection
 
-from mailaudit.bitrix.codes import EMAIL_MESSAGE_CODE, NO, REQUIRED_UTM, RecipientStatus
-from mailaudit.bitrix.schema import OPTIONAL_TABLES, BitrixSchema
+from mailaudit.bitrix.codes import REQUIRED_UTM, RecipientStatus
+from mailaudit.bitrix.schema import OPTIONAL_TABLES
+from mailaudit.model import Model
 from mailaudit.period import Period
-from mailaudit.sources.db import read_chunks
-from mailaudit.sources.sql import month_label
 
 # The date column that tells how far back each table reaches.
 DATE_COLUMNS = {
@@ -38,7 +36,6 @@ DATE_COLUMNS = {
     "b_crm_exclusion": "DATE_INSERT",
     "b_crm_act": "CREATED",
     "b_sale_order": "DATE_INSERT",
-    "b_user": "DATE_REGISTER",
 }
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
@@ -63,82 +60,65 @@ class Check:
         return self.count / self.denominator
 
 
-def inventory(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
-    """One row per Bitrix table present: module, rows, first and last date."""
+def inventory(model: Model) -> pd.DataFrame:
+    """One row per Bitrix table the source has: module, rows read into the snapshot, first and last date."""
     rows = []
-    counts = schema.row_counts(conn)
     module_of = {t: group for group, tables in OPTIONAL_TABLES.items() for t in tables}
-    for name in sorted(schema.tables):
+    for name in sorted(model.tables):
         first = last = None
-        column_name = DATE_COLUMNS.get(name)
-        table = schema.table(name)
-        if column_name and column_name in table.c:
-            column = table.c[column_name]
-            first, last = conn.execute(select(func.min(column), func.max(column))).one()
+        column = DATE_COLUMNS.get(name)
+        if name == "b_sender_posting" and "DATE_SEND" not in model.columns(name):
+            column = "DATE_CREATE"   # the legacy layout has no DATE_SEND
+        if column and column in model.columns(name):
+            first, last = model.con.execute(f'SELECT min("{column}"), max("{column}") FROM raw."{name}"').fetchone()
         rows.append({
             "table": name,
             "group": module_of.get(name, "sender core" if name.startswith("b_sender") else "other"),
-            "rows": counts[name],
-            "date_column": column_name,
-            "first": _as_datetime(first),
-            "last": _as_datetime(last),
+            "rows": int(model.manifest["tables"][name]["rows"]),
+            "date_column": column,
+            "first": first,
+            "last": last,
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["table", "group", "rows", "date_column", "first", "last"])
 
 
-def _as_datetime(value):
-    if value is None or isinstance(value, datetime):
-        return value
-    return pd.to_datetime(value).to_pydatetime()
-
-
-def recipient_status_by_month(conn: Connection, schema: BitrixSchema, period: Period) -> pd.DataFrame:
-    """Recipient rows per send month and STATUS label, in the period (for the volume chart)."""
-    recipients = schema.table("b_sender_posting_recipient")
-    month = month_label(recipients.c.DATE_SENT, schema.dialect)
-    result = conn.execute(
-        select(month.label("month"), recipients.c.STATUS, func.count().label("rows"))
-        .where(_sent_in(recipients, period))
-        .group_by(month, recipients.c.STATUS)
-    )
-    frame = pd.DataFrame(result.all(), columns=["month", "status", "rows"])
+def recipient_status_by_month(model: Model, period: Period) -> pd.DataFrame:
+    """Recipient rows of e-mail letters per send month and status label, in the period (the volume chart)."""
+    frame = model.sql(
+        "SELECT strftime(sent_at, '%Y-%m') AS month, status, count(*) AS rows FROM sends "
+        "WHERE sent_at >= $start AND sent_at < $end GROUP BY ALL ORDER BY ALL",
+        {"start": period.start_dt, "end": period.end_exclusive})
     frame["status"] = frame["status"].map(lambda s: RecipientStatus.LABELS.get(s, f"other ({s})"))
     return frame.groupby(["month", "status"], as_index=False)["rows"].sum()
 
 
-def _sent_in(recipients, period: Period):
-    return and_(recipients.c.DATE_SENT >= period.start_dt, recipients.c.DATE_SENT < period.end_exclusive)
-
-
-def data_quality_checks(conn: Connection, schema: BitrixSchema, now: datetime | None = None) -> list[Check]:
-    """Integrity of the sender tables over the whole database (not only the period)."""
+def data_quality_checks(model: Model, now: datetime | None = None) -> list[Check]:
+    """Integrity of the sender rows in the snapshot (every posting of its window, not only the period)."""
     now = now or datetime.now()
-    recipients = schema.table("b_sender_posting_recipient")
-    total_recipients = _scalar(conn, select(func.count()).select_from(recipients))
+    count = model.scalar
+    total_recipients = count("SELECT count(*) FROM raw.b_sender_posting_recipient")
     checks = []
     for name, label in (("b_sender_posting_read", "reads"), ("b_sender_posting_click", "clicks")):
-        if not schema.has(name):
+        if not model.has(name):
             checks.append(_missing(f"{label}_without_recipient", f"{label.capitalize()} whose recipient is missing", name))
             continue
-        events = schema.table(name)
-        total = _scalar(conn, select(func.count()).select_from(events))
-        orphans = _scalar(conn, select(func.count()).select_from(events).where(
-            ~exists().where(recipients.c.ID == events.c.RECIPIENT_ID)))
+        total = count(f"SELECT count(*) FROM raw.{name}")
+        orphans = count(f"SELECT count(*) FROM raw.{name} e WHERE NOT EXISTS "
+                        "(SELECT 1 FROM raw.b_sender_posting_recipient r WHERE r.ID = e.RECIPIENT_ID)")
         checks.append(Check(
             f"{label}_without_recipient", f"{label.capitalize()} whose recipient row is missing",
             orphans, total, f"{label} rows", "medium" if orphans else "info",
             f"{orphans:,} of {total:,} {label} rows point to no recipient: they count in no rate "
             "(recipients deleted by a clean-up?)" if orphans else f"every {label[:-1]} row has its recipient",
         ))
-    if schema.has("b_sender_posting_read", "b_sender_posting_click"):
-        reads, clicks = schema.table("b_sender_posting_read"), schema.table("b_sender_posting_click")
+    if model.has("b_sender_posting_read", "b_sender_posting_click"):
         # Clicks whose recipient row is gone are counted by the check above, not here.
-        clicks_of_recipients = clicks.join(recipients, recipients.c.ID == clicks.c.RECIPIENT_ID)
-        clickers = _scalar(conn, select(func.count(func.distinct(clicks.c.RECIPIENT_ID)))
-                           .select_from(clicks_of_recipients))
-        unread = _scalar(conn, select(func.count(func.distinct(clicks.c.RECIPIENT_ID)))
-                         .select_from(clicks_of_recipients)
-                         .where(~exists().where(reads.c.RECIPIENT_ID == clicks.c.RECIPIENT_ID)))
+        clickers, unread = model.con.execute(
+            """SELECT count(DISTINCT c.RECIPIENT_ID),
+                      count(DISTINCT c.RECIPIENT_ID) FILTER (WHERE NOT EXISTS (
+                          SELECT 1 FROM raw.b_sender_posting_read r WHERE r.RECIPIENT_ID = c.RECIPIENT_ID))
+               FROM raw.b_sender_posting_click c
+               JOIN raw.b_sender_posting_recipient x ON x.ID = c.RECIPIENT_ID""").fetchone()
         checks.append(Check(
             "clicks_without_read", "Recipients with a click but no read row", unread, clickers,
             "clicking recipients", "medium" if unread else "info",
@@ -146,18 +126,32 @@ def data_quality_checks(conn: Connection, schema: BitrixSchema, now: datetime | 
             "with every click: reads were deleted or imported partially" if unread
             else "every clicking recipient also has a read row, as Bitrix writes them",
         ))
-    checks.append(_recipients_without_contact(conn, schema, recipients, total_recipients))
-    future = _scalar(conn, select(func.count()).select_from(recipients).where(recipients.c.DATE_SENT > now))
+    checks.append(_recipients_without_contact(model, total_recipients))
+    undated = count("SELECT count(*) FROM sends WHERE delivered AND sent_at IS NULL")
+    delivered = count("SELECT count(*) FROM sends WHERE delivered")
+    checks.append(Check(
+        "sent_without_date", "Sent recipient rows without a send date", undated, delivered,
+        "sent recipient rows (e-mail)", "medium" if undated else "info",
+        f"{undated:,} of {delivered:,} recipient rows marked sent have no DATE_SENT: no report can place them "
+        "in a period, so every rate leaves them out" if undated else "every sent recipient row has its send date",
+    ))
+    blank = count("SELECT count(*) FROM contacts WHERE is_email_contact AND email IS NULL")
+    contacts = count("SELECT count(*) FROM contacts WHERE is_email_contact")
+    checks.append(Check(
+        "contacts_without_address", "E-mail contacts with a blank address", blank, contacts, "e-mail contacts",
+        "low" if blank else "info",
+        f"{blank:,} of {contacts:,} e-mail contacts have an empty address: they cannot be mailed, checked or "
+        "suppressed" if blank else "every e-mail contact has an address",
+    ))
+    future = count("SELECT count(*) FROM raw.b_sender_posting_recipient WHERE DATE_SENT > $now", {"now": now})
     checks.append(Check(
         "sends_in_future", "Recipient rows sent after today", future, total_recipients, "recipient rows",
         "medium" if future else "info",
         f"{future:,} recipient rows carry a send date after {now:%Y-%m-%d}: the server clock or an import is wrong"
         if future else "no send date lies in the future",
     ))
-    postings = schema.table("b_sender_posting")
-    early = _scalar(conn, select(func.count()).select_from(
-        recipients.join(postings, postings.c.ID == recipients.c.POSTING_ID)
-    ).where(recipients.c.DATE_SENT < postings.c.DATE_CREATE))
+    early = count("SELECT count(*) FROM raw.b_sender_posting_recipient r JOIN raw.b_sender_posting p "
+                  "ON p.ID = r.POSTING_ID WHERE r.DATE_SENT < p.DATE_CREATE")
     checks.append(Check(
         "sends_before_posting", "Recipient rows sent before their posting was created", early,
         total_recipients, "recipient rows", "low" if early else "info",
@@ -167,15 +161,14 @@ def data_quality_checks(conn: Connection, schema: BitrixSchema, now: datetime | 
     return checks
 
 
-def _recipients_without_contact(conn, schema, recipients, total) -> Check:
-    if schema.layout == "legacy":
-        missing = _scalar(conn, select(func.count()).select_from(recipients).where(
-            or_(recipients.c.EMAIL.is_(None), recipients.c.EMAIL == "")))
+def _recipients_without_contact(model: Model, total: int) -> Check:
+    if model.layout == "legacy":
+        missing = model.scalar("SELECT count(*) FROM raw.b_sender_posting_recipient "
+                               "WHERE EMAIL IS NULL OR trim(EMAIL) = ''")
         what = "have no e-mail address"
     else:
-        contacts = schema.table("b_sender_contact")
-        missing = _scalar(conn, select(func.count()).select_from(recipients).where(
-            ~exists().where(contacts.c.ID == recipients.c.CONTACT_ID)))
+        missing = model.scalar("SELECT count(*) FROM raw.b_sender_posting_recipient r WHERE NOT EXISTS "
+                               "(SELECT 1 FROM raw.b_sender_contact c WHERE c.ID = r.CONTACT_ID)")
         what = "point to no contact"
     return Check(
         "recipients_without_contact", "Recipient rows without a contact", missing, total, "recipient rows",
@@ -185,28 +178,23 @@ def _recipients_without_contact(conn, schema, recipients, total) -> Check:
     )
 
 
-def reads_per_recipient(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
+def reads_per_recipient(model: Model) -> pd.DataFrame:
     """How many read rows (pixel loads) each opening recipient has: opens are not de-duplicated by Bitrix."""
-    if not schema.has("b_sender_posting_read"):
+    if not model.has("b_sender_posting_read"):
         return pd.DataFrame(columns=["reads", "recipients"])
-    reads = schema.table("b_sender_posting_read")
-    per_recipient = (select(func.count().label("reads")).select_from(reads)
-                     .group_by(reads.c.RECIPIENT_ID).subquery())
-    result = conn.execute(
-        select(per_recipient.c.reads, func.count().label("recipients")).group_by(per_recipient.c.reads)
-    )
-    frame = pd.DataFrame(result.all(), columns=["reads", "recipients"]).sort_values("reads")
+    frame = model.sql("SELECT reads, count(*) AS recipients FROM "
+                      "(SELECT count(*) AS reads FROM reads GROUP BY recipient_id) GROUP BY reads ORDER BY reads")
     bands = pd.cut(frame["reads"], [0, 1, 2, 3, 5, 10, float("inf")],
                    labels=["1", "2", "3", "4–5", "6–10", "11+"])
     return frame.groupby(bands, observed=False)["recipients"].sum().rename_axis("reads").reset_index()
 
 
-def tracking_checks(conn: Connection, schema: BitrixSchema, period: Period) -> tuple[list[Check], pd.DataFrame]:
+def tracking_checks(model: Model, period: Period) -> tuple[list[Check], pd.DataFrame]:
     """UTM sets of the letters sent in the period, campaigns without click tracking, links without UTM.
 
     Returns the checks and one row per letter (its UTM codes, links, links lacking UTM).
     """
-    letters = letters_sent_in(conn, schema, period)
+    letters = letters_sent_in(model, period)
     checks = []
     n_letters = len(letters)
     incomplete = letters[letters["missing_utm"] != ""]
@@ -219,7 +207,7 @@ def tracking_checks(conn: Connection, schema: BitrixSchema, period: Period) -> t
         "fill the letter's UTM fields in the sender module" if len(incomplete)
         else "every letter sent in the period has utm_source, utm_medium and utm_campaign",
     ))
-    checks.append(_click_tracking(conn, schema, period))
+    checks.append(_click_tracking(model, period))
     links = int(letters["links"].sum())
     untagged = int(letters["links_without_utm"].sum())
     effective = int(letters["links_reaching_site_untagged"].sum())
@@ -239,73 +227,42 @@ def tracking_checks(conn: Connection, schema: BitrixSchema, period: Period) -> t
     return checks, letters
 
 
-def letters_sent_in(conn: Connection, schema: BitrixSchema, period: Period) -> pd.DataFrame:
+def _started_in(period: Period) -> dict:
+    return {"start": period.start_dt, "end": period.end_exclusive}
+
+
+def letters_sent_in(model: Model, period: Period) -> pd.DataFrame:
     """E-mail letters with a posting that started in the period, with their UTM set and link counts."""
-    chains = schema.table("b_sender_mailing_chain")
-    postings = schema.table("b_sender_posting")
-    started = func.coalesce(postings.c.DATE_SEND, postings.c.DATE_CREATE)
-    sent = select(postings.c.MAILING_CHAIN_ID).where(
-        started >= period.start_dt, started < period.end_exclusive).distinct()
-    columns = [chains.c.ID, chains.c.MAILING_ID]
-    for optional in ("TITLE", "SUBJECT", "MESSAGE_ID", "LINK_PARAMS", "MESSAGE"):
-        if optional in chains.c:
-            columns.append(chains.c[optional])
-    query = select(*columns).where(chains.c.ID.in_(sent))
-    if "MESSAGE_CODE" in chains.c:
-        query = query.where(chains.c.MESSAGE_CODE == EMAIL_MESSAGE_CODE)
+    letters = model.sql(
+        "SELECT letter_id, campaign_id, title, link_params, html FROM letters WHERE is_email AND letter_id IN "
+        "(SELECT letter_id FROM postings WHERE started_at >= $start AND started_at < $end) ORDER BY letter_id",
+        _started_in(period))
+    utm = model.sql("SELECT letter_id, code, value FROM letter_utm")
+    utm_sets: dict[int, dict[str, str]] = {}
+    for letter_id, code, value in utm.itertuples(index=False, name=None):
+        utm_sets.setdefault(int(letter_id), {})[code] = (value if isinstance(value, str) else "").strip()
     rows = []
-    utm_sets = _message_utm_sets(conn, schema)
-    bodies = _message_field_bodies(conn, schema)
-    for chunk in read_chunks(conn, query.order_by(chains.c.ID), chunksize=500):
-        for letter in chunk.to_dict("records"):
-            message_id = _as_int(letter.get("MESSAGE_ID"))
-            utm = dict(utm_sets.get(message_id, {}))
-            for code, value in parse_qsl(letter.get("LINK_PARAMS") or ""):
-                utm.setdefault(code.lower(), value)
-            html = letter.get("MESSAGE") or bodies.get(message_id, "")
-            links = extract_links(html)
-            untagged = [link for link in links if not _has_complete_utm(link)]
-            letter_complete = all(utm.get(code) for code in REQUIRED_UTM)
-            rows.append({
-                "letter_id": letter["ID"],
-                "campaign_id": letter["MAILING_ID"],
-                "title": letter.get("TITLE") or letter.get("SUBJECT") or "",
-                "utm_codes": ", ".join(sorted(code for code, value in utm.items() if value)),
-                "missing_utm": ", ".join(code for code in REQUIRED_UTM if not utm.get(code)),
-                "links": len(links),
-                "links_without_utm": len(untagged),
-                "links_reaching_site_untagged": 0 if letter_complete else len(untagged),
-            })
+    for letter in letters.itertuples(index=False):
+        tags = dict(utm_sets.get(int(letter.letter_id), {}))
+        link_params = letter.link_params if isinstance(letter.link_params, str) else ""
+        for code, value in parse_qsl(link_params):
+            tags.setdefault(code.lower(), value)
+        links = extract_links(letter.html if isinstance(letter.html, str) else "")
+        untagged = [link for link in links if not _has_complete_utm(link)]
+        letter_complete = all(tags.get(code) for code in REQUIRED_UTM)
+        rows.append({
+            "letter_id": int(letter.letter_id),
+            "campaign_id": letter.campaign_id,
+            "title": letter.title if isinstance(letter.title, str) else "",
+            "utm_codes": ", ".join(sorted(code for code, value in tags.items() if value)),
+            "missing_utm": ", ".join(code for code in REQUIRED_UTM if not tags.get(code)),
+            "links": len(links),
+            "links_without_utm": len(untagged),
+            "links_reaching_site_untagged": 0 if letter_complete else len(untagged),
+        })
     return pd.DataFrame(rows, columns=[
         "letter_id", "campaign_id", "title", "utm_codes", "missing_utm", "links",
         "links_without_utm", "links_reaching_site_untagged"])
-
-
-def _message_utm_sets(conn: Connection, schema: BitrixSchema) -> dict[int, dict[str, str]]:
-    if not schema.has("b_sender_message_utm"):
-        return {}
-    utm = schema.table("b_sender_message_utm")
-    sets: dict[int, dict[str, str]] = {}
-    for message_id, code, value in conn.execute(select(utm.c.MESSAGE_ID, utm.c.CODE, utm.c.VALUE)):
-        if code:
-            sets.setdefault(int(message_id), {})[code.lower()] = (value or "").strip()
-    return sets
-
-
-def _message_field_bodies(conn: Connection, schema: BitrixSchema) -> dict[int, str]:
-    """Letter HTML kept in b_sender_message_field (CODE 'MESSAGE') where the chain's column is empty."""
-    if not schema.has("b_sender_message_field"):
-        return {}
-    fields = schema.table("b_sender_message_field")
-    query = select(fields.c.MESSAGE_ID, fields.c.VALUE).where(fields.c.CODE == "MESSAGE")
-    return {int(message_id): value or "" for message_id, value in conn.execute(query)}
-
-
-def _as_int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 _HREF = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
@@ -322,21 +279,19 @@ def _has_complete_utm(link: str) -> bool:
     return all(query.get(code) for code in REQUIRED_UTM)
 
 
-def _click_tracking(conn: Connection, schema: BitrixSchema, period: Period) -> Check:
-    mailings = schema.table("b_sender_mailing")
-    if "TRACK_CLICK" not in mailings.c:
+def _click_tracking(model: Model, period: Period) -> Check:
+    if "TRACK_CLICK" not in model.columns("b_sender_mailing"):
         return _missing("campaigns_click_tracking_off", "Campaigns with click tracking off",
                         "b_sender_mailing.TRACK_CLICK")
-    postings = schema.table("b_sender_posting")
-    started = func.coalesce(postings.c.DATE_SEND, postings.c.DATE_CREATE)
-    active = select(postings.c.MAILING_ID).where(started >= period.start_dt, started < period.end_exclusive)
-    rows = conn.execute(select(mailings.c.ID, mailings.c.NAME, mailings.c.TRACK_CLICK)
-                        .where(mailings.c.ID.in_(active))).all()
-    off = [name for _id, name, track in rows if track == NO]
+    campaigns = model.sql(
+        "SELECT campaign_id, name, coalesce(NOT track_click, false) AS off FROM campaigns WHERE campaign_id IN "
+        "(SELECT campaign_id FROM postings WHERE started_at >= $start AND started_at < $end) ORDER BY campaign_id",
+        _started_in(period))
+    off = list(campaigns.loc[campaigns["off"].astype(bool), "name"].fillna("(no name)"))
     return Check(
         "campaigns_click_tracking_off", "Campaigns with click tracking off (TRACK_CLICK = 'N')", len(off),
-        len(rows), "campaigns that sent in the period", "high" if off else "info",
-        f"{len(off):,} of {len(rows):,} campaigns send without click tracking ({'; '.join(off[:3])}): "
+        len(campaigns), "campaigns that sent in the period", "high" if off else "info",
+        f"{len(off):,} of {len(campaigns):,} campaigns send without click tracking ({'; '.join(off[:3])}): "
         "their clicks, click-anchored open estimates and click attribution are blind; switch on "
         "'Track clicks' in the campaign settings" if off
         else "every campaign that sent in the period tracks clicks",
@@ -345,10 +300,6 @@ def _click_tracking(conn: Connection, schema: BitrixSchema, period: Period) -> C
 
 def _missing(key: str, title: str, what: str) -> Check:
     return Check(key, title, None, None, "", "info", f"cannot check: {what} is not in this database")
-
-
-def _scalar(conn: Connection, query) -> int:
-    return int(conn.execute(query).scalar_one() or 0)
 
 
 def checks_frame(checks: list[Check]) -> pd.DataFrame:
