@@ -81,7 +81,10 @@ def _delivery_events(con) -> None:
 
     replies = con.execute(
         "SELECT DISTINCT status, dsn, smtp_code, text FROM logs.delivery_events WHERE status <> 'sent'").df()
-    verdicts = [classify(dsn, None if pd.isna(code) else int(code), text, status)
+    def value(cell):   # the frame holds NaN where the log had no dsn, code or text
+        return None if pd.isna(cell) else cell
+
+    verdicts = [classify(value(dsn), None if pd.isna(code) else int(code), value(text), status)
                 for status, dsn, code, text in replies.itertuples(index=False, name=None)]
     replies["bounce_class"] = [v.bounce_class for v in verdicts]
     replies["rule"] = [v.rule for v in verdicts]
