@@ -90,10 +90,40 @@ def test_check_addresses_frame():
     assert frame["email"].tolist()[0] == "info@gmial.com"
     assert frame["invalid_syntax"].tolist() == [False, False, True, False]
     assert frame["role_account"].tolist() == [True, False, False, False]
-    assert frame["disposable_domain"].tolist() == [True, True, False, False]  # gmial.com is typo-squatted
+    assert frame["disposable_domain"].tolist() == [False, True, False, False]
     assert frame["typo_domain"].tolist() == [True, False, False, False]
     assert frame["suggested_domain"].iloc[0] == "gmail.com"
     assert frame["syntax_reason"].iloc[2]
+
+
+@pytest.mark.parametrize("address, reason", [
+    ("ivan@gmial.com", "typo_domain"),          # typo-squatted: on the disposable list, yet a typo to correct
+    ("olga@hotmial.com", "typo_domain"),
+    ("ivan@yopmail.com", "disposable_domain"),   # a real throw-away service, two edits from hotmail.com
+    ("ivan..x@mailinator.com", "invalid_syntax"),
+    ("ivan@gmial..com", "invalid_syntax"),
+    ("ivan@mail.ru", None),
+])
+def test_each_address_gets_one_reason_by_precedence(address, reason):
+    row = ad.check_addresses(pd.Series([address])).iloc[0]
+    assert [name for name in ad.ADDRESS_PRECEDENCE if row[name]] == ([reason] if reason else [])
+
+
+HARD_CASES = [
+    "ivan@mail.ru", "IVAN@MAIL.RU", " ivan@mail.ru ", "i.v.a.n+tag@gmail.com", "o'brien@example.co.uk",
+    "a{b}c|d~e@x.org", "test@пример.рф", "иван@mail.ru", "ivan@xn--e1afmkfd.xn--p1ai", "ivan@-bad.ru",
+    "ivan@bad-.ru", "ivan@localhost", "ivan@host.test", "ivan@invalid", "ivan@123.45", "ivan@[1.2.3.4]",
+    "Ivan <ivan@mail.ru>", '"ivan petrov"@mail.ru', "ivan@@mail.ru", "ivan.@mail.ru", ".ivan@mail.ru",
+    "iv..an@mail.ru", "ivan@mail..ru", "ivan@mail.ru.", "ivan@", "@mail.ru", "ivan", "", None, "ivan@mail,ru",
+    "a" * 64 + "@mail.ru", "a" * 65 + "@mail.ru", "a" * 64 + "@" + ".".join(["b" * 60] * 3) + ".ru",
+    "a@" + "b" * 64 + ".ru", "ivan@mail.r", "ivan@mail.ru\n", "=cmd|' /c calc'!a0@mail.ru", "@sum(1+1)@mail.ru",
+]
+
+
+def test_the_fast_syntax_check_agrees_with_email_validator():
+    """syntax_problems judges plain addresses by their domain and length: the same verdict and reason."""
+    assert ad.syntax_problems(HARD_CASES) == [ad.syntax_problem(a) for a in HARD_CASES]
+    assert any(ad.syntax_problem(a) is None for a in HARD_CASES) and any(ad.syntax_problem(a) for a in HARD_CASES)
 
 
 class _FakeResolver:
