@@ -1,15 +1,19 @@
 """The list-hygiene audit: address quality, bounces, consent gaps and engagement, with suppression lists.
 
-Everything is keyed by the e-mail address as Bitrix stores it (b_sender_contact.CODE, lower-cased
-and trimmed; legacy layouts: the contact's / recipient's EMAIL), so the current and the legacy
-sender layouts are audited alike. Evidence runs up to the period end (``Period.end_exclusive``);
-per-posting, per-provider and per-month rates cover sends in the period.
+Everything is read from the snapshot's model and keyed by the e-mail address of the contact as the
+model defines it (``contacts.email``: Bitrix's CODE lower-cased and trimmed; legacy layouts: EMAIL), so
+the current and the legacy sender layouts are audited alike. "Sends" are the model's ``sends`` (recipient
+rows of e-mail letters); the audit looks at the sends of existing e-mail contacts (`CONTACT_SENDS`).
+Evidence (bounces, blacklist entries, unsubscribes, complaints) runs up to the period end
+(``Period.end_exclusive``) and may be older than the period; what is counted against it -- sends after
+a hard bounce or an unsubscribe, per-posting, per-provider and per-month rates -- are sends of the period.
 
-Definitions (the contract's `hygiene` keys; "sent" = recipient STATUS 'N', handed to the mail server):
+Definitions (the contract's `hygiene` keys; "sent" = the model's ``delivered``, STATUS 'N'):
 
-- ``hard_bounce``: distinct addresses with a delivery-log event classified ``hard`` (see
-  :mod:`bounces`) or an automatic (CATEGORY_ID 0) b_main_mail_blacklist entry, dated before the
-  period end. Without a delivery log: the blacklist part only (noted).
+- ``hard_bounce``: distinct addresses with a delivery-log event classified ``hard`` (the model's
+  ``delivery_events``, classified by :mod:`bounces`) or an automatic (CATEGORY_ID 0)
+  b_main_mail_blacklist entry, dated before the period end. Without a delivery log: the blacklist
+  part only (noted).
 - ``soft_bounce_streak``: addresses with at least `soft_bounce_streak` consecutive soft bounces,
   no delivery in between, from at least 2 postings, the first and last at least 7 days apart.
   A soft bounce is a non-delivery classified ``soft`` that ended the attempt: ``bounced``,
@@ -17,48 +21,45 @@ Definitions (the contract's `hygiene` keys; "sent" = recipient STATUS 'N', hande
   retry deferrals, and CSV exports list the final outcome too, so their deferrals do not count.
   Sender blocks, auto-replies and unclassified replies neither count nor reset a streak.
 - ``sender_block_events``: log events (any non-delivery status) classified ``sender_block``.
-- ``sent_after_hard_bounce``: attempted sends (recipient rows with a DATE_SENT, whatever their
-  STATUS: a send the remote server rejected is still a send) dated after the address's first
-  hard-bounced send (the DATE_SENT of the send the log bounce belongs to, or the automatic
-  blacklist entry's date).
-- ``sent_after_unsubscribe``: attempted sends of a campaign (b_sender_mailing) dated more
-  than `unsub_grace_hours` after the contact's first unsubscribe from that campaign
-  (b_sender_posting_unsub; b_sender_mailing_subscription IS_UNSUB='Y' where no unsubscribe
-  click is recorded).
+- ``sent_after_hard_bounce``: sends of the period (recipient rows with a DATE_SENT in it, whatever
+  their STATUS: a send the remote server rejected is still a send) dated after the address's first
+  hard-bounced send (the DATE_SENT of the send the log bounce belongs to, or the automatic blacklist
+  entry's date), which may lie before the period.
+- ``sent_after_unsubscribe``: sends of the period of a campaign (b_sender_mailing) dated more than
+  `unsub_grace_hours` after the contact's first unsubscribe from that campaign, which may lie before
+  the period (b_sender_posting_unsub; b_sender_mailing_subscription IS_UNSUB='Y' where no
+  unsubscribe click is recorded).
 - ``unsubscribed_not_excluded_in_crm``: e-mail contacts with IS_UNSUB or BLACKLISTED = 'Y', or an
-  unsubscribe from a campaign (legacy layouts have no IS_UNSUB), whose address is a CRM contact's e-mail (b_crm_field_multi, lower-cased and trimmed) and is in
-  neither b_crm_exclusion (TYPE_ID 2) nor b_main_mail_blacklist.
+  unsubscribe from a campaign (legacy layouts have no IS_UNSUB), whose address is a CRM contact's
+  e-mail (the model's ``crm_emails``) and is in neither b_crm_exclusion (TYPE_ID 2) nor
+  b_main_mail_blacklist.
 - ``complaints``: distinct contacts with a b_sender_abuse row before the period end.
 - ``inactive``: contacts with at least `inactive_min_sends` sent rows in the `inactive_months`
-  calendar months before the period end and no open or click recorded in that window.
+  calendar months before the period end and no open or click in that window. The evidence is the
+  read and click rows; a portal without one of those tables is judged by the next best evidence
+  it has (`engagement_evidence`), and a portal that records no opens at all gets no verdict (null).
+
+Suppression files hold whole addresses only: a contact whose address is blank is counted in a note,
+never written as a suppression row.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import case, func, or_, select
-from sqlalchemy.engine import Connection
 
 from mailaudit.analyses import addresses as addr
-from mailaudit.analyses.bounces import AUTO_REPLY, HARD, SENDER_BLOCK, SOFT, UNKNOWN, classify, reply_pattern
+from mailaudit.analyses.bounces import AUTO_REPLY, HARD, SENDER_BLOCK, SOFT, UNKNOWN, reply_pattern
 from mailaudit.analyses.stats import wilson_interval
-from mailaudit.bitrix import codes
-from mailaudit.bitrix.schema import BitrixSchema
-from mailaudit.emails import domain_series, normalise, provider_series
+from mailaudit.emails import provider_series
+from mailaudit.model import Model
 from mailaudit.period import Period
 from mailaudit.sources import delivery_logs as dl
-from mailaudit.sources.db import read_chunks, read_frame
 
-CHUNK = 200_000
-IN_LIST = 500
-"""Addresses per IN (...) list when fetching the recipient rows of flagged addresses."""
 SEND_MATCH_SLACK = timedelta(minutes=10)
 """A log event belongs to the latest send to that address up to this long after the event (clock skew)."""
 STREAK_MIN_POSTINGS = 2
@@ -104,34 +105,20 @@ class HygieneResult:
 
 
 # --------------------------------------------------------------------------------------------
-# where addresses live
+# the audit's unit: sends of e-mail contacts, by address
 # --------------------------------------------------------------------------------------------
 
-def _contact_address(schema: BitrixSchema):
-    """(address column, filter) of e-mail contacts."""
-    contact = schema.table("b_sender_contact")
-    if schema.layout == "current":
-        return contact.c.CODE, contact.c.TYPE_ID == int(codes.SenderContactType.EMAIL)
-    return contact.c.EMAIL, contact.c.EMAIL.isnot(None)
+CONTACT_SENDS = """contact_sends AS (
+    SELECT s.recipient_id, s.posting_id, s.campaign_id, s.status, s.sent_at, s.delivered, s.read_flag,
+           s.click_flag, s.unsubscribed_at, c.contact_id, c.email
+    FROM sends s JOIN contacts c ON c.contact_id = s.contact_id
+    WHERE c.is_email_contact AND c.email IS NOT NULL)"""
+"""The sends of existing e-mail contacts with the contact's address (a CTE for the queries below)."""
 
 
-def _recipient_address(schema: BitrixSchema):
-    """(from clause, address column, filter) of recipient rows of existing e-mail contacts (legacy
-    recipients carry the EMAIL itself: joined to the contact by it, like the current CONTACT_ID)."""
-    recipient = schema.table("b_sender_posting_recipient")
-    contact = schema.table("b_sender_contact")
-    if schema.layout == "current":
-        return (recipient.join(contact, contact.c.ID == recipient.c.CONTACT_ID), contact.c.CODE,
-                contact.c.TYPE_ID == int(codes.SenderContactType.EMAIL))
-    return recipient.join(contact, contact.c.EMAIL == recipient.c.EMAIL), contact.c.EMAIL, contact.c.EMAIL.isnot(None)
-
-
-def _normalised(values: pd.Series) -> pd.Series:
-    return values.astype(object).map(lambda v: normalise(v) if isinstance(v, str) else None)
-
-
-def _times(values) -> pd.Series:
-    return pd.to_datetime(pd.Series(values), errors="coerce")
+def _is_blank(values: pd.Series) -> pd.Series:
+    """Missing or whitespace-only addresses (the model trims spaces only; Python's strip takes tabs too)."""
+    return values.map(lambda v: not (isinstance(v, str) and v.strip()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,122 +126,90 @@ def _times(values) -> pd.Series:
 # --------------------------------------------------------------------------------------------
 
 ISSUE_COLUMNS = ["contact_id", "email", "issue", "detail"]
+ADDRESS_ISSUES = ("invalid_syntax", "role_account", "disposable_domain", "typo_domain")
 
 
-def audit_addresses(conn: Connection, schema: BitrixSchema, check_dns: bool = False) -> tuple[dict, pd.DataFrame]:
-    """Counts of contacts, syntax, role, disposable, typo and duplicate problems; one row per flagged contact.
+def audit_addresses(model: Model, check_dns: bool = False) -> tuple[dict, pd.DataFrame, int]:
+    """Counts of contacts, syntax, role, disposable, typo and duplicate problems; one row per flagged
+    contact; and the number of e-mail contacts with a blank address (not checked, never flagged).
 
-    Contacts are read in ID order; of addresses that reach the same mailbox the oldest contact
-    is kept and the others are duplicates. With `check_dns`, each distinct domain of a valid address
-    is looked up once (cached) and contacts on domains that accept no mail are flagged too
-    (`no_mail_domain`, else None: not checked).
+    Of addresses that reach the same mailbox the oldest contact (lowest ID) is kept and the others
+    are duplicates. With `check_dns`, each distinct domain of an address without another address
+    problem (`addresses.ADDRESS_PRECEDENCE`) is looked up once (cached) and contacts on domains that
+    accept no mail are flagged too (`no_mail_domain`, else None: not checked).
     """
-    contact = schema.table("b_sender_contact")
-    address, is_email = _contact_address(schema)
-    stmt = select(contact.c.ID.label("contact_id"), address.label("email")).where(is_email).order_by(contact.c.ID)
-    counts = Counter()
-    first_of: dict[str, str] = {}
-    flagged: list[pd.DataFrame] = []
-    domains: set[str] = set()
-    for chunk in read_chunks(conn, stmt, CHUNK):
-        checked = addr.check_addresses(chunk["email"].astype(object).fillna(""))
-        if check_dns:
-            domains.update(checked.loc[~checked["invalid_syntax"], "domain"].dropna())
-        counts["contacts"] += len(chunk)
-        for key in ("invalid_syntax", "role_account", "disposable_domain", "typo_domain"):
-            counts[key] += int(checked[key].sum())
-        kept_as = []
-        for canonical, email in zip(checked["canonical"], checked["email"]):
-            first = first_of.setdefault(canonical, email) if canonical else email
-            kept_as.append(first if first != email else None)
-        checked["duplicate_of"] = kept_as
-        counts["duplicate_contacts"] += int(checked["duplicate_of"].notna().sum())
-        checked["contact_id"] = chunk["contact_id"].to_numpy()
-        details = {
-            "invalid_syntax": checked["syntax_reason"],
-            "role_account": "role mailbox " + checked["email"].str.split("@").str[0],
-            "disposable_domain": "disposable domain " + checked["domain"].fillna(""),
-            "typo_domain": "did you mean " + checked["suggested_domain"].fillna(""),
-        }
-        for issue, detail in details.items():
-            rows = checked[checked[issue]]
-            flagged.append(pd.DataFrame({"contact_id": rows["contact_id"], "email": rows["email"],
-                                         "issue": issue, "detail": detail[checked[issue]]}))
-        dup = checked[checked["duplicate_of"].notna()]
-        flagged.append(pd.DataFrame({"contact_id": dup["contact_id"], "email": dup["email"],
-                                     "issue": "duplicate", "detail": "same mailbox as " + dup["duplicate_of"]}))
-    figures = {k: int(counts[k]) for k in ("contacts", "invalid_syntax", "role_account", "disposable_domain",
-                                             "typo_domain", "duplicate_contacts")}
-    figures["no_mail_domain"] = None
+    contacts = model.sql("SELECT contact_id, email FROM contacts WHERE is_email_contact ORDER BY contact_id")
+    blank = _is_blank(contacts["email"])
+    present = contacts[~blank].reset_index(drop=True)
+    checked = addr.check_addresses(present["email"])
+    checked["contact_id"] = present["contact_id"].to_numpy()
+    first = checked.groupby("canonical", sort=False)["email"].transform("first")
+    checked["duplicate_of"] = first.where(checked["canonical"].notna() & (first != checked["email"]))
+    figures = {"contacts": int(len(contacts)),
+               **{issue: int(checked[issue].sum()) for issue in ADDRESS_ISSUES},
+               "duplicate_contacts": int(checked["duplicate_of"].notna().sum()),
+               "no_mail_domain": None}
+    details = {
+        "invalid_syntax": checked["syntax_reason"],
+        "role_account": "role mailbox " + checked["email"].str.split("@").str[0],
+        "disposable_domain": "disposable domain " + checked["domain"].fillna(""),
+        "typo_domain": "did you mean " + checked["suggested_domain"].fillna(""),
+    }
+    flagged = []
+    for issue, detail in details.items():
+        rows = checked[checked[issue]]
+        flagged.append(pd.DataFrame({"contact_id": rows["contact_id"], "email": rows["email"],
+                                     "issue": issue, "detail": detail[checked[issue]]}))
+    dup = checked[checked["duplicate_of"].notna()]
+    flagged.append(pd.DataFrame({"contact_id": dup["contact_id"], "email": dup["email"],
+                                 "issue": "duplicate", "detail": "same mailbox as " + dup["duplicate_of"]}))
     if check_dns:
-        dead = addr.domains_without_mail(domains)
-        on_dead = _contacts_on_domains(conn, stmt, dead)
-        figures["no_mail_domain"] = int(len(on_dead))
-        flagged.append(on_dead)
-    issues = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame(columns=ISSUE_COLUMNS)
-    return figures, issues[ISSUE_COLUMNS].reset_index(drop=True)
-
-
-def _contacts_on_domains(conn: Connection, stmt, dead: dict[str, str]) -> pd.DataFrame:
-    """Issue rows for the contacts whose domain is a key of `dead` ({domain: DNS reason})."""
-    rows = [pd.DataFrame(columns=ISSUE_COLUMNS)]
-    if dead:
-        for chunk in read_chunks(conn, stmt, CHUNK):
-            domain = domain_series(chunk["email"].astype(object).fillna(""))
-            hit = domain.isin(dead.keys())
-            rows.append(pd.DataFrame({"contact_id": chunk.loc[hit, "contact_id"], "email": chunk.loc[hit, "email"],
-                                      "issue": "no_mail_domain", "detail": domain[hit].map(dead)}))
-    return pd.concat(rows, ignore_index=True)
+        sound = ~checked[list(addr.ADDRESS_PRECEDENCE)].any(axis=1)
+        dead = addr.domains_without_mail(set(checked.loc[sound, "domain"].dropna()))
+        hit = sound & checked["domain"].isin(dead.keys())
+        figures["no_mail_domain"] = int(hit.sum())
+        flagged.append(pd.DataFrame({"contact_id": checked.loc[hit, "contact_id"], "email": checked.loc[hit, "email"],
+                                     "issue": "no_mail_domain", "detail": checked.loc[hit, "domain"].map(dead)}))
+    issues = pd.concat([f for f in flagged if len(f)], ignore_index=True) if any(len(f) for f in flagged) \
+        else pd.DataFrame(columns=ISSUE_COLUMNS)
+    return figures, issues[ISSUE_COLUMNS].reset_index(drop=True), int(blank.sum())
 
 
 # --------------------------------------------------------------------------------------------
-# 2. the delivery log
+# 2. the delivery log (parsed and classified once, in the snapshot)
 # --------------------------------------------------------------------------------------------
 
 @dataclass
 class LogScan:
-    """A delivery log reduced to what the audit needs."""
+    """The delivery log's events up to the period end, as the audit needs them."""
 
-    deliveries: pd.DataFrame    # email, time of every `sent` event before the period end
-    bounces: pd.DataFrame       # every other event before the period end, classified
+    deliveries: pd.DataFrame    # email, time of `sent` events to addresses that ever soft-bounced
+    bounces: pd.DataFrame       # every other event, with its bounce class and rule
     files: pd.DataFrame
     samples: list[str]
     after_period: int
 
 
-BOUNCE_COLUMNS = ["time", "email", "status", "dsn", "smtp_code", "text", "queue_id", "message_id",
-                  "source", "bounce_class", "rule"]
 LOG_FILE_COLUMNS = ["file", "format", "lines", "events", "unparseable"]
 
 
-def scan_delivery_log(paths: list[Path], period: Period) -> LogScan:
-    """Read the delivery logs once: delivery times per address, and every non-delivery classified."""
-    reader = dl.DeliveryLogReader(paths, period_end=period.end)
-    end = period.end_exclusive
-    delivered_email: list[str] = []
-    delivered_time: list[datetime] = []
-    bounces: list[tuple] = []
-    after = 0
-    for event in reader.events():
-        if event.time >= end:
-            after += 1
-            continue
-        if event.status == dl.SENT:
-            delivered_email.append(event.email)
-            delivered_time.append(event.time)
-            continue
-        verdict = classify(event.dsn, event.smtp_code, event.text, event.status)
-        bounces.append((*event, verdict.bounce_class, verdict.rule))
-    files = pd.DataFrame([{"file": s.path, "format": s.format or "not recognised", "lines": s.lines,
-                           "events": s.events, "unparseable": s.unparseable} for s in reader.stats],
-                         columns=LOG_FILE_COLUMNS)
-    samples = [sample for s in reader.stats for sample in s.samples]
-    deliveries = pd.DataFrame({"email": pd.Series(delivered_email, dtype=object),
-                               "time": pd.Series(delivered_time, dtype="datetime64[ns]")})
-    bounce_frame = pd.DataFrame.from_records(bounces, columns=BOUNCE_COLUMNS)
-    bounce_frame["time"] = pd.to_datetime(bounce_frame["time"])
-    bounce_frame["format"] = bounce_frame["source"].map(dict(zip(files["file"], files["format"])))
-    return LogScan(deliveries, bounce_frame, files, samples, after)
+def delivery_log(model: Model, period: Period) -> LogScan:
+    """The model's delivery events before the period end: non-deliveries with their class, and the
+    deliveries a soft-bounce streak needs (those to addresses with a soft-classed non-delivery)."""
+    end = {"end": period.end_exclusive, "sent": dl.SENT}
+    bounces = model.sql(
+        "SELECT time, email, status, dsn, smtp_code, text, queue_id, message_id, file, format, bounce_class, rule "
+        "FROM delivery_events WHERE status <> $sent AND time < $end ORDER BY event_id", end)
+    deliveries = model.sql(
+        "SELECT email, time FROM delivery_events WHERE status = $sent AND time < $end AND email IN "
+        f"(SELECT email FROM delivery_events WHERE status <> $sent AND bounce_class = '{SOFT}' AND time < $end) "
+        "ORDER BY event_id", end)
+    after = model.scalar("SELECT count(*) FROM delivery_events WHERE time >= $end", {"end": period.end_exclusive})
+    files = model.sql("SELECT file, coalesce(format, 'not recognised') AS format, lines, events, unparseable "
+                      "FROM logs.delivery_files ORDER BY rowid")
+    samples = [line for stats in model.manifest.get("logs", {}).get("delivery", {}).get("stats", [])
+               for line in stats.get("samples", [])]
+    return LogScan(deliveries, bounces, files[LOG_FILE_COLUMNS], samples, int(after))
 
 
 def is_soft_bounce(bounces: pd.DataFrame) -> pd.Series:
@@ -307,32 +262,24 @@ def soft_bounce_streaks(bounces: pd.DataFrame, deliveries: pd.DataFrame, streak:
     return pd.DataFrame(rows, columns=columns)
 
 
+
+
 # --------------------------------------------------------------------------------------------
-# 3. recipient rows of flagged addresses, and matching log events to sends
+# 3. sends of flagged addresses, and matching log events to sends
 # --------------------------------------------------------------------------------------------
 
-def recipient_rows(conn: Connection, schema: BitrixSchema, emails, end: datetime) -> pd.DataFrame:
-    """Recipient rows (email, recipient_id, posting_id, mailing_id, status, date_sent) of the given
-    addresses, sent before `end`; fetched with IN lists of at most IN_LIST addresses."""
-    recipient = schema.table("b_sender_posting_recipient")
-    posting = schema.table("b_sender_posting")
-    source, address, is_email = _recipient_address(schema)
-    wanted = sorted({e for e in emails if e})
-    columns = ["email", "recipient_id", "posting_id", "mailing_id", "status", "date_sent"]
-    parts = []
-    for start in range(0, len(wanted), IN_LIST):
-        batch = wanted[start:start + IN_LIST]
-        stmt = (select(address.label("email"), recipient.c.ID.label("recipient_id"),
-                       recipient.c.POSTING_ID.label("posting_id"), posting.c.MAILING_ID.label("mailing_id"),
-                       recipient.c.STATUS.label("status"), recipient.c.DATE_SENT.label("date_sent"))
-                .select_from(source.join(posting, posting.c.ID == recipient.c.POSTING_ID))
-                .where(is_email, address.in_(batch), recipient.c.DATE_SENT.isnot(None),
-                       recipient.c.DATE_SENT < end))
-        parts.extend(read_chunks(conn, stmt, CHUNK))
-    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    rows["email"] = _normalised(rows["email"])
-    rows["date_sent"] = _times(rows["date_sent"]).to_numpy()
-    return rows[columns]
+SEND_COLUMNS = ["email", "recipient_id", "posting_id", "mailing_id", "status", "date_sent"]
+
+
+def sends_of(model: Model, emails, end: datetime) -> pd.DataFrame:
+    """Sends (email, recipient_id, posting_id, mailing_id, status, date_sent) to the given addresses with
+    a DATE_SENT before `end` -- every one in the snapshot, so older sends can date older evidence."""
+    wanted = sorted({e for e in emails if isinstance(e, str) and e})
+    return model.sql(
+        f"WITH {CONTACT_SENDS} SELECT email, recipient_id, posting_id, campaign_id AS mailing_id, status, "
+        "sent_at AS date_sent FROM contact_sends "
+        "WHERE email IN (SELECT unnest($emails::VARCHAR[])) AND sent_at < $end ORDER BY recipient_id",
+        {"emails": wanted, "end": end})[SEND_COLUMNS]
 
 
 def match_sends(events: pd.DataFrame, rows: pd.DataFrame, time_column: str = "time") -> pd.DataFrame:
@@ -354,264 +301,201 @@ def match_sends(events: pd.DataFrame, rows: pd.DataFrame, time_column: str = "ti
 
 
 # --------------------------------------------------------------------------------------------
-# 4. consent and engagement (SQL)
+# 4. consent and engagement
 # --------------------------------------------------------------------------------------------
 
-def blacklist_entries(conn: Connection, schema: BitrixSchema, end: datetime) -> pd.DataFrame:
-    """b_main_mail_blacklist rows before `end`: email, category (automatic/manual), date_insert."""
-    if not schema.has("b_main_mail_blacklist"):
-        return pd.DataFrame(columns=["email", "automatic", "date_insert"])
-    blacklist = schema.table("b_main_mail_blacklist")
-    stmt = select(blacklist.c.CODE.label("email"), blacklist.c.CATEGORY_ID.label("category"),
-                  blacklist.c.DATE_INSERT.label("date_insert")).where(
-        or_(blacklist.c.DATE_INSERT.is_(None), blacklist.c.DATE_INSERT < end))
-    rows = read_frame(conn, stmt)
-    rows["email"] = _normalised(rows["email"])
-    rows["automatic"] = pd.to_numeric(rows["category"]) == int(codes.BlacklistCategory.AUTOMATIC)
-    rows["date_insert"] = _times(rows["date_insert"]).to_numpy()
-    return rows[["email", "automatic", "date_insert"]].dropna(subset=["email"])
+def blacklist_entries(model: Model, end: datetime) -> pd.DataFrame:
+    """b_main_mail_blacklist entries before `end` (or undated): email, automatic, date_insert."""
+    return model.sql("SELECT email, automatic, created_at AS date_insert FROM blacklist "
+                     "WHERE email IS NOT NULL AND (created_at IS NULL OR created_at < $end) ORDER BY entry_id",
+                     {"end": end})
 
 
-def unsubscribes_by_campaign(conn: Connection, schema: BitrixSchema, end: datetime) -> pd.DataFrame:
+UNSUBSCRIBES = f"""{CONTACT_SENDS}, opted_out AS (
+    SELECT campaign_id AS mailing_id, email, min(unsubscribed_at) AS unsub_time, 'unsubscribe link' AS source,
+           0 AS rank
+    FROM contact_sends WHERE unsubscribed_at < $end GROUP BY campaign_id, email
+    UNION ALL
+    SELECT s.campaign_id, c.email, s.created_at, 'campaign subscription', 1
+    FROM subscriptions s JOIN contacts c ON c.contact_id = s.contact_id
+    WHERE s.unsubscribed AND s.created_at < $end AND c.is_email_contact AND c.email IS NOT NULL
+), unsubscribes AS (
+    SELECT mailing_id, email, unsub_time, source FROM opted_out
+    QUALIFY row_number() OVER (PARTITION BY mailing_id, email ORDER BY rank, unsub_time) = 1
+)"""
+"""First unsubscribe of each (campaign, address) before $end: the unsubscribe link's own time wins;
+the subscription row (IS_UNSUB 'Y', dated by its DATE_INSERT) fills in where no click is recorded."""
+
+
+def unsubscribes_by_campaign(model: Model, end: datetime) -> pd.DataFrame:
     """First unsubscribe of each (campaign, address) before `end`: mailing_id, email, unsub_time, source."""
-    columns = ["mailing_id", "email", "unsub_time", "source"]
-    parts = []
-    source, address, is_email = _recipient_address(schema)
-    recipient = schema.table("b_sender_posting_recipient")
-    posting = schema.table("b_sender_posting")
-    if schema.has("b_sender_posting_unsub"):
-        unsub = schema.table("b_sender_posting_unsub")
-        stmt = (select(posting.c.MAILING_ID.label("mailing_id"), address.label("email"),
-                       func.min(unsub.c.DATE_INSERT).label("unsub_time"))
-                .select_from(source.join(unsub, unsub.c.RECIPIENT_ID == recipient.c.ID)
-                             .join(posting, posting.c.ID == recipient.c.POSTING_ID))
-                .where(is_email, unsub.c.DATE_INSERT < end)
-                .group_by(posting.c.MAILING_ID, address))
-        clicked = read_frame(conn, stmt).assign(source="unsubscribe link")
-        parts.append(clicked)
-    if schema.has("b_sender_mailing_subscription") and "IS_UNSUB" in schema.columns("b_sender_mailing_subscription"):
-        subscription = schema.table("b_sender_mailing_subscription")
-        contact = schema.table("b_sender_contact")
-        contact_address, contact_is_email = _contact_address(schema)
-        stmt = (select(subscription.c.MAILING_ID.label("mailing_id"), contact_address.label("email"),
-                       subscription.c.DATE_INSERT.label("unsub_time"))
-                .select_from(subscription.join(contact, contact.c.ID == subscription.c.CONTACT_ID))
-                .where(subscription.c.IS_UNSUB == codes.YES, subscription.c.DATE_INSERT < end, contact_is_email))
-        parts.append(read_frame(conn, stmt).assign(source="campaign subscription"))
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    rows = pd.concat(parts, ignore_index=True)
-    rows["email"] = _normalised(rows["email"])
-    rows["unsub_time"] = _times(rows["unsub_time"]).to_numpy()
-    rows["mailing_id"] = pd.to_numeric(rows["mailing_id"])
-    rows = rows.dropna(subset=["email", "unsub_time"])
-    # the unsubscribe link's own time wins; the subscription row only fills in where no click is recorded
-    rows["_rank"] = (rows["source"] != "unsubscribe link").astype(int)
-    rows = rows.sort_values(["mailing_id", "email", "_rank", "unsub_time"])
-    return rows.drop_duplicates(["mailing_id", "email"])[columns].reset_index(drop=True)
+    return model.sql(f"WITH {UNSUBSCRIBES} SELECT * FROM unsubscribes ORDER BY mailing_id, email", {"end": end})
 
 
-def sends_after_unsubscribe(conn: Connection, schema: BitrixSchema, unsubs: pd.DataFrame, end: datetime,
-                            grace_hours: int) -> pd.DataFrame:
-    """Attempted sends (any STATUS) of a campaign more than `grace_hours` after the address unsubscribed from it."""
-    columns = ["email", "mailing_id", "posting_id", "recipient_id", "status", "date_sent", "unsub_time",
-               "hours_after"]
-    if unsubs.empty:
-        return pd.DataFrame(columns=columns)
-    rows = recipient_rows(conn, schema, unsubs["email"].unique(), end)
-    joined = rows.merge(unsubs[["mailing_id", "email", "unsub_time"]], on=["mailing_id", "email"])
-    joined["hours_after"] = (joined["date_sent"] - joined["unsub_time"]).dt.total_seconds() / 3600
-    late = joined[joined["hours_after"] > grace_hours]
-    return late[columns].sort_values(["email", "date_sent"]).reset_index(drop=True)
+def sends_after_unsubscribe(model: Model, period: Period, grace_hours: int) -> pd.DataFrame:
+    """Sends of the period (any STATUS) of a campaign more than `grace_hours` after the address
+    unsubscribed from it (the unsubscribe may be older than the period)."""
+    return model.sql(
+        f"WITH {UNSUBSCRIBES}, late AS ("
+        "  SELECT s.email, s.campaign_id AS mailing_id, s.posting_id, s.recipient_id, s.status,"
+        "         s.sent_at AS date_sent, u.unsub_time,"
+        "         (epoch(s.sent_at) - epoch(u.unsub_time)) / 3600.0 AS hours_after"
+        "  FROM contact_sends s JOIN unsubscribes u ON u.mailing_id = s.campaign_id AND u.email = s.email"
+        "  WHERE s.sent_at >= $start AND s.sent_at < $end)"
+        "SELECT * FROM late WHERE hours_after > $grace ORDER BY email, date_sent",
+        {"start": period.start_dt, "end": period.end_exclusive, "grace": grace_hours})
 
 
-def unsubscribed_contacts(conn: Connection, schema: BitrixSchema, unsubs: pd.DataFrame) -> pd.DataFrame:
+CONTACT_FLAGS = {"IS_UNSUB": "unsubscribed", "BLACKLISTED": "blacklisted"}
+"""The opt-out flags of b_sender_contact and the model's column for each."""
+
+
+def unsubscribed_contacts(model: Model, unsubs: pd.DataFrame) -> pd.DataFrame:
     """E-mail contacts that opted out in the sender module: the contact's IS_UNSUB or BLACKLISTED flag
     (where the layout has them), or an unsubscribe from a campaign (`unsubs`; legacy contacts carry no
     IS_UNSUB). One row per address: email, source, date (the flag's DATE_UPDATE or the unsubscribe time)."""
-    contact = schema.table("b_sender_contact")
-    address, is_email = _contact_address(schema)
-    cols = schema.columns("b_sender_contact")
-    flags = [contact.c[name] == codes.YES for name in ("IS_UNSUB", "BLACKLISTED") if name in cols]
+    columns = model.columns("b_sender_contact")
+    flags = [name for name in CONTACT_FLAGS if name in columns]
     parts = []
     if flags:
-        date = contact.c.DATE_UPDATE if "DATE_UPDATE" in cols else contact.c.DATE_INSERT
-        stmt = select(address.label("email"), date.label("date")).where(is_email, or_(*flags))
-        flagged = read_frame(conn, stmt)
-        flagged["email"] = _normalised(flagged["email"])
-        flagged["date"] = _times(flagged["date"]).to_numpy()
-        parts.append(flagged.assign(source="contact " + "/".join(n for n in ("IS_UNSUB", "BLACKLISTED") if n in cols)))
+        date = "updated_at" if "DATE_UPDATE" in columns else "created_at"
+        flagged = model.sql(f"SELECT email, {date} AS date FROM contacts WHERE is_email_contact AND email IS NOT NULL "
+                            f"AND ({' OR '.join(CONTACT_FLAGS[f] for f in flags)}) ORDER BY contact_id")
+        parts.append(flagged.assign(source="contact " + "/".join(flags)))
     parts.append(pd.DataFrame({"email": unsubs["email"], "date": unsubs["unsub_time"],
-                               "source": unsubs["source"] + " (campaign " + unsubs["mailing_id"].astype("Int64").astype(str) + ")"}))
-    rows = pd.concat(parts, ignore_index=True).dropna(subset=["email"])
+                               "source": unsubs["source"] + " (campaign "
+                               + unsubs["mailing_id"].astype("Int64").astype(str) + ")"}))
+    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
+        else pd.DataFrame(columns=["email", "source", "date"])
     return rows.drop_duplicates("email")[["email", "source", "date"]].reset_index(drop=True)
 
 
-def crm_emails(conn: Connection, schema: BitrixSchema) -> pd.DataFrame:
-    """CRM contacts' e-mails (b_crm_field_multi), lower-cased and trimmed: email, crm_contact_id."""
-    if not schema.has("b_crm_field_multi"):
-        return pd.DataFrame(columns=["email", "crm_contact_id"])
-    multi = schema.table("b_crm_field_multi")
-    stmt = select(multi.c.VALUE.label("email"), multi.c.ELEMENT_ID.label("crm_contact_id")).where(
-        multi.c.ENTITY_ID == codes.CrmMultiField.ENTITY_CONTACT, multi.c.TYPE_ID == codes.CrmMultiField.TYPE_EMAIL)
-    rows = read_frame(conn, stmt)
-    rows["email"] = _normalised(rows["email"])
-    return rows.dropna(subset=["email"]).drop_duplicates("email")
+def crm_emails(model: Model) -> pd.DataFrame:
+    """CRM contacts' e-mails (the model's crm_emails): email, crm_contact_id (the lowest, if several)."""
+    return model.sql("SELECT email, min(crm_contact_id) AS crm_contact_id FROM crm_emails GROUP BY email ORDER BY email")
 
 
-def crm_exclusions(conn: Connection, schema: BitrixSchema) -> set[str]:
-    if not schema.has("b_crm_exclusion"):
-        return set()
-    exclusion = schema.table("b_crm_exclusion")
-    stmt = select(exclusion.c.CODE.label("email")).where(exclusion.c.TYPE_ID == int(codes.CrmExclusionType.EMAIL))
-    return set(_normalised(read_frame(conn, stmt)["email"]).dropna())
+def crm_exclusions(model: Model) -> set[str]:
+    return set(model.sql("SELECT DISTINCT email FROM crm_exclusions WHERE email IS NOT NULL")["email"])
 
 
-def complaints(conn: Connection, schema: BitrixSchema, end: datetime) -> pd.DataFrame:
-    """b_sender_abuse rows before `end`: contact_id, email, date_insert, text."""
-    abuse = schema.table("b_sender_abuse")
-    cols = schema.columns("b_sender_abuse")
-    picks = [abuse.c.CONTACT_ID.label("contact_id") if "CONTACT_ID" in cols else None,
-             abuse.c.CONTACT_CODE.label("email") if "CONTACT_CODE" in cols else None,
-             abuse.c.DATE_INSERT.label("date_insert"),
-             abuse.c.TEXT.label("text") if "TEXT" in cols else None]
-    stmt = select(*[p for p in picks if p is not None]).where(abuse.c.DATE_INSERT < end)
-    if "CONTACT_TYPE_ID" in cols:
-        stmt = stmt.where(or_(abuse.c.CONTACT_TYPE_ID.is_(None),
-                              abuse.c.CONTACT_TYPE_ID == int(codes.SenderContactType.EMAIL)))
-    rows = read_frame(conn, stmt)
-    for column in ("contact_id", "email", "text"):
-        if column not in rows:
-            rows[column] = None
-    if "CONTACT_ID" in cols and schema.layout == "current":
-        # the abuse row's CONTACT_CODE may be empty: take the address from the contact
-        contact = schema.table("b_sender_contact")
-        ids = [int(i) for i in pd.to_numeric(rows["contact_id"], errors="coerce").dropna().unique()]
-        known = []
-        for start in range(0, len(ids), IN_LIST):
-            stmt = select(contact.c.ID.label("contact_id"), contact.c.CODE.label("code")).where(
-                contact.c.ID.in_(ids[start:start + IN_LIST]))
-            known.append(read_frame(conn, stmt))
-        if known:
-            codes_by_id = pd.concat(known).set_index("contact_id")["code"]
-            rows["email"] = rows["email"].where(rows["email"].notna() & (rows["email"] != ""),
-                                                pd.to_numeric(rows["contact_id"], errors="coerce").map(codes_by_id))
-    rows["email"] = _normalised(rows["email"])
-    rows["date_insert"] = _times(rows["date_insert"]).to_numpy()
-    return rows[["contact_id", "email", "date_insert", "text"]]
+def complaints(model: Model, end: datetime) -> pd.DataFrame:
+    """E-mail complaints (b_sender_abuse) before `end`: contact_id, email (the complaint's address, else
+    its contact's), date_insert, text. A complaint whose own row does not say whether it is about
+    e-mail (no CONTACT_TYPE_ID, no address) counts when its contact is an e-mail contact."""
+    return model.sql(
+        "SELECT a.contact_id, coalesce(a.email, c.email) AS email, a.complained_at AS date_insert, a.text "
+        "FROM complaints a LEFT JOIN contacts c ON c.contact_id = a.contact_id "
+        "WHERE a.complained_at < $end AND coalesce(a.is_email, c.is_email_contact, false) ORDER BY a.complaint_id",
+        {"end": end})
 
 
-def inactive_contacts(conn: Connection, schema: BitrixSchema, period: Period, months: int,
-                      min_sends: int) -> tuple[pd.DataFrame, datetime]:
+@dataclass(frozen=True)
+class Evidence:
+    """One kind of engagement evidence: the Bitrix table (and flag columns, the open flag first) it
+    needs, the SQL selecting the addresses it shows engaged between $start and $end (with
+    `CONTACT_SENDS`), and whether it records opens (clicks alone cannot tell an opener)."""
+
+    name: str
+    table: str
+    flags: tuple[str, ...]
+    sql: str
+    opens: bool
+
+    def available(self, model: Model) -> bool:
+        return model.has(self.table) and (not self.flags or bool(set(self.flags) & model.columns(self.table)))
+
+    def records_opens(self, model: Model) -> bool:
+        return self.opens and (not self.flags or self.flags[0] in model.columns(self.table))
+
+
+ENGAGEMENT_EVIDENCE = (
+    Evidence("read rows", "b_sender_posting_read", (),
+             "SELECT s.email FROM reads r JOIN contact_sends s ON s.recipient_id = r.recipient_id "
+             "WHERE r.read_at >= $start AND r.read_at < $end", opens=True),
+    Evidence("click rows", "b_sender_posting_click", (),
+             "SELECT s.email FROM clicks k JOIN contact_sends s ON s.recipient_id = k.recipient_id "
+             "WHERE k.clicked_at >= $start AND k.clicked_at < $end", opens=False),
+    Evidence("the recipient rows' IS_READ/IS_CLICK flags of the letters sent in the window",
+             "b_sender_posting_recipient", ("IS_READ", "IS_CLICK"),
+             "SELECT email FROM contact_sends WHERE (read_flag OR click_flag) AND sent_at >= $start AND sent_at < $end",
+             opens=True),
+    Evidence("the contacts' IS_READ/IS_CLICK flags (an open or click at any time)",
+             "b_sender_contact", ("IS_READ", "IS_CLICK"),
+             "SELECT email FROM contacts WHERE is_email_contact AND (read_flag OR click_flag)", opens=True),
+)
+"""Engagement evidence, best first: the read and click rows date every open and click; where the
+portal lacks one of those tables, the first fallback it has is added."""
+
+
+def engagement_evidence(model: Model) -> tuple[list[Evidence], str | None]:
+    """The evidence inactivity is judged by, and a note when that is not the read and click rows.
+    Without any record of opens: an empty list (no verdict: absence of data is not inactivity)."""
+    rows, fallbacks = ENGAGEMENT_EVIDENCE[:2], ENGAGEMENT_EVIDENCE[2:]
+    used = [item for item in rows if item.available(model)]
+    if len(used) == len(rows):
+        return used, None
+    missing = " and ".join(item.table for item in rows if not item.available(model))
+    used += [item for item in fallbacks if item.available(model)][:1]
+    if not any(item.records_opens(model) for item in used):
+        return [], (f"inactive is null: the portal records no opens ({missing} missing, no IS_READ flag on "
+                    "recipients or contacts); a contact is never called inactive for lack of data.")
+    return used, (f"inactive: {missing} missing, so engagement is judged by "
+                  + " and ".join(item.name for item in used) + ".")
+
+
+def inactive_contacts(model: Model, period: Period, months: int, min_sends: int,
+                      evidence: list[Evidence]) -> tuple[pd.DataFrame, datetime]:
     """Addresses with >= `min_sends` sent rows in the `months` before the period end and no open or
-    click in that window: email, sends, last_send. Also returns the window start."""
+    click in that window by `evidence`: email, sends, last_send. Also returns the window start."""
     end = period.end_exclusive
     start = end - relativedelta(months=months)
-    recipient = schema.table("b_sender_posting_recipient")
-    source, address, is_email = _recipient_address(schema)
-    sends = select(address.label("email"), func.count().label("sends"),
-                   func.max(recipient.c.DATE_SENT).label("last_send")).select_from(source).where(
-        is_email, recipient.c.STATUS == codes.RecipientStatus.SENT, recipient.c.DATE_SENT >= start,
-        recipient.c.DATE_SENT < end).group_by(address).having(func.count() >= min_sends)
-    mailed = read_frame(conn, sends)
-    mailed["email"] = _normalised(mailed["email"])
-    engaged: set[str] = set()
-    for table in ("b_sender_posting_read", "b_sender_posting_click"):
-        if not schema.has(table):
-            continue
-        touch = schema.table(table)
-        stmt = (select(address.label("email")).distinct()
-                .select_from(source.join(touch, touch.c.RECIPIENT_ID == recipient.c.ID))
-                .where(is_email, touch.c.DATE_INSERT >= start, touch.c.DATE_INSERT < end))
-        for chunk in read_chunks(conn, stmt, CHUNK):
-            engaged.update(_normalised(chunk["email"]).dropna())
-    inactive = mailed[~mailed["email"].isin(engaged)].copy()
-    inactive["last_send"] = _times(inactive["last_send"]).to_numpy()
-    return inactive.sort_values("email").reset_index(drop=True), start
+    engaged = " UNION ".join(item.sql for item in evidence)
+    inactive = model.sql(
+        f"WITH {CONTACT_SENDS}, mailed AS ("
+        "  SELECT email, count(*) AS sends, max(sent_at) AS last_send FROM contact_sends"
+        "  WHERE delivered AND sent_at >= $start AND sent_at < $end GROUP BY email HAVING count(*) >= $min_sends"
+        f"), engaged AS ({engaged}) "
+        "SELECT * FROM mailed WHERE email NOT IN (SELECT email FROM engaged WHERE email IS NOT NULL) ORDER BY email",
+        {"start": start, "end": end, "min_sends": min_sends})
+    return inactive, start
 
 
 # --------------------------------------------------------------------------------------------
 # 5. rates over postings, providers and months (sends in the period)
 # --------------------------------------------------------------------------------------------
 
-def sends_by_posting(conn: Connection, schema: BitrixSchema, period: Period) -> pd.DataFrame:
-    """Recipient rows in the period per posting: sent (STATUS N) and error (STATUS E) rows."""
-    recipient = schema.table("b_sender_posting_recipient")
-    posting = schema.table("b_sender_posting")
-    mailing = schema.table("b_sender_mailing")
-    source, _, is_email = _recipient_address(schema)
-    status = recipient.c.STATUS
-    stmt = (select(recipient.c.POSTING_ID.label("posting_id"), mailing.c.NAME.label("campaign"),
-                   func.min(recipient.c.DATE_SENT).label("first_send"),
-                   func.max(recipient.c.DATE_SENT).label("last_send"),
-                   _count_if(status == codes.RecipientStatus.SENT).label("sent"),
-                   _count_if(status == codes.RecipientStatus.ERROR).label("error_rows"))
-            .select_from(source.join(posting, posting.c.ID == recipient.c.POSTING_ID)
-                         .join(mailing, mailing.c.ID == posting.c.MAILING_ID))
-            .where(is_email, recipient.c.DATE_SENT >= period.start_dt, recipient.c.DATE_SENT < period.end_exclusive)
-            .group_by(recipient.c.POSTING_ID, mailing.c.NAME))
-    rows = read_frame(conn, stmt)
-    rows["first_send"] = _times(rows["first_send"]).to_numpy()
-    rows["last_send"] = _times(rows["last_send"]).to_numpy()
-    for column in ("sent", "error_rows"):
-        rows[column] = pd.to_numeric(rows[column]).fillna(0).astype("int64")
-    return rows
+SEND_COUNTS = "count(*) FILTER (WHERE delivered) AS sent, count(*) FILTER (WHERE attempted AND NOT delivered) AS error_rows"
+"""Sent (STATUS 'N') and error (STATUS 'E') rows, by the model's delivered and attempted."""
 
 
-def sends_by_address(conn: Connection, schema: BitrixSchema, period: Period) -> pd.DataFrame:
-    """Sent and error rows in the period per address (for the provider table), streamed."""
-    recipient = schema.table("b_sender_posting_recipient")
-    source, address, is_email = _recipient_address(schema)
-    status = recipient.c.STATUS
-    stmt = (select(address.label("email"),
-                   _count_if(status == codes.RecipientStatus.SENT).label("sent"),
-                   _count_if(status == codes.RecipientStatus.ERROR).label("error_rows"))
-            .select_from(source)
-            .where(is_email, recipient.c.DATE_SENT >= period.start_dt, recipient.c.DATE_SENT < period.end_exclusive)
-            .group_by(address))
-    parts = []
-    for chunk in read_chunks(conn, stmt, CHUNK):
-        chunk["provider"] = provider_series(chunk["email"].astype(object).fillna(""))
-        parts.append(chunk.groupby("provider")[["sent", "error_rows"]].sum())
-    if not parts:
-        return pd.DataFrame(columns=["provider", "sent", "error_rows"])
-    return pd.concat(parts).groupby(level=0).sum().reset_index()
+def sends_by_posting(model: Model, period: Period) -> pd.DataFrame:
+    """Sends of the period per posting: campaign, first and last send, sent and error rows."""
+    return model.sql(
+        f"SELECT s.posting_id, c.name AS campaign, min(s.sent_at) AS first_send, max(s.sent_at) AS last_send, "
+        f"{SEND_COUNTS} FROM sends s LEFT JOIN campaigns c ON c.campaign_id = s.campaign_id "
+        "WHERE s.sent_at >= $start AND s.sent_at < $end GROUP BY s.posting_id, c.name ORDER BY s.posting_id",
+        {"start": period.start_dt, "end": period.end_exclusive})
 
 
-def sends_by_month(conn: Connection, schema: BitrixSchema, period: Period, by_posting: pd.DataFrame) -> pd.DataFrame:
-    """Sent and error rows per calendar month of the period, from the per-posting counts: a posting sent
-    within one month counts there; only postings whose sends straddle a month boundary are recounted
-    per month (month bounds computed in Python, no SQL date functions)."""
+def sends_by_provider(model: Model, period: Period) -> pd.DataFrame:
+    """Sends of the period per mailbox provider (the model's provider): sent and error rows."""
+    return model.sql(f"SELECT provider, {SEND_COUNTS} FROM sends WHERE sent_at >= $start AND sent_at < $end "
+                     "GROUP BY provider ORDER BY provider", {"start": period.start_dt, "end": period.end_exclusive})
+
+
+def sends_by_month(model: Model, period: Period) -> pd.DataFrame:
+    """Sends of the period per calendar month ("YYYY-MM", every month of the period): sent and error rows."""
+    counted = model.sql(f"SELECT strftime(sent_at, '%Y-%m') AS month, {SEND_COUNTS} FROM sends "
+                        "WHERE sent_at >= $start AND sent_at < $end GROUP BY month",
+                        {"start": period.start_dt, "end": period.end_exclusive}).set_index("month")
     months = []
     month = period.start_dt.replace(day=1)
     while month < period.end_exclusive:
-        months.append(month)
-        month = month + relativedelta(months=1)
-    labels = [m.strftime("%Y-%m") for m in months]
-    totals = pd.DataFrame(0, index=labels, columns=["sent", "error_rows"])
-    first = by_posting["first_send"].dt.strftime("%Y-%m")
-    last = by_posting["last_send"].dt.strftime("%Y-%m")
-    single = by_posting[first == last]
-    totals = totals.add(single.groupby(first[first == last])[["sent", "error_rows"]].sum(), fill_value=0)
-    recipient = schema.table("b_sender_posting_recipient")
-    source, _, is_email = _recipient_address(schema)
-    status = recipient.c.STATUS
-    for posting_id in by_posting.loc[first != last, "posting_id"]:
-        for lo, label in zip(months, labels):
-            hi = lo + relativedelta(months=1)
-            stmt = (select(_count_if(status == codes.RecipientStatus.SENT), _count_if(status == codes.RecipientStatus.ERROR))
-                    .select_from(source)
-                    .where(is_email, recipient.c.POSTING_ID == int(posting_id),
-                           recipient.c.DATE_SENT >= max(lo, period.start_dt),
-                           recipient.c.DATE_SENT < min(hi, period.end_exclusive)))
-            sent, errors = conn.execute(stmt).one()
-            totals.loc[label] += [int(sent or 0), int(errors or 0)]
-    return totals.astype("int64").rename_axis("month").reset_index()
+        months.append(month.strftime("%Y-%m"))
+        month += relativedelta(months=1)
+    return counted.reindex(months, fill_value=0).astype("int64").rename_axis("month").reset_index()
 
-
-def _count_if(condition):
-    """SUM(CASE WHEN condition THEN 1 ELSE 0 END): portable conditional count."""
-    return func.sum(case((condition, 1), else_=0))
 
 
 def _with_rates(frame: pd.DataFrame, rates: dict[str, tuple[str, str]]) -> pd.DataFrame:
@@ -683,70 +567,66 @@ def first_hard_bounces(bounces: pd.DataFrame, blacklist: pd.DataFrame) -> pd.Dat
     return evidence.reset_index()[columns]
 
 
-def audit_hygiene(conn: Connection, schema: BitrixSchema, period: Period, hygiene: dict,
-                  delivery_logs: list[Path] | tuple = ()) -> HygieneResult:
-    """The whole audit. `hygiene` is the validated `hygiene` parameter section; `delivery_logs` the
-    files of `logs.delivery` (may be empty: the log-only figures are then None with a note)."""
+
+
+def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
+    """The whole audit. `hygiene` is the validated `hygiene` parameter section. Without a delivery log
+    in the snapshot the log-only figures are None with a note."""
     end = period.end_exclusive
     notes: list[str] = []
-    figures, issues = audit_addresses(conn, schema, check_dns=bool(hygiene.get("check_dns")))
+    figures, issues, blank = audit_addresses(model, check_dns=bool(hygiene.get("check_dns")))
     if figures["no_mail_domain"] is None:
         notes.append("no_mail_domain is null: domains were not looked up in DNS (set hygiene.check_dns: true "
                      "where the machine can reach a DNS server).")
 
-    blacklist = blacklist_entries(conn, schema, end)
-    if not schema.has("b_main_mail_blacklist"):
+    blacklist = blacklist_entries(model, end)
+    if not model.has("b_main_mail_blacklist"):
         notes.append("b_main_mail_blacklist is missing: hard bounces come from the delivery log only.")
 
-    scan = scan_delivery_log(list(delivery_logs), period) if delivery_logs else None
-    bounces = scan.bounces if scan else pd.DataFrame(columns=[*BOUNCE_COLUMNS, "format"])
-    if scan is None:
+    have_log = model.has_delivery_log
+    scan = delivery_log(model, period)   # empty without a log
+    bounces = scan.bounces
+    if not have_log:
         notes.append("No delivery log (logs.delivery): soft_bounce_streak and sender_block_events need the mail "
                      "server's log and are null; hard_bounce counts the automatic b_main_mail_blacklist entries "
                      "only (Bitrix records no SMTP code per recipient); bounce rates below use recipient rows "
                      "with STATUS 'E' (error), which mix hand-off failures, blocked and unsubscribed contacts.")
     elif scan.after_period:
         notes.append(f"{scan.after_period:,} delivery-log events after the period end were left out.")
-    if scan is not None and int(scan.files["unparseable"].sum()):
+    if int(scan.files["unparseable"].sum()):
         notes.append(f"{int(scan.files['unparseable'].sum()):,} delivery-log lines could not be read "
                      "(counted per file in tables/hygiene_log_files.csv).")
 
-    abuse = complaints(conn, schema, end) if schema.has("b_sender_abuse") else None
-    flagged = set(bounces["email"]) | set(blacklist.loc[blacklist["automatic"], "email"])
+    abuse = complaints(model, end) if model.has("b_sender_abuse") else None
+    flagged = set(bounces["email"]) | set(blacklist.loc[blacklist["automatic"].fillna(False), "email"])
     if abuse is not None:
         flagged |= set(abuse["email"].dropna())
-    rows = recipient_rows(conn, schema, flagged, end)
+    rows = sends_of(model, flagged, end)
     bounces = match_sends(bounces, rows)
     bounces["send_key"] = _send_key(bounces) if not bounces.empty else pd.Series(dtype=object)
     bounces["provider"] = provider_series(bounces["email"].astype(object).fillna("")) if not bounces.empty else []
 
-    # hard bounces and sends after them
+    # hard bounces (evidence up to the period end) and the period's sends after them
     hard = first_hard_bounces(bounces, blacklist)
     figures["hard_bounce"] = int(len(hard))
-    after_hard = rows.merge(hard[["email", "first_hard"]], on="email")
+    after_hard = rows[rows["date_sent"] >= period.start_dt].merge(hard[["email", "first_hard"]], on="email")
     after_hard = after_hard[after_hard["date_sent"] > after_hard["first_hard"]]
     figures["sent_after_hard_bounce"] = int(len(after_hard))
 
     # soft-bounce streaks and sender blocks (log only)
     streak = int(hygiene["soft_bounce_streak"])
-    if scan is not None:
-        streaks = soft_bounce_streaks(bounces, scan.deliveries, streak)
-        figures["soft_bounce_streak"] = int(len(streaks))
-        figures["sender_block_events"] = int((bounces["bounce_class"] == SENDER_BLOCK).sum())
-    else:
-        streaks = soft_bounce_streaks(bounces, pd.DataFrame(columns=["email", "time"]), streak)
-        figures["soft_bounce_streak"] = None
-        figures["sender_block_events"] = None
+    streaks = soft_bounce_streaks(bounces, scan.deliveries, streak)
+    figures["soft_bounce_streak"] = int(len(streaks)) if have_log else None
+    figures["sender_block_events"] = int((bounces["bounce_class"] == SENDER_BLOCK).sum()) if have_log else None
 
     # consent
-    unsubs = unsubscribes_by_campaign(conn, schema, end)
-    unsub_contacts = unsubscribed_contacts(conn, schema, unsubs)
-    if schema.has("b_crm_field_multi"):
-        crm = crm_emails(conn, schema)
-        excluded = crm_exclusions(conn, schema) | set(blacklist["email"])
-        if not schema.has("b_crm_exclusion"):
+    unsubs = unsubscribes_by_campaign(model, end)
+    unsub_contacts = unsubscribed_contacts(model, unsubs)
+    if model.has("b_crm_field_multi"):
+        excluded = crm_exclusions(model) | set(blacklist["email"])
+        if not model.has("b_crm_exclusion"):
             notes.append("b_crm_exclusion is missing: only b_main_mail_blacklist counts as a CRM-side exclusion.")
-        gap = unsub_contacts.merge(crm, on="email")
+        gap = unsub_contacts.merge(crm_emails(model), on="email")
         gap = gap[~gap["email"].isin(excluded)]
         figures["unsubscribed_not_excluded_in_crm"] = int(gap["email"].nunique())
     else:
@@ -754,10 +634,9 @@ def audit_hygiene(conn: Connection, schema: BitrixSchema, period: Period, hygien
         figures["unsubscribed_not_excluded_in_crm"] = None
         notes.append("No CRM e-mails (b_crm_field_multi): unsubscribed_not_excluded_in_crm cannot be computed.")
 
-    grace = int(hygiene["unsub_grace_hours"])
-    late_sends = sends_after_unsubscribe(conn, schema, unsubs, end, grace)
+    late_sends = sends_after_unsubscribe(model, period, int(hygiene["unsub_grace_hours"]))
     figures["sent_after_unsubscribe"] = int(len(late_sends))
-    if not schema.has("b_sender_posting_unsub") and not schema.has("b_sender_mailing_subscription"):
+    if not model.has("b_sender_posting_unsub") and not model.has("b_sender_mailing_subscription"):
         figures["sent_after_unsubscribe"] = None
         notes.append("No unsubscribe records (b_sender_posting_unsub, b_sender_mailing_subscription): "
                      "sent_after_unsubscribe cannot be computed.")
@@ -771,21 +650,31 @@ def audit_hygiene(conn: Connection, schema: BitrixSchema, period: Period, hygien
         notes.append("b_sender_abuse is missing (sender versions before 17): complaints cannot be counted.")
 
     months, min_sends = int(hygiene["inactive_months"]), int(hygiene["inactive_min_sends"])
-    inactive, window_start = inactive_contacts(conn, schema, period, months, min_sends)
-    figures["inactive"] = int(len(inactive))
-    if not schema.has("b_sender_posting_read"):
-        notes.append("No read tracking (b_sender_posting_read): 'inactive' only knows clicks.")
+    evidence, evidence_note = engagement_evidence(model)
+    if evidence_note:
+        notes.append(evidence_note)
+    window_start = end - relativedelta(months=months)
+    inactive = pd.DataFrame(columns=["email", "sends", "last_send"])
+    figures["inactive"] = None
+    if evidence:
+        inactive, window_start = inactive_contacts(model, period, months, min_sends, evidence)
+        figures["inactive"] = int(len(inactive))
 
     # rates in the period
-    by_posting, by_provider, by_month = _rate_tables(conn, schema, period, bounces, abuse, scan is not None)
+    by_posting, by_provider, by_month = _rate_tables(model, period, bounces, abuse, have_log)
     totals = by_month[["sent", "attempted", "error_rows", "hard_bounces", "complaints"]].sum()
     figures["period_rates"] = {
-        "hard_bounce_rate": float(totals["hard_bounces"] / totals["attempted"]) if scan and totals["attempted"] else None,
+        "hard_bounce_rate": float(totals["hard_bounces"] / totals["attempted"]) if have_log and totals["attempted"] else None,
         "error_rate": float(totals["error_rows"] / totals["attempted"]) if totals["attempted"] else None,
         "complaint_rate": float(totals["complaints"] / totals["sent"]) if totals["sent"] else None,
     }
 
-    suppressions = _suppressions(issues, hard, streaks, abuse, unsub_contacts, inactive, window_start)
+    suppressions, left_out = _whole_addresses(
+        _suppressions(issues, hard, streaks, abuse, unsub_contacts, inactive, window_start))
+    if blank or left_out:
+        notes.append(f"{blank:,} e-mail contacts have a blank address and {left_out:,} pieces of evidence name "
+                     "none: nothing to suppress, so they are in no suppression file (fix or delete those "
+                     "contacts in the CRM).")
     crm_remediation = pd.DataFrame({
         "email": gap["email"], "crm_contact_id": gap["crm_contact_id"], "opted_out_in_sender": gap["source"],
         "opted_out_on": gap["date"],
@@ -799,21 +688,20 @@ def audit_hygiene(conn: Connection, schema: BitrixSchema, period: Period, hygien
             unclassified = (patterns.groupby("reply").agg(events=("email", "size"), example_status=("status", "first"))
                             .sort_values("events", ascending=False).head(20).reset_index())
     figures["bounce_classes"] = ({k: int(v) for k, v in bounces["bounce_class"].value_counts().items()}
-                                 if scan is not None else None)
-    figures["auto_replies"] = int((bounces["bounce_class"] == AUTO_REPLY).sum()) if scan is not None else None
+                                 if have_log else None)
+    figures["auto_replies"] = int((bounces["bounce_class"] == AUTO_REPLY).sum()) if have_log else None
 
     result = HygieneResult(
         figures=figures, notes=notes, address_issues=issues,
         bounce_events=bounces.drop(columns=["send_key"], errors="ignore"), unclassified=unclassified,
-        log_files=scan.files if scan else pd.DataFrame(columns=LOG_FILE_COLUMNS),
-        log_samples=scan.samples if scan else [], by_posting=by_posting, by_provider=by_provider,
+        log_files=scan.files, log_samples=scan.samples, by_posting=by_posting, by_provider=by_provider,
         by_month=by_month, suppressions=suppressions, crm_remediation=crm_remediation.reset_index(drop=True),
     )
-    result.findings = findings(result, hygiene, late_sends, after_hard, scan is not None)
+    result.findings = findings(result, hygiene, late_sends, after_hard, have_log)
     return result
 
 
-def _rate_tables(conn, schema, period, bounces, abuse, have_log):
+def _rate_tables(model, period, bounces, abuse, have_log):
     """Per posting, provider and month (sends in the period): sent (STATUS 'N') and error ('E') rows,
     attempted = sent + error; log bounces by class (one per address and send); complaints.
     Rates (fractions, Wilson 95% bounds): hard_bounce_rate, soft_bounce_rate = bounces / attempted;
@@ -863,12 +751,12 @@ def _rate_tables(conn, schema, period, bounces, abuse, have_log):
                 out[[f"{name}_rate", f"{name}_rate_low", f"{name}_rate_high"]] = np.nan
         return out
 
-    posting_sends = sends_by_posting(conn, schema, period)
-    by_posting = assemble(posting_sends, "posting_id")
-    by_provider = assemble(sends_by_address(conn, schema, period), "provider")
-    by_month = assemble(sends_by_month(conn, schema, period, posting_sends), "month")
+    by_posting = assemble(sends_by_posting(model, period), "posting_id")
+    by_provider = assemble(sends_by_provider(model, period), "provider")
+    by_month = assemble(sends_by_month(model, period), "month")
     return (by_posting.sort_values("first_send").reset_index(drop=True),
             by_provider.sort_values("sent", ascending=False).reset_index(drop=True), by_month)
+
 
 
 def _suppressions(issues, hard, streaks, abuse, unsub_contacts, inactive, window_start) -> dict:
@@ -903,6 +791,18 @@ def _suppressions(issues, hard, streaks, abuse, unsub_contacts, inactive, window
                 + " without an open or click")
         out["inactive"] = _suppression(inactive, "inactive", "no engagement", text, "last_send", None)
     return out
+
+
+
+def _whole_addresses(suppressions: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], int]:
+    """The suppression tables without rows whose address is blank, and how many rows that left out."""
+    kept, left_out = {}, 0
+    for reason, rows in suppressions.items():
+        blank = _is_blank(rows["email"])
+        left_out += int(blank.sum())
+        if not blank.all():
+            kept[reason] = rows[~blank].reset_index(drop=True)
+    return kept, left_out
 
 
 def findings(result: HygieneResult, hygiene: dict, late_sends: pd.DataFrame, after_hard: pd.DataFrame,
@@ -970,7 +870,7 @@ def findings(result: HygieneResult, hygiene: dict, late_sends: pd.DataFrame, aft
         "they can never be delivered and count as errors on every send.",
         "fix or delete them in the CRM (suppress_invalid_syntax.csv); validate the address in web forms.")
     add("medium", f["inactive"],
-        f"{f['inactive']:,} contacts got {hygiene['inactive_min_sends']}+ sends in {hygiene['inactive_months']} months "
+        f"{f['inactive'] or 0:,} contacts got {hygiene['inactive_min_sends']}+ sends in {hygiene['inactive_months']} months "
         "without opening or clicking",
         "silent recipients lower engagement, which Gmail and Mail.ru use for inbox placement; old inactive "
         "addresses become spam traps.",
@@ -1001,13 +901,15 @@ FIGURE_DEFINITIONS = {
     "hard_bounce": "addresses with a hard bounce in the delivery log or an automatic b_main_mail_blacklist entry",
     "soft_bounce_streak": "addresses with N+ soft bounces in a row (no delivery between) from 2+ postings over 7+ days",
     "sender_block_events": "delivery-log events that were blocks of the sender (reputation, policy), not bad addresses",
-    "sent_after_hard_bounce": "recipient rows sent (any STATUS) after the address's first hard-bounced send",
+    "sent_after_hard_bounce": "recipient rows sent in the period (any STATUS) after the address's first "
+                              "hard-bounced send, which may be older",
     "unsubscribed_not_excluded_in_crm": "unsubscribed or blacklisted contacts whose CRM e-mail is in neither "
                                         "b_crm_exclusion (TYPE_ID 2) nor b_main_mail_blacklist",
-    "sent_after_unsubscribe": "recipient rows of a campaign sent (any STATUS) more than the grace period after "
-                              "the contact unsubscribed from that campaign",
+    "sent_after_unsubscribe": "recipient rows of a campaign sent in the period (any STATUS) more than the grace "
+                              "period after the contact unsubscribed from that campaign, which may be older",
     "complaints": "distinct contacts with a spam complaint (b_sender_abuse)",
-    "inactive": "contacts with the minimum sends in the look-back window and no open or click in it",
+    "inactive": "contacts with the minimum sends in the look-back window and no open or click in it (the "
+                "notes name the evidence when the portal lacks read or click rows)",
 }
 
 
