@@ -99,19 +99,17 @@ def _domain_problem(domain: str) -> str | None:
     return syntax_problem("a@" + domain)
 
 
+def _plain_and_valid(address: str, local: str, at: str, domain: str) -> bool:
+    """A plain address (one ``@``, an ASCII dot-atom local part, a lower-case ASCII domain) is valid
+    exactly when its domain is and it fits the length limit: only the domain needs email-validator."""
+    return bool(at and local and "@" not in local and DOT_ATOM_TEXT.match(local) and _PLAIN_DOMAIN.match(domain)
+                and len(address) <= EMAIL_MAX_LENGTH and _domain_problem(domain) is None)
+
+
 def syntax_problems(addresses: list) -> list[str | None]:
-    """`syntax_problem` of each address. A plain address -- one ``@``, an ASCII dot-atom local part, a
-    lower-case ASCII domain -- is valid exactly when its domain is and it fits the length limit, so
-    only the domain is validated (once per domain); any other address goes through email-validator."""
-    out = []
-    for address in addresses:
-        local, at, domain = address.rpartition("@") if isinstance(address, str) else ("", "", "")
-        if (at and local and "@" not in local and DOT_ATOM_TEXT.match(local) and _PLAIN_DOMAIN.match(domain)
-                and len(address) <= EMAIL_MAX_LENGTH and _domain_problem(domain) is None):
-            out.append(None)
-        else:
-            out.append(syntax_problem(address))
-    return out
+    """`syntax_problem` of each address, validating each plain address's domain once (see `_plain_and_valid`)."""
+    return [None if isinstance(a, str) and _plain_and_valid(a, *a.rpartition("@")) else syntax_problem(a)
+            for a in addresses]
 
 
 def local_part(address: str) -> str:
@@ -122,7 +120,11 @@ def is_role_account(address: str | None) -> bool:
     """The local part (without a ``+tag``) is a role mailbox name such as info@, sales@, noreply@."""
     if not address or "@" not in address:
         return False
-    return local_part(normalise(address)).split("+", 1)[0] in ROLE_NAMES
+    return _is_role_local(local_part(normalise(address)))
+
+
+def _is_role_local(local: str) -> bool:
+    return local.split("+", 1)[0] in ROLE_NAMES
 
 
 @lru_cache(maxsize=100_000)
@@ -173,9 +175,13 @@ def typo_suggestion(domain: str | None) -> str | None:
 def canonical_address(address: str | None) -> str | None:
     """The provider-aware form under which two spellings of one mailbox compare equal (see module doc)."""
     address = normalise(address)
-    if not address or "@" not in address:
+    return _canonical(address, *address.rpartition("@")) if address else address
+
+
+def _canonical(address: str, local: str, at: str, domain: str) -> str:
+    """`canonical_address` of a normalised address split at its last ``@``."""
+    if not at:
         return address
-    local, domain = address.rsplit("@", 1)
     if domain in _GMAIL:
         return local.split("+", 1)[0].replace(".", "") + "@" + CANONICAL_GMAIL
     if domain in _YANDEX:
@@ -185,35 +191,39 @@ def canonical_address(address: str | None) -> str | None:
     return address
 
 
+CHECK_COLUMNS = ["email", "domain", "syntax_reason", "suggested_domain", "role_account", "disposable_domain",
+                 "canonical"]
+
+
+def _check(raw) -> tuple:
+    """One address's facts, in CHECK_COLUMNS order (one pass: the address is normalised and split once)."""
+    email = normalise(raw) if isinstance(raw, str) else None
+    if not email:
+        return email, None, syntax_problem(email), None, False, False, email
+    local, at, rest = email.rpartition("@")
+    domain = (rest.strip() or None) if at else None       # domain_of(email)
+    reason = None if _plain_and_valid(email, local, at, rest) else syntax_problem(email)
+    # a typo is a deliverable-looking address at the wrong domain; "mail,ru" is a syntax error first
+    suggestion = typo_suggestion(domain) if reason is None else None
+    return (email, domain, reason, suggestion, bool(at) and _is_role_local(local), is_disposable_domain(domain),
+            _canonical(email, local, at, rest))
+
+
 def check_addresses(addresses: pd.Series) -> pd.DataFrame:
     """One row per address: ``email``, ``domain``, ``invalid_syntax`` + ``syntax_reason``, ``role_account``,
     ``disposable_domain``, ``typo_domain`` + ``suggested_domain``, ``canonical``. Of the reasons in
     `ADDRESS_PRECEDENCE`, an address gets the first that applies only."""
-    emails = [normalise(a) if isinstance(a, str) else None for a in addresses.tolist()]
-    domains = [domain_of(e) for e in emails]
-    reasons = syntax_problems(emails)
-    # a typo is a deliverable-looking address at the wrong domain; "mail,ru" is a syntax error first
-    suggestions = [typo_suggestion(d) if r is None else None for d, r in zip(domains, reasons)]
-    found = pd.DataFrame({
-        "invalid_syntax": [r is not None for r in reasons],
-        "typo_domain": [t is not None for t in suggestions],
-        "disposable_domain": [is_disposable_domain(d) for d in domains],
-    })
-    taken = pd.Series(False, index=found.index)
+    frame = pd.DataFrame.from_records([_check(a) for a in addresses.tolist()], columns=CHECK_COLUMNS)
+    frame = frame.astype({c: object for c in ("email", "domain", "syntax_reason", "suggested_domain", "canonical")})
+    frame["invalid_syntax"] = frame["syntax_reason"].notna()
+    frame["typo_domain"] = frame["suggested_domain"].notna()
+    taken = pd.Series(False, index=frame.index)
     for reason in ADDRESS_PRECEDENCE:
-        found[reason] &= ~taken
-        taken |= found[reason]
-    return pd.DataFrame({
-        "email": pd.Series(emails, dtype=object),
-        "domain": pd.Series(domains, dtype=object),
-        "invalid_syntax": found["invalid_syntax"].to_numpy(),
-        "syntax_reason": pd.Series(reasons, dtype=object),
-        "role_account": [is_role_account(e) for e in emails],
-        "disposable_domain": found["disposable_domain"].to_numpy(),
-        "typo_domain": found["typo_domain"].to_numpy(),
-        "suggested_domain": pd.Series(suggestions, dtype=object),
-        "canonical": pd.Series([canonical_address(e) for e in emails], dtype=object),
-    }).set_axis(addresses.index)
+        frame[reason] = frame[reason].astype(bool) & ~taken
+        taken |= frame[reason]
+    columns = ["email", "domain", "invalid_syntax", "syntax_reason", "role_account", "disposable_domain",
+               "typo_domain", "suggested_domain", "canonical"]
+    return frame[columns].set_axis(addresses.index)
 
 
 def domains_without_mail(domains, timeout: float = 5.0, resolver=None) -> dict[str, str]:

@@ -3,7 +3,7 @@
 Everything is read from the snapshot's model and keyed by the e-mail address of the contact as the
 model defines it (``contacts.email``: Bitrix's CODE lower-cased and trimmed; legacy layouts: EMAIL), so
 the current and the legacy sender layouts are audited alike. "Sends" are the model's ``sends`` (recipient
-rows of e-mail letters); the audit looks at the sends of existing e-mail contacts (`CONTACT_SENDS`).
+rows of e-mail letters); the audit looks at the sends of existing e-mail contacts (`EMAIL_CONTACTS`).
 Evidence (bounces, blacklist entries, unsubscribes, complaints) runs up to the period end
 (``Period.end_exclusive``) and may be older than the period; what is counted against it -- sends after
 a hard bounce or an unsubscribe, per-posting, per-provider and per-month rates -- are sends of the period.
@@ -50,6 +50,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from dateutil.relativedelta import relativedelta
 
 from mailaudit.analyses import addresses as addr
@@ -108,12 +109,11 @@ class HygieneResult:
 # the audit's unit: sends of e-mail contacts, by address
 # --------------------------------------------------------------------------------------------
 
-CONTACT_SENDS = """contact_sends AS (
-    SELECT s.recipient_id, s.posting_id, s.campaign_id, s.status, s.sent_at, s.delivered, s.read_flag,
-           s.click_flag, s.unsubscribed_at, c.contact_id, c.email
-    FROM sends s JOIN contacts c ON c.contact_id = s.contact_id
-    WHERE c.is_email_contact AND c.email IS NOT NULL)"""
-"""The sends of existing e-mail contacts with the contact's address (a CTE for the queries below)."""
+EMAIL_CONTACTS = """email_contacts AS (
+    SELECT contact_id, email FROM contacts WHERE is_email_contact AND email IS NOT NULL)"""
+"""E-mail contacts with an address (a CTE for the queries below): the audit counts by address, and
+reaches a contact's sends by its contact_id -- after narrowing the sends, so that the 10M-row
+relation is never joined whole."""
 
 
 def _is_blank(values: pd.Series) -> pd.Series:
@@ -127,52 +127,83 @@ def _is_blank(values: pd.Series) -> pd.Series:
 
 ISSUE_COLUMNS = ["contact_id", "email", "issue", "detail"]
 ADDRESS_ISSUES = ("invalid_syntax", "role_account", "disposable_domain", "typo_domain")
+CHUNK = 200_000
+"""Contacts checked at a time: the checks hold Python strings, so memory stays bounded at any size."""
 
 
 def audit_addresses(model: Model, check_dns: bool = False) -> tuple[dict, pd.DataFrame, int]:
     """Counts of contacts, syntax, role, disposable, typo and duplicate problems; one row per flagged
     contact; and the number of e-mail contacts with a blank address (not checked, never flagged).
 
-    Of addresses that reach the same mailbox the oldest contact (lowest ID) is kept and the others
-    are duplicates. With `check_dns`, each distinct domain of an address without another address
-    problem (`addresses.ADDRESS_PRECEDENCE`) is looked up once (cached) and contacts on domains that
-    accept no mail are flagged too (`no_mail_domain`, else None: not checked).
+    Contacts are checked in chunks; what the duplicate and DNS checks need later (canonical address,
+    domain) is kept as Arrow columns. Of addresses that reach the same mailbox the oldest contact
+    (lowest ID) is kept and the others are duplicates. With `check_dns`, each distinct domain of an
+    address without another address problem (`addresses.ADDRESS_PRECEDENCE`) is looked up once
+    (cached) and contacts on domains that accept no mail are flagged too (`no_mail_domain`, else
+    None: not checked).
     """
-    contacts = model.sql("SELECT contact_id, email FROM contacts WHERE is_email_contact ORDER BY contact_id")
-    blank = _is_blank(contacts["email"])
-    present = contacts[~blank].reset_index(drop=True)
-    checked = addr.check_addresses(present["email"])
-    checked["contact_id"] = present["contact_id"].to_numpy()
-    first = checked.groupby("canonical", sort=False)["email"].transform("first")
-    checked["duplicate_of"] = first.where(checked["canonical"].notna() & (first != checked["email"]))
-    figures = {"contacts": int(len(contacts)),
-               **{issue: int(checked[issue].sum()) for issue in ADDRESS_ISSUES},
-               "duplicate_contacts": int(checked["duplicate_of"].notna().sum()),
-               "no_mail_domain": None}
+    counts = dict.fromkeys(("contacts", "blank", *ADDRESS_ISSUES), 0)
+    flagged: list[pd.DataFrame] = []
+    kept: list[pa.Table] = []
     details = {
-        "invalid_syntax": checked["syntax_reason"],
-        "role_account": "role mailbox " + checked["email"].str.split("@").str[0],
-        "disposable_domain": "disposable domain " + checked["domain"].fillna(""),
-        "typo_domain": "did you mean " + checked["suggested_domain"].fillna(""),
+        "invalid_syntax": lambda c: c["syntax_reason"],
+        "role_account": lambda c: "role mailbox " + c["email"].str.split("@").str[0],
+        "disposable_domain": lambda c: "disposable domain " + c["domain"].fillna(""),
+        "typo_domain": lambda c: "did you mean " + c["suggested_domain"].fillna(""),
     }
-    flagged = []
-    for issue, detail in details.items():
-        rows = checked[checked[issue]]
-        flagged.append(pd.DataFrame({"contact_id": rows["contact_id"], "email": rows["email"],
-                                     "issue": issue, "detail": detail[checked[issue]]}))
-    dup = checked[checked["duplicate_of"].notna()]
-    flagged.append(pd.DataFrame({"contact_id": dup["contact_id"], "email": dup["email"],
-                                 "issue": "duplicate", "detail": "same mailbox as " + dup["duplicate_of"]}))
-    if check_dns:
+    batches = model.con.sql("SELECT contact_id, email FROM contacts WHERE is_email_contact "
+                            "ORDER BY contact_id").to_arrow_reader(CHUNK)
+    for batch in batches:
+        chunk = batch.to_pandas()
+        blank = _is_blank(chunk["email"])
+        counts["contacts"] += len(chunk)
+        counts["blank"] += int(blank.sum())
+        present = chunk[~blank].reset_index(drop=True)
+        checked = addr.check_addresses(present["email"]).assign(contact_id=present["contact_id"].to_numpy())
+        for issue, detail in details.items():
+            counts[issue] += int(checked[issue].sum())
+            rows = checked[checked[issue]]
+            flagged.append(pd.DataFrame({"contact_id": rows["contact_id"], "email": rows["email"],
+                                         "issue": issue, "detail": detail(rows)}))
         sound = ~checked[list(addr.ADDRESS_PRECEDENCE)].any(axis=1)
-        dead = addr.domains_without_mail(set(checked.loc[sound, "domain"].dropna()))
-        hit = sound & checked["domain"].isin(dead.keys())
-        figures["no_mail_domain"] = int(hit.sum())
-        flagged.append(pd.DataFrame({"contact_id": checked.loc[hit, "contact_id"], "email": checked.loc[hit, "email"],
-                                     "issue": "no_mail_domain", "detail": checked.loc[hit, "domain"].map(dead)}))
-    issues = pd.concat([f for f in flagged if len(f)], ignore_index=True) if any(len(f) for f in flagged) \
-        else pd.DataFrame(columns=ISSUE_COLUMNS)
-    return figures, issues[ISSUE_COLUMNS].reset_index(drop=True), int(blank.sum())
+        kept.append(pa.table({"contact_id": checked["contact_id"].to_numpy(), "email": checked["email"],
+                              "canonical": checked["canonical"],
+                              "domain": checked["domain"].where(sound) if check_dns else pd.Series(dtype=object)
+                              .reindex(checked.index)}, schema=KEPT_SCHEMA))
+    figures = {key: counts[key] for key in ("contacts", *ADDRESS_ISSUES)}
+    table = pa.concat_tables(kept) if kept else KEPT_SCHEMA.empty_table()
+    duplicates = _duplicates(model, table)
+    figures["duplicate_contacts"] = int(len(duplicates))
+    flagged.append(duplicates)
+    figures["no_mail_domain"] = None
+    if check_dns:
+        domains = table.column("domain").to_pandas()
+        dead = addr.domains_without_mail(set(domains.dropna()))
+        hit = domains.isin(dead.keys()).to_numpy()
+        on_dead = table.filter(pa.array(hit)).to_pandas()
+        figures["no_mail_domain"] = int(len(on_dead))
+        flagged.append(pd.DataFrame({"contact_id": on_dead["contact_id"], "email": on_dead["email"],
+                                     "issue": "no_mail_domain", "detail": on_dead["domain"].map(dead)}))
+    flagged = [f for f in flagged if len(f)]
+    issues = pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame(columns=ISSUE_COLUMNS)
+    return figures, issues[ISSUE_COLUMNS].reset_index(drop=True), counts["blank"]
+
+
+KEPT_SCHEMA = pa.schema([("contact_id", pa.int64()), ("email", pa.string()), ("canonical", pa.string()),
+                         ("domain", pa.string())])
+
+
+def _duplicates(model: Model, table: pa.Table) -> pd.DataFrame:
+    """Issue rows of the contacts whose canonical address an older contact (lower ID) has, with another
+    spelling (the same spelling twice is one mailbox in Bitrix's own eyes, not a duplicate to merge)."""
+    model.con.register("_checked", table)
+    try:
+        return model.sql(
+            "SELECT contact_id, email, 'duplicate' AS issue, 'same mailbox as ' || first AS detail FROM ("
+            "  SELECT contact_id, email, first_value(email) OVER (PARTITION BY canonical ORDER BY contact_id) AS first"
+            "  FROM _checked WHERE canonical IS NOT NULL) WHERE first <> email ORDER BY contact_id")
+    finally:
+        model.con.unregister("_checked")
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,8 +293,6 @@ def soft_bounce_streaks(bounces: pd.DataFrame, deliveries: pd.DataFrame, streak:
     return pd.DataFrame(rows, columns=columns)
 
 
-
-
 # --------------------------------------------------------------------------------------------
 # 3. sends of flagged addresses, and matching log events to sends
 # --------------------------------------------------------------------------------------------
@@ -276,9 +305,9 @@ def sends_of(model: Model, emails, end: datetime) -> pd.DataFrame:
     a DATE_SENT before `end` -- every one in the snapshot, so older sends can date older evidence."""
     wanted = sorted({e for e in emails if isinstance(e, str) and e})
     return model.sql(
-        f"WITH {CONTACT_SENDS} SELECT email, recipient_id, posting_id, campaign_id AS mailing_id, status, "
-        "sent_at AS date_sent FROM contact_sends "
-        "WHERE email IN (SELECT unnest($emails::VARCHAR[])) AND sent_at < $end ORDER BY recipient_id",
+        f"WITH {EMAIL_CONTACTS} SELECT c.email, s.recipient_id, s.posting_id, s.campaign_id AS mailing_id, s.status, "
+        "s.sent_at AS date_sent FROM email_contacts c JOIN sends s ON s.contact_id = c.contact_id "
+        "WHERE c.email IN (SELECT unnest($emails::VARCHAR[])) AND s.sent_at < $end ORDER BY s.recipient_id",
         {"emails": wanted, "end": end})[SEND_COLUMNS]
 
 
@@ -311,14 +340,15 @@ def blacklist_entries(model: Model, end: datetime) -> pd.DataFrame:
                      {"end": end})
 
 
-UNSUBSCRIBES = f"""{CONTACT_SENDS}, opted_out AS (
-    SELECT campaign_id AS mailing_id, email, min(unsubscribed_at) AS unsub_time, 'unsubscribe link' AS source,
-           0 AS rank
-    FROM contact_sends WHERE unsubscribed_at < $end GROUP BY campaign_id, email
+UNSUBSCRIBES = f"""{EMAIL_CONTACTS}, opted_out AS (
+    SELECT s.campaign_id AS mailing_id, c.email, min(s.unsubscribed_at) AS unsub_time,
+           'unsubscribe link' AS source, 0 AS rank
+    FROM sends s JOIN email_contacts c ON c.contact_id = s.contact_id
+    WHERE s.unsubscribed_at < $end GROUP BY s.campaign_id, c.email
     UNION ALL
     SELECT s.campaign_id, c.email, s.created_at, 'campaign subscription', 1
-    FROM subscriptions s JOIN contacts c ON c.contact_id = s.contact_id
-    WHERE s.unsubscribed AND s.created_at < $end AND c.is_email_contact AND c.email IS NOT NULL
+    FROM subscriptions s JOIN email_contacts c ON c.contact_id = s.contact_id
+    WHERE s.unsubscribed AND s.created_at < $end
 ), unsubscribes AS (
     SELECT mailing_id, email, unsub_time, source FROM opted_out
     QUALIFY row_number() OVER (PARTITION BY mailing_id, email ORDER BY rank, unsub_time) = 1
@@ -337,10 +367,11 @@ def sends_after_unsubscribe(model: Model, period: Period, grace_hours: int) -> p
     unsubscribed from it (the unsubscribe may be older than the period)."""
     return model.sql(
         f"WITH {UNSUBSCRIBES}, late AS ("
-        "  SELECT s.email, s.campaign_id AS mailing_id, s.posting_id, s.recipient_id, s.status,"
+        "  SELECT u.email, s.campaign_id AS mailing_id, s.posting_id, s.recipient_id, s.status,"
         "         s.sent_at AS date_sent, u.unsub_time,"
         "         (epoch(s.sent_at) - epoch(u.unsub_time)) / 3600.0 AS hours_after"
-        "  FROM contact_sends s JOIN unsubscribes u ON u.mailing_id = s.campaign_id AND u.email = s.email"
+        "  FROM unsubscribes u JOIN email_contacts c ON c.email = u.email"
+        "  JOIN sends s ON s.contact_id = c.contact_id AND s.campaign_id = u.mailing_id"
         "  WHERE s.sent_at >= $start AND s.sent_at < $end)"
         "SELECT * FROM late WHERE hours_after > $grace ORDER BY email, date_sent",
         {"start": period.start_dt, "end": period.end_exclusive, "grace": grace_hours})
@@ -370,9 +401,11 @@ def unsubscribed_contacts(model: Model, unsubs: pd.DataFrame) -> pd.DataFrame:
     return rows.drop_duplicates("email")[["email", "source", "date"]].reset_index(drop=True)
 
 
-def crm_emails(model: Model) -> pd.DataFrame:
-    """CRM contacts' e-mails (the model's crm_emails): email, crm_contact_id (the lowest, if several)."""
-    return model.sql("SELECT email, min(crm_contact_id) AS crm_contact_id FROM crm_emails GROUP BY email ORDER BY email")
+def crm_emails(model: Model, emails) -> pd.DataFrame:
+    """Which of `emails` a CRM contact has (the model's crm_emails): email, crm_contact_id (the lowest)."""
+    return model.sql("SELECT email, min(crm_contact_id) AS crm_contact_id FROM crm_emails "
+                     "WHERE email IN (SELECT unnest($emails::VARCHAR[])) GROUP BY email ORDER BY email",
+                     {"emails": sorted({e for e in emails if isinstance(e, str)})})
 
 
 def crm_exclusions(model: Model) -> set[str]:
@@ -393,8 +426,8 @@ def complaints(model: Model, end: datetime) -> pd.DataFrame:
 @dataclass(frozen=True)
 class Evidence:
     """One kind of engagement evidence: the Bitrix table (and flag columns, the open flag first) it
-    needs, the SQL selecting the addresses it shows engaged between $start and $end (with
-    `CONTACT_SENDS`), and whether it records opens (clicks alone cannot tell an opener)."""
+    needs, the SQL selecting the contacts it shows engaged between $start and $end, and whether it
+    records opens (clicks alone cannot tell an opener)."""
 
     name: str
     table: str
@@ -411,18 +444,18 @@ class Evidence:
 
 ENGAGEMENT_EVIDENCE = (
     Evidence("read rows", "b_sender_posting_read", (),
-             "SELECT s.email FROM reads r JOIN contact_sends s ON s.recipient_id = r.recipient_id "
+             "SELECT s.contact_id FROM reads r JOIN sends s ON s.recipient_id = r.recipient_id "
              "WHERE r.read_at >= $start AND r.read_at < $end", opens=True),
     Evidence("click rows", "b_sender_posting_click", (),
-             "SELECT s.email FROM clicks k JOIN contact_sends s ON s.recipient_id = k.recipient_id "
+             "SELECT s.contact_id FROM clicks k JOIN sends s ON s.recipient_id = k.recipient_id "
              "WHERE k.clicked_at >= $start AND k.clicked_at < $end", opens=False),
     Evidence("the recipient rows' IS_READ/IS_CLICK flags of the letters sent in the window",
              "b_sender_posting_recipient", ("IS_READ", "IS_CLICK"),
-             "SELECT email FROM contact_sends WHERE (read_flag OR click_flag) AND sent_at >= $start AND sent_at < $end",
+             "SELECT contact_id FROM sends WHERE (read_flag OR click_flag) AND sent_at >= $start AND sent_at < $end",
              opens=True),
     Evidence("the contacts' IS_READ/IS_CLICK flags (an open or click at any time)",
              "b_sender_contact", ("IS_READ", "IS_CLICK"),
-             "SELECT email FROM contacts WHERE is_email_contact AND (read_flag OR click_flag)", opens=True),
+             "SELECT contact_id FROM contacts WHERE read_flag OR click_flag", opens=True),
 )
 """Engagement evidence, best first: the read and click rows date every open and click; where the
 portal lacks one of those tables, the first fallback it has is added."""
@@ -452,11 +485,15 @@ def inactive_contacts(model: Model, period: Period, months: int, min_sends: int,
     start = end - relativedelta(months=months)
     engaged = " UNION ".join(item.sql for item in evidence)
     inactive = model.sql(
-        f"WITH {CONTACT_SENDS}, mailed AS ("
-        "  SELECT email, count(*) AS sends, max(sent_at) AS last_send FROM contact_sends"
-        "  WHERE delivered AND sent_at >= $start AND sent_at < $end GROUP BY email HAVING count(*) >= $min_sends"
-        f"), engaged AS ({engaged}) "
-        "SELECT * FROM mailed WHERE email NOT IN (SELECT email FROM engaged WHERE email IS NOT NULL) ORDER BY email",
+        f"WITH {EMAIL_CONTACTS}, per_contact AS ("
+        "  SELECT contact_id, count(*) AS sends, max(sent_at) AS last_send FROM sends"
+        "  WHERE delivered AND sent_at >= $start AND sent_at < $end GROUP BY contact_id"
+        "), mailed AS ("
+        "  SELECT c.email, sum(p.sends)::BIGINT AS sends, max(p.last_send) AS last_send"
+        "  FROM per_contact p JOIN email_contacts c ON c.contact_id = p.contact_id"
+        "  GROUP BY c.email HAVING sum(p.sends) >= $min_sends"
+        f"), engaged AS (SELECT c.email FROM ({engaged}) e JOIN email_contacts c ON c.contact_id = e.contact_id) "
+        "SELECT * FROM mailed WHERE email NOT IN (SELECT email FROM engaged) ORDER BY email",
         {"start": start, "end": end, "min_sends": min_sends})
     return inactive, start
 
@@ -486,8 +523,8 @@ def sends_by_provider(model: Model, period: Period) -> pd.DataFrame:
 
 def sends_by_month(model: Model, period: Period) -> pd.DataFrame:
     """Sends of the period per calendar month ("YYYY-MM", every month of the period): sent and error rows."""
-    counted = model.sql(f"SELECT strftime(sent_at, '%Y-%m') AS month, {SEND_COUNTS} FROM sends "
-                        "WHERE sent_at >= $start AND sent_at < $end GROUP BY month",
+    counted = model.sql(f"SELECT strftime(date_trunc('month', sent_at), '%Y-%m') AS month, {SEND_COUNTS} "
+                        "FROM sends WHERE sent_at >= $start AND sent_at < $end GROUP BY date_trunc('month', sent_at)",
                         {"start": period.start_dt, "end": period.end_exclusive}).set_index("month")
     months = []
     month = period.start_dt.replace(day=1)
@@ -495,7 +532,6 @@ def sends_by_month(model: Model, period: Period) -> pd.DataFrame:
         months.append(month.strftime("%Y-%m"))
         month += relativedelta(months=1)
     return counted.reindex(months, fill_value=0).astype("int64").rename_axis("month").reset_index()
-
 
 
 def _with_rates(frame: pd.DataFrame, rates: dict[str, tuple[str, str]]) -> pd.DataFrame:
@@ -567,8 +603,6 @@ def first_hard_bounces(bounces: pd.DataFrame, blacklist: pd.DataFrame) -> pd.Dat
     return evidence.reset_index()[columns]
 
 
-
-
 def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
     """The whole audit. `hygiene` is the validated `hygiene` parameter section. Without a delivery log
     in the snapshot the log-only figures are None with a note."""
@@ -626,7 +660,7 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
         excluded = crm_exclusions(model) | set(blacklist["email"])
         if not model.has("b_crm_exclusion"):
             notes.append("b_crm_exclusion is missing: only b_main_mail_blacklist counts as a CRM-side exclusion.")
-        gap = unsub_contacts.merge(crm_emails(model), on="email")
+        gap = unsub_contacts.merge(crm_emails(model, unsub_contacts["email"]), on="email")
         gap = gap[~gap["email"].isin(excluded)]
         figures["unsubscribed_not_excluded_in_crm"] = int(gap["email"].nunique())
     else:
@@ -758,7 +792,6 @@ def _rate_tables(model, period, bounces, abuse, have_log):
             by_provider.sort_values("sent", ascending=False).reset_index(drop=True), by_month)
 
 
-
 def _suppressions(issues, hard, streaks, abuse, unsub_contacts, inactive, window_start) -> dict:
     out = {}
     if not hard.empty:
@@ -791,7 +824,6 @@ def _suppressions(issues, hard, streaks, abuse, unsub_contacts, inactive, window
                 + " without an open or click")
         out["inactive"] = _suppression(inactive, "inactive", "no engagement", text, "last_send", None)
     return out
-
 
 
 def _whole_addresses(suppressions: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], int]:
