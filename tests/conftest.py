@@ -139,3 +139,17 @@ def model_of(tmp_path):
     yield make
     for model in made:
         model.close()
+
+
+@pytest.fixture(params=[pytest.param("mariadb", marks=pytest.mark.mariadb),
+                        pytest.param("postgres", marks=pytest.mark.postgres)])
+def server_model(request, demo, demo_params, model_of, tmp_path, monkeypatch):
+    """The model of a snapshot of the shared demo generated (same seed and size) into MariaDB or
+    PostgreSQL, with the same logs: a report must give the figures it gives on `demo_model`."""
+    from mailaudit.demo import build_demo
+
+    url = request.getfixturevalue("mariadb_url" if request.param == "mariadb" else "postgres_url")
+    build_demo(url=url.render_as_string(hide_password=False), contacts=3000, seed=1,
+               truth_path=tmp_path / "server.truth.json")
+    monkeypatch.setenv("MAILAUDIT_TEST_SERVER_URL", url.render_as_string(hide_password=False))
+    return model_of(demo_params(database={"url_env": "MAILAUDIT_TEST_SERVER_URL"}, name="server.yaml"), "server.duckdb")

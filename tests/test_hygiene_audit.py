@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -260,22 +260,9 @@ def test_demo_logs_parse_without_rejected_lines(audits):
         assert files["unparseable"].sum() == 0 and files["events"].sum() > 0, fmt
 
 
-@pytest.fixture(params=[pytest.param("mariadb", marks=pytest.mark.mariadb),
-                        pytest.param("postgres", marks=pytest.mark.postgres)])
-def server_copy(request, demo, tmp_path):
-    """The shared demo (same seed and size) generated into a MariaDB or PostgreSQL database."""
-    url = request.getfixturevalue("mariadb_url" if request.param == "mariadb" else "postgres_url")
-    build_demo(url=url.render_as_string(hide_password=False), contacts=3000, seed=1,
-               truth_path=tmp_path / "server.truth.json")
-    return url
-
-
-def test_same_figures_on_mariadb_and_postgresql_as_on_sqlite(demo, demo_params, demo_model, server_copy,
-                                                             model_of, monkeypatch):
-    monkeypatch.setenv("SERVER", server_copy.render_as_string(hide_password=False))
-    on_server = model_of(demo_params(database={"url_env": "SERVER"}, name="server.yaml"))
+def test_same_figures_on_mariadb_and_postgresql_as_on_sqlite(demo, demo_model, server_model):
     truth = demo.truth_figures
-    server, local = _audit(on_server, truth), _audit(demo_model, truth)
+    server, local = _audit(server_model, truth), _audit(demo_model, truth)
     figures = [{k: run.figures[k] for k in (*CONTRACT_KEYS, "period_rates", "bounce_classes")} for run in (server, local)]
     assert figures[0] == figures[1]
     assert {k: figures[0][k] for k in CONTRACT_KEYS} == {k: truth["hygiene"][k] for k in CONTRACT_KEYS}

@@ -201,7 +201,7 @@ def _check(raw) -> tuple:
     if not email:
         return email, None, syntax_problem(email), None, False, False, email
     local, at, rest = email.rpartition("@")
-    domain = (rest.strip() or None) if at else None       # domain_of(email)
+    domain = domain_of(email)
     reason = None if _plain_and_valid(email, local, at, rest) else syntax_problem(email)
     # a typo is a deliverable-looking address at the wrong domain; "mail,ru" is a syntax error first
     suggestion = typo_suggestion(domain) if reason is None else None
