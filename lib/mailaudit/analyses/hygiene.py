@@ -118,7 +118,7 @@ relation is never joined whole."""
 
 def _is_blank(values: pd.Series) -> pd.Series:
     """Missing or whitespace-only addresses (the model trims spaces only; Python's strip takes tabs too)."""
-    return values.map(lambda v: not (isinstance(v, str) and v.strip()))
+    return values.astype("string").str.strip().fillna("").eq("").astype(bool)
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ def match_sends(events: pd.DataFrame, rows: pd.DataFrame, time_column: str = "ti
 
 def blacklist_entries(model: Model, end: datetime) -> pd.DataFrame:
     """b_main_mail_blacklist entries before `end` (or undated): email, automatic, date_insert."""
-    return model.sql("SELECT email, automatic, created_at AS date_insert FROM blacklist "
+    return model.sql("SELECT email, coalesce(automatic, false) AS automatic, created_at AS date_insert FROM blacklist "
                      "WHERE email IS NOT NULL AND (created_at IS NULL OR created_at < $end) ORDER BY entry_id",
                      {"end": end})
 
@@ -632,7 +632,7 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
                      "(counted per file in tables/hygiene_log_files.csv).")
 
     abuse = complaints(model, end) if model.has("b_sender_abuse") else None
-    flagged = set(bounces["email"]) | set(blacklist.loc[blacklist["automatic"].fillna(False), "email"])
+    flagged = set(bounces["email"]) | set(blacklist.loc[blacklist["automatic"], "email"])
     if abuse is not None:
         flagged |= set(abuse["email"].dropna())
     rows = sends_of(model, flagged, end)
@@ -687,12 +687,9 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
     evidence, evidence_note = engagement_evidence(model)
     if evidence_note:
         notes.append(evidence_note)
-    window_start = end - relativedelta(months=months)
-    inactive = pd.DataFrame(columns=["email", "sends", "last_send"])
-    figures["inactive"] = None
-    if evidence:
-        inactive, window_start = inactive_contacts(model, period, months, min_sends, evidence)
-        figures["inactive"] = int(len(inactive))
+    inactive, window_start = inactive_contacts(model, period, months, min_sends, evidence) if evidence \
+        else (pd.DataFrame(columns=["email", "sends", "last_send"]), None)
+    figures["inactive"] = int(len(inactive)) if evidence else None
 
     # rates in the period
     by_posting, by_provider, by_month = _rate_tables(model, period, bounces, abuse, have_log)
@@ -705,10 +702,12 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
 
     suppressions, left_out = _whole_addresses(
         _suppressions(issues, hard, streaks, abuse, unsub_contacts, inactive, window_start))
-    if blank or left_out:
-        notes.append(f"{blank:,} e-mail contacts have a blank address and {left_out:,} pieces of evidence name "
-                     "none: nothing to suppress, so they are in no suppression file (fix or delete those "
-                     "contacts in the CRM).")
+    if blank:
+        notes.append(f"{blank:,} e-mail contacts have a blank address: nothing to check or suppress, so they are "
+                     "in no suppression file (fix or delete them in the CRM).")
+    if left_out:
+        notes.append(f"{left_out:,} suppression row{'s' if left_out != 1 else ''} named no address (only whitespace) "
+                     "and were left out of the files.")
     crm_remediation = pd.DataFrame({
         "email": gap["email"], "crm_contact_id": gap["crm_contact_id"], "opted_out_in_sender": gap["source"],
         "opted_out_on": gap["date"],
