@@ -484,12 +484,13 @@ def _load_logs(con, params) -> dict:
 
 
 def write_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> list[Path]:
-    """Every raw, log and model table as a Parquet file under `folder` (<schema>/<table>.parquet)."""
+    """Every raw, log and model table as Parquet under `folder`: one directory per table
+    (<schema>/<table>/part-0.parquet), the layout Spark, Trino's Hive connector and DuckDB read as a table."""
     written = []
     for schema, name in con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT starts_with(table_name, '_') "
             "ORDER BY 1, 2").fetchall():
-        target = folder / schema / f"{name}.parquet"
+        target = folder / schema / name / "part-0.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         con.execute(f"COPY {schema}.\"{name}\" TO '{target.as_posix()}' (FORMAT parquet)")
         written.append(target)
