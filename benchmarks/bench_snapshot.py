@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("benchmarks/out/snapshot"))
     args = parser.parse_args(argv)
 
-    url = make_url(os.environ[args.url_env])
+    url = make_url(os.environ[args.url_env]).set(drivername="mysql+pymysql")
     args.workdir.mkdir(parents=True, exist_ok=True)
     figures = {"contacts": args.contacts}
     if args.build:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         build_demo(url=url.render_as_string(hide_password=False), contacts=args.contacts, seed=args.seed,
                    truth_path=args.workdir / "truth.json")
         figures["build_seconds"] = round(time.perf_counter() - started, 1)
-    figures["dropped_indexes"] = drop_newer_indexes(url.set(drivername="mysql+pymysql"))
+    figures["dropped_indexes"] = drop_newer_indexes(url)
 
     params = {"client": "Benchmark", "period": {"start": "2025-10-01", "end": "2026-09-30"},
               "database": {"url_env": args.url_env}}

@@ -268,6 +268,7 @@ def demo_params(db: Path, logs: Path, root: Path) -> Path:
 
     raw = yaml.safe_load((root / DEMO_PARAMS).read_text(encoding="utf-8"))
     raw["database"] = {"sqlite": str(db)}
+    raw["snapshot"] = {"path": str(db.with_suffix(".snapshot.duckdb"))}
     prefix = str(DEMO_LOGS) + "/"
     for kind, entries in (raw.get("logs") or {}).items():
         raw["logs"][kind] = [str(logs) + "/" + e[len(prefix):] if e.startswith(prefix) else e for e in entries]
