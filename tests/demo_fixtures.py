@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 
@@ -35,3 +36,28 @@ def table_dump(conn, table: str) -> list[tuple]:
     cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
     order = ", ".join(f'"{c}"' for c in cols)
     return conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}').fetchall()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def truth_leaves(value, path: str = "") -> dict[str, str]:
+    """Every leaf of a truth document: JSON path -> short hash of its value."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in truth_leaves(item, f"{path}/{key}").items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in truth_leaves(item, f"{path}/{i}").items()}
+    return {path: _sha(json.dumps(value, sort_keys=True).encode())[:16]}
+
+
+def demo_fingerprint(result) -> dict:
+    """Hashes of a build: each table's canonical dump, each log file, the machine-opens file, each truth leaf."""
+    conn = sqlite3.connect(f"file:{result.database}?mode=ro", uri=True)
+    tables = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    fingerprint = {"tables": {t: _sha(repr(table_dump(conn, t)).encode()) for t in tables}}
+    conn.close()
+    fingerprint["logs"] = {name: _sha(open(path, "rb").read()) for name, path in sorted(result.logs.items())}
+    fingerprint["machine_opens"] = _sha(result.machine_opens.read_bytes())
+    fingerprint["truth"] = truth_leaves(json.loads(result.truth.read_text(encoding="utf-8")))
+    return fingerprint
