@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import re
 import sqlite3
+from datetime import datetime
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -61,3 +65,61 @@ def demo_fingerprint(result) -> dict:
     fingerprint["machine_opens"] = _sha(result.machine_opens.read_bytes())
     fingerprint["truth"] = truth_leaves(json.loads(result.truth.read_text(encoding="utf-8")))
     return fingerprint
+
+
+BITRIXVM = re.compile(r'^(\S+) - \S+ \[([^\]]+?) - [^\]]*\] (\d{3}) "([^"]*)" (\d+) "([^"]*)" "([^"]*)" "([^"]*)"$')
+
+
+def decode_tag(tag: str):
+    """RECIPIENT_ID of a sender tracking tag, None for any other or broken tag."""
+    module, _, payload = unquote(tag).partition(".")
+    if module != "sender":
+        return None
+    try:
+        return int(json.loads(base64.b64decode(payload, validate=True))["RECIPIENT_ID"])
+    except (ValueError, KeyError):
+        return None
+
+
+def access_hits(path):
+    """Pixel and click lines of a BitrixVM access log: ([(kind, recipient, 'Y-m-d H:M:S', UA, query, ip)], malformed)."""
+    hits, malformed = [], 0
+    for line in open(path, encoding="utf-8"):
+        m = BITRIXVM.match(line.rstrip("\n"))
+        if not m:
+            malformed += 1
+            continue
+        request = m.group(4).split(" ")
+        if len(request) != 3:
+            continue
+        url = urlsplit(request[1])
+        kind = ("read" if url.path.endswith(("track_mail_read.php", "/pub/mail/read.php")) else
+                "click" if url.path.endswith("track_mail_click.php") else None)
+        if kind is None:
+            continue
+        raw_tag = re.search(r"tag=([^&]*)", url.query).group(1)
+        when = datetime.strptime(m.group(2).split(" ")[0], "%d/%b/%Y:%H:%M:%S")
+        hits.append((kind, decode_tag(raw_tag), when.strftime("%Y-%m-%d %H:%M:%S"), m.group(7), url.query, m.group(1)))
+    return hits, malformed
+
+
+def column_type_violations(conn) -> list[str]:
+    """Values strict MySQL would refuse: non-integers in INTEGER columns, text longer than its VARCHAR."""
+    from sqlalchemy import Integer, String
+
+    from mailaudit.bitrix.tables import bitrix_metadata
+
+    bad = []
+    for table in bitrix_metadata().tables.values():
+        for column in table.columns:
+            name = f'"{column.name}"'
+            if isinstance(column.type, Integer):
+                n = conn.execute(f'SELECT COUNT(*) FROM "{table.name}" WHERE {name} IS NOT NULL '
+                                 f"AND typeof({name}) != 'integer'").fetchone()[0]
+                if n:
+                    bad.append(f"{table.name}.{column.name}: {n} non-integer values")
+            elif isinstance(column.type, String) and column.type.length:
+                longest = conn.execute(f'SELECT MAX(length({name})) FROM "{table.name}"').fetchone()[0] or 0
+                if longest > column.type.length:
+                    bad.append(f"{table.name}.{column.name}: {longest} characters")
+    return bad
