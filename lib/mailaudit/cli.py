@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, help="bundle folder (default reports/demo in the kit's folder)")
     demo.add_argument("--contacts", type=int, help="demo contacts (default: the generator's)")
     demo.add_argument("--seed", type=int, help="random seed (default: the generator's)")
+    demo.add_argument("--world", default="baseline",
+                      help="demo behaviour profile (default baseline; see `mailaudit demo-db --help`)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     demo_db = sub.add_parser("demo-db", help="write a synthetic Bitrix-shaped database (and logs)")
@@ -225,22 +227,25 @@ def kit_root() -> Path:
     raise InputError(f"{DEMO_PARAMS} not found: run `mailaudit demo` from the kit's folder")
 
 
-def demo_paths(contacts: int, seed: int) -> tuple[Path, Path]:
+def demo_paths(contacts: int, seed: int, world: str = "baseline") -> tuple[Path, Path]:
     """Database and logs folder of a demo build (relative to the kit's folder); a non-default
     build gets its own names, so it never overwrites the default demo."""
-    if {"contacts": contacts, "seed": seed} == demo_defaults():
+    if {"contacts": contacts, "seed": seed} == demo_defaults() and world == "baseline":
         return DEMO_DB, DEMO_LOGS
-    return DEMO_DIR / f"demo-c{contacts}-s{seed}.sqlite", DEMO_DIR / f"demo-c{contacts}-s{seed}-logs"
+    stem = f"demo-c{contacts}-s{seed}" + ("" if world == "baseline" else f"-{world}")
+    return DEMO_DIR / f"{stem}.sqlite", DEMO_DIR / f"{stem}-logs"
 
 
-def ensure_demo_database(contacts: int, seed: int, root: Path) -> tuple[Path, Path]:
-    """Build the demo database and logs under `root` unless the same build (contacts, seed, kit
-    version) is there; returns their absolute paths."""
+def ensure_demo_database(contacts: int, seed: int, root: Path, world: str = "baseline") -> tuple[Path, Path]:
+    """Build the demo database and logs under `root` unless the same build (contacts, seed, world,
+    kit version) is there; returns their absolute paths."""
     from mailaudit.demo import build_demo
     from mailaudit.report.runner import InputError
 
-    db, logs = (root / p for p in demo_paths(contacts, seed))
+    db, logs = (root / p for p in demo_paths(contacts, seed, world))
     wanted = {"contacts": contacts, "seed": seed, "kit_version": mailaudit.__version__}
+    if world != "baseline":
+        wanted["world"] = world
     stamp = db.with_name(db.name + ".build.json")
     try:
         current = json.loads(stamp.read_text(encoding="utf-8")) if db.is_file() and logs.is_dir() else None
@@ -248,12 +253,12 @@ def ensure_demo_database(contacts: int, seed: int, root: Path) -> tuple[Path, Pa
         current = None
     if current == wanted:
         return db, logs
-    print(f"building the demo database {db} ({contacts} contacts, seed {seed}) and logs {logs}/ …",
+    print(f"building the demo database {db} ({contacts} contacts, seed {seed}, world {world}) and logs {logs}/ …",
           file=sys.stderr, flush=True)
     db.parent.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
     try:
-        build_demo(sqlite_path=db, contacts=contacts, seed=seed, logs_dir=logs)
+        build_demo(sqlite_path=db, contacts=contacts, seed=seed, logs_dir=logs, world=world)
     except ValueError as exc:
         raise InputError(f"cannot build the demo database: {exc}") from None
     stamp.write_text(json.dumps(wanted) + "\n", encoding="utf-8")
@@ -286,7 +291,7 @@ def cmd_demo(args) -> int:
     defaults = demo_defaults()
     contacts = defaults["contacts"] if args.contacts is None else args.contacts
     seed = defaults["seed"] if args.seed is None else args.seed
-    db, logs = ensure_demo_database(contacts, seed, root)
+    db, logs = ensure_demo_database(contacts, seed, root, args.world)
     result = run_reports(demo_params(db, logs, root), out, progress=not args.no_progress, workdir=root)
     return _print_result(result)
 
