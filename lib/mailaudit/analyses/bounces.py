@@ -303,3 +303,29 @@ _VARIABLE_PARTS = re.compile(
 def reply_pattern(text: str) -> str:
     """A reply with addresses, hosts, IPs and ids replaced by ``…``, so equal replies group together."""
     return re.sub(r"\s+", " ", _VARIABLE_PARTS.sub("…", text or "")).strip()[:200]
+
+
+EVENT_COLUMNS = ["time", "email", "status", "dsn", "smtp_code", "class", "rule", "text", "file", "format"]
+DELIVERED = "delivered"
+"""The class column of a ``sent`` event in :func:`event_table` (not a bounce)."""
+
+
+def event_table(paths) -> tuple[pd.DataFrame, list]:
+    """Every event of the given delivery logs, one row each, with its class and rule (``delivered``
+    for sent events), and the readers' per-file stats; no database needed."""
+    from mailaudit.sources.delivery_logs import SENT, DeliveryLogReader
+
+    reader = DeliveryLogReader(paths)
+    rows = []
+    for event in reader.events():
+        if event.status == SENT:
+            bounce_class, rule = DELIVERED, ""
+        else:
+            verdict = classify(event.dsn, event.smtp_code, event.text, event.status)
+            bounce_class, rule = verdict.bounce_class, verdict.rule
+        rows.append((event.time, event.email, event.status, event.dsn, event.smtp_code, bounce_class, rule,
+                     event.text, event.source))
+    table = pd.DataFrame.from_records(rows, columns=EVENT_COLUMNS[:-1])
+    table["smtp_code"] = table["smtp_code"].astype("Int64")
+    table["format"] = table["file"].map({s.path: s.format for s in reader.stats})
+    return table[EVENT_COLUMNS], reader.stats

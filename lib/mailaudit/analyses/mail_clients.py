@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
+import pandas as pd
 from ua_parser import parse as parse_ua
 
 # Hit classes (opens packs them into 3 bits: at most 8). Only APPLE_PROXY and SCANNER are machine
@@ -230,3 +231,14 @@ class MailClientClassifier:
         if by_ua.hit_class != SCANNER and self._in_gateway(ip):
             return GATEWAY_SCANNER
         return by_ua
+
+
+def user_agent_table(user_agents) -> pd.DataFrame:
+    """One row per User-Agent line: ``user_agent``, ``class`` (``client``, ``scanner``, ``unknown`` or
+    the image proxy's name) and ``client`` (the family)."""
+    rows = []
+    for line in user_agents:
+        user_agent = line.rstrip("\r\n")
+        hit = classify_user_agent(user_agent)
+        rows.append((user_agent, report_class(hit), hit.client))
+    return pd.DataFrame(rows, columns=["user_agent", "class", "client"])
