@@ -166,7 +166,7 @@ REPLY_RULES: tuple[Rule, ...] = (
         r"recipient not found|address (?:couldn't be found|not found|could not be found)|invalid (?:recipient|address|final)|"
         r"no mailbox here|not our (?:customer|user)|no longer on server|account (?:is |has been )?(?:disabled|locked|inactive)|"
         r"inactive (?:email )?address|not a valid (?:email )?address|not a valid rfc|not a registered|mailbox unallocated|"
-        r"mailbox has moved|malformed address|mailbox not found|recipient (?:temporarily )?unavailable|"
+        r"mailbox has moved|malformed address|recipient (?:temporarily )?unavailable|"
         r"(?:recipient|user)(?:'s)? account is disabled|Invalid-Recipient|NO-DOMAIN|BLOCK-RCPT|not in recipient list|"
         r"destinataire invalide|no valid recipients|bad (?:destination )?(?:mailbox )?address syntax|address is marked as invalid")),
     # --- transient failures (after the dead-address phrases: a reply may add "try again" to a final refusal)
