@@ -208,6 +208,8 @@ def cmd_snapshot(args) -> int:
           f"(window {manifest['window']['start']} to {manifest['window']['end']}; "
           f"longest source statement {manifest['longest_statement_seconds']:.2f} s)", file=sys.stderr)
     print(out)
+    return 0
+
 
 # --- classify ---------------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ Definitions (the contract's `hygiene` keys; "sent" = recipient STATUS 'N', hande
   ``expired`` or ``failed``, or an msmtp ``deferred`` (msmtp never retries). Postfix and Exim
   retry deferrals, and CSV exports list the final outcome too, so their deferrals do not count.
   Sender blocks, auto-replies and unclassified replies neither count nor reset a streak.
-- ``sender_block_events``: log events (any non-delivery status) classified ``sender_block``.
+- ``sender_block_events``: log events (any non-delivery status) classified ``sender_block`` or
+  ``sender_config`` (a refusal of our mail or a fault of our own set-up: never the recipient's).
 - ``sent_after_hard_bounce``: attempted sends (recipient rows with a DATE_SENT, whatever their
   STATUS: a send the remote server rejected is still a send) dated after the address's first
   hard-bounced send (the DATE_SENT of the send the log bounce belongs to, or the automatic
