@@ -1,4 +1,4 @@
-"""The `mailaudit` console script: check, run, demo, demo-db.
+"""The `mailaudit` console script: check, run, demo, demo-db, classify.
 
 Exit codes (contract): 0 every requested report built (or skipped because the data cannot
 support it); 1 a report failed or the bundle did not pass the secret scan; 2 unusable input,
@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="demo behaviour profile (default baseline; see `mailaudit demo-db --help`)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+    classify = sub.add_parser("classify", parents=[common],
+                              help="classify delivery-log events or User-Agents (no database needed)")
+    what = classify.add_mutually_exclusive_group(required=True)
+    what.add_argument("--delivery-log", nargs="+", type=Path, metavar="FILE",
+                      help="mail-server logs (Postfix, Exim, msmtp or CSV; plain or .gz): one row per delivery event")
+    what.add_argument("--user-agents", type=Path, metavar="FILE", help="one User-Agent a line")
+    classify.add_argument("--out", type=Path, metavar="CSV", help="write the CSV here (default: standard output)")
+
     demo_db = sub.add_parser("demo-db", help="write a synthetic Bitrix-shaped database (and logs)")
     try:
         from mailaudit.demo.cli import add_demo_db_arguments
@@ -83,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"check": cmd_check, "run": cmd_run, "snapshot": cmd_snapshot, "demo": cmd_demo,
-                "demo-db": cmd_demo_db}[args.command](args)
+                "demo-db": cmd_demo_db, "classify": cmd_classify}[args.command](args)
     except InputError as exc:
         return _fail(args, exc, 2)
     except KeyboardInterrupt:
@@ -202,6 +210,44 @@ def cmd_snapshot(args) -> int:
           f"(window {manifest['window']['start']} to {manifest['window']['end']}; "
           f"longest source statement {manifest['longest_statement_seconds']:.2f} s)", file=sys.stderr)
     print(out)
+    return 0
+
+
+# --- classify ---------------------------------------------------------------------------------
+
+def cmd_classify(args) -> int:
+    """Delivery-log events with their bounce class, or User-Agents with their hit class, as CSV."""
+    from mailaudit.report.runner import InputError
+
+    inputs = args.delivery_log or [args.user_agents]
+    missing = [str(p) for p in inputs if not p.is_file()]
+    if missing:
+        raise InputError(f"no such file: {', '.join(missing)} (give existing log or User-Agent files)")
+    if args.delivery_log:
+        from mailaudit.analyses.bounces import event_table
+
+        table, stats = event_table(args.delivery_log)
+        for s in stats:
+            problems = [f"{n:,} {what}" for n, what in ((s.unparseable, "unparseable"), (s.truncated_lines, "cut"),
+                                                        (s.undecodable_lines, "undecodable")) if n]
+            note = f"; {', '.join(problems)} lines" if problems else ""
+            error = f"; {s.read_error}" if s.read_error else ""
+            print(f"{s.path}: {s.format or 'format not recognised'}, {s.lines:,} lines, {s.events:,} events{note}{error}",
+                  file=sys.stderr)
+    else:
+        from mailaudit.analyses.mail_clients import user_agent_table
+
+        with open(args.user_agents, encoding="utf-8", errors="replace", newline="") as handle:
+            table = user_agent_table(line for line in handle if line.strip())
+    if args.out:
+        from mailaudit.report.csv_files import write_csv
+
+        write_csv(table, args.out)
+        print(f"{len(table):,} rows written to {args.out}", file=sys.stderr)
+    else:
+        from mailaudit.report.csv_files import neutralise_frame
+
+        neutralise_frame(table).to_csv(sys.stdout, index=False, lineterminator="\n")
     return 0
 
 

@@ -16,7 +16,8 @@ Definitions (the contract's `hygiene` keys; "sent" = recipient STATUS 'N', hande
   ``expired`` or ``failed``, or an msmtp ``deferred`` (msmtp never retries). Postfix and Exim
   retry deferrals, and CSV exports list the final outcome too, so their deferrals do not count.
   Sender blocks, auto-replies and unclassified replies neither count nor reset a streak.
-- ``sender_block_events``: log events (any non-delivery status) classified ``sender_block``.
+- ``sender_block_events``: log events (any non-delivery status) classified ``sender_block`` or
+  ``sender_config`` (a refusal of our mail or a fault of our own set-up: never the recipient's).
 - ``sent_after_hard_bounce``: attempted sends (recipient rows with a DATE_SENT, whatever their
   STATUS: a send the remote server rejected is still a send) dated after the address's first
   hard-bounced send (the DATE_SENT of the send the log bounce belongs to, or the automatic
@@ -47,7 +48,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.engine import Connection
 
 from mailaudit.analyses import addresses as addr
-from mailaudit.analyses.bounces import AUTO_REPLY, HARD, SENDER_BLOCK, SOFT, UNKNOWN, classify, reply_pattern
+from mailaudit.analyses.bounces import AUTO_REPLY, HARD, SENDER_SIDE, SOFT, UNKNOWN, classify, reply_pattern
 from mailaudit.analyses.stats import wilson_interval
 from mailaudit.bitrix import codes
 from mailaudit.bitrix.schema import BitrixSchema
@@ -224,12 +225,13 @@ class LogScan:
 
 BOUNCE_COLUMNS = ["time", "email", "status", "dsn", "smtp_code", "text", "queue_id", "message_id",
                   "source", "bounce_class", "rule"]
-LOG_FILE_COLUMNS = ["file", "format", "lines", "events", "unparseable"]
+LOG_FILE_COLUMNS = ["file", "format", "lines", "events", "unparseable", "truncated_lines", "undecodable_lines",
+                    "read_error", "year_source"]
 
 
 def scan_delivery_log(paths: list[Path], period: Period) -> LogScan:
     """Read the delivery logs once: delivery times per address, and every non-delivery classified."""
-    reader = dl.DeliveryLogReader(paths, period_end=period.end)
+    reader = dl.DeliveryLogReader(paths)   # years of year-less stamps come from the files, never the period
     end = period.end_exclusive
     delivered_email: list[str] = []
     delivered_time: list[datetime] = []
@@ -245,9 +247,7 @@ def scan_delivery_log(paths: list[Path], period: Period) -> LogScan:
             continue
         verdict = classify(event.dsn, event.smtp_code, event.text, event.status)
         bounces.append((*event, verdict.bounce_class, verdict.rule))
-    files = pd.DataFrame([{"file": s.path, "format": s.format or "not recognised", "lines": s.lines,
-                           "events": s.events, "unparseable": s.unparseable} for s in reader.stats],
-                         columns=LOG_FILE_COLUMNS)
+    files = pd.DataFrame([s.as_row() for s in reader.stats], columns=LOG_FILE_COLUMNS)
     samples = [sample for s in reader.stats for sample in s.samples]
     deliveries = pd.DataFrame({"email": pd.Series(delivered_email, dtype=object),
                                "time": pd.Series(delivered_time, dtype="datetime64[ns]")})
@@ -660,19 +660,39 @@ def _send_key(bounces: pd.DataFrame) -> pd.Series:
 
 
 def first_hard_bounces(bounces: pd.DataFrame, blacklist: pd.DataFrame) -> pd.DataFrame:
-    """One row per hard-bounced address: first_hard (the DATE_SENT of the first hard-bounced send, or
-    the automatic blacklist entry's date if earlier), and the evidence of the log bounce (or of the
-    blacklist entry when the log has none)."""
+    """One row per hard-bounced address: first_hard (when the address was first known dead) and the
+    evidence of the log bounce (or of the blacklist entry when the log has none).
+
+    Only a permanent recipient failure dates a hard bounce: a ``hard`` event that ended the attempt
+    (the classifier never calls a deferral hard; a deferred row is excluded here as well), dated by
+    the DATE_SENT of its send (else the log time). An automatic b_main_mail_blacklist entry dates it
+    only when it is from an earlier calendar day than the log's first hard bounce (an older bounce
+    the log no longer holds): Bitrix may write DATE_INSERT as a bare date, midnight before the bounce,
+    and a same-day entry is the log's bounce itself. A midnight-dated entry stands for the end of its
+    day, so the send that bounced that day is not counted as a send after it.
+    """
     columns = ["email", "first_hard", "posting_id", "code", "text", "rule", "source"]
-    log = bounces[bounces["bounce_class"] == HARD].sort_values("time").drop_duplicates("email")
-    log = pd.DataFrame({"email": log["email"], "first_hard": log["send_time"].fillna(log["time"]),
+    hard = bounces[(bounces["bounce_class"] == HARD) & (bounces["status"] != dl.DEFERRED)]
+    log = hard.sort_values("time").drop_duplicates("email")
+    log = pd.DataFrame({"email": log["email"],
+                        "first_hard": pd.to_datetime(log["send_time"]).fillna(pd.to_datetime(log["time"])),
                         "posting_id": log["posting_id"],
                         "code": log["dsn"].fillna(log["smtp_code"].astype("string")), "text": log["text"],
                         "rule": log["rule"], "source": "delivery log"})
-    auto = blacklist[blacklist["automatic"]].sort_values("date_insert").drop_duplicates("email")
-    auto = pd.DataFrame({"email": auto["email"], "first_hard": auto["date_insert"], "posting_id": np.nan,
-                         "code": "blacklist", "text": "automatic b_main_mail_blacklist entry (hard bounce)",
-                         "rule": "bitrix_blacklist", "source": "b_main_mail_blacklist"})
+    auto = blacklist.loc[blacklist["automatic"].astype(bool)].sort_values("date_insert").drop_duplicates("email")
+    inserted = pd.to_datetime(auto["date_insert"])
+    day_only = inserted.notna() & (inserted == inserted.dt.normalize())
+    auto = pd.DataFrame({"email": auto["email"],
+                         "first_hard": inserted.where(~day_only, inserted + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)),
+                         "posting_id": np.nan, "code": "blacklist",
+                         "text": "automatic b_main_mail_blacklist entry (hard bounce)",
+                         "rule": "bitrix_blacklist", "source": "b_main_mail_blacklist", "_day": inserted.dt.normalize()})
+    log_day = pd.to_datetime(log.set_index("email")["first_hard"]).dt.normalize()
+    in_log = auto["email"].isin(log_day.index).to_numpy()
+    earlier_day = np.zeros(len(auto), dtype=bool)
+    if in_log.any():
+        earlier_day[in_log] = auto["_day"].to_numpy()[in_log] < log_day.reindex(auto["email"][in_log]).to_numpy()
+    auto = auto[~in_log | earlier_day].drop(columns="_day")
     both = pd.concat([log, auto], ignore_index=True)
     if both.empty:
         return pd.DataFrame(columns=columns)
@@ -732,7 +752,7 @@ def audit_hygiene(conn: Connection, schema: BitrixSchema, period: Period, hygien
     if scan is not None:
         streaks = soft_bounce_streaks(bounces, scan.deliveries, streak)
         figures["soft_bounce_streak"] = int(len(streaks))
-        figures["sender_block_events"] = int((bounces["bounce_class"] == SENDER_BLOCK).sum())
+        figures["sender_block_events"] = int(bounces["bounce_class"].isin(SENDER_SIDE).sum())
     else:
         streaks = soft_bounce_streaks(bounces, pd.DataFrame(columns=["email", "time"]), streak)
         figures["soft_bounce_streak"] = None
@@ -820,14 +840,14 @@ def _rate_tables(conn, schema, period, bounces, abuse, have_log):
     error_rate = error rows / attempted; complaint_rate = complaints / sent."""
     in_period = bounces[(bounces["time"] >= period.start_dt) & (bounces["time"] < period.end_exclusive)] \
         if not bounces.empty else bounces
-    kinds = {"hard_bounces": HARD, "soft_bounces": SOFT, "sender_blocks": SENDER_BLOCK}
+    kinds = {"hard_bounces": (HARD,), "soft_bounces": (SOFT,), "sender_blocks": tuple(SENDER_SIDE)}
 
     def count_bounces(key: str) -> pd.DataFrame:
         if in_period.empty:
             return pd.DataFrame(columns=[key, *kinds])
         parts = {}
         for name, kind in kinds.items():
-            subset = in_period[in_period["bounce_class"] == kind]
+            subset = in_period[in_period["bounce_class"].isin(kind)]
             if name == "soft_bounces":
                 subset = subset[is_soft_bounce(subset)]
             # one per address and send: retries of one message are one bounce

@@ -478,7 +478,7 @@ def _load_logs(con, params) -> dict:
     access = params.logs.get("access") or []
     return {
         "delivery": {"files": [str(p) for p in delivery],
-                     "stats": snapshot_logs.load_delivery_logs(con, delivery, params.period.end)},
+                     "stats": snapshot_logs.load_delivery_logs(con, delivery)},
         "access": {"files": [str(p) for p in access], "stats": snapshot_logs.load_access_logs(con, access)},
     }
 
