@@ -38,6 +38,12 @@ def constants(manifest: dict) -> dict[str, str]:
         "IS_EMAIL_CONTACT": ("EMAIL IS NOT NULL" if legacy
                              else f"coalesce(TYPE_ID = {int(codes.SenderContactType.EMAIL)}, false)"),
         "EMAIL_CONTACT_TYPE": str(int(codes.SenderContactType.EMAIL)),
+        # legacy recipient rows carry the address, not CONTACT_ID: the contact is the one with that address
+        "RECIPIENT_CONTACT": "e.contact_id" if legacy else "r.CONTACT_ID",
+        "RECIPIENT_EMAIL": "nullif(lower(trim(r.EMAIL)), '')" if legacy else "NULL::VARCHAR",
+        "LEGACY_CONTACT_JOIN": ("LEFT JOIN (SELECT email, min(contact_id) AS contact_id FROM contacts "
+                                "WHERE email IS NOT NULL GROUP BY email) e ON e.email = nullif(lower(trim(r.EMAIL)), '')"
+                                if legacy else ""),
         "AGENT_CLIENT": f"CASE b.agent {agent_cases} ELSE 'unknown' END",
         "OTHER_PROVIDER": emails.OTHER_PROVIDER,
         "AUTOMATIC_BLACKLIST": str(int(codes.BlacklistCategory.AUTOMATIC)),
