@@ -35,4 +35,4 @@ check: install
 	$(PY) -m mailaudit.cli check --params params/demo.yaml
 
 clean:
-	rm -rf reports/demo data/demo.sqlite data/demo.truth.json data/demo-logs
+	rm -rf reports/demo data/demo.sqlite data/demo.snapshot.duckdb data/demo.truth.json data/demo-logs

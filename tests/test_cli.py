@@ -172,3 +172,51 @@ def test_demo_builds_once_and_runs_every_report(tmp_path, monkeypatch, capsys):
     built = db.stat().st_mtime_ns
     assert cli.ensure_demo_database(800, 5, tmp_path) == (db, tmp_path / "data" / "demo-c800-s5-logs")
     assert db.stat().st_mtime_ns == built
+
+
+# --- classify ---------------------------------------------------------------------------------
+
+REALWORLD_LOGS = Path(__file__).parent / "data" / "realworld" / "logs"
+
+
+def test_classify_delivery_logs_writes_one_row_per_event(tmp_path, capsys):
+    import csv
+
+    maillog = tmp_path / "maillog"
+    maillog.write_text(
+        "Jan 14 09:15:03 mx1 postfix/smtp[2103]: 4BQ2Xn1jQfz9v: to=<a@gmail.com>, relay=x[1.2.3.4]:25, dsn=2.0.0, "
+        "status=sent (250 2.0.0 OK)\n"
+        "Jan 14 09:15:04 mx1 postfix/smtp[2103]: 4BQ2Xn1jQfz9v: to=<=cmd@yandex.ru>, relay=mx.yandex.ru[77.88.21.249]:25,"
+        " dsn=5.7.1, status=bounced (host mx.yandex.ru[77.88.21.249] said: 550 5.7.1 No such user! (in reply to end of "
+        "DATA command))\n"
+        "Jan 14 09:15:05 mx1 postfix/smtp[2104]: 5BQ2Xn1jQfz9v: to=<c@mail.ru>, relay=none, delay=30, dsn=4.4.3, "
+        "status=deferred (Host or domain name not found. Name service error for name=mail.ru type=MX: Host not found, "
+        "try again)\n", encoding="utf-8")
+    out = tmp_path / "events.csv"
+    assert cli.main(["classify", "--delivery-log", str(maillog), str(REALWORLD_LOGS / "exim_mainlog"),
+                     "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out, encoding="utf-8-sig", newline="")))
+    assert {"email", "status", "dsn", "smtp_code", "class", "rule"} <= set(rows[0])
+    postfix = [r for r in rows if r["file"] == "maillog"]
+    assert [(r["email"], r["status"], r["class"]) for r in postfix] == [
+        ("a@gmail.com", "sent", "delivered"), ("'=cmd@yandex.ru", "bounced", "hard"), ("c@mail.ru", "deferred", "soft")]
+    assert postfix[1]["smtp_code"] == "550" and postfix[1]["rule"] == "yandex_no_such_user"
+    assert len(rows) == 3 + 13
+    assert "maillog: postfix, 3 lines, 3 events" in capsys.readouterr().err
+
+
+def test_classify_user_agents_to_standard_output(tmp_path, capsys):
+    agents = tmp_path / "agents.txt"
+    agents.write_text("Mozilla/5.0\nMozilla/5.0 (compatible; Linux x86_64; Mail.RU_Bot/2.0; +http://go.mail.ru/help/robots)\n"
+                      "MacOutlook/16.12.0.180401 (Intelx64 Mac OS X Version 10.12.6 (build 16G29))\n\n"
+                      "Mozilla/5.0 (compatible; YandexImageResizer/2.0; +http://yandex.com/bots)\n", encoding="utf-8")
+    assert cli.main(["classify", "--user-agents", str(agents)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "user_agent,class,client"
+    assert [line.rsplit(",", 2)[1:] for line in lines[1:]] == [
+        ["apple_proxy", "apple"], ["scanner", "scanner"], ["client", "outlook"], ["yandex_proxy", "yandex"]]
+
+
+def test_classify_names_a_missing_file_in_one_line(tmp_path, capsys):
+    assert cli.main(["classify", "--delivery-log", str(tmp_path / "nope.log")]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0

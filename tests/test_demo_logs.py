@@ -2,57 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections import Counter
-from datetime import datetime
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
-from demo_fixtures import small_db, small_demo  # noqa: F401  (fixtures)
+from demo_fixtures import access_hits, small_db, small_demo  # noqa: F401  (fixtures)
 
-BITRIXVM = re.compile(r'^(\S+) - \S+ \[([^\]]+?) - [^\]]*\] (\d{3}) "([^"]*)" (\d+) "([^"]*)" "([^"]*)" "([^"]*)"$')
 POSTFIX_VERDICT = re.compile(r"^(\w{3}) +(\d+) (\d\d:\d\d:\d\d) \S+ postfix/smtp\[\d+\]: \w+: to=<([^>]+)>, .*"
                              r"dsn=(\d\.\d+\.\d+), status=(sent|bounced|deferred)")
 MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
                                       "Nov", "Dec"), start=1)}
 
 
-def _decode(tag: str):
-    module, _, payload = unquote(tag).partition(".")
-    if module != "sender":
-        return None
-    try:
-        return int(json.loads(base64.b64decode(payload, validate=True))["RECIPIENT_ID"])
-    except (ValueError, KeyError):
-        return None
-
-
-def _access_hits(path):
-    hits, malformed = [], 0
-    for line in open(path, encoding="utf-8"):
-        m = BITRIXVM.match(line.rstrip("\n"))
-        if not m:
-            malformed += 1
-            continue
-        request = m.group(4).split(" ")
-        if len(request) != 3:
-            continue
-        url = urlsplit(request[1])
-        kind = ("read" if url.path.endswith(("track_mail_read.php", "/pub/mail/read.php")) else
-                "click" if url.path.endswith("track_mail_click.php") else None)
-        if kind is None:
-            continue
-        raw_tag = re.search(r"tag=([^&]*)", url.query).group(1)
-        when = datetime.strptime(m.group(2).split(" ")[0], "%d/%b/%Y:%H:%M:%S")
-        hits.append((kind, _decode(raw_tag), when.strftime("%Y-%m-%d %H:%M:%S"), m.group(7), url.query))
-    return hits, malformed
-
-
 def test_every_pixel_tag_decodes_to_a_recipient_except_the_counted_foreign_ones(small_demo, small_db):
     result, truth = small_demo
-    hits, malformed = _access_hits(result.logs["access"])
+    hits, malformed = access_hits(result.logs["access"])
     recipients = {r for (r,) in small_db.execute("SELECT ID FROM b_sender_posting_recipient")}
     foreign = [h for h in hits if h[1] not in recipients]
     counted = truth["logs"]["access"]["foreign_tags"]
@@ -60,16 +25,16 @@ def test_every_pixel_tag_decodes_to_a_recipient_except_the_counted_foreign_ones(
     assert malformed == truth["logs"]["access"]["garbage_lines"]
     assert sum(1 for h in hits if h[0] == "click") == truth["logs"]["access"]["click_lines"]
     # the tag is PHP-urlencoded: no raw '=' '+' '/' inside it
-    for _kind, _rid, _ts, _ua, query in hits[:2000]:
+    for _kind, _rid, _ts, _ua, query, _ip in hits[:2000]:
         tag = re.search(r"tag=([^&]*)", query).group(1)
         assert not set("=+/") & set(tag)
 
 
 def test_every_read_row_has_one_access_line_at_its_timestamp(small_demo, small_db):
     result, _truth = small_demo
-    hits, _ = _access_hits(result.logs["access"])
-    pixel = Counter((rid, ts) for kind, rid, ts, _ua, _q in hits if kind == "read")
-    clicks = Counter((rid, ts) for kind, rid, ts, _ua, _q in hits if kind == "click")
+    hits, _ = access_hits(result.logs["access"])
+    pixel = Counter((rid, ts) for kind, rid, ts, _ua, _q, _ip in hits if kind == "read")
+    clicks = Counter((rid, ts) for kind, rid, ts, _ua, _q, _ip in hits if kind == "click")
     reads = Counter(small_db.execute("SELECT RECIPIENT_ID, DATE_INSERT FROM b_sender_posting_read").fetchall())
     db_clicks = Counter(small_db.execute("SELECT RECIPIENT_ID, DATE_INSERT FROM b_sender_posting_click").fetchall())
     assert clicks == db_clicks
@@ -135,10 +100,10 @@ def test_other_delivery_formats_carry_the_same_verdicts(small_demo):
 
 def test_click_lines_carry_target_utm_and_conversion_id(small_demo):
     result, _truth = small_demo
-    hits, _ = _access_hits(result.logs["access"])
+    hits, _ = access_hits(result.logs["access"])
     clicks = [h for h in hits if h[0] == "click" and h[1] is not None]
     assert clicks
-    for _kind, rid, _ts, _ua, query in clicks[:500]:
+    for _kind, rid, _ts, _ua, query, _ip in clicks[:500]:
         params = parse_qs(query)
         target = parse_qs(urlsplit(params["url"][0]).query)
         assert target["bx_sender_conversion_id"] == [str(rid)]

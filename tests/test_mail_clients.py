@@ -11,6 +11,7 @@ from mailaudit.analyses.mail_clients import (
     SCANNER,
     UNKNOWN,
     YAHOO_PROXY,
+    PROXY,
     IpRanges,
     MailClientClassifier,
     classify_user_agent,
@@ -34,8 +35,8 @@ REAL_USER_AGENTS = [
     ("Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.5.0", CLIENT, "thunderbird"),
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:102.0) Gecko/20100101 Thunderbird/102.15.1",
      CLIENT, "thunderbird"),
-    ("Mozilla/5.0 (compatible; YandexImageResizer/2.0; +http://yandex.com/bots)", CLIENT, "yandex"),
-    ("RamblerMail/6.0 (incompatible; ImageProxy/6.0)", CLIENT, "rambler"),
+    ("Mozilla/5.0 (compatible; YandexImageResizer/2.0; +http://yandex.com/bots)", PROXY, "yandex"),  # an image proxy (was client)
+    ("RamblerMail/6.0 (incompatible; ImageProxy/6.0)", PROXY, "rambler"),  # an image proxy (was client)
     ("Mozilla/5.0 (Linux; Android 13; SM-S918B Build/TP1A.220624.014; wv) AppleWebKit/537.36 "
      "(KHTML, like Gecko) Version/4.0 Chrome/119.0.6045.163 Mobile Safari/537.36", CLIENT, "android"),
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -1,4 +1,4 @@
-"""The `mailaudit` console script: check, run, demo, demo-db.
+"""The `mailaudit` console script: check, run, demo, demo-db, classify.
 
 Exit codes (contract): 0 every requested report built (or skipped because the data cannot
 support it); 1 a report failed or the bundle did not pass the secret scan; 2 unusable input,
@@ -62,7 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, help="bundle folder (default reports/demo in the kit's folder)")
     demo.add_argument("--contacts", type=int, help="demo contacts (default: the generator's)")
     demo.add_argument("--seed", type=int, help="random seed (default: the generator's)")
+    demo.add_argument("--world", default="baseline",
+                      help="demo behaviour profile (default baseline; see `mailaudit demo-db --help`)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    classify = sub.add_parser("classify", parents=[common],
+                              help="classify delivery-log events or User-Agents (no database needed)")
+    what = classify.add_mutually_exclusive_group(required=True)
+    what.add_argument("--delivery-log", nargs="+", type=Path, metavar="FILE",
+                      help="mail-server logs (Postfix, Exim, msmtp or CSV; plain or .gz): one row per delivery event")
+    what.add_argument("--user-agents", type=Path, metavar="FILE", help="one User-Agent a line")
+    classify.add_argument("--out", type=Path, metavar="CSV", help="write the CSV here (default: standard output)")
 
     demo_db = sub.add_parser("demo-db", help="write a synthetic Bitrix-shaped database (and logs)")
     try:
@@ -81,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"check": cmd_check, "run": cmd_run, "snapshot": cmd_snapshot, "demo": cmd_demo,
-                "demo-db": cmd_demo_db}[args.command](args)
+                "demo-db": cmd_demo_db, "classify": cmd_classify}[args.command](args)
     except InputError as exc:
         return _fail(args, exc, 2)
     except KeyboardInterrupt:
@@ -203,6 +213,44 @@ def cmd_snapshot(args) -> int:
     return 0
 
 
+# --- classify ---------------------------------------------------------------------------------
+
+def cmd_classify(args) -> int:
+    """Delivery-log events with their bounce class, or User-Agents with their hit class, as CSV."""
+    from mailaudit.report.runner import InputError
+
+    inputs = args.delivery_log or [args.user_agents]
+    missing = [str(p) for p in inputs if not p.is_file()]
+    if missing:
+        raise InputError(f"no such file: {', '.join(missing)} (give existing log or User-Agent files)")
+    if args.delivery_log:
+        from mailaudit.analyses.bounces import event_table
+
+        table, stats = event_table(args.delivery_log)
+        for s in stats:
+            problems = [f"{n:,} {what}" for n, what in ((s.unparseable, "unparseable"), (s.truncated_lines, "cut"),
+                                                        (s.undecodable_lines, "undecodable")) if n]
+            note = f"; {', '.join(problems)} lines" if problems else ""
+            error = f"; {s.read_error}" if s.read_error else ""
+            print(f"{s.path}: {s.format or 'format not recognised'}, {s.lines:,} lines, {s.events:,} events{note}{error}",
+                  file=sys.stderr)
+    else:
+        from mailaudit.analyses.mail_clients import user_agent_table
+
+        with open(args.user_agents, encoding="utf-8", errors="replace", newline="") as handle:
+            table = user_agent_table(line for line in handle if line.strip())
+    if args.out:
+        from mailaudit.report.csv_files import write_csv
+
+        write_csv(table, args.out)
+        print(f"{len(table):,} rows written to {args.out}", file=sys.stderr)
+    else:
+        from mailaudit.report.csv_files import neutralise_frame
+
+        neutralise_frame(table).to_csv(sys.stdout, index=False, lineterminator="\n")
+    return 0
+
+
 # --- demo -------------------------------------------------------------------------------------
 
 def demo_defaults() -> dict[str, int]:
@@ -225,22 +273,25 @@ def kit_root() -> Path:
     raise InputError(f"{DEMO_PARAMS} not found: run `mailaudit demo` from the kit's folder")
 
 
-def demo_paths(contacts: int, seed: int) -> tuple[Path, Path]:
+def demo_paths(contacts: int, seed: int, world: str = "baseline") -> tuple[Path, Path]:
     """Database and logs folder of a demo build (relative to the kit's folder); a non-default
     build gets its own names, so it never overwrites the default demo."""
-    if {"contacts": contacts, "seed": seed} == demo_defaults():
+    if {"contacts": contacts, "seed": seed} == demo_defaults() and world == "baseline":
         return DEMO_DB, DEMO_LOGS
-    return DEMO_DIR / f"demo-c{contacts}-s{seed}.sqlite", DEMO_DIR / f"demo-c{contacts}-s{seed}-logs"
+    stem = f"demo-c{contacts}-s{seed}" + ("" if world == "baseline" else f"-{world}")
+    return DEMO_DIR / f"{stem}.sqlite", DEMO_DIR / f"{stem}-logs"
 
 
-def ensure_demo_database(contacts: int, seed: int, root: Path) -> tuple[Path, Path]:
-    """Build the demo database and logs under `root` unless the same build (contacts, seed, kit
-    version) is there; returns their absolute paths."""
+def ensure_demo_database(contacts: int, seed: int, root: Path, world: str = "baseline") -> tuple[Path, Path]:
+    """Build the demo database and logs under `root` unless the same build (contacts, seed, world,
+    kit version) is there; returns their absolute paths."""
     from mailaudit.demo import build_demo
     from mailaudit.report.runner import InputError
 
-    db, logs = (root / p for p in demo_paths(contacts, seed))
+    db, logs = (root / p for p in demo_paths(contacts, seed, world))
     wanted = {"contacts": contacts, "seed": seed, "kit_version": mailaudit.__version__}
+    if world != "baseline":
+        wanted["world"] = world
     stamp = db.with_name(db.name + ".build.json")
     try:
         current = json.loads(stamp.read_text(encoding="utf-8")) if db.is_file() and logs.is_dir() else None
@@ -248,12 +299,12 @@ def ensure_demo_database(contacts: int, seed: int, root: Path) -> tuple[Path, Pa
         current = None
     if current == wanted:
         return db, logs
-    print(f"building the demo database {db} ({contacts} contacts, seed {seed}) and logs {logs}/ …",
+    print(f"building the demo database {db} ({contacts} contacts, seed {seed}, world {world}) and logs {logs}/ …",
           file=sys.stderr, flush=True)
     db.parent.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
     try:
-        build_demo(sqlite_path=db, contacts=contacts, seed=seed, logs_dir=logs)
+        build_demo(sqlite_path=db, contacts=contacts, seed=seed, logs_dir=logs, world=world)
     except ValueError as exc:
         raise InputError(f"cannot build the demo database: {exc}") from None
     stamp.write_text(json.dumps(wanted) + "\n", encoding="utf-8")
@@ -268,6 +319,7 @@ def demo_params(db: Path, logs: Path, root: Path) -> Path:
 
     raw = yaml.safe_load((root / DEMO_PARAMS).read_text(encoding="utf-8"))
     raw["database"] = {"sqlite": str(db)}
+    raw["snapshot"] = {"path": str(db.with_suffix(".snapshot.duckdb"))}
     prefix = str(DEMO_LOGS) + "/"
     for kind, entries in (raw.get("logs") or {}).items():
         raw["logs"][kind] = [str(logs) + "/" + e[len(prefix):] if e.startswith(prefix) else e for e in entries]
@@ -285,7 +337,7 @@ def cmd_demo(args) -> int:
     defaults = demo_defaults()
     contacts = defaults["contacts"] if args.contacts is None else args.contacts
     seed = defaults["seed"] if args.seed is None else args.seed
-    db, logs = ensure_demo_database(contacts, seed, root)
+    db, logs = ensure_demo_database(contacts, seed, root, args.world)
     result = run_reports(demo_params(db, logs, root), out, progress=not args.no_progress, workdir=root)
     return _print_result(result)
 

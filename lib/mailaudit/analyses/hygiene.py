@@ -20,7 +20,8 @@ Definitions (the contract's `hygiene` keys; "sent" = the model's ``delivered``, 
   ``expired`` or ``failed``, or an msmtp ``deferred`` (msmtp never retries). Postfix and Exim
   retry deferrals, and CSV exports list the final outcome too, so their deferrals do not count.
   Sender blocks, auto-replies and unclassified replies neither count nor reset a streak.
-- ``sender_block_events``: log events (any non-delivery status) classified ``sender_block``.
+- ``sender_block_events``: log events (any non-delivery status) classified ``sender_block`` or
+  ``sender_config`` (a refusal of our mail or a fault of our own set-up: never the recipient's).
 - ``sent_after_hard_bounce``: sends of the period (recipient rows with a DATE_SENT in it, whatever
   their STATUS: a send the remote server rejected is still a send) dated after the address's first
   hard-bounced send (the DATE_SENT of the send the log bounce belongs to, or the automatic blacklist
@@ -54,7 +55,7 @@ import pyarrow as pa
 from dateutil.relativedelta import relativedelta
 
 from mailaudit.analyses import addresses as addr
-from mailaudit.analyses.bounces import AUTO_REPLY, HARD, SENDER_BLOCK, SOFT, UNKNOWN, reply_pattern
+from mailaudit.analyses.bounces import AUTO_REPLY, HARD, SENDER_SIDE, SOFT, UNKNOWN, reply_pattern
 from mailaudit.analyses.stats import wilson_interval
 from mailaudit.emails import provider_series
 from mailaudit.model import Model
@@ -221,7 +222,8 @@ class LogScan:
     after_period: int
 
 
-LOG_FILE_COLUMNS = ["file", "format", "lines", "events", "unparseable"]
+LOG_FILE_COLUMNS = ["file", "format", "lines", "events", "unparseable", "truncated_lines", "undecodable_lines",
+                    "read_error", "year_source"]
 
 
 def delivery_log(model: Model, period: Period) -> LogScan:
@@ -236,8 +238,8 @@ def delivery_log(model: Model, period: Period) -> LogScan:
         f"(SELECT email FROM delivery_events WHERE status <> $sent AND bounce_class = '{SOFT}' AND time < $end) "
         "ORDER BY event_id", end)
     after = model.scalar("SELECT count(*) FROM delivery_events WHERE time >= $end", {"end": period.end_exclusive})
-    files = model.sql("SELECT file, coalesce(format, 'not recognised') AS format, lines, events, unparseable "
-                      "FROM logs.delivery_files ORDER BY rowid")
+    files = model.sql("SELECT * REPLACE (coalesce(format, 'not recognised') AS format) FROM logs.delivery_files "
+                      "ORDER BY rowid")
     samples = [line for stats in model.manifest.get("logs", {}).get("delivery", {}).get("stats", [])
                for line in stats.get("samples", [])]
     return LogScan(deliveries, bounces, files[LOG_FILE_COLUMNS], samples, int(after))
@@ -580,19 +582,39 @@ def _send_key(bounces: pd.DataFrame) -> pd.Series:
 
 
 def first_hard_bounces(bounces: pd.DataFrame, blacklist: pd.DataFrame) -> pd.DataFrame:
-    """One row per hard-bounced address: first_hard (the DATE_SENT of the first hard-bounced send, or
-    the automatic blacklist entry's date if earlier), and the evidence of the log bounce (or of the
-    blacklist entry when the log has none)."""
+    """One row per hard-bounced address: first_hard (when the address was first known dead) and the
+    evidence of the log bounce (or of the blacklist entry when the log has none).
+
+    Only a permanent recipient failure dates a hard bounce: a ``hard`` event that ended the attempt
+    (the classifier never calls a deferral hard; a deferred row is excluded here as well), dated by
+    the DATE_SENT of its send (else the log time). An automatic b_main_mail_blacklist entry dates it
+    only when it is from an earlier calendar day than the log's first hard bounce (an older bounce
+    the log no longer holds): Bitrix may write DATE_INSERT as a bare date, midnight before the bounce,
+    and a same-day entry is the log's bounce itself. A midnight-dated entry stands for the end of its
+    day, so the send that bounced that day is not counted as a send after it.
+    """
     columns = ["email", "first_hard", "posting_id", "code", "text", "rule", "source"]
-    log = bounces[bounces["bounce_class"] == HARD].sort_values("time").drop_duplicates("email")
-    log = pd.DataFrame({"email": log["email"], "first_hard": log["send_time"].fillna(log["time"]),
+    hard = bounces[(bounces["bounce_class"] == HARD) & (bounces["status"] != dl.DEFERRED)]
+    log = hard.sort_values("time").drop_duplicates("email")
+    log = pd.DataFrame({"email": log["email"],
+                        "first_hard": pd.to_datetime(log["send_time"]).fillna(pd.to_datetime(log["time"])),
                         "posting_id": log["posting_id"],
                         "code": log["dsn"].fillna(log["smtp_code"].astype("string")), "text": log["text"],
                         "rule": log["rule"], "source": "delivery log"})
-    auto = blacklist[blacklist["automatic"]].sort_values("date_insert").drop_duplicates("email")
-    auto = pd.DataFrame({"email": auto["email"], "first_hard": auto["date_insert"], "posting_id": np.nan,
-                         "code": "blacklist", "text": "automatic b_main_mail_blacklist entry (hard bounce)",
-                         "rule": "bitrix_blacklist", "source": "b_main_mail_blacklist"})
+    auto = blacklist.loc[blacklist["automatic"].astype(bool)].sort_values("date_insert").drop_duplicates("email")
+    inserted = pd.to_datetime(auto["date_insert"])
+    day_only = inserted.notna() & (inserted == inserted.dt.normalize())
+    auto = pd.DataFrame({"email": auto["email"],
+                         "first_hard": inserted.where(~day_only, inserted + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)),
+                         "posting_id": np.nan, "code": "blacklist",
+                         "text": "automatic b_main_mail_blacklist entry (hard bounce)",
+                         "rule": "bitrix_blacklist", "source": "b_main_mail_blacklist", "_day": inserted.dt.normalize()})
+    log_day = pd.to_datetime(log.set_index("email")["first_hard"]).dt.normalize()
+    in_log = auto["email"].isin(log_day.index).to_numpy()
+    earlier_day = np.zeros(len(auto), dtype=bool)
+    if in_log.any():
+        earlier_day[in_log] = auto["_day"].to_numpy()[in_log] < log_day.reindex(auto["email"][in_log]).to_numpy()
+    auto = auto[~in_log | earlier_day].drop(columns="_day")
     both = pd.concat([log, auto], ignore_index=True)
     if both.empty:
         return pd.DataFrame(columns=columns)
@@ -651,7 +673,7 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
     streak = int(hygiene["soft_bounce_streak"])
     streaks = soft_bounce_streaks(bounces, scan.deliveries, streak)
     figures["soft_bounce_streak"] = int(len(streaks)) if have_log else None
-    figures["sender_block_events"] = int((bounces["bounce_class"] == SENDER_BLOCK).sum()) if have_log else None
+    figures["sender_block_events"] = int(bounces["bounce_class"].isin(SENDER_SIDE).sum()) if have_log else None
 
     # consent
     unsubs = unsubscribes_by_campaign(model, end)
@@ -741,14 +763,14 @@ def _rate_tables(model, period, bounces, abuse, have_log):
     error_rate = error rows / attempted; complaint_rate = complaints / sent."""
     in_period = bounces[(bounces["time"] >= period.start_dt) & (bounces["time"] < period.end_exclusive)] \
         if not bounces.empty else bounces
-    kinds = {"hard_bounces": HARD, "soft_bounces": SOFT, "sender_blocks": SENDER_BLOCK}
+    kinds = {"hard_bounces": (HARD,), "soft_bounces": (SOFT,), "sender_blocks": tuple(SENDER_SIDE)}
 
     def count_bounces(key: str) -> pd.DataFrame:
         if in_period.empty:
             return pd.DataFrame(columns=[key, *kinds])
         parts = {}
         for name, kind in kinds.items():
-            subset = in_period[in_period["bounce_class"] == kind]
+            subset = in_period[in_period["bounce_class"].isin(kind)]
             if name == "soft_bounces":
                 subset = subset[is_soft_bounce(subset)]
             # one per address and send: retries of one message are one bounce

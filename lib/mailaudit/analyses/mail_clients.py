@@ -1,12 +1,13 @@
 """Who loaded a tracking pixel: mail client and machine/human class from User-Agent and IP.
 
-A hit gets a *class* (what fetched it: Apple's privacy proxy, Gmail's or Yahoo's image proxy, a
-security scanner, an identified mail client, or unknown) and a *client* label in the marketer's
-words (apple, gmail, outlook…), the same labels as ``codes.MAIL_AGENT_CLIENT`` so the access-log
-and database routes line up. Identified clients come from the ``ua-parser`` package, mapped through
-the kit's own table below; no UA parser recognises Apple Mail Privacy Protection, so the bare
-``Mozilla/5.0`` is handled first. The timing rule for scanners (a hit seconds after delivery)
-needs the delivery time and is applied in ``analyses.opens``.
+A hit gets a *class* (what fetched it: Apple's privacy proxy, another mail provider's image proxy,
+a security scanner or HTTP library, an identified mail client, or unknown) and a *client* label in
+the marketer's words (apple, gmail, outlook…), the same labels as ``codes.MAIL_AGENT_CLIENT`` so the
+access-log and database routes line up. An e-mail-specific rule table (``UA_RULES``: proxies, then
+scanners, then mail apps that general UA parsers do not name) is tried first, then the
+``ua-parser`` package mapped through ``UA_FAMILY_CLIENT``. No UA parser recognises Apple Mail
+Privacy Protection, so the bare ``Mozilla/5.0`` is handled before everything. The timing rule for
+scanners (a hit seconds after delivery) needs the delivery time and is applied in ``analyses.opens``.
 """
 
 from __future__ import annotations
@@ -20,17 +21,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
+import pandas as pd
 from ua_parser import parse as parse_ua
 
-# Hit classes. Only APPLE_PROXY and SCANNER are machine opens; an image proxy of Gmail or Yahoo
-# fetches when the person opens the letter (first load only, then cached), so it is human.
+# Hit classes (opens packs them into 3 bits: at most 8). Only APPLE_PROXY and SCANNER are machine
+# opens; an image proxy of Gmail, Yahoo, Yandex, Rambler… fetches when the person opens the letter
+# (first load only, then cached), so it is human. PROXY is any other provider's image proxy: its
+# client label names the provider, and ``report_class`` turns it into e.g. ``yandex_proxy``.
 APPLE_PROXY = "apple_proxy"
 GMAIL_PROXY = "gmail_proxy"
 YAHOO_PROXY = "yahoo_proxy"
 SCANNER = "scanner"
 CLIENT = "client"
 UNKNOWN = "unknown"
-HIT_CLASSES = (APPLE_PROXY, GMAIL_PROXY, YAHOO_PROXY, SCANNER, CLIENT, UNKNOWN)
+PROXY = "proxy"
+HIT_CLASSES = (APPLE_PROXY, GMAIL_PROXY, YAHOO_PROXY, SCANNER, CLIENT, UNKNOWN, PROXY)
 MACHINE_CLASSES = frozenset({APPLE_PROXY, SCANNER})
 TIMING_CHECKED_CLASSES = frozenset({CLIENT, UNKNOWN})
 """Classes whose hits count as a scanner when they all fall within seconds of delivery: gateways
@@ -62,22 +67,55 @@ UA_FAMILY_CLIENT = {
 }
 UA_FAMILY_CLASS = {"GmailImageProxy": GMAIL_PROXY, "YahooMailProxy": YAHOO_PROXY}
 
-# Strings ua-parser does not know, checked before it.
-_OWN_PATTERNS: tuple[tuple[re.Pattern, str, str], ...] = (
-    (re.compile(r"RamblerMail|Rambler.*ImageProxy", re.I), CLIENT, "rambler"),
-    (re.compile(r"Mail\.Ru|MailRuImageProxy|mrmail", re.I), CLIENT, "mail.ru"),
-    (re.compile(r"GoogleImageProxy", re.I), GMAIL_PROXY, "gmail"),
-    (re.compile(r"YahooMailProxy", re.I), YAHOO_PROXY, "yahoo"),
-    (re.compile(r"YandexImageResizer|YandexMail", re.I), CLIENT, "yandex"),
+
+def _r(pattern: str) -> re.Pattern:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+UA_RULES: tuple[tuple[re.Pattern, str, str], ...] = (
+    # image proxies of mail providers: they fetch when a person opens the letter
+    (_r(r"GoogleImageProxy"), GMAIL_PROXY, "gmail"),
+    (_r(r"YahooMailProxy"), YAHOO_PROXY, "yahoo"),
+    (_r(r"YandexImageResizer"), PROXY, "yandex"),
+    (_r(r"RamblerMail|Rambler.*ImageProxy"), PROXY, "rambler"),
+    (_r(r"SeznamEmailProxy"), PROXY, "seznam"),
+    (_r(r"mail\.ukr\.net proxy"), PROXY, "ukr.net"),
+    # machines: security gateways, server-side fetchers, link previews, crawlers, HTTP libraries
+    (_r(r"barracuda|mimecast|proofpoint|symantec|messagelabs|trend ?micro|forcepoint|ironport|cisco|fireeye"
+        r"|sophos|zscaler|safelinks|microsoft defender|\bATP\b"
+        r"|Microsoft Exchange/\d|Exchange check|ExchangeServicesClient|Office Existence Discovery|Office ?365"
+        r"|HubSpot|^AHC/|Amazon CloudFront|lua-resty-http|Mail\.RU_Bot|YandexImages|YandexUserproxy"
+        r"|Preview\b|Prefetch Proxy|FlipboardProxy|AppEngine-Google|scanner|E-?Mail Ex\w*ractor|um-LN/"
+        r"|python-requests|python-urllib|aiohttp|curl/|libcurl|PycURL|Guzzle|wget/|go-http-client|^Java/|Apache-HttpClient"
+        r"|okhttp|unirest|aws-sdk|libwww|mechanize|headlesschrome|phantomjs|scrapy"
+        r"|\bbot\b|bot/|crawler|spider|slurp"), SCANNER, "scanner"),
+    # mail apps that general UA parsers do not name (device-detector's and uap-core's fixtures)
+    (_r(r"Microsoft Outlook|MSOffice|ms-office|MacOutlook/|Outlook-(?:iOS|Android|Express)/|^Outlook/\d"), CLIENT, "outlook"),
+    (_r(r"WindowsMail/"), CLIENT, "windows_mail"),
+    (_r(r"Thunderbird/|Icedove/"), CLIENT, "thunderbird"),
+    (_r(r"^Airmail "), CLIENT, "airmail"),
+    (_r(r"Postbox[ /]"), CLIENT, "postbox"),
+    (_r(r"^The Bat!"), CLIENT, "the_bat"),
+    (_r(r"eM ?Client/"), CLIENT, "em_client"),
+    (_r(r"Mailspring/"), CLIENT, "mailspring"),
+    (_r(r"BlueMail/"), CLIENT, "bluemail"),
+    (_r(r"Mailbird/"), CLIENT, "mailbird"),
+    (_r(r"Lotus-Notes/"), CLIENT, "lotus_notes"),
+    (_r(r"^Barca(?:Pro)?/"), CLIENT, "barca"),
+    (_r(r"^MailBar/"), CLIENT, "mailbar"),
+    (_r(r"NaverMailApp/"), CLIENT, "naver"),
+    (_r(r"Foxmail/"), CLIENT, "foxmail"),
+    (_r(r"MailMaster"), CLIENT, "mail_master"),
+    (_r(r"Spicebird/"), CLIENT, "spicebird"),
+    (_r(r"kmail2?/"), CLIENT, "kmail"),
+    (_r(r"DaumMail/"), CLIENT, "daum"),
+    (_r(r"MailPlugin_Electron|WeMail"), CLIENT, "wemail"),
+    (_r(r"Yahoo%20Mail/|YahooMobileMail|\bymail/"), CLIENT, "yahoo"),
+    (_r(r"Android-Gmail/"), CLIENT, "gmail"),
+    (_r(r"ru\.mail\.my/|\bmailapp/"), CLIENT, "mail.ru"),
+    (_r(r"AppleExchangeWebServices/|^Mail/\d+ CFNetwork|ExchangeWebServices/.*\bMail/"), CLIENT, "apple"),
 )
-SCANNER_SIGNATURES = re.compile(
-    r"barracuda|mimecast|proofpoint|symantec|messagelabs|trend ?micro|forcepoint|ironport|cisco"
-    r"|fireeye|sophos|zscaler|safelinks|microsoft defender|\bATP\b|python-requests|python-urllib"
-    r"|aiohttp|curl/|wget/|go-http-client|java/|okhttp|libwww|headlesschrome|phantomjs|scrapy"
-    r"|\bbot\b|crawler|spider|slurp",
-    re.I,
-)
-"""Security gateways, link checkers and HTTP libraries: machine fetches, never a reader."""
+"""(pattern, hit class, client), first match wins; checked before ua-parser."""
 
 GATEWAY_RANGES = ("40.92.0.0/15", "40.107.0.0/16", "52.100.0.0/14", "104.47.0.0/17")
 """Microsoft Exchange Online Protection egress ranges (domain-notes §6): Defender/Safe Links fetches."""
@@ -140,11 +178,9 @@ def classify_user_agent(user_agent: str) -> HitClass:
         return HitClass(APPLE_PROXY, "apple")
     if not ua or ua == "-":
         return HitClass(UNKNOWN, "unknown")
-    for pattern, hit_class, client in _OWN_PATTERNS:
+    for pattern, hit_class, client in UA_RULES:
         if pattern.search(ua):
             return HitClass(hit_class, client)
-    if SCANNER_SIGNATURES.search(ua):
-        return HitClass(SCANNER, "scanner")
     parsed = parse_ua(ua)
     family = parsed.user_agent.family if parsed.user_agent else None
     if family in UA_FAMILY_CLASS:
@@ -157,6 +193,13 @@ def classify_user_agent(user_agent: str) -> HitClass:
     if os_family in ("iOS", "Mac OS X") and "AppleWebKit" in ua and "Safari/" not in ua:
         return HitClass(CLIENT, "apple")   # an Apple Mail build ua-parser does not name
     return HitClass(UNKNOWN, "unknown")
+
+
+def report_class(hit: HitClass) -> str:
+    """The class as reports name it: an image proxy by its provider (``yandex_proxy``), else the hit class."""
+    if hit.hit_class == PROXY:
+        return re.sub(r"\W+", "", hit.client) + "_proxy"
+    return hit.hit_class
 
 
 APPLE_MAIL_DIRECT = HitClass(CLIENT, "apple")
@@ -188,3 +231,14 @@ class MailClientClassifier:
         if by_ua.hit_class != SCANNER and self._in_gateway(ip):
             return GATEWAY_SCANNER
         return by_ua
+
+
+def user_agent_table(user_agents) -> pd.DataFrame:
+    """One row per User-Agent line: ``user_agent``, ``class`` (``client``, ``scanner``, ``unknown`` or
+    the image proxy's name) and ``client`` (the family)."""
+    rows = []
+    for line in user_agents:
+        user_agent = line.rstrip("\r\n")
+        hit = classify_user_agent(user_agent)
+        rows.append((user_agent, report_class(hit), hit.client))
+    return pd.DataFrame(rows, columns=["user_agent", "class", "client"])

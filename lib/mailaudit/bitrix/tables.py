@@ -1,14 +1,20 @@
 """SQLAlchemy Core definitions of the Bitrix tables, as Bitrix's install SQL declares them.
 
 Used by the demo generator to CREATE a Bitrix-shaped database. Names and types follow the
-sender/main/crm/sale install scripts (see ../shared/bitrix-schema.md): CHAR(1) Y/N flags,
+sender/main/crm/sale install scripts: CHAR(1) Y/N flags,
 DATETIME, DECIMAL money, TEXT for HTML. Columns are always keyed by the upper-case Bitrix name
 (``table.c.STATUS``); with ``lowercase=True`` (PostgreSQL, where Bitrix's install uses unquoted,
 hence lower-case, identifiers) the column *names* are lower-case.
 
 Two sender layouts: ``current`` (sender 20.x-25.x: contacts keyed by TYPE_ID/CODE, recipients by
 CONTACT_ID) and ``legacy`` (sender 16.x: contacts with EMAIL/NAME/PHONE, recipients with
-NAME/EMAIL/PHONE instead of CONTACT_ID).
+NAME/EMAIL/PHONE instead of CONTACT_ID, and postings without DATE_SEND and DATE_PAUSE).
+
+Indexes are the set older sender versions ship, which every newer portal also has, so a query
+that is fast here does not depend on an index many portals lack: reads by (POSTING_ID,
+RECIPIENT_ID) and (RECIPIENT_ID); clicks and unsubscribes by (POSTING_ID, RECIPIENT_ID) only;
+recipients UNIQUE (POSTING_ID, CONTACT_ID) and (POSTING_ID, STATUS), no CONTACT_ID index
+(legacy: (POSTING_ID, STATUS) and (EMAIL)).
 """
 
 from __future__ import annotations
@@ -66,7 +72,8 @@ def _sender_tables(layout: str) -> list[tuple]:
         ("b_sender_posting", [
             ("ID", Integer, pk), ("MAILING_ID", Integer), ("MAILING_CHAIN_ID", Integer),
             ("DATE_CREATE", DateTime), ("DATE_UPDATE", DateTime), ("STATUS", _flag()),
-            ("DATE_SEND", DateTime), ("DATE_PAUSE", DateTime), ("DATE_SENT", DateTime),
+            *([("DATE_SEND", DateTime), ("DATE_PAUSE", DateTime)] if layout == "current" else []),
+            ("DATE_SENT", DateTime),
             ("COUNT_READ", Integer), ("COUNT_CLICK", Integer), ("COUNT_UNSUB", Integer),
             ("COUNT_SEND_ALL", Integer), ("COUNT_SEND_NONE", Integer), ("COUNT_SEND_ERROR", Integer),
             ("COUNT_SEND_SUCCESS", Integer), ("COUNT_SEND_DENY", Integer), ("CONSENT_SUPPORT", _flag()),
@@ -82,19 +89,21 @@ def _sender_tables(layout: str) -> list[tuple]:
         *recipient_link, ("USER_ID", Integer), ("FIELDS", Text), ("ROOT_ID", Integer),
         ("IS_READ", _flag()), ("IS_CLICK", _flag()), ("IS_UNSUB", _flag()),
     ], [
-        ("IX_SENDER_POSTING_RECIP_STATUS", ("POSTING_ID", "STATUS")),
-        *([("IX_SENDER_POSTING_RECIP_CONTACT", ("CONTACT_ID",))] if layout == "current"
+        ("IX_SENDER_POSTING_RECIP_1", ("POSTING_ID", "STATUS")),
+        *([("UK_SENDER_POSTING_RCPNT", ("POSTING_ID", "CONTACT_ID"), True)] if layout == "current"
           else [("IX_SENDER_POSTING_RECIP_EMAIL", ("EMAIL",))]),
     ]))
-    for name, extra in (
-        ("b_sender_posting_read", []),
-        ("b_sender_posting_click", [("URL", String(2000))]),
-        ("b_sender_posting_unsub", []),
+    for name, extra, indexes in (
+        ("b_sender_posting_read", [], [("IX_SENDER_POSTING_READ", ("POSTING_ID", "RECIPIENT_ID")),
+                                       ("ix_b_sender_posting_read_recip_id", ("RECIPIENT_ID",))]),
+        ("b_sender_posting_click", [("URL", String(2000))],
+         [("IX_SENDER_POSTING_CLICK", ("POSTING_ID", "RECIPIENT_ID"))]),
+        ("b_sender_posting_unsub", [], [("IX_SENDER_POSTING_UNSUB", ("POSTING_ID", "RECIPIENT_ID"))]),
     ):
         tables.append((name, [
             ("ID", BigInteger().with_variant(Integer, "sqlite"), pk), ("POSTING_ID", Integer),
             ("RECIPIENT_ID", BigInteger), ("DATE_INSERT", DateTime), *extra,
-        ], [(f"IX_{name.upper()[2:]}_RECIPIENT", ("RECIPIENT_ID",))]))
+        ], indexes))
     if layout == "current":
         contact = [
             ("ID", Integer, pk), ("DATE_INSERT", DateTime), ("DATE_UPDATE", DateTime),

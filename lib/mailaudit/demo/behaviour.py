@@ -8,6 +8,11 @@ The model, per delivered recipient row (STATUS 'N'):
   m = 0.97 for Apple Mail users with MPP on, 0.9 behind a security gateway, else 0   a machine loads the pixel
   q = 0.1 for non-Apple clients: the person reads with images off (no pixel; a click then writes the read row)
 so P(any read row) = 1 - (1 - m)(1 - h(1 - q + qc)) and P(click) = hc: the "expected counts" of the truth file.
+These are the baseline world's values; a world (mailaudit.demo.worlds) sets its own. Where a link-scanning
+gateway guards the company domain, it acts on a letter with probability a and writes a read row (its pixel
+load, or the read row of its first click) with probability a when the letter's clicks are tracked, a times its
+pixel probability otherwise: m becomes 1 - (1 - m)(1 - that). Its clicks are machine clicks: P(click) stays
+the person's.
 """
 
 from __future__ import annotations
@@ -24,14 +29,21 @@ from mailaudit.demo.population import (
     APPLE, GMAIL, HARD, HUMAN_UAS, INVALID, IP_APPLE_PROXY, IP_GOOGLE_PROXY, IP_YAHOO_PROXY,
     IP_YANDEX_PROXY, SOFT, Population,
 )
+from mailaudit.demo.worlds import BEHAVIOUR_STREAM, GATEWAY_NAMES, World, draw_world, gateway_ips
 
 BIG = np.iinfo(np.int64).max
 
 # delivery outcome of a recipient row
 DELIVERED, HARD_BOUNCE, SOFT_BOUNCE, BLOCKED, NO_LOG_ERROR = range(5)
-# cause of a read row
-MPP_LOAD, SCANNER_LOAD, HUMAN_LOAD, CLICK_READ = range(4)
-READ_CAUSES = ("mpp", "scanner", "human", "click")
+# cause of a read row: machine pixel loads (MPP, gateways), the person's, the read row a click writes
+MPP_LOAD, SCANNER_LOAD, HUMAN_LOAD, CLICK_READ, GATEWAY_CLICK_READ = range(5)
+READ_CAUSES = ("mpp", "scanner", "human", "click", "gateway_click")
+HUMAN_READ_CAUSES = (HUMAN_LOAD, CLICK_READ)
+CLICK_READ_CAUSES = (CLICK_READ, GATEWAY_CLICK_READ)
+"""Read rows written by a click: they have no pixel line in the access log."""
+# cause of a click row
+HUMAN_CLICK, GATEWAY_CLICK = range(2)
+CLICK_CAUSES = ("human", "gateway")
 # IP ranges of machine fetchers (network base, host bits)
 APPLE_PROXY_NET = (0x11000000, 24)        # 17.0.0.0/8: Apple's own network
 GOOGLE_PROXY_NET = (0x42F95000, 12)       # 66.249.80.0/20
@@ -93,6 +105,9 @@ class PostingResult:
     is_read: np.ndarray
     is_click: np.ndarray
     is_unsub: np.ndarray
+    person_read: np.ndarray    # bool: the person read the letter before the snapshot, recorded or not
+    gateway_first_ts: np.ndarray  # first pixel load or click of a link-scanning gateway, else BIG
+    gateway_pixel: np.ndarray  # bool: that gateway loaded the pixel
     # read rows
     read_rid: np.ndarray
     read_ts: np.ndarray
@@ -105,6 +120,7 @@ class PostingResult:
     click_link: np.ndarray     # index into posting.links
     click_ua: np.ndarray
     click_ip: np.ndarray
+    click_cause: np.ndarray    # HUMAN_CLICK or GATEWAY_CLICK
     # unsubscribes
     unsub_rid: np.ndarray
     unsub_ts: np.ndarray
@@ -118,10 +134,12 @@ class PostingResult:
     held_out_n: int
 
 
-UA_TABLE = tuple(ua for ua, _agent, _ip in HUMAN_UAS) + (vocab.UA_SCANNER,)
+UA_TABLE = tuple(ua for ua, _agent, _ip in HUMAN_UAS) + (vocab.UA_SCANNER,) + vocab.UA_GATEWAYS
 """User-Agents of pixel loads and clicks, indexed by read_ua / click_ua."""
-UA_AGENT = np.array([int(agent) for _ua, agent, _ip in HUMAN_UAS] + [int(MailAgent.UNKNOWN)], dtype=np.int8)
-SCANNER_UA = len(UA_TABLE) - 1
+UA_AGENT = np.array([int(agent) for _ua, agent, _ip in HUMAN_UAS]
+                    + [int(MailAgent.UNKNOWN)] * (1 + len(vocab.UA_GATEWAYS)), dtype=np.int8)
+SCANNER_UA = len(HUMAN_UAS)
+GATEWAY_UA = SCANNER_UA + 1
 MOBILE_BROWSER_UA = 8
 DESKTOP_BROWSER_UA = 6
 HUMAN_IP_KIND = np.array([kind for _ua, _agent, kind in HUMAN_UAS], dtype=np.int8)
@@ -130,8 +148,14 @@ HUMAN_IP_KIND = np.array([kind for _ua, _agent, kind in HUMAN_UAS], dtype=np.int
 class PostingSimulator:
     """Runs postings in date order over one population, carrying the contact state between them."""
 
-    def __init__(self, cfg: DemoConfig, pop: Population, rng: np.random.Generator):
+    def __init__(self, cfg: DemoConfig, pop: Population, rng: np.random.Generator, world: World | None = None):
         self.cfg, self.pop, self.rng = cfg, pop, rng
+        self.world = world or draw_world("baseline", cfg.seed)
+        self.wrng = np.random.default_rng([cfg.seed, BEHAVIOUR_STREAM])   # the world's draws only
+        k = self.world.knobs
+        self.gateways = bool((pop.gateway >= 0).any())
+        self.gw_pixel = np.array([k[f"{g}_pixel_prob"] for g in GATEWAY_NAMES])
+        self.gw_median = np.array([k[f"{g}_delay_median_s"] for g in GATEWAY_NAMES])
         self.state = ContactState.empty(pop.size)
         self.next_rid = 1
         lists = vocab.LISTS
@@ -205,7 +229,12 @@ class PostingSimulator:
         mpp = pop.mpp[contact]
         scanner = pop.scanner[contact]
         m = np.where(mpp, cfg.mpp_load_prob, np.where(scanner, 0.9, 0.0))
-        q = np.where(client == APPLE, 0.0, cfg.images_off_prob)
+        q = pop.images_off_q[contact]
+        gw = pop.gateway[contact]
+        if self.gateways:
+            m_gw = np.where(gw >= 0, self.world["gateway_act_prob"]
+                            * (1.0 if posting.track_click else self.gw_pixel[np.maximum(gw, 0)]), 0.0)
+            m = 1 - (1 - m) * (1 - m_gw)
         h, c, m = h * delivered, c * delivered, m * delivered
         p_open = 1 - (1 - m) * (1 - h * (1 - q + q * c))
         p_click = h * c
@@ -234,10 +263,14 @@ class PostingSimulator:
             return ips
 
         # machine loads: Apple's proxy minutes (sometimes hours) after delivery, gateways seconds after
+        k = self.world.knobs
         rows = np.flatnonzero(machine & mpp)
-        fast = rng.random(len(rows)) < 0.8
-        mdelay = np.where(fast, 20 + rng.exponential(240, len(rows)),
-                          np.exp(rng.normal(np.log(2 * HOUR), 1.0, len(rows)))).astype(np.int64)
+        fast = rng.random(len(rows)) < k["mpp_fast_share"]
+        mdelay = np.where(fast, 20 + rng.exponential(k["mpp_fast_mean_s"], len(rows)),
+                          np.exp(rng.normal(np.log(k["mpp_slow_median_h"] * HOUR), k["mpp_slow_sigma"],
+                                            len(rows)))).astype(np.int64)
+        if k["mpp_overnight_share"] > 0:
+            mdelay = self._overnight(sent[rows] + log_delay[rows], mdelay, ~fast)
         ts = sent[rows] + log_delay[rows] + mdelay
         reads.append((rows, ts, MPP_LOAD, np.zeros(len(rows), dtype=np.int8),
                       random_ips(rng, APPLE_PROXY_NET, len(rows))))
@@ -247,6 +280,8 @@ class PostingSimulator:
         rows = np.flatnonzero(machine & scanner)
         reads.append((rows, sent[rows] + log_delay[rows] + rng.integers(2, 31, len(rows)), SCANNER_LOAD,
                       np.full(len(rows), SCANNER_UA, dtype=np.int8), random_ips(rng, SCANNER_NET, len(rows))))
+        scan = self._gateway_scans(posting, gw, delivered, sent + log_delay)
+        reads.append(scan["pixel_reads"])
         machine_first = np.full(n, BIG, dtype=np.int64)
         for r, t, *_ in reads:
             np.minimum.at(machine_first, r, t)
@@ -275,9 +310,15 @@ class PostingSimulator:
         first_click = np.full(n, BIG, dtype=np.int64)
         np.minimum.at(first_click, all_click_rows, all_click_ts)
         human_pixel = opens & ~images_off
-        needs_read = clicks & ~human_pixel & (machine_first > first_click)
+        gw_first = scan["first_click"]
+        needs_read = clicks & ~human_pixel & (machine_first > first_click) & (gw_first > first_click)
         rows = np.flatnonzero(needs_read)
         reads.append((rows, first_click[rows], CLICK_READ, browser_ua[rows], pop.home_ip[contact[rows]]))
+        # a gateway's click before any pixel load and before the person's click writes the read row
+        human_first_pixel = np.where(human_pixel, open_ts, BIG)
+        rows = np.flatnonzero((gw_first < BIG) & (machine_first > gw_first) & (human_first_pixel > gw_first)
+                              & (first_click >= gw_first))
+        reads.append((rows, gw_first[rows], GATEWAY_CLICK_READ, scan["ua"][rows], scan["ip"][rows]))
 
         read_row = np.concatenate([r for r, *_ in reads]).astype(np.int64)
         read_ts = np.concatenate([np.asarray(t, dtype=np.int64) for _r, t, *_ in reads])
@@ -294,13 +335,22 @@ class PostingSimulator:
         click_ts_all = all_click_ts[keep][order]
         click_ua, click_ip = click_ua[keep][order], click_ip[keep][order]
         click_link = rng.integers(0, len(posting.links), len(click_row)).astype(np.int8)
+        click_cause = np.full(len(click_row), HUMAN_CLICK, dtype=np.int8)
+        g_row, g_ts, g_link = scan["clicks"]
+        if len(g_row):
+            keep = g_ts < END_EXCLUSIVE_TS
+            merged = [np.concatenate([a, b[keep]]) for a, b in (
+                (click_row, g_row), (click_ts_all, g_ts), (click_link, g_link), (click_ua, scan["ua"][g_row]),
+                (click_ip, scan["ip"][g_row]), (click_cause, np.full(len(g_row), GATEWAY_CLICK, dtype=np.int8)))]
+            order = np.lexsort((merged[5], merged[0], merged[1]))
+            click_row, click_ts_all, click_link, click_ua, click_ip, click_cause = (a[order] for a in merged)
 
         is_read = np.zeros(n, dtype=bool)
         is_read[read_row] = True
         is_click = np.zeros(n, dtype=bool)
         is_click[click_row] = True
         human_open = np.zeros(n, dtype=bool)
-        human_open[read_row[read_cause >= HUMAN_LOAD]] = True
+        human_open[read_row[np.isin(read_cause, HUMAN_READ_CAUSES)]] = True
 
         # the contact's IP and AGENT follow its latest read
         if len(read_row):
@@ -349,10 +399,59 @@ class PostingSimulator:
             posting=posting, rid=rid, contact=contact, status=status, date_sent=sent.copy(), handoff_ts=sent,
             outcome=outcome, deferred=deferred, log_delay=log_delay, p_open=p_open, p_click=p_click,
             human_open=human_open, is_read=is_read, is_click=is_click, is_unsub=is_unsub,
+            person_read=opens & (open_ts < END_EXCLUSIVE_TS), gateway_first_ts=scan["first"],
+            gateway_pixel=scan["pixel"],
             read_rid=rid[read_row], read_ts=read_ts, read_cause=read_cause, read_ua=read_ua, read_ip=read_ip,
             click_rid=rid[click_row], click_ts=click_ts_all, click_link=click_link, click_ua=click_ua,
-            click_ip=click_ip, unsub_rid=rid[unsub_rows], unsub_ts=u_ts, unsub_abuse=abuse,
+            click_ip=click_ip, click_cause=click_cause, unsub_rid=rid[unsub_rows], unsub_ts=u_ts, unsub_abuse=abuse,
             order_contact=o_contact[keep], order_ts=o_ts[keep],
             order_after_click=(np.arange(len(o_ts)) < len(rows_c))[keep], held_out=held_out,
             held_out_n=int(not_mailed.sum()),
         )
+
+    def _overnight(self, delivered_ts: np.ndarray, delay: np.ndarray, slow: np.ndarray) -> np.ndarray:
+        """Some slow prefetches wait for the night (device charging on Wi-Fi): 01:00-06:00, at least 30 min on."""
+        wrng = self.wrng
+        night = slow & (wrng.random(len(delay)) < self.world["mpp_overnight_share"])
+        earliest = delivered_ts + 1800
+        at = earliest - earliest % DAY + HOUR + wrng.integers(0, 5 * HOUR, len(delay))
+        at = np.where(at < earliest, at + DAY, at)
+        return np.where(night, at - delivered_ts, delay)
+
+    def _gateway_scans(self, posting: Posting, gw: np.ndarray, delivered: np.ndarray, arrived: np.ndarray) -> dict:
+        """Link-scanning gateways: per scanned letter an optional pixel load, then every tracked link clicked.
+
+        One scan per letter (probability gateway_act_prob), from one address of the vendor's networks
+        with one browser User-Agent; the first action comes 5 s + a lognormal delay (vendor median,
+        common sigma; at most 2 h) after the letter arrived; links follow each other by exponential
+        gaps of gateway_link_gap_s mean, in random order, a few seconds after the pixel if it loaded.
+        """
+        n = len(gw)
+        out = {"first": np.full(n, BIG, dtype=np.int64), "first_click": np.full(n, BIG, dtype=np.int64),
+               "pixel": np.zeros(n, dtype=bool), "ua": np.zeros(n, dtype=np.int8), "ip": np.zeros(n, dtype=np.uint32),
+               "clicks": (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8)),
+               "pixel_reads": (np.zeros(0, np.int64), np.zeros(0, np.int64), SCANNER_LOAD,
+                               np.zeros(0, np.int8), np.zeros(0, np.uint32))}
+        if not self.gateways:
+            return out
+        k, wrng = self.world.knobs, self.wrng
+        rows = np.flatnonzero(delivered & (gw >= 0))
+        rows = rows[wrng.random(len(rows)) < k["gateway_act_prob"]]
+        vendor = gw[rows]
+        delay = 5 + np.minimum(np.exp(wrng.normal(np.log(self.gw_median[vendor]), k["gateway_delay_sigma"])), 2 * HOUR)
+        first = arrived[rows] + delay.astype(np.int64)
+        pixel = wrng.random(len(rows)) < self.gw_pixel[vendor]
+        out["ua"][rows] = GATEWAY_UA + wrng.integers(0, len(vocab.UA_GATEWAYS), len(rows))
+        out["ip"][rows] = gateway_ips(wrng, vendor)
+        out["first"][rows], out["pixel"][rows] = first, pixel
+        out["pixel_reads"] = (rows[pixel], first[pixel], SCANNER_LOAD, out["ua"][rows[pixel]], out["ip"][rows[pixel]])
+        if posting.track_click and len(rows):
+            n_links = len(posting.links)
+            start = first + np.where(pixel, wrng.integers(1, 6, len(rows)), 0)
+            gaps = wrng.exponential(k["gateway_link_gap_s"], (len(rows), n_links))
+            gaps[:, 0] = 0
+            ts = start[:, None] + np.cumsum(gaps, axis=1).astype(np.int64)
+            links = wrng.permuted(np.tile(np.arange(n_links, dtype=np.int8), (len(rows), 1)), axis=1)
+            out["first_click"][rows] = ts[:, 0]
+            out["clicks"] = (np.repeat(rows, n_links), ts.ravel(), links.ravel())
+        return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import csv
 import json
 from dataclasses import dataclass, field
@@ -19,8 +21,10 @@ from mailaudit.demo.campaigns import build_campaigns
 from mailaudit.demo.commerce import build_commerce
 from mailaudit.demo.config import DAY, END_EXCLUSIVE_TS, DemoConfig
 from mailaudit.demo.logs import ACCESS_FORMATS, DELIVERY_FORMATS, AccessLog, DeliveryLogs, ip_str
+from mailaudit.demo.nulls import NullingWriter, NullPolicy
 from mailaudit.demo.population import CATEGORY_NAMES, CLEAN, Population, build_population
 from mailaudit.demo.truth import RULES, Truth
+from mailaudit.demo.worlds import WORLDS, draw_world, shape_population
 from mailaudit.demo.writer import CHARSETS, PREPARE_ROWS, ServerWriter, SQLiteWriter
 
 ANOMALY_POSTINGS = {"clicks_without_read": 6, "sent_before_posting": 20, "sent_in_future": 25}
@@ -30,6 +34,7 @@ ANOMALY_POSTINGS = {"clicks_without_read": 6, "sent_before_posting": 20, "sent_i
 class DemoResult:
     database: str                     # SQLite path, or the URL with its password hidden
     truth: Path
+    world: str
     machine_opens: Path
     logs: dict = field(default_factory=dict)      # name -> path
     row_counts: dict = field(default_factory=dict)
@@ -70,16 +75,22 @@ def _plant_anomalies(r: PostingResult, pop: Population, rng: Generator, planted:
 
 def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int = 1, logs_dir=None,
                layout: str = "current", charset: str = "utf8mb4", delivery_formats=("postfix",),
-               access_format: str = "bitrixvm", truth_path=None, heterogeneity: bool = True) -> DemoResult:
+               access_format: str = "bitrixvm", truth_path=None, heterogeneity: bool = True,
+               world: str = "baseline", realistic_nulls: bool = False) -> DemoResult:
     """Write a Bitrix-shaped demo database (SQLite file or SQLAlchemy URL), optional logs and the truth file.
 
     ``url`` is created if missing (MariaDB: in ``charset`` utf8mb4 or cp1251) and its Bitrix tables
     are replaced. ``logs_dir`` receives the delivery logs (``delivery_formats``: postfix -> maillog,
     exim -> exim_mainlog, msmtp -> msmtp_default.log, csv -> delivery.csv) and access.log
     (``access_format`` bitrixvm or combined). ``heterogeneity=False`` gives every contact the same
-    open and click propensity. The truth file goes to ``truth_path``, else ``<sqlite stem>.truth.json``
-    beside the SQLite file, else ``demo.truth.json`` in ``logs_dir``. Same seed, same everything.
+    open and click propensity. ``world`` picks a behaviour profile (``mailaudit.demo.worlds.WORLDS``;
+    ``baseline`` is the original demo) whose rates are drawn with the seed. ``realistic_nulls`` writes
+    NULL, empty and whitespace values where real portals have them (``mailaudit.demo.nulls``). The truth file goes to
+    ``truth_path``, else ``<sqlite stem>.truth.json`` beside the SQLite file, else ``demo.truth.json``
+    in ``logs_dir``. Same seed, same everything.
     """
+    if world not in WORLDS:
+        raise ValueError(f"world must be one of {tuple(WORLDS)}, not {world!r}")
     if (sqlite_path is None) == (url is None):
         raise ValueError("give exactly one of sqlite_path or url")
     if charset not in CHARSETS:
@@ -101,9 +112,12 @@ def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int 
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     machine_path = truth_path.with_name(truth_path.name.replace(".truth.json", "") + ".machine_opens.csv")
 
-    cfg = DemoConfig(contacts=contacts, seed=seed, layout=layout, heterogeneity=heterogeneity)
+    profile = draw_world(world, seed)
+    cfg = profile.configure(DemoConfig(contacts=contacts, seed=seed, layout=layout, heterogeneity=heterogeneity,
+                                       world=world, realistic_nulls=realistic_nulls))
     rng = Generator(PCG64(seed))
-    pop = build_population(cfg, rng)
+    pop = build_population(cfg, rng, None if profile.is_baseline else profile.provider_weights())
+    shape_population(pop, profile, seed)
     camps = build_campaigns(rng)
     if url is not None:
         url = make_url(url)
@@ -115,6 +129,10 @@ def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int 
         writer = SQLiteWriter(Path(sqlite_path), metadata)
         database = str(sqlite_path)
     cols = lambda name: table_columns(metadata, name)  # noqa: E731
+    nulls = None
+    if realistic_nulls:
+        nulls = NullPolicy(seed, set((np.flatnonzero(~pop.buyer) + 1).tolist()))
+        writer = NullingWriter(writer, nulls)
 
     log_paths = {}
     delivery = access = None
@@ -126,13 +144,14 @@ def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int 
 
     _write_letters(writer, camps, cols)
     mailing_ids = {m["code"]: m["ID"] for m in camps.mailings}
-    sim = PostingSimulator(cfg, pop, rng)
+    sim = PostingSimulator(cfg, pop, rng, profile)
     truth = Truth(cfg, pop, len(camps.postings))
     email_orders_c, email_orders_t, order_campaign = [], [], {}
     posting_rows, daily = [], {}
     planted_dq = {}
     for posting in camps.postings:
         r = sim.run(posting, mailing_ids)
+        last_result = r
         _plant_anomalies(r, pop, rng, planted_dq)
         truth.add_posting(r, sim.state)
         _write_posting(writer, r, pop, layout, cols)
@@ -173,8 +192,14 @@ def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int 
     if access is not None:
         access.add_orphans("read", orphan_rids[:3], orphan_ts[:3], orphan_post)
         access.add_orphans("click", orphan_rids[3:], orphan_ts[3:], orphan_post)
+    never_sent = {}
+    if nulls is not None:
+        never_sent = _write_never_sent(writer, nulls, last_result, pop, sim.state, layout,
+                                       posting_rows[len(camps.postings) - 1], int(orphan_rids[-1]) + 1)
+        n_email_recipients += sum(never_sent.values())
 
-    writer.insert("b_sender_posting", cols("b_sender_posting"), posting_rows)
+    writer.insert("b_sender_posting", cols("b_sender_posting"),
+                  [tuple(row[c] for c in cols("b_sender_posting")) for row in posting_rows])
     abuse_days = (st.unsub_ts[st.complained] // DAY).tolist()
     for day in abuse_days:
         daily.setdefault(day, (0, 0))
@@ -188,6 +213,10 @@ def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int 
         delivery.close()
         access.write()
         log_paths = {**delivery.paths, "access": str(access.path)}
+        for path in log_paths.values():
+            # as a copied server log would be: last written when the data ends (readers take the year of
+            # year-less stamps from the file's modification time)
+            os.utime(path, (END_EXCLUSIVE_TS, END_EXCLUSIVE_TS))
 
     hygiene, without_logs = truth.hygiene(st, commerce)
     doc = {
@@ -199,6 +228,7 @@ def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int 
         "hygiene": hygiene,
         "hygiene_without_logs": without_logs,
         "opens": truth.opens(),
+        "clicks": truth.clicks(),
         "segments": truth.segments(),
         "conversion": truth.conversion(commerce),
         "data_quality": {
@@ -223,15 +253,18 @@ def build_demo(*, sqlite_path=None, url=None, contacts: int = 20_000, seed: int 
                  if delivery is not None else None),
         "planted": {"categories": {CATEGORY_NAMES[k]: int(v) for k, v in zip(*np.unique(pop.category, return_counts=True))},
                     "anomalies": planted_dq},
+        "world": profile.truth(),
     }
+    if nulls is not None:
+        doc["realistic_nulls"] = {"columns": nulls.counts, "never_sent_recipients": never_sent}
     truth_path.write_text(json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False, default=_json_default) + "\n",
                           encoding="utf-8")
     with open(machine_path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["recipient_id", "kind"])
         w.writerows(truth.machine_csv_rows())
-    return DemoResult(database=database, truth=truth_path, machine_opens=machine_path, logs=log_paths,
-                      row_counts=row_counts)
+    return DemoResult(database=database, truth=truth_path, world=world, machine_opens=machine_path,
+                      logs=log_paths, row_counts=row_counts)
 
 
 def _json_default(value):
@@ -295,13 +328,44 @@ def _write_posting(writer, r: PostingResult, pop: Population, layout: str, cols)
                           [[pid] * len(r.unsub_rid), r.unsub_rid, r.unsub_ts])
 
 
-def _posting_row(r: PostingResult) -> tuple:
+POSTING_COLUMNS = ("ID", "MAILING_ID", "MAILING_CHAIN_ID", "DATE_CREATE", "DATE_UPDATE", "STATUS", "DATE_SEND",
+                   "DATE_PAUSE", "DATE_SENT", "COUNT_READ", "COUNT_CLICK", "COUNT_UNSUB", "COUNT_SEND_ALL",
+                   "COUNT_SEND_NONE", "COUNT_SEND_ERROR", "COUNT_SEND_SUCCESS", "COUNT_SEND_DENY", "CONSENT_SUPPORT")
+"""Every b_sender_posting column either layout has; each layout writes the ones it has."""
+
+
+def _posting_row(r: PostingResult) -> dict:
     p = r.posting
     n_ok = int((r.status == "N").sum())
     n_err = len(r.rid) - n_ok
     last = int(r.handoff_ts.max()) if len(r.rid) else p.send_ts
-    return (p.posting_id, p.mailing_id, p.chain_id, p.send_ts - 3600, last, "E" if n_err else "S", p.send_ts, None,
-            last, int(r.is_read.sum()), int(r.is_click.sum()), int(r.is_unsub.sum()), len(r.rid), 0, n_err, n_ok, 0, "N")
+    return dict(zip(POSTING_COLUMNS, (
+        p.posting_id, p.mailing_id, p.chain_id, p.send_ts - 3600, last, "E" if n_err else "S", p.send_ts, None,
+        last, int(r.is_read.sum()), int(r.is_click.sum()), int(r.is_unsub.sum()), len(r.rid), 0, n_err, n_ok, 0, "N")))
+
+
+def _write_never_sent(writer, nulls: NullPolicy, r: PostingResult, pop: Population, st, layout: str,
+                      posting_row: dict, first_id: int) -> dict:
+    """Recipient rows of the last posting that were never sent (STATUS 'Y'/'W', DATE_SENT NULL): contacts its
+    lists hold, inserted before it, not opted out and not mailed by it. Returns the count per STATUS."""
+    p = r.posting
+    listed = (p.list_fraction[pop.list_idx] > 0) & (pop.date_insert < p.send_ts) & ~pop.deleted
+    opted_out = (st.unsub_ts < p.send_ts) | st.complained
+    mailed = np.zeros(pop.size, dtype=bool)
+    mailed[r.contact] = True
+    contact, status = nulls.never_sent_rows(np.flatnonzero(listed & ~opted_out & ~mailed), pop.size)
+    k = len(contact)
+    link = ([contact + 1] if layout == "current" else
+            [(pop.first[contact] + " " + pop.last[contact]).tolist(), pop.code[contact].tolist(), [None] * k])
+    columns = (["ID", "POSTING_ID", "STATUS", "DATE_SENT", "CONTACT_ID"] if layout == "current" else
+               ["ID", "POSTING_ID", "STATUS", "DATE_SENT", "NAME", "EMAIL", "PHONE"])
+    user = pop.user_id[contact]
+    writer.insert_columns("b_sender_posting_recipient", columns + ["USER_ID", "IS_READ", "IS_CLICK", "IS_UNSUB"], [
+        np.arange(first_id, first_id + k), [p.posting_id] * k, status, [None] * k, *link,
+        np.where(user > 0, user, None).tolist(), ["N"] * k, ["N"] * k, ["N"] * k])
+    posting_row["COUNT_SEND_ALL"] += k
+    posting_row["COUNT_SEND_NONE"] += k
+    return {s: int((status == s).sum()) for s in ("Y", "W")}
 
 
 def _write_sms(writer, camps, pop: Population, layout: str, cols, next_rid: int, posting_rows: list) -> int:
@@ -319,9 +383,9 @@ def _write_sms(writer, camps, pop: Population, layout: str, cols, next_rid: int,
         writer.insert_columns("b_sender_posting_recipient", columns + ["IS_READ", "IS_CLICK", "IS_UNSUB"], [
             rid, [sp["posting_id"]] * len(phones), ["N"] * len(phones), sent, *link,
             ["N"] * len(phones), ["N"] * len(phones), ["N"] * len(phones)])
-        posting_rows.append((sp["posting_id"], sp["mailing_id"], sp["chain_id"], sp["send_ts"] - 3600,
-                             int(sent.max()), "S", sp["send_ts"], None, int(sent.max()), 0, 0, 0, len(phones), 0, 0,
-                             len(phones), 0, "N"))
+        posting_rows.append(dict(zip(POSTING_COLUMNS, (
+            sp["posting_id"], sp["mailing_id"], sp["chain_id"], sp["send_ts"] - 3600, int(sent.max()), "S",
+            sp["send_ts"], None, int(sent.max()), 0, 0, 0, len(phones), 0, 0, len(phones), 0, "N"))))
     return next_rid
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 from mailaudit.demo.build import build_demo
 from mailaudit.demo.logs import ACCESS_FORMATS, DELIVERY_FORMATS
+from mailaudit.demo.worlds import WORLDS
 from mailaudit.demo.writer import CHARSETS
 
 
@@ -33,6 +34,10 @@ def add_demo_db_arguments(parser: argparse.ArgumentParser) -> None:
                         help="delivery log format, repeatable (default postfix)")
     parser.add_argument("--access-format", choices=ACCESS_FORMATS, default="bitrixvm",
                         help="access log format: BitrixVM nginx 'main' (default) or nginx/Apache combined")
+    parser.add_argument("--world", choices=tuple(WORLDS), default="baseline",
+                        help="behaviour profile (default baseline, the original demo): " + ", ".join(WORLDS))
+    parser.add_argument("--nulls", action="store_true",
+                        help="write NULL, empty and whitespace values where real portals have them")
 
 
 def run_demo_db(args: argparse.Namespace) -> int:
@@ -58,14 +63,14 @@ def run_demo_db(args: argparse.Namespace) -> int:
         result = build_demo(
             sqlite_path=args.sqlite, url=url, contacts=args.contacts, seed=args.seed, logs_dir=args.logs,
             layout=args.layout, charset=args.charset, delivery_formats=tuple(args.delivery_formats or ("postfix",)),
-            access_format=args.access_format, truth_path=args.truth,
+            access_format=args.access_format, truth_path=args.truth, world=args.world, realistic_nulls=args.nulls,
         )
     except Exception as exc:
         target = url.render_as_string(hide_password=True) if url is not None else args.sqlite
         detail = f": {exc}" if isinstance(exc, ValueError) else ""
         print(f"error: could not build the demo database at {target}: {type(exc).__name__}{detail}", file=sys.stderr)
         return 2
-    print(f"demo database: {result.database} ({args.contacts} contacts, seed {args.seed}, "
+    print(f"demo database: {result.database} ({args.contacts} contacts, seed {args.seed}, world {args.world}, "
           f"{time.monotonic() - started:.1f} s)")
     for name, path in result.logs.items():
         print(f"  log {name}: {path}")

@@ -55,6 +55,10 @@ class DemoConfig:
     contacts: int = 20_000
     seed: int = 1
     layout: str = "current"
+    world: str = "baseline"
+    """Behaviour profile (mailaudit.demo.worlds); its knobs replace the rates below."""
+    realistic_nulls: bool = False
+    """NULL, empty and whitespace values where real portals have them (mailaudit.demo.nulls)."""
     heterogeneity: bool = True
     """Per-contact Beta open/click propensities (many near zero, a few near one); off = all equal."""
 

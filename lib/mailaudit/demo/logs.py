@@ -14,7 +14,7 @@ import numpy as np
 
 from mailaudit.demo import vocab
 from mailaudit.demo.behaviour import (
-    BLOCKED, CLICK_READ, DELIVERED, HARD_BOUNCE, SOFT_BOUNCE, UA_TABLE, PostingResult, random_ips,
+    BLOCKED, CLICK_READ_CAUSES, DELIVERED, HARD_BOUNCE, SOFT_BOUNCE, UA_TABLE, PostingResult, random_ips,
 )
 from mailaudit.demo.config import END_EXCLUSIVE_TS, START_TS, TZ_OFFSET
 from mailaudit.demo.population import Population
@@ -185,7 +185,7 @@ class AccessLog:
                        "foreign_tags": {"orphan_recipient": 0, "crm_module": 0, "undecodable": 0}}
 
     def add(self, r: PostingResult) -> None:
-        pixel = r.read_cause != CLICK_READ
+        pixel = ~np.isin(r.read_cause, CLICK_READ_CAUSES)
         p = r.posting
         self.chunks.append(("read", r.read_rid[pixel], r.read_ts[pixel], r.read_ua[pixel], r.read_ip[pixel], None, p))
         self.chunks.append(("click", r.click_rid, r.click_ts, r.click_ua, r.click_ip, r.click_link, p))

@@ -36,6 +36,9 @@ HUMAN_UAS = (
     (vocab.UA_BROWSERS[4], MailAgent.UNKNOWN, IP_HOME),          # 11 webmail, Safari on a Mac
 )
 
+OUTLOOK_DESKTOP_UA, THUNDERBIRD_UA = 4, 5
+"""HUMAN_UAS indices of the desktop clients that block remote images by default."""
+
 TENURE_BANDS = ("<1y", "1-2y", "2-3y", "3y+")
 """Contact age at the period end: DATE_INSERT before 2026-10-01 00:00 by <365, <730, <1095, >=1095 days."""
 
@@ -82,6 +85,8 @@ class Population:
     auto_blacklist: np.ndarray  # bool: HARD: Bitrix adds the address to b_main_mail_blacklist
     violator: np.ndarray      # bool: kept in the news campaign after unsubscribing from it
     phone_codes: np.ndarray   # str: SMS-only contacts (TYPE_ID 2), IDs after the e-mail contacts
+    images_off_q: np.ndarray  # float: per letter, the person reads with remote images off
+    gateway: np.ndarray       # int8: link-scanning gateway of the company domain (worlds.GATEWAYS), -1 none
 
     @property
     def size(self) -> int:
@@ -97,7 +102,8 @@ def _pick(rng: np.random.Generator, n: int, shares) -> np.ndarray:
     return rng.choice(len(p), size=n, p=p / p.sum())
 
 
-def build_population(cfg: DemoConfig, rng: np.random.Generator) -> Population:
+def build_population(cfg: DemoConfig, rng: np.random.Generator, provider_weights: list | None = None) -> Population:
+    """The contacts; ``provider_weights`` (vocab.PROVIDER_DOMAINS, then company domains) default to the vocabulary's shares."""
     n = cfg.contacts
     counts = {
         INVALID: cfg.planted(cfg.invalid_share), TYPO: cfg.planted(cfg.typo_share),
@@ -139,7 +145,7 @@ def build_population(cfg: DemoConfig, rng: np.random.Generator) -> Population:
     prov_labels = dict((d, lab) for d, lab, _ in vocab.PROVIDER_DOMAINS)
     shares = [s for _, _, s in vocab.PROVIDER_DOMAINS]
     corp = corporate_domains()
-    pick = _pick(rng, n, shares + [max(0.0, 1 - sum(shares))])
+    pick = _pick(rng, n, provider_weights or shares + [max(0.0, 1 - sum(shares))])
     domain = np.empty(n, dtype=object)
     is_corp = pick == len(prov_domains)
     domain[~is_corp] = np.array(prov_domains, dtype=object)[pick[~is_corp]]
@@ -288,4 +294,5 @@ def build_population(cfg: DemoConfig, rng: np.random.Generator) -> Population:
         human_ua=human_ua, mpp=mpp, scanner=scanner, home_ip=home_ip, open_p=open_p, ctor_p=ctor_p,
         buyer=buyer, buy_rate=buy_rate, deleted=deleted, dead_ts=dead_ts, full_ts=full_ts,
         soft_cap=soft_cap, auto_blacklist=auto_blacklist, violator=violator, phone_codes=phone_codes,
+        images_off_q=np.where(client == APPLE, 0.0, cfg.images_off_prob), gateway=np.full(n, -1, dtype=np.int8),
     )

@@ -6,13 +6,16 @@ caused, which orders a send caused), never by the analysis code it is meant to c
 Top-level keys of ``<stem>.truth.json``: ``parameters`` (period, hygiene and conversion parameters the
 figures assume, generator settings), ``rules`` (the exact definitions, :data:`RULES`), ``source``
 (layout, charset, row counts), ``hygiene`` (every count of the contract), ``hygiene_without_logs``,
-``opens`` (contract keys + ``apple_read_within_15min_share``, ``machine_only_recipients``),
+``opens`` (contract keys + ``apple_read_within_15min_share``, ``machine_only_recipients``,
+``human_read_rate``: people who read, recorded or not), ``clicks`` (click rows and sends by who clicked:
+people or machines, by cause, client and provider; gateway timing; inactivity without machine events),
 ``segments`` (``effects``: planted multipliers; ``nulls``: comparisons whose segment is drawn
 independently of every planted effect, expected ratio 1; ``composition``: address books without a
 multiplier, whose rest holds the loyal and cold lists; ``mix_effect``; ``by_segment`` expected and
 observed rates, ratios and the observed human open rate; ``multipliers``), ``conversion`` (contract keys + ``attributed_orders``, ``planted_lift``),
 ``data_quality``, ``logs`` (line counts per file, verdicts, bounce classes, access-log noise and
-foreign tags) and ``planted`` (category sizes, anomalies). Sidecar ``<stem>.machine_opens.csv``:
+foreign tags), ``planted`` (category sizes, anomalies) and ``world`` (the behaviour profile and its
+drawn knobs). Sidecar ``<stem>.machine_opens.csv``:
 ``recipient_id,kind`` with kind ``mpp`` or ``scanner``.
 """
 
@@ -27,7 +30,8 @@ import pandas as pd
 
 from mailaudit.demo import vocab
 from mailaudit.demo.behaviour import (
-    BIG, BLOCKED, DELIVERED, MPP_LOAD, SOFT_BOUNCE, ContactState, PostingResult,
+    BIG, BLOCKED, CLICK_CAUSES, DELIVERED, GATEWAY_CLICK_READ, HUMAN_CLICK, HUMAN_READ_CAUSES, MPP_LOAD,
+    SOFT_BOUNCE, ContactState, PostingResult,
 )
 from mailaudit.demo.config import DAY, END_EXCLUSIVE_TS, HOUR, PERIOD_END, PERIOD_START, START_TS, DemoConfig
 from mailaudit.demo.population import (
@@ -72,6 +76,17 @@ RULES = {
                   "client (through Gmail/Yahoo/Yandex image proxies, or Apple's proxy at the time the person "
                   "read) or the read row a click writes; machine loads are Apple MPP prefetches and "
                   "security-gateway fetches seconds after delivery",
+    "human_read": "human_read_rate: delivered rows the person read before the snapshot, whether or not a read "
+                  "row records it (images-off readers who did not click, readers after a machine load); "
+                  "human_open_rate counts only recorded opens by people and is never above it",
+    "machine_click": "a click row made by a link-scanning security gateway (cause 'gateway'); no other machine "
+                     "clicker is modelled ('other' is 0). Human clicks are the person's own, through whatever "
+                     "redirect their gateway puts in front of the link",
+    "click_sends": "clicks.* counts delivered rows (as opens.delivered) and their click rows; a send has only "
+                   "machine clicks when every click row of it is a machine's",
+    "inactive_ignoring_machines": "as inactive, but engagement in the window is a read row written by the person "
+                                  "(pixel load or click) or a human click (inactive_people), or any read row except "
+                                  "those a machine click wrote plus human clicks (inactive_ignoring_machine_clicks)",
     "machine_opens_csv": "recipient IDs of delivered rows whose read rows are all machine loads; kind mpp "
                          "when any of them came from Apple's proxy, else scanner",
     "access_log": "every read row has exactly one access-log line with the same timestamp: a pixel line, "
@@ -148,16 +163,28 @@ class Truth:
             "crm_source": ([s for s, *_x in vocab.CRM_SOURCES], pop.crm_source.astype(np.int64)),
             "tenure": (list(TENURE_BANDS), pop.tenure_band().astype(np.int64)),
         }
-        self.seg = {d: {k: np.zeros((self.n_postings, len(labels))) for k in ("n", "eo", "ec", "o", "c", "h")}
+        self.seg = {d: {k: np.zeros((self.n_postings, len(labels))) for k in ("n", "eo", "ec", "o", "c", "h", "hc")}
                     for d, (labels, _idx) in self.dims.items()}
         nc = len(CLIENT_LABELS)
-        self.client = {k: np.zeros(nc, dtype=np.int64) for k in ("delivered", "opened", "human")}
+        self.client = {k: np.zeros(nc, dtype=np.int64) for k in ("delivered", "opened", "human", "read")}
+        self.click_by = {dim: {k: np.zeros(len(labels), dtype=np.int64) for k in
+                               ("delivered", "clicked", "human_clicked", "only_machine", "click_rows", "machine_rows")}
+                         for dim, labels in (("client", CLIENT_LABELS), ("provider", self.provider_labels))}
+        self.click_rows_by_cause = np.zeros(len(CLICK_CAUSES), dtype=np.int64)
+        self.gateway_reads_from_clicks = 0
+        self.gateway_delays: list[np.ndarray] = []
+        self.gateway_pixel_first = np.zeros(2, dtype=np.int64)   # scans, of which with a pixel load first
+        self.links_per_scan: list[np.ndarray] = []
+        self.contact_human_click = np.zeros(pop.size, dtype=bool)
+        self.contact_machine_click = np.zeros(pop.size, dtype=bool)
         self.apple_fast = np.zeros(2, dtype=np.int64)
         self.machine_rows: list[tuple[np.ndarray, np.ndarray]] = []
         n = pop.size
         self.window_start = _months_before(END_EXCLUSIVE_TS, self.cfg.hygiene.inactive_months)
         self.window_sends = np.zeros(n, dtype=np.int32)
         self.window_engaged = np.zeros(n, dtype=bool)
+        self.window_engaged_no_machine_clicks = np.zeros(n, dtype=bool)
+        self.window_engaged_people = np.zeros(n, dtype=bool)
         self.sent_after_hard = 0
         self.sent_after_blacklist = 0
         self.sent_after_unsub = 0
@@ -189,7 +216,7 @@ class Truth:
         # opens by the recipient's true client
         cl = pop.client[c]
         for key, mask in (("delivered", delivered), ("opened", delivered & r.is_read),
-                          ("human", delivered & r.human_open)):
+                          ("human", delivered & r.human_open), ("read", delivered & r.person_read)):
             self.client[key] += np.bincount(cl[mask], minlength=len(CLIENT_LABELS))
         row_of = np.searchsorted(r.rid, r.read_rid)
         machine_only = delivered & r.is_read & ~r.human_open
@@ -200,6 +227,8 @@ class Truth:
         fast[row_of[(r.read_ts - r.date_sent[row_of]) <= 15 * 60]] = True
         apple = delivered & (cl == 0)
         self.apple_fast += (int(apple.sum()), int((apple & fast).sum()))
+
+        human_clicked = self._add_clicks(r, delivered)
 
         # segments: expected and observed counts per posting and segment
         seg_rows = delivered & ~pop.deleted[c]
@@ -214,6 +243,7 @@ class Truth:
             acc["o"][p.index] += np.bincount(s[ok], weights=r.is_read[ok], minlength=k)
             acc["c"][p.index] += np.bincount(s[ok], weights=r.is_click[ok], minlength=k)
             acc["h"][p.index] += np.bincount(s[ok], weights=r.human_open[ok], minlength=k)
+            acc["hc"][p.index] += np.bincount(s[ok], weights=human_clicked[ok], minlength=k)
 
         # hygiene evidence up to the period end
         live = ~pop.deleted[c] & (r.date_sent < END_EXCLUSIVE_TS)   # evidence up to the period end
@@ -222,6 +252,12 @@ class Truth:
         for ts, rid in ((r.read_ts, r.read_rid), (r.click_ts, r.click_rid)):
             hit = (ts >= self.window_start) & (ts < END_EXCLUSIVE_TS)
             self.window_engaged[c[np.searchsorted(r.rid, rid[hit])]] = True
+        human_click = r.click_cause == HUMAN_CLICK
+        for store, read_ok in ((self.window_engaged_no_machine_clicks, r.read_cause != GATEWAY_CLICK_READ),
+                               (self.window_engaged_people, np.isin(r.read_cause, HUMAN_READ_CAUSES))):
+            for ts, rid in ((r.read_ts[read_ok], r.read_rid[read_ok]), (r.click_ts[human_click], r.click_rid[human_click])):
+                hit = (ts >= self.window_start) & (ts < END_EXCLUSIVE_TS)
+                store[c[np.searchsorted(r.rid, rid[hit])]] = True
         self.sent_after_hard += int((live & (r.date_sent > st.hard_ts[c])).sum())
         # what is visible without logs: sends after the automatic blacklist entry (dated at the bounce's log line)
         blacklisted = (pop.category[c] == HARD) & pop.auto_blacklist[c]
@@ -250,6 +286,40 @@ class Truth:
             "mailed_buyers": c[(r.outcome == DELIVERED) & pop.buyer[c]], "held_out_n": r.held_out_n,
             "held_out_buyers": r.held_out, "month": str(month),
         })
+
+    def _add_clicks(self, r: PostingResult, delivered: np.ndarray) -> np.ndarray:
+        """Click rows of delivered rows by cause; per send who clicked; gateway timing. Returns human_clicked."""
+        n = len(r.rid)
+        row = np.searchsorted(r.rid, r.click_rid)
+        on_delivered = delivered[row]
+        human = r.click_cause == HUMAN_CLICK
+        self.click_rows_by_cause += np.bincount(r.click_cause[on_delivered], minlength=len(CLICK_CAUSES))
+        human_clicked = np.zeros(n, dtype=bool)
+        human_clicked[row[human]] = True
+        machine_clicked = np.zeros(n, dtype=bool)
+        machine_clicked[row[~human]] = True
+        human_clicked &= delivered
+        machine_clicked &= delivered
+        self.contact_human_click[r.contact[human_clicked]] = True
+        self.contact_machine_click[r.contact[machine_clicked]] = True
+        rows_of = {"click_rows": row[on_delivered], "machine_rows": row[on_delivered & ~human]}
+        sends = {"delivered": delivered, "clicked": human_clicked | machine_clicked, "human_clicked": human_clicked,
+                 "only_machine": machine_clicked & ~human_clicked}
+        for dim, idx in (("client", self.pop.client[r.contact]), ("provider", self.dims["provider"][1][r.contact])):
+            acc, k = self.click_by[dim], len(self.click_by[dim]["delivered"])
+            for key, mask in sends.items():
+                acc[key] += np.bincount(idx[mask], minlength=k)
+            for key, rows in rows_of.items():
+                acc[key] += np.bincount(idx[rows], minlength=k)
+        self.gateway_reads_from_clicks += int((delivered[np.searchsorted(r.rid, r.read_rid)]
+                                               & (r.read_cause == GATEWAY_CLICK_READ)).sum())
+        scanned = delivered & (r.gateway_first_ts < BIG)
+        if scanned.any():
+            self.gateway_delays.append((r.gateway_first_ts - r.date_sent)[scanned])
+            self.gateway_pixel_first += (int(scanned.sum()), int((scanned & r.gateway_pixel).sum()))
+            per_row = np.bincount(row[on_delivered & ~human], minlength=n)
+            self.links_per_scan.append(per_row[scanned & machine_clicked])
+        return human_clicked
 
     # ------------------------------------------------------------------ finish
     def hygiene(self, st: ContactState, commerce) -> tuple[dict, dict]:
@@ -310,14 +380,14 @@ class Truth:
         return len(qualified)
 
     def opens(self) -> dict:
-        d, o, h = (self.client[k] for k in ("delivered", "opened", "human"))
+        d, o, h, rd = (self.client[k] for k in ("delivered", "opened", "human", "read"))
         by_client = {}
         for i, label in enumerate(CLIENT_LABELS):
             if d[i]:
                 raw, hum = o[i] / d[i], h[i] / d[i]
                 by_client[label] = {"delivered": int(d[i]), "raw_open_rate": raw, "human_open_rate": hum,
-                                    "inflation_pp": 100 * (raw - hum)}
-        delivered, opened, human = int(d.sum()), int(o.sum()), int(h.sum())
+                                    "inflation_pp": 100 * (raw - hum), "human_read_rate": rd[i] / d[i]}
+        delivered, opened, human, read = int(d.sum()), int(o.sum()), int(h.sum()), int(rd.sum())
         return {
             "evidence": "generator",
             "delivered": delivered, "unique_opens": opened,
@@ -327,6 +397,50 @@ class Truth:
             "by_client": by_client,
             "apple_read_within_15min_share": (self.apple_fast[1] / self.apple_fast[0]) if self.apple_fast[0] else None,
             "machine_only_recipients": int(sum(len(r) for r, _k in self.machine_rows)),
+            "human_read_rate": read / delivered if delivered else None,
+            "human_reads_without_own_read_row": read - human,
+        }
+
+    def clicks(self) -> dict:
+        """Click rows and sends by who clicked (see RULES machine_click, click_sends)."""
+        def rates(acc, j):
+            dlv = int(acc["delivered"][j])
+            return {"delivered": dlv, "click_rate": acc["clicked"][j] / dlv, "human_click_rate": acc["human_clicked"][j] / dlv,
+                    "sends_only_machine_clicks": int(acc["only_machine"][j]), "click_rows": int(acc["click_rows"][j]),
+                    "machine_click_rows": int(acc["machine_rows"][j])}
+
+        c = self.click_by["client"]
+        rows = int(self.click_rows_by_cause.sum())
+        machine = {cause: int(v) for cause, v in zip(CLICK_CAUSES[1:], self.click_rows_by_cause[1:])}
+        delays = np.concatenate(self.gateway_delays) if self.gateway_delays else np.zeros(0)
+        links = np.concatenate(self.links_per_scan) if self.links_per_scan else np.zeros(0)
+        delivered = int(c["delivered"].sum())
+        mailed = ~self.pop.deleted & (self.window_sends >= self.cfg.hygiene.inactive_min_sends)
+        return {
+            "delivered": delivered,
+            "click_rows": rows, "human_click_rows": int(self.click_rows_by_cause[HUMAN_CLICK]),
+            "machine_click_rows": {**machine, "other": 0},
+            "machine_click_share": (rows - int(self.click_rows_by_cause[HUMAN_CLICK])) / rows if rows else None,
+            "sends_clicked": int(c["clicked"].sum()), "sends_human_clicked": int(c["human_clicked"].sum()),
+            "sends_only_machine_clicks": int(c["only_machine"].sum()),
+            "click_rate": c["clicked"].sum() / delivered if delivered else None,
+            "human_click_rate": c["human_clicked"].sum() / delivered if delivered else None,
+            "contacts_clicked": int((self.contact_human_click | self.contact_machine_click).sum()),
+            "contacts_only_machine_clicks": int((self.contact_machine_click & ~self.contact_human_click).sum()),
+            "read_rows_written_by_machine_clicks": self.gateway_reads_from_clicks,
+            "gateway": {
+                "sends_scanned": int(self.gateway_pixel_first[0]),
+                "pixel_first_share": (self.gateway_pixel_first[1] / self.gateway_pixel_first[0]
+                                      if self.gateway_pixel_first[0] else None),
+                "first_action_seconds_after_date_sent": ({f"p{q}": float(np.percentile(delays, q)) for q in (10, 50, 90, 99)}
+                                                         if len(delays) else None),
+                "links_clicked_per_scan": float(links.mean()) if len(links) else None,
+            },
+            "inactive_ignoring_machine_clicks": int((mailed & ~self.window_engaged_no_machine_clicks).sum()),
+            "inactive_people": int((mailed & ~self.window_engaged_people).sum()),
+            "by_client": {label: rates(c, j) for j, label in enumerate(CLIENT_LABELS) if c["delivered"][j]},
+            "by_provider": {label: rates(self.click_by["provider"], j) for j, label in enumerate(self.provider_labels)
+                            if self.click_by["provider"]["delivered"][j]},
         }
 
     def machine_csv_rows(self):
@@ -374,6 +488,8 @@ class Truth:
                 n_s = acc["n"][:, j].sum()
                 entry["human_open_rate"] = {"delivered": int(n_s),
                                             "observed_rate": float(acc["h"][:, j].sum() / n_s) if n_s else None}
+                entry["human_click_rate"] = {"delivered": int(n_s),
+                                             "observed_rate": float(acc["hc"][:, j].sum() / n_s) if n_s else None}
                 ratios[dim][label] = entry
         mix = {"dimension": "list", "segment": mix_name,
                "metrics": {m: {"raw_ratio": ratios["list"][mix_name][m]["crude_ratio"],

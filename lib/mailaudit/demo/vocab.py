@@ -182,7 +182,14 @@ UA_BROWSERS = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15",
 )
 UA_SCANNER = UA_BROWSERS[0]
-"""Security gateways fetch with an ordinary browser User-Agent (domain-notes §6)."""
+"""Security gateways fetch with an ordinary browser User-Agent."""
+UA_GATEWAYS = (
+    UA_BROWSERS[0],
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+    UA_BROWSERS[3],
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+)
+"""Browser User-Agents of link-scanning gateways' pixel loads and clicks (one per scan)."""
 UA_SITE_VISITORS = UA_BROWSERS + (
     "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",

@@ -38,6 +38,12 @@ def constants(manifest: dict) -> dict[str, str]:
         "IS_EMAIL_CONTACT": ("EMAIL IS NOT NULL" if legacy
                              else f"coalesce(TYPE_ID = {int(codes.SenderContactType.EMAIL)}, false)"),
         "EMAIL_CONTACT_TYPE": str(int(codes.SenderContactType.EMAIL)),
+        # legacy recipient rows carry the address, not CONTACT_ID: the contact is the one with that address
+        "RECIPIENT_CONTACT": "e.contact_id" if legacy else "r.CONTACT_ID",
+        "RECIPIENT_EMAIL": "nullif(lower(trim(r.EMAIL)), '')" if legacy else "NULL::VARCHAR",
+        "LEGACY_CONTACT_JOIN": ("LEFT JOIN (SELECT email, min(contact_id) AS contact_id FROM contacts "
+                                "WHERE email IS NOT NULL GROUP BY email) e ON e.email = nullif(lower(trim(r.EMAIL)), '')"
+                                if legacy else ""),
         "AGENT_CLIENT": f"CASE b.agent {agent_cases} ELSE 'unknown' END",
         "OTHER_PROVIDER": emails.OTHER_PROVIDER,
         "AUTOMATIC_BLACKLIST": str(int(codes.BlacklistCategory.AUTOMATIC)),
@@ -77,17 +83,10 @@ def build_model(con, manifest: dict) -> None:
 def _delivery_events(con) -> None:
     """delivery_events: the delivery logs' events, each non-delivery with its bounce class and the rule
     that decided it (the kit's bounce rules, `analyses.bounces`)."""
-    from mailaudit.analyses.bounces import classify
+    from mailaudit.analyses.bounces import classify_frame
 
-    replies = con.execute(
-        "SELECT DISTINCT status, dsn, smtp_code, text FROM logs.delivery_events WHERE status <> 'sent'").df()
-    def value(cell):   # the frame holds NaN where the log had no dsn, code or text
-        return None if pd.isna(cell) else cell
-
-    verdicts = [classify(value(dsn), None if pd.isna(code) else int(code), value(text), status)
-                for status, dsn, code, text in replies.itertuples(index=False, name=None)]
-    replies["bounce_class"] = [v.bounce_class for v in verdicts]
-    replies["rule"] = [v.rule for v in verdicts]
+    replies = classify_frame(con.execute(   # the frame holds NaN where the log had no dsn, code or text
+        "SELECT DISTINCT status, dsn, smtp_code, text FROM logs.delivery_events WHERE status <> 'sent'").df())
     con.register("_verdicts", replies)
     con.execute("""
         CREATE TABLE delivery_events AS

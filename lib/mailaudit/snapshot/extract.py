@@ -181,33 +181,39 @@ def _private_files():
 
 
 class _Progress:
-    """One line per table on stderr: rows, rows/s and the ETA from the share of the key range read."""
+    """Per table on stderr: rows, rows/s and the ETA from the share of the key range read -- a live bar on
+    a terminal, one line per table otherwise (a log file or a scheduled run)."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.bar = None
+        self.name = None
 
     def start(self, name: str, total: int):
-        if not self.enabled:
-            return
-        from tqdm import tqdm
+        self.name, self.rows, self.started = name, 0, time.monotonic()
+        if self.enabled and sys.stderr.isatty():
+            from tqdm import tqdm
 
-        self.bar = tqdm(total=max(total, 1), desc=f"{name:<30}", unit="key", file=sys.stderr, leave=True,
-                        bar_format="{desc} {percentage:3.0f}%|{bar:20}| {postfix} [{elapsed}<{remaining}]")
-        self.rows, self.started = 0, time.monotonic()
+            self.bar = tqdm(total=max(total, 1), desc=f"{name:<30}", unit="key", file=sys.stderr, leave=True,
+                            bar_format="{desc} {percentage:3.0f}%|{bar:20}| {postfix} [{elapsed}<{remaining}]")
 
     def advance(self, keys: int, rows: int):
-        if self.bar is None:
-            return
         self.rows += rows
-        rate = self.rows / max(time.monotonic() - self.started, 1e-6)
-        self.bar.set_postfix_str(f"{self.rows:,} rows, {rate:,.0f} rows/s", refresh=False)
-        self.bar.update(keys)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.rows:,} rows, {self._rate():,.0f} rows/s", refresh=False)
+            self.bar.update(keys)
+
+    def _rate(self) -> float:
+        return self.rows / max(time.monotonic() - self.started, 1e-6)
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        elif self.enabled and self.name is not None:
+            print(f"{self.name:<30} {self.rows:>12,} rows  {time.monotonic() - self.started:6.1f} s  "
+                  f"{self._rate():>10,.0f} rows/s", file=sys.stderr, flush=True)
+        self.name = None
 
 
 class Extractor:
@@ -453,7 +459,7 @@ def _copy_with_fallback(extractor: Extractor, fallback: DbapiReader, table: Sour
     try:
         extractor.copy(table, conditions)
     except SourceReadError as exc:
-        if exc.retryable or exc.timed_out or isinstance(extractor.reader, DbapiReader):
+        if exc.retryable or exc.timed_out or extractor.reader.name == fallback.name:
             raise SnapshotError(f"reading {table.spec.name} failed: {exc}") from None
         extractor.progress.close()
         extractor.con.execute(f'DROP TABLE raw."{table.spec.name}"')
@@ -472,18 +478,19 @@ def _load_logs(con, params) -> dict:
     access = params.logs.get("access") or []
     return {
         "delivery": {"files": [str(p) for p in delivery],
-                     "stats": snapshot_logs.load_delivery_logs(con, delivery, params.period.end)},
+                     "stats": snapshot_logs.load_delivery_logs(con, delivery)},
         "access": {"files": [str(p) for p in access], "stats": snapshot_logs.load_access_logs(con, access)},
     }
 
 
 def write_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> list[Path]:
-    """Every raw, log and model table as a Parquet file under `folder` (<schema>/<table>.parquet)."""
+    """Every raw, log and model table as Parquet under `folder`: one directory per table
+    (<schema>/<table>/part-0.parquet), the layout Spark, Trino's Hive connector and DuckDB read as a table."""
     written = []
     for schema, name in con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT starts_with(table_name, '_') "
             "ORDER BY 1, 2").fetchall():
-        target = folder / schema / f"{name}.parquet"
+        target = folder / schema / name / "part-0.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         con.execute(f"COPY {schema}.\"{name}\" TO '{target.as_posix()}' (FORMAT parquet)")
         written.append(target)

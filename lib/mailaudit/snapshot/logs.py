@@ -9,7 +9,6 @@ model, so a newer kit re-reads the same events with its newer rules.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,10 +42,11 @@ def _append(con, table: str, columns: dict[str, pa.DataType], values: dict[str, 
         column.clear()
 
 
-def load_delivery_logs(con, paths: list[Path], period_end: date | None) -> list[dict]:
-    """Parse the delivery logs into logs.delivery_events; returns what each file held."""
+def load_delivery_logs(con, paths: list[Path]) -> list[dict]:
+    """Parse the delivery logs into logs.delivery_events; returns what each file held. Years of
+    year-less stamps come from the files themselves, never from the report period."""
     _create(con, "delivery_events", DELIVERY_COLUMNS)
-    reader = delivery_logs.DeliveryLogReader(paths, period_end=period_end)
+    reader = delivery_logs.DeliveryLogReader(paths)
     values: dict[str, list] = {name: [] for name in DELIVERY_COLUMNS}
     names = list(DELIVERY_COLUMNS)
     fields = ("time", "email", "status", "dsn", "smtp_code", "text", "queue_id", "message_id", "source")
@@ -58,10 +58,12 @@ def load_delivery_logs(con, paths: list[Path], period_end: date | None) -> list[
     _append(con, "delivery_events", DELIVERY_COLUMNS, values)
     files = [{key: value for key, value in asdict(stats).items()} for stats in reader.stats]
     con.execute("CREATE TABLE logs.delivery_files (file VARCHAR, format VARCHAR, lines BIGINT, events BIGINT, "
-                "unparseable BIGINT)")
+                "unparseable BIGINT, truncated_lines BIGINT, undecodable_lines BIGINT, read_error VARCHAR, "
+                "year_source VARCHAR)")
     for stats in files:
-        con.execute("INSERT INTO logs.delivery_files VALUES (?, ?, ?, ?, ?)",
-                    [stats["path"], stats["format"], stats["lines"], stats["events"], stats["unparseable"]])
+        con.execute("INSERT INTO logs.delivery_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [stats["path"], stats["format"], stats["lines"], stats["events"], stats["unparseable"],
+                     stats["truncated_lines"], stats["undecodable_lines"], stats["read_error"], stats["year_source"]])
     return files
 
 

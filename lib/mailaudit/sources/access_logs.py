@@ -15,6 +15,7 @@ import binascii
 import gzip
 import json
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -83,6 +84,7 @@ class ScanStats:
     other_module_hits: int = 0              # a tag of any other module
     garbage_tags: int = 0                   # sender/no-module tag missing, not base64, not JSON or no RECIPIENT_ID
     failed_requests: int = 0                # HTTP status >= 400 (not counted as hits)
+    read_errors: list = field(default_factory=list)   # "file: reason" of files that could not be read to the end
 
     def as_dict(self) -> dict:
         return {
@@ -96,6 +98,7 @@ class ScanStats:
             "other_module_hits": self.other_module_hits,
             "garbage_tags": self.garbage_tags,
             "failed_requests": self.failed_requests,
+            "unreadable_files": len(self.read_errors),
         }
 
 
@@ -148,10 +151,21 @@ def _b64decode_lenient(text: str) -> bytes:
     text = text.strip().rstrip("=").replace("-", "+").replace("_", "/")
     if not text:
         raise ValueError("empty")
-    rem = len(text) % 4
-    if rem == 1:
+    if len(text) % 4 == 1:
         raise ValueError("not base64")
     return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+_PHP_ESCAPES = (("%3D", "="), ("%2B", "+"), ("%2F", "/"), ("%3d", "="), ("%2b", "+"), ("%2f", "/"))
+
+
+def _percent_decoded(raw: str) -> str:
+    """``unquote``, with a fast path for the three escapes PHP's urlencode puts into a base64 tag."""
+    if "%" not in raw:
+        return raw
+    for escape, char in _PHP_ESCAPES:
+        raw = raw.replace(escape, char)
+    return unquote(raw) if "%" in raw else raw
 
 
 @lru_cache(maxsize=1 << 18)
@@ -163,9 +177,9 @@ def decode_tag(raw: str) -> tuple[str, int | None]:
     payload, base64-decoded with missing padding tolerated, and read as JSON. ``recipient_id`` is
     None when anything fails (a garbage tag); module is ``""`` when there is no ``.``.
     """
-    value = unquote(raw)
+    value = _percent_decoded(raw)
     if "%" in value:
-        value = unquote(value)
+        value = _percent_decoded(value)
     module, sep, payload = value.partition(".")
     if not sep:
         return "", None
@@ -204,6 +218,13 @@ def _endpoint_kind(path: str, open_paths: tuple[str, ...], click_paths: tuple[st
 _FORMATS = (_COMBINED, _BITRIXVM)
 
 
+def _markers(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """The endpoints' file names, without any that contains another (``read.php`` finds
+    ``track_mail_read.php`` too): substrings every tracking request holds."""
+    names = sorted({p.rsplit("/", 1)[-1] for p in paths}, key=len)
+    return tuple(n for i, n in enumerate(names) if not any(shorter in n for shorter in names[:i]))
+
+
 def parse_line(line: str):
     """The regex match of a combined or BitrixVM ``main`` line, or None."""
     return _COMBINED.match(line) or _BITRIXVM.match(line)
@@ -221,49 +242,59 @@ def iter_tracking_hits(
     Extra endpoint paths (a portal's custom ``read_link``) can be passed in ``open_paths``.
     """
     stats = stats if stats is not None else ScanStats()
-    markers = re.compile("|".join(re.escape(p.rsplit("/", 1)[-1]) for p in open_paths + click_paths))
+    markers = _markers(open_paths + click_paths)
     formats = list(_FORMATS)
     for path in order_rotated(paths):
         stats.files += 1
-        with open_text(path) as fh:
-            for line in fh:
-                stats.lines += 1
-                if markers.search(line) is None:
-                    continue  # cheap pre-filter: not a tracking request
-                m = formats[0].match(line)
-                if m is None:
-                    m = formats[1].match(line)
-                    if m is None:
-                        stats.unparsed_lines += 1
-                        continue
-                    formats.reverse()   # a file keeps one format: try it first from now on
-                request = m.group("request").split(" ")
-                if len(request) < 2:
-                    continue
-                target = request[1]
-                route, _, query = target.partition("?")
-                kind = _endpoint_kind(route, open_paths, click_paths)
-                if kind is None:
-                    continue
-                stats.tracking_lines += 1
-                status = int(m.group("status"))
-                if status >= 400:
-                    stats.failed_requests += 1
-                    continue
-                raw_tag = _query_value(query, "tag")
-                if raw_tag is None:
-                    stats.garbage_tags += 1
-                    continue
-                module, recipient_id = decode_tag(raw_tag)
-                if module == "crm":
-                    stats.crm_hits += 1
-                    continue
-                if module and module != SENDER_MODULE:
-                    stats.other_module_hits += 1
-                    continue
-                if recipient_id is None:
-                    stats.garbage_tags += 1
-                    continue
-                stats.sender_hits[kind] += 1
-                yield TrackingHit(kind, recipient_id, local_seconds(m.group("time")), m.group("ip"),
-                                  m.group("ua") or "", status)
+        try:
+            with open_text(path) as fh:
+                yield from _file_hits(fh, stats, markers, formats, open_paths, click_paths)
+        except (OSError, EOFError, zlib.error) as exc:  # a damaged .gz or an unreadable file: named, never fatal
+            stats.read_errors.append(f"{path.name}: {exc}")
+
+
+def _file_hits(fh, stats: ScanStats, markers: tuple[str, ...], formats: list, open_paths: tuple[str, ...],
+               click_paths: tuple[str, ...]) -> Iterator[TrackingHit]:
+    for line in fh:
+        stats.lines += 1
+        for marker in markers:  # cheap pre-filter: most lines are not tracking requests
+            if marker in line:
+                break
+        else:
+            continue
+        m = formats[0].match(line)
+        if m is None:
+            m = formats[1].match(line)
+            if m is None:
+                stats.unparsed_lines += 1
+                continue
+            formats.reverse()   # a file keeps one format: try it first from now on
+        request = m.group("request").split(" ")
+        if len(request) < 2:
+            continue
+        route, _, query = request[1].partition("?")
+        kind = _endpoint_kind(route, open_paths, click_paths)
+        if kind is None:
+            continue
+        stats.tracking_lines += 1
+        status = int(m.group("status"))
+        if status >= 400:
+            stats.failed_requests += 1
+            continue
+        raw_tag = _query_value(query, "tag")
+        if raw_tag is None:
+            stats.garbage_tags += 1
+            continue
+        module, recipient_id = decode_tag(raw_tag)
+        if module == "crm":
+            stats.crm_hits += 1
+            continue
+        if module and module != SENDER_MODULE:
+            stats.other_module_hits += 1
+            continue
+        if recipient_id is None:
+            stats.garbage_tags += 1
+            continue
+        stats.sender_hits[kind] += 1
+        yield TrackingHit(kind, recipient_id, local_seconds(m.group("time")), m.group("ip"),
+                          m.group("ua") or "", status)

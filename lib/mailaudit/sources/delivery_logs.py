@@ -16,15 +16,23 @@ order, with the status normalised to ``sent | deferred | bounced | expired | fai
   (``email,date,status_code,text``).
 
 Files may be gzip-compressed (detected by content) and rotated (``maillog-20260101``,
-``mail.log.2.gz``): :func:`chronological` orders them oldest first. Syslog and msmtp stamps carry
-no year: a file's first stamp takes the latest year that puts it on or before an anchor date
-(the rotation date in a ``-YYYYMMDD`` file name, else the period's end), and the year advances
-whenever the month goes back (December -> January). RFC 3339 stamps (newer rsyslog) and Exim
-stamps carry their year; times are kept naive in the server's local time, like Bitrix's
-DATETIME columns (a zone offset, when written, is dropped).
+``mail.log.2.gz``): :func:`chronological` orders them oldest first. Exim may log through syslog
+(``exim[pid]:`` before its own stamp, or a splogger epoch stamp), msmtp through OpenWrt's
+``logread`` (``Mon Oct 14 23:35:55 2024 mail.info msmtp: …``).
 
-Lines that do not belong to the detected format are counted and a few are kept, with every
-address masked, for the report; they never stop the read.
+Years come from the log itself, never from a report period. Exim, RFC 3339 and ``logread``
+stamps carry theirs. Syslog and msmtp stamps (``Mmm dd HH:MM:SS``) do not: the file's last stamp
+takes the latest year that does not put it after the file's end (the ``-YYYYMMDD`` date of a
+dateext name, else the file's modification time, and never after the first stamp of the next
+newer file of the same rotation), and the years before it follow the stamps backwards, one year
+for each December -> January step (a stamp is placed in the year nearest to the previous one, so
+a few lines out of order around New Year do not shift a year). Times are kept naive in the
+server's local time, like Bitrix's DATETIME columns (a zone offset, when written, is dropped).
+
+Nothing in a file stops the read: lines that do not belong to the detected format are counted
+(undecodable bytes apart) and a few are kept, with every address masked, for the report; syslog
+lines cut short (syslog daemons cut near 1,000 bytes) keep what can be read (address, status, dsn)
+and are counted as truncated; a damaged ``.gz`` or an unreadable file is named in ``read_error``.
 """
 
 from __future__ import annotations
@@ -32,10 +40,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
@@ -55,6 +65,8 @@ SAMPLE_LIMIT = 5
 """Unparseable lines kept per file (addresses masked) to show in the report."""
 OPEN_QUEUE_LIMIT = 200_000
 """Postfix queue ids remembered at once; the oldest are forgotten when a log lacks `removed` lines."""
+CUT_LINE_LENGTH = 900
+"""A syslog line at least this long that lacks its end was cut by the syslog daemon (near 1,000 bytes)."""
 
 
 class DeliveryEvent(NamedTuple):
@@ -73,19 +85,37 @@ class DeliveryEvent(NamedTuple):
 
 @dataclass
 class FileStats:
-    """What reading one file found."""
+    """What reading one file found (one row of the report's log-file table)."""
 
     path: str
     format: str | None
     lines: int = 0
     events: int = 0
-    unparseable: int = 0
+    unparseable: int = 0            # lines of no known shape
+    truncated_lines: int = 0        # lines cut short; read as far as they go
+    undecodable_lines: int = 0      # binary junk: NUL bytes or bytes that are not text
+    read_error: str | None = None   # the file could not be read to its end (named, with the reason)
+    year_source: str | None = None  # where year-less stamps got their year
     samples: list[str] = field(default_factory=list)
 
+    @property
+    def usable(self) -> bool:
+        """Whether the file gave at least one delivery event."""
+        return self.events > 0
+
     def reject(self, line: str) -> None:
+        if "\ufffd" in line or "\x00" in line:
+            self.undecodable_lines += 1
+            return
         self.unparseable += 1
         if len(self.samples) < SAMPLE_LIMIT:
             self.samples.append(mask_addresses(line.rstrip("\n")[:300]))
+
+    def as_row(self) -> dict:
+        return {"file": self.path, "format": self.format or "not recognised", "lines": self.lines,
+                "events": self.events, "unparseable": self.unparseable, "truncated_lines": self.truncated_lines,
+                "undecodable_lines": self.undecodable_lines, "read_error": self.read_error,
+                "year_source": self.year_source}
 
 
 _ADDRESS = re.compile(r"[^\s<>()\[\],;:'\"=]+@[^\s<>()\[\],;:'\"=]+")
@@ -96,68 +126,31 @@ def mask_addresses(text: str) -> str:
     return _ADDRESS.sub(lambda m: mask(m.group(0)) or "", text)
 
 
-# --- timestamps ----------------------------------------------------------------------------------
+# --- files ------------------------------------------------------------------------------------------
 
-_MONTHS = {name: i for i, name in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
-# msmtp writes %b in the server's locale: the Russian abbreviations of BitrixVM hosts.
-_MONTHS.update({"янв": 1, "фев": 2, "мар": 3, "апр": 4, "мая": 5, "май": 5, "июн": 6, "июл": 7,
-                "авг": 8, "сен": 9, "окт": 10, "ноя": 11, "дек": 12})
 _DATEEXT = re.compile(r"-(\d{8})(?:\.gz)?$")
 _ROTATION = re.compile(r"\.(\d+)(?:\.gz)?$")
 
 
-class YearResolver:
-    """Years for ``Mmm dd HH:MM:SS`` stamps of one file read in order.
-
-    The first stamp takes the latest year that does not put it after `anchor`; afterwards the
-    year advances each time the month goes back (December -> January).
-    """
-
-    def __init__(self, anchor: date):
-        self.anchor = anchor
-        self.year: int | None = None
-        self.month = 0
-
-    def resolve(self, month: int, day: int, clock: str) -> datetime:
-        if self.year is None:
-            year = self.anchor.year
-            if (month, day) > (self.anchor.month, self.anchor.day):
-                year -= 1
-            self.year = year
-        elif month < self.month:
-            self.year += 1
-        self.month = month
-        hour, minute, second = int(clock[0:2]), int(clock[3:5]), int(clock[6:8])
-        try:
-            return datetime(self.year, month, day, hour, minute, second)
-        except ValueError:  # 29 Feb in a year that has none: the stamp belongs to the next leap year
-            return datetime(self.year + 1, month, day, hour, minute, second)
-
-
-def anchor_for(path: Path, period_end: date | None) -> date:
-    """The date a file's year-less stamps are resolved against (see the module docstring)."""
-    found = _DATEEXT.search(path.name)
-    if found:
-        try:
-            return datetime.strptime(found.group(1), "%Y%m%d").date()
-        except ValueError:
-            pass
-    return period_end or date.today()
+def _rotation_key(path: Path) -> tuple:
+    name = path.name
+    stamped = _DATEEXT.search(name)
+    if stamped:
+        return (_DATEEXT.sub("", name), 0, stamped.group(1), 0)
+    numbered = _ROTATION.search(name)
+    if numbered:
+        return (_ROTATION.sub("", name), 1, "", -int(numbered.group(1)))
+    return (name.removesuffix(".gz"), 2, "", 0)
 
 
 def chronological(paths: Iterable[Path]) -> list[Path]:
     """Rotated files oldest first: dateext names by date, ``.N`` names by N descending, then the live file."""
-    def key(path: Path):
-        name = path.name
-        stamped = _DATEEXT.search(name)
-        if stamped:
-            return (_DATEEXT.sub("", name), 0, stamped.group(1), 0)
-        numbered = _ROTATION.search(name)
-        if numbered:
-            return (_ROTATION.sub("", name), 1, "", -int(numbered.group(1)))
-        return (name.removesuffix(".gz"), 2, "", 0)
-    return sorted((Path(p) for p in paths), key=key)
+    return sorted((Path(p) for p in paths), key=lambda p: (str(p.parent), _rotation_key(p)))
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as probe:
+        return probe.read(2) == b"\x1f\x8b"
 
 
 def open_text(path: Path) -> io.TextIOBase:
@@ -165,22 +158,176 @@ def open_text(path: Path) -> io.TextIOBase:
 
     Bytes that are not UTF-8 (cp1251 servers) are replaced rather than failing the read.
     """
-    with open(path, "rb") as probe:
-        magic = probe.read(2)
-    if magic == b"\x1f\x8b":
+    if _is_gzip(path):
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
     return open(path, encoding="utf-8", errors="replace", newline="")
+
+
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def _read_error(path: Path, exc: BaseException) -> str:
+    if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return f"{path.name}: damaged or truncated gzip ({exc}); the lines before the damage were read"
+    return f"{path.name}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"{path.name}: {exc}"
+
+
+def _guarded(handle, stats: FileStats, path: Path) -> Iterator[str]:
+    """The file's lines; a read failure (truncated gzip…) ends them and is recorded, never raised."""
+    try:
+        yield from handle
+    except READ_ERRORS as exc:
+        stats.read_error = _read_error(path, exc)
+
+
+# --- years of year-less stamps ----------------------------------------------------------------------
+
+_MONTHS = {name: i for i, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+# msmtp writes %b in the server's locale: the Russian abbreviations of BitrixVM hosts.
+_MONTHS.update({"янв": 1, "фев": 2, "мар": 3, "апр": 4, "мая": 5, "май": 5, "июн": 6, "июл": 7,
+                "авг": 8, "сен": 9, "окт": 10, "ноя": 11, "дек": 12})
+_MONTH_STARTS = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+
+
+def _day_of_year(month: int, day: int) -> int:
+    return _MONTH_STARTS[month - 1] + day
+
+
+def _step(year: int, previous: tuple[int, int], month: int, day: int) -> int:
+    """The year of (month, day) after a stamp of (previous month, day) in `year`. Logs run forward in
+    time: a date more than a week earlier in the calendar means a new year began (December ->
+    January); a late-December line right after early-January ones came out of order and is last
+    year's; any forward move, however long, stays in the year."""
+    gap = _day_of_year(month, day) - _day_of_year(*previous)
+    if gap < -7:
+        return year + 1
+    if gap >= 360:
+        return year - 1
+    return year
+
+
+def _safe_datetime(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    try:
+        return datetime(year, month, day, hour, minute, second)
+    except ValueError:  # 29 February of a year without one: the stamp is wrong by a day, not by a year
+        return datetime(year, month, 28, hour, minute, second)
+
+
+class YearResolver:
+    """Years for the ``Mmm dd HH:MM:SS`` stamps of one file read in order: the first stamp takes
+    `first_year`, each later one the year nearest to the stamp before it."""
+
+    def __init__(self, first_year: int):
+        self.year = first_year
+        self.previous: tuple[int, int] | None = None
+
+    def resolve(self, month: int, day: int, clock: str) -> datetime:
+        if self.previous is not None and month != self.previous[0]:
+            self.year = _step(self.year, self.previous, month, day)
+        self.previous = (month, day)
+        return _safe_datetime(self.year, month, day, int(clock[0:2]), int(clock[3:5]), int(clock[6:8]))
+
+
+_STAMP = re.compile(r"([^\W\d_]{3})\.?\s+(\d{1,2}) (\d\d):(\d\d):(\d\d)")
+
+
+def _stamp_of(line: str) -> tuple[int, int, int] | None:
+    found = _STAMP.match(line)
+    if not found:
+        return None
+    month = _MONTHS.get(found.group(1).lower())
+    if month is None:
+        return None
+    return month, int(found.group(2)), int(found.group(3)) * 3600 + int(found.group(4)) * 60 + int(found.group(5))
+
+
+def _month_changes(path: Path) -> list[tuple[int, int, int]]:
+    """The file's year-less stamps wherever the month changes, plus its last one, in file order.
+
+    A quick pass over the raw lines (it compares the first three bytes of each line with the line
+    before): it is what lets the last stamp date the first one however sparse the log is."""
+    stamps: list[tuple[int, int, int]] = []
+    previous = b""
+    last = b""
+    opener = gzip.open if _is_gzip(path) else open
+    try:
+        with opener(path, "rb") as handle:
+            for raw in handle:
+                if raw[:3] != previous:
+                    previous = raw[:3]
+                    stamp = _stamp_of(raw[:24].decode("utf-8", "replace"))
+                    if stamp:
+                        stamps.append(stamp)
+                last = raw
+    except READ_ERRORS:
+        pass  # a damaged .gz: the read names it; date what could be read
+    stamp = _stamp_of(last[:24].decode("utf-8", "replace"))
+    if stamp:
+        stamps.append(stamp)
+    return stamps
+
+
+CLOCK_SKEW = timedelta(hours=1)
+"""Tolerance between a file's modification time and its last stamp (time zones, late flushes)."""
+
+
+@dataclass(frozen=True)
+class YearPlan:
+    """The year of a file's first year-less stamp, and what decided it."""
+
+    first_year: int
+    first: tuple[int, int, int]
+    source: str
+
+    @property
+    def first_time(self) -> datetime:
+        month, day, seconds = self.first
+        return _safe_datetime(self.first_year, month, day) + timedelta(seconds=seconds)
+
+
+def file_end(path: Path) -> tuple[datetime, str]:
+    """The latest time a file's lines can have: the end of its dateext day, else its modification time."""
+    found = _DATEEXT.search(path.name)
+    if found:
+        try:
+            return datetime.strptime(found.group(1), "%Y%m%d") + timedelta(days=1), "dateext"
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(path.stat().st_mtime), "modification time"
+
+
+def plan_years(path: Path, not_after: tuple[datetime, str] | None = None) -> YearPlan | None:
+    """The year plan of a file with year-less stamps (None when it has none): its last stamp is put in
+    the latest year not after the file's end (or `not_after`, the next newer file's first stamp, when
+    earlier), and the stamps before it follow backwards."""
+    stamps = _month_changes(path)
+    if not stamps:
+        return None
+    end, source = file_end(path)
+    if not_after is not None and not_after[0] < end:
+        end, source = not_after
+    offset, previous = 0, stamps[0][:2]
+    for month, day, _ in stamps[1:]:
+        offset = _step(offset, previous, month, day)
+        previous = (month, day)
+    month, day, seconds = stamps[-1]
+    year = end.year
+    if _safe_datetime(year, month, day) + timedelta(seconds=seconds) > end + CLOCK_SKEW:
+        year -= 1
+    return YearPlan(year - offset, stamps[0], source)
 
 
 # --- shared pieces of text ------------------------------------------------------------------------
 
 _DSN = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _REPLY_CODE = re.compile(r"(?<!\d)([245]\d\d)(?:[ -]|$)")
+_SAID = re.compile(r"said: ([245]\d\d)\b")
 
 
 def smtp_code_of(text: str) -> int | None:
     """The first basic reply code (``550``) that opens a reply inside `text`."""
-    said = re.search(r"said: ([245]\d\d)\b", text)
+    said = _SAID.search(text)
     if said:
         return int(said.group(1))
     found = _REPLY_CODE.search(text)
@@ -192,7 +339,7 @@ def dsn_of(text: str) -> str | None:
     return found.group(1) if found else None
 
 
-# --- syslog lines (Postfix, msmtp via syslog) -----------------------------------------------------
+# --- syslog lines (Postfix, msmtp and Exim via syslog) ---------------------------------------------
 
 _SYSLOG = re.compile(
     r"^(?:(?P<mon>[^\W\d_]{3})\.?\s+(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d)"
@@ -201,23 +348,40 @@ _SYSLOG = re.compile(
 )
 
 
-def _syslog_time(match: re.Match, years: YearResolver) -> datetime | None:
-    if match.group("iso"):
-        return datetime.fromisoformat(match.group("iso"))
-    month = _MONTHS.get(match.group("mon").lower())
-    if month is None:
-        return None
-    return years.resolve(month, int(match.group("day")), match.group("clock"))
+class _Clock:
+    """Times of syslog stamps in file order (RFC 3339 ones keep their year), reusing the last result."""
+
+    def __init__(self, years: YearResolver | None):
+        self.years = years
+        self.last_text: str | None = None
+        self.last_time: datetime | None = None
+
+    def time(self, stamp: str) -> datetime | None:
+        if stamp != self.last_text:
+            self.last_text, self.last_time = stamp, self._parse(stamp)
+        return self.last_time
+
+    def _parse(self, stamp: str) -> datetime | None:
+        if stamp[:4].isdigit():
+            try:
+                return datetime.fromisoformat(stamp[:19])
+            except ValueError:
+                return None
+        found = _STAMP.match(stamp)
+        month = _MONTHS.get(found.group(1).lower()) if found else None
+        if month is None or self.years is None:
+            return None
+        return self.years.resolve(month, int(found.group(2)), stamp[-8:])
 
 
 # --- Postfix ----------------------------------------------------------------------------------------
 
-_PF_QUEUED = re.compile(r"^(?P<qid>(?!NOQUEUE)[0-9A-Za-z]{5,20}): (?P<rest>.*)$")
-_PF_TO = re.compile(r"\bto=<(?P<to>[^>]*)>")
-_PF_DSN = re.compile(r"\bdsn=(?P<dsn>\d\.\d{1,3}\.\d{1,3})")
-_PF_STATUS = re.compile(r"\bstatus=(?P<status>[a-z]+)(?: \((?P<text>.*)\))?\s*$")
-_PF_MESSAGE_ID = re.compile(r"^message-id=<?(?P<mid>[^>\s]*)>?")
-_PF_EXPIRED = re.compile(r"\bstatus=expired\b")
+_PF_HEAD = re.compile(
+    r"(?P<stamp>[^\W\d_]{3}\.? [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+    r" \S+ postfix[^\s\[:]*(?:\[\d+\])?: (?P<qid>(?!NOQUEUE)[0-9A-Za-z]{5,20}): ")
+_PF_MESSAGE_ID = re.compile(r"message-id=<?(?P<mid>[^>\s]*)>?")
+_SYSLOG_MONTHS = frozenset(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))
+_SYSLOG_START = re.compile(r"[^\W\d_]{3}\.?\s+\d{1,2} \d\d:\d\d:\d\d |\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 
 
 class _Queued:
@@ -226,74 +390,6 @@ class _Queued:
     def __init__(self) -> None:
         self.message_id: str | None = None
         self.deferred: dict[str, tuple[str | None, str]] = {}   # recipient -> (dsn, text) of the last deferral
-
-
-def read_postfix(lines: Iterable[str], stats: FileStats, years: YearResolver) -> Iterator[DeliveryEvent]:
-    queue: dict[str, _Queued] = {}
-    clock = _StampCache(years)
-    for line in lines:
-        stats.lines += 1
-        match = _SYSLOG.match(line.rstrip("\r\n"))
-        if not match:
-            if line.strip():
-                stats.reject(line)
-            continue
-        if not match.group("prog").startswith("postfix"):
-            continue  # other programs share the mail log (dovecot, opendkim…)
-        queued = _PF_QUEUED.match(match.group("msg"))
-        if not queued:
-            continue  # connect/disconnect, NOQUEUE rejects of incoming mail, warnings
-        qid, rest = queued.group("qid", "rest")
-        if rest == "removed":
-            queue.pop(qid, None)
-            continue
-        if rest.startswith("message-id="):
-            found = _PF_MESSAGE_ID.match(rest)
-            _remember(queue, qid).message_id = found.group("mid") if found else None
-            continue
-        if rest.startswith("to=<"):
-            to, status = _PF_TO.search(rest), _PF_STATUS.search(rest)
-            when = clock.time(match)
-            if not to or not status or status.group("status") not in STATUSES or when is None:
-                stats.reject(line)
-                continue
-            email = normalise(to.group("to"))
-            dsn_match = _PF_DSN.search(rest)
-            dsn = dsn_match.group("dsn") if dsn_match else None
-            text = status.group("text") or ""
-            state = _remember(queue, qid)
-            if status.group("status") == DEFERRED:
-                state.deferred[email] = (dsn, text)
-            else:
-                state.deferred.pop(email, None)
-            stats.events += 1
-            yield DeliveryEvent(when, email, status.group("status"), dsn, smtp_code_of(text), text,
-                                qid, state.message_id, stats.path)
-            continue
-        if rest.startswith("from=<") and _PF_EXPIRED.search(rest):
-            state = queue.get(qid)
-            when = clock.time(match)
-            for email, (dsn, text) in (state.deferred.items() if state and when else ()):
-                stats.events += 1
-                yield DeliveryEvent(when, email, EXPIRED, dsn, smtp_code_of(text), text,
-                                    qid, state.message_id, stats.path)
-            if state:
-                state.deferred.clear()
-
-
-class _StampCache:
-    """Resolves a syslog line's stamp, reusing the previous result for the same stamp text."""
-
-    def __init__(self, years: YearResolver):
-        self.years = years
-        self.last_text: str | None = None
-        self.last_time: datetime | None = None
-
-    def time(self, match: re.Match) -> datetime | None:
-        text = match.group("iso") or match.group("mon") + match.group("day") + match.group("clock")
-        if text != self.last_text:
-            self.last_text, self.last_time = text, _syslog_time(match, self.years)
-        return self.last_time
 
 
 def _remember(queue: dict[str, _Queued], qid: str) -> _Queued:
@@ -305,10 +401,120 @@ def _remember(queue: dict[str, _Queued], qid: str) -> _Queued:
     return state
 
 
+def read_postfix(lines: Iterable[str], stats: FileStats, years: YearResolver | None) -> Iterator[DeliveryEvent]:
+    """Postfix delivery events. Only four line shapes matter (``to=<`` deliveries, cleanup's
+    ``message-id=``, qmgr's ``removed`` and ``status=expired``); plain substring tests find them
+    before any regular expression runs, which is what makes the reader fast."""
+    queue: dict[str, _Queued] = {}
+    clock = _Clock(years)
+    source = stats.path
+    count = 0
+    try:
+        for line in lines:
+            count += 1
+            if " to=<" in line:
+                kind = 1
+            elif "message-id=" in line:
+                kind = 2
+            elif line.endswith((": removed\n", ": removed")):
+                kind = 3
+            elif "status=expired" in line:
+                kind = 4
+            else:
+                if line[:3] not in _SYSLOG_MONTHS and not line[:4].isdigit() and line.strip():
+                    stats.reject(line)  # not a syslog line at all (a cheap test: most lines are other Postfix ones)
+                continue
+            head = _PF_HEAD.match(line)
+            if head is None:
+                if not _SYSLOG_START.match(line):
+                    stats.reject(line)
+                continue  # another program's line, or a warning naming an address
+            qid = head.group("qid")
+            rest = line[head.end():].rstrip("\r\n")
+            if kind == 1:
+                event = _postfix_delivery(rest, line, qid, head.group("stamp"), queue, clock, stats, source)
+                if event is not None:
+                    yield event
+            elif kind == 2:
+                if rest.startswith("message-id="):
+                    found = _PF_MESSAGE_ID.match(rest)
+                    _remember(queue, qid).message_id = found.group("mid") if found else None
+            elif kind == 3:
+                if rest == "removed":
+                    queue.pop(qid, None)
+            elif rest.startswith("from=<"):
+                state = queue.get(qid)
+                when = clock.time(head.group("stamp"))
+                if state is not None and when is not None:
+                    for email, (dsn, text) in state.deferred.items():
+                        stats.events += 1
+                        yield DeliveryEvent(when, email, EXPIRED, dsn, smtp_code_of(text), text, qid,
+                                            state.message_id, source)
+                    state.deferred.clear()
+    finally:
+        stats.lines += count
+
+
+def _postfix_delivery(rest: str, line: str, qid: str, stamp: str, queue: dict[str, _Queued], clock: _Clock,
+                      stats: FileStats, source: str) -> DeliveryEvent | None:
+    """One ``to=<…>, relay=…, dsn=…, status=… (text)`` line; a line cut short keeps what it has."""
+    if not rest.startswith("to=<"):
+        return None
+    close = rest.find(">", 4)
+    at = rest.find(", status=")
+    if close < 0 or at < 0:
+        if len(line) >= CUT_LINE_LENGTH:
+            stats.truncated_lines += 1
+        else:
+            stats.reject(line)
+        return None
+    end = rest.find(" ", at + 9)
+    status = rest[at + 9:] if end < 0 else rest[at + 9:end]
+    if status not in STATUSES:
+        if not status.replace("-", "").isalpha():
+            stats.reject(line)
+        return None  # address-verification probes (undeliverable-but-not-cached, deliverable): not deliveries
+    text = ""
+    if end > 0 and rest[end + 1:end + 2] == "(":
+        text = rest[end + 2:]
+        if text.endswith(")"):
+            text = text[:-1]
+        elif len(line) >= CUT_LINE_LENGTH:
+            stats.truncated_lines += 1
+    when = clock.time(stamp)
+    if when is None:
+        stats.reject(line)
+        return None
+    dsn = None
+    found = rest.find(", dsn=", 0, at + 1)
+    if found >= 0:
+        value = rest[found + 6:rest.find(",", found + 6)]
+        if len(value) >= 5 and value[1] == "." and value[0] in "245":
+            dsn = value
+    email = normalise(rest[4:close])
+    state = queue.get(qid)
+    if status == DEFERRED:
+        if state is None:
+            state = _remember(queue, qid)
+        state.deferred[email] = (dsn, text)
+    elif state is not None and state.deferred:
+        state.deferred.pop(email, None)
+    if status == SENT:
+        code = int(text[:3]) if text[:3].isdigit() else None
+    else:
+        code = smtp_code_of(text)
+    stats.events += 1
+    return DeliveryEvent(when, email, status, dsn, code, text, qid, state.message_id if state else None, source)
+
+
 # --- msmtp --------------------------------------------------------------------------------------------
 
 _MSMTP_OWN = re.compile(r"^(?P<mon>[^\W\d_]{3})\.?\s+(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d) (?P<msg>host=.*)$")
-_MSMTP_FIELD = re.compile(r"(?P<key>[a-z]+)=(?:'(?P<quoted>(?:[^']|'(?! [a-z]+=|$))*)'|(?P<plain>\S*))")
+_LOGREAD = re.compile(
+    r"^[A-Z][a-z]{2} (?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d) (?P<year>\d{4})"
+    r" \S+ (?P<prog>[^\s\[:]+)(?:\[\d+\])?: (?P<msg>.*)$")
+"""OpenWrt ``logread``: ``Mon Oct 14 23:35:55 2024 mail.info msmtp: host=…`` (ctime stamp with the year)."""
+_MSMTP_FIELD = re.compile(r"(?P<key>[a-z]+)=(?:'(?P<quoted>(?:[^']|'(?! [a-z]+=|$))*)'?|(?P<plain>\S*))")
 
 
 def parse_msmtp_fields(msg: str) -> dict[str, str]:
@@ -317,24 +523,47 @@ def parse_msmtp_fields(msg: str) -> dict[str, str]:
             for m in _MSMTP_FIELD.finditer(msg)}
 
 
-def read_msmtp(lines: Iterable[str], stats: FileStats, years: YearResolver) -> Iterator[DeliveryEvent]:
+def _msmtp_line(text_line: str, years: YearResolver | None) -> tuple[datetime | None, str] | None:
+    """(time, the ``host=…`` part) of an msmtp line in its own, syslog or logread form."""
+    own = _MSMTP_OWN.match(text_line)
+    if own:
+        month = _MONTHS.get(own.group("mon").lower())
+        when = years.resolve(month, int(own.group("day")), own.group("clock")) if month and years else None
+        return when, own.group("msg")
+    logread = _LOGREAD.match(text_line)
+    if logread:
+        if not logread.group("msg").startswith("host="):
+            return None
+        month = _MONTHS.get(logread.group("mon").lower())
+        when = _safe_datetime(int(logread.group("year")), month, int(logread.group("day")),
+                              *map(int, logread.group("clock").split(":"))) if month else None
+        return when, logread.group("msg")
+    syslog = _SYSLOG.match(text_line)
+    if not syslog or not syslog.group("msg").startswith("host="):
+        return None
+    stamp = syslog.group("iso") or f"{syslog.group('mon')} {syslog.group('day')} {syslog.group('clock')}"
+    return _Clock(years).time(stamp), syslog.group("msg")
+
+
+def read_msmtp(lines: Iterable[str], stats: FileStats, years: YearResolver | None) -> Iterator[DeliveryEvent]:
     for line in lines:
         stats.lines += 1
         text_line = line.rstrip("\r\n")
-        own = _MSMTP_OWN.match(text_line)
-        if own:
-            month = _MONTHS.get(own.group("mon").lower())
-            when = years.resolve(month, int(own.group("day")), own.group("clock")) if month else None
-            msg = own.group("msg")
-        else:
-            syslog = _SYSLOG.match(text_line)
-            if not syslog or not syslog.group("msg").startswith("host="):
-                if text_line.strip():
-                    stats.reject(line)
-                continue
-            when, msg = _syslog_time(syslog, years), syslog.group("msg")
+        found = _msmtp_line(text_line, years)
+        if found is None:
+            if text_line.strip():
+                stats.reject(line)
+            continue
+        when, msg = found
         fields = parse_msmtp_fields(msg)
-        recipients = [r for r in (fields.get("recipients") or "").split(",") if r.strip()]
+        cut = "exitcode" not in fields
+        if cut and len(line) >= CUT_LINE_LENGTH:
+            stats.truncated_lines += 1
+            if "smtpstatus" not in fields and "errormsg" not in fields:
+                continue  # cut before the outcome: nothing to report for its recipients
+            if "smtpstatus" not in fields:
+                fields["exitcode"] = "EX_UNAVAILABLE"
+        recipients = [r for r in (fields.get("recipients") or "").split(",") if "@" in r]
         if when is None or not recipients:
             stats.reject(line)
             continue
@@ -361,26 +590,37 @@ def _msmtp_outcome(fields: dict[str, str]) -> tuple[str, int | None, str]:
 
 # --- Exim ---------------------------------------------------------------------------------------------
 
+_EXIM_MID = r"[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}"
 _EXIM = re.compile(
-    r"^(?P<date>\d{4}-\d\d-\d\d) (?P<clock>\d\d:\d\d:\d\d)(?:\.\d+)?(?: [+-]\d{4})?(?: \[\d+\])?"
-    r" (?P<mid>[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) (?P<flag><=|=>|->|>>|\*>|\*\*|==|Completed)"
-    r"(?: (?P<rest>.*))?$"
+    r"^(?:(?P<date>\d{4}-\d\d-\d\d) (?P<clock>\d\d:\d\d:\d\d)(?:\.\d+)?(?: [+-]\d{4})?(?: \[\d+\])? )?"
+    rf"(?P<mid>{_EXIM_MID}) (?P<flag><=|=>|->|>>|\*>|\*\*|==|Completed)(?: (?P<rest>.*))?$"
 )
 _EXIM_ANY = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
-_EXIM_SMTP_ERROR = re.compile(r"SMTP error from remote mail(?: server)? after [^:]*(?::<[^>]*>)?: (?P<text>.*)$")
+_EXIM_SYSLOG = re.compile(
+    r"^(?P<stamp>[^\W\d_]{3}\.?\s+\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+    r" \S+ [^\s\[:]+(?:\[\d+\])?: (?:\d{9,10}\.\d+ )?")
+"""Exim through syslog: ``Mmm dd HH:MM:SS host exim[pid]: `` (splogger adds an epoch stamp) before
+Exim's own line, which keeps its date unless ``syslog_timestamp`` is false."""
+_EXIM_SMTP_ERROR = re.compile(r"SMTP error from remote mail(?:er| server)? after [^:]*(?::<[^>]*>)?"
+                              r"(?: SIZE=\d+)?: (?:host [^:]*: )?(?P<text>.*)$")
 _EXIM_CONFIRMATION = re.compile(r'\bC="(?P<text>[^"]*)"')
 _EXIM_FLAGS = {"=>": SENT, "->": SENT, "==": DEFERRED, "**": BOUNCED}
 _EXIM_GAVE_UP = re.compile(r"retry time(?:out)? (?:not reached for any host after a long failure period|exceeded)",
                            re.IGNORECASE)
 
 
-def read_exim(lines: Iterable[str], stats: FileStats) -> Iterator[DeliveryEvent]:
+def read_exim(lines: Iterable[str], stats: FileStats, years: YearResolver | None = None) -> Iterator[DeliveryEvent]:
+    clock = _Clock(years)
     for line in lines:
         stats.lines += 1
         text_line = line.rstrip("\r\n")
+        stamp = None
+        wrapped = _EXIM_SYSLOG.match(text_line)
+        if wrapped and not _EXIM_ANY.match(text_line):
+            stamp, text_line = wrapped.group("stamp"), text_line[wrapped.end():]
         match = _EXIM.match(text_line)
-        if not match:
-            if text_line.strip() and not _EXIM_ANY.match(text_line):
+        if not match or (match.group("date") is None and stamp is None):
+            if text_line.strip() and not _EXIM_ANY.match(text_line) and not wrapped:
                 stats.reject(line)
             continue  # other Exim lines: SMTP connections, rejects of incoming mail, queue runs
         status = _EXIM_FLAGS.get(match.group("flag"))
@@ -394,7 +634,13 @@ def read_exim(lines: Iterable[str], stats: FileStats) -> Iterator[DeliveryEvent]
         text = _exim_text(rest, status)
         if status == BOUNCED and _EXIM_GAVE_UP.search(text):
             status = EXPIRED
-        when = datetime.fromisoformat(f"{match.group('date')} {match.group('clock')}")
+        if match.group("date"):
+            when = datetime.fromisoformat(f"{match.group('date')} {match.group('clock')}")
+        else:
+            when = clock.time(stamp)
+            if when is None:
+                stats.reject(line)
+                continue
         stats.events += 1
         yield DeliveryEvent(when, normalise(address.strip("<>")), status, dsn_of(text), smtp_code_of(text),
                             text, match.group("mid"), None, stats.path)
@@ -410,8 +656,6 @@ def _exim_text(rest: str, status: str) -> str:
     # local failures: "** addr: Unrouteable address", "** addr R=x T=y: retry timeout exceeded"
     head, _, tail = rest.partition(": ")
     return tail or head
-
-
 # --- CSV exports ----------------------------------------------------------------------------------
 
 _CSV_COLUMNS = {
@@ -509,12 +753,22 @@ def read_csv(lines: Iterable[str], stats: FileStats) -> Iterator[DeliveryEvent]:
 # --- detection and the public reader --------------------------------------------------------------
 
 DETECT_LINES = 200
+YEARLESS_FORMATS = (POSTFIX, MSMTP, EXIM)
+"""Formats whose stamps may lack a year (Exim only when it logs through syslog without its own stamp)."""
 
 
 def detect_format(path: Path) -> str | None:
     """The format that recognises most of the file's first lines, or None when none does."""
     with open_text(path) as handle:
-        head = [line for _, line in zip(range(DETECT_LINES), handle) if line.strip()]
+        head = []
+        try:
+            for line in handle:
+                if line.strip():
+                    head.append(line)
+                    if len(head) >= DETECT_LINES:
+                        break
+        except READ_ERRORS:
+            pass  # a damaged .gz: detect from what could be read; the read names the damage
     if not head:
         return None
     if _csv_positions(next(csv.reader([head[0]], delimiter=_delimiter(head[0])))):
@@ -522,7 +776,8 @@ def detect_format(path: Path) -> str | None:
     scores = Counter()
     for line in head:
         text = line.rstrip("\r\n")
-        if _EXIM_ANY.match(text):
+        wrapped = _EXIM_SYSLOG.match(text)
+        if _EXIM_ANY.match(text) or (wrapped and _EXIM.match(text[wrapped.end():])):
             scores[EXIM] += 1
         if _MSMTP_OWN.match(text) or (" host=" in text and ("recipients=" in text or "exitcode=" in text)):
             scores[MSMTP] += 1
@@ -535,39 +790,78 @@ def detect_format(path: Path) -> str | None:
 
 
 class DeliveryLogReader:
-    """Reads a set of delivery-log files as one stream of events; `stats` says what each file held."""
+    """Reads a set of delivery-log files as one stream of events; `stats` says what each file held.
 
-    def __init__(self, paths: Iterable[str | Path], period_end: date | None = None, fmt: str | None = None):
+    Years of year-less stamps come from the files themselves (see the module docstring); nothing
+    in a file raises: damaged, empty and binary files are counted in `stats`.
+    """
+
+    def __init__(self, paths: Iterable[str | Path], fmt: str | None = None):
         if fmt is not None and fmt not in FORMATS:
             raise ValueError(f"unknown delivery-log format {fmt!r}; formats: {', '.join(FORMATS)}")
         self.paths = chronological(Path(p) for p in paths)
-        self.period_end = period_end
         self.fmt = fmt
         self.stats: list[FileStats] = []
 
     def events(self) -> Iterator[DeliveryEvent]:
-        self.stats = []
-        for path in self.paths:
-            fmt = self.fmt or detect_format(path)
-            stats = FileStats(path=path.name, format=fmt)
-            self.stats.append(stats)
-            with open_text(path) as handle:
-                if fmt is None:
-                    for line in handle:
-                        stats.lines += 1
-                        if line.strip():
-                            stats.reject(line)
-                    continue
-                yield from self._read(fmt, handle, stats, path)
+        self.stats = [FileStats(path=path.name, format=None) for path in self.paths]
+        formats = [self._format(path, stats) for path, stats in zip(self.paths, self.stats)]
+        plans = self._year_plans(formats)
+        for path, fmt, stats in zip(self.paths, formats, self.stats):
+            stats.format = fmt
+            if stats.read_error and fmt is None:
+                continue
+            plan = plans.get(path)
+            stats.year_source = plan.source if plan else None
+            years = YearResolver(plan.first_year) if plan else None
+            try:
+                with open_text(path) as handle:
+                    lines = _guarded(handle, stats, path)
+                    if fmt is None:
+                        for line in lines:
+                            stats.lines += 1
+                            if line.strip():
+                                stats.reject(line)
+                        continue
+                    yield from self._read(fmt, lines, stats, years)
+            except OSError as exc:
+                stats.read_error = _read_error(path, exc)
 
-    def _read(self, fmt: str, handle, stats: FileStats, path: Path) -> Iterator[DeliveryEvent]:
+    def _format(self, path: Path, stats: FileStats) -> str | None:
+        try:
+            return self.fmt or detect_format(path)
+        except READ_ERRORS as exc:
+            stats.read_error = _read_error(path, exc)
+            return None
+
+    def _year_plans(self, formats: list[str | None]) -> dict[Path, YearPlan]:
+        """Year plans of the year-less files, newest first within each rotation group, so that a file
+        never ends after the next newer one begins."""
+        plans: dict[Path, YearPlan] = {}
+        newer_start: dict[tuple, tuple[datetime, str]] = {}
+        for path, fmt, stats in reversed(list(zip(self.paths, formats, self.stats))):
+            if fmt not in YEARLESS_FORMATS:
+                continue
+            group = (str(path.parent), _rotation_key(path)[0])
+            try:
+                plan = plan_years(path, newer_start.get(group))
+            except READ_ERRORS as exc:
+                stats.read_error = _read_error(path, exc)
+                continue
+            if plan is not None:
+                plans[path] = plan
+                newer_start[group] = (plan.first_time, "next rotated file")
+        return plans
+
+    @staticmethod
+    def _read(fmt: str, lines: Iterable[str], stats: FileStats, years: YearResolver | None) -> Iterator[DeliveryEvent]:
         if fmt == POSTFIX:
-            return read_postfix(handle, stats, YearResolver(anchor_for(path, self.period_end)))
+            return read_postfix(lines, stats, years)
         if fmt == MSMTP:
-            return read_msmtp(handle, stats, YearResolver(anchor_for(path, self.period_end)))
+            return read_msmtp(lines, stats, years)
         if fmt == EXIM:
-            return read_exim(handle, stats)
-        return read_csv(handle, stats)
+            return read_exim(lines, stats, years)
+        return read_csv(lines, stats)
 
     @property
     def unparseable(self) -> int:

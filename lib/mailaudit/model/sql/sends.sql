@@ -8,9 +8,7 @@
 -- Read, click and unsubscribe times come from the tracking rows; the *_flag columns are the
 -- recipient row's own IS_READ/IS_CLICK/IS_UNSUB (absent on sender 15.x).
 CREATE TABLE sends AS
-WITH by_email AS (
-    SELECT email, min(contact_id) AS contact_id FROM contacts WHERE email IS NOT NULL GROUP BY email
-), read_times AS (
+WITH read_times AS (
     SELECT recipient_id, min(read_at) AS first_read_at, max(read_at) AS last_read_at, count(*) AS reads
     FROM reads WHERE recipient_id IS NOT NULL GROUP BY recipient_id
 ), click_times AS (
@@ -21,13 +19,13 @@ WITH by_email AS (
     FROM unsubscribes WHERE recipient_id IS NOT NULL GROUP BY recipient_id
 ), recipient_rows AS (
     SELECT r.ID AS recipient_id, r.POSTING_ID AS posting_id, p.letter_id, p.campaign_id,
-           coalesce(r.CONTACT_ID, e.contact_id) AS contact_id,
-           nullif(lower(trim(r.EMAIL)), '') AS recipient_email,
+           {RECIPIENT_CONTACT} AS contact_id,
+           {RECIPIENT_EMAIL} AS recipient_email,
            r.STATUS AS status, r.DATE_SENT AS sent_at,
            r.IS_READ = {YES} AS read_flag, r.IS_CLICK = {YES} AS click_flag, r.IS_UNSUB = {YES} AS unsub_flag
     FROM raw.b_sender_posting_recipient r
     JOIN postings p ON p.posting_id = r.POSTING_ID AND p.is_email
-    LEFT JOIN by_email e ON e.email = nullif(lower(trim(r.EMAIL)), '')
+    {LEGACY_CONTACT_JOIN}
 ), addressed AS (
     SELECT x.*, c.client AS contact_client,
            coalesce(c.email, x.recipient_email) AS email,
@@ -51,5 +49,4 @@ FROM addressed a
 LEFT JOIN provider_domains pd ON pd.domain = a.domain
 LEFT JOIN read_times rt ON rt.recipient_id = a.recipient_id
 LEFT JOIN click_times ct ON ct.recipient_id = a.recipient_id
-LEFT JOIN unsub_times ut ON ut.recipient_id = a.recipient_id
-ORDER BY a.recipient_id;
+LEFT JOIN unsub_times ut ON ut.recipient_id = a.recipient_id;
