@@ -36,6 +36,7 @@ from mailaudit.analyses.hygiene import audit_hygiene
 from mailaudit.period import Period
 from mailaudit.snapshot.store import open_snapshot
 model = open_snapshot(Path(sys.argv[1]))
+model.con.execute("SET enable_progress_bar = false")   # DuckDB draws it on stdout, where the figures go
 window = model.manifest["period"]
 period = Period(date.fromisoformat(window["start"]), date.fromisoformat(window["end"]))
 hygiene = {"soft_bounce_streak": 3, "unsub_grace_hours": 48, "inactive_months": 6, "inactive_min_sends": 5,
