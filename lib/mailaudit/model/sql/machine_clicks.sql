@@ -62,12 +62,12 @@ LEFT JOIN fast f ON f.click_id = c.click_id
 LEFT JOIN automated a ON a.click_id = c.click_id
 WHERE l.click_id IS NOT NULL OR b.click_id IS NOT NULL OR f.click_id IS NOT NULL OR a.click_id IS NOT NULL;
 
--- sends, with its people's clicks: human_clicks and first_human_click_at leave machine clicks out;
--- machine_clicks counts the others.
-CREATE OR REPLACE TABLE sends AS
-SELECT s.*, coalesce(h.human_clicks, 0) AS human_clicks, h.first_human_click_at,
-       s.clicks - coalesce(h.human_clicks, 0) AS machine_clicks
-FROM sends s
-LEFT JOIN (SELECT k.recipient_id, count(*) AS human_clicks, min(k.clicked_at) AS first_human_click_at
-           FROM clicks k ANTI JOIN machine_clicks m ON m.click_id = k.click_id
-           GROUP BY k.recipient_id) h ON h.recipient_id = s.recipient_id;
+-- sends, with its people's clicks: human_clicks and first_human_click_at leave machine clicks out
+-- (clicks - human_clicks are a machine's). Only the clicked rows are updated.
+ALTER TABLE sends ADD COLUMN human_clicks BIGINT DEFAULT 0;
+ALTER TABLE sends ADD COLUMN first_human_click_at TIMESTAMP;
+UPDATE sends SET human_clicks = h.human_clicks, first_human_click_at = h.first_human_click_at
+FROM (SELECT k.recipient_id, count(*) AS human_clicks, min(k.clicked_at) AS first_human_click_at
+      FROM clicks k ANTI JOIN machine_clicks m ON m.click_id = k.click_id
+      GROUP BY k.recipient_id) h
+WHERE h.recipient_id = sends.recipient_id;
