@@ -1,22 +1,19 @@
 """open_inflation on the demo portal: figures equal (counts) or recover (estimates) the truth file.
 
 The demo is built once per session with its access log (BitrixVM format) at the default size and
-seed, the data the issue's acceptance refers to.
+seed, the data the issue's acceptance refers to, and read through its snapshot's model: once with the
+access log's hits, once by the database alone.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 import pytest
-from sqlalchemy import URL
+from opens_fixtures import built_model
 
 from mailaudit.analyses.opens import analyse_opens
-from mailaudit.bitrix.schema import reflect_schema
-from mailaudit.demo import build_demo
 from mailaudit.period import Period
-from mailaudit.sources.db import create_readonly_engine
 
 PERIOD = Period(date(2025, 10, 1), date(2026, 9, 30))
 OPENS_PARAMS = {"scanner_seconds": 10, "apple_ranges": None}
@@ -24,15 +21,12 @@ OPENS_PARAMS = {"scanner_seconds": 10, "apple_ranges": None}
 
 @pytest.fixture(scope="session")
 def opens_demo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("opens_demo")
-    built = build_demo(sqlite_path=folder / "demo.sqlite", contacts=20_000, seed=1, logs_dir=folder / "logs")
-    truth = json.loads(built.truth.read_text(encoding="utf-8"))
-    engine = create_readonly_engine(URL.create("sqlite", database=str(folder / "demo.sqlite")))
-    with engine.connect() as conn:
-        schema = reflect_schema(conn)
-        with_log = analyse_opens(conn, schema, PERIOD, OPENS_PARAMS, [built.logs["access"]])
-        database = analyse_opens(conn, schema, PERIOD, OPENS_PARAMS)
-    engine.dispose()
+    model, truth, _ = built_model(tmp_path_factory.mktemp("opens_demo"), contacts=20_000, seed=1)
+    try:
+        with_log = analyse_opens(model, PERIOD, OPENS_PARAMS)
+        database = analyse_opens(model, PERIOD, OPENS_PARAMS, use_access_log=False)
+    finally:
+        model.close()
     return {"truth": truth, "access_log": with_log, "database": database}
 
 
