@@ -538,28 +538,31 @@ ASSUMPTIONS = {
 
 def contact_bootstrap_sums(features: np.ndarray, cell: np.ndarray, n_cells: int, n_boot: int = N_BOOT,
                            seed: int = 0, predicted_cell: np.ndarray | None = None,
-                           predicted_rate: float = 0.0, batch: int = 50_000) -> np.ndarray:
+                           predicted_rate: float = 0.0) -> np.ndarray:
     """Poisson bootstrap over contacts: in each replicate every contact is drawn w ~ Poisson(1) times
     and its feature sums are added to its cell. A contact with a ``predicted_cell`` (>= 0) is also
     drawn Poisson(predicted_rate * w) times into that cell: a new group of such contacts, drawn from
-    the resampled ones. Returns shape (n_boot, n_cells, n_features)."""
+    the resampled ones. Returns shape (n_boot, n_cells, n_features).
+
+    Contacts alike in cell, predicted cell and feature sums are drawn together: n of them are drawn
+    Poisson(n) times in all, and Poisson(predicted_rate × that) times into the predicted cell -- the
+    distribution of the sums of their single draws, with one draw per kind of contact (a million
+    contacts are a few tens of thousands of kinds)."""
     rng = np.random.default_rng(seed)
     if predicted_cell is None:
         predicted_cell = np.full(len(cell), -1)
-    order = np.argsort(cell, kind="stable")
-    features, cell, predicted_cell = features[order].astype(np.float32), cell[order], predicted_cell[order]
-    bounds = np.searchsorted(cell, np.arange(n_cells + 1))
+    keys = pd.DataFrame(np.column_stack([cell, predicted_cell, features]).astype(np.int64)).add_prefix("k")
+    kinds = keys.groupby(list(keys.columns), sort=True).size().reset_index(name="n").to_numpy()
+    kind_cell, kind_predicted, counts = kinds[:, 0], kinds[:, 1], kinds[:, -1]
+    kind_features = kinds[:, 2:-1].astype(np.float64)
+    weights = rng.poisson(counts, size=(n_boot, len(kinds))).astype(np.float64)
     out = np.zeros((n_boot, n_cells, features.shape[1]))
-    for code in range(n_cells):
-        for start in range(bounds[code], bounds[code + 1], batch):
-            stop = min(start + batch, bounds[code + 1])
-            weights = rng.poisson(1.0, size=(n_boot, stop - start)).astype(np.float32)
-            out[:, code, :] += weights @ features[start:stop]
-            target = predicted_cell[start:stop]
-            for other in np.unique(target[target >= 0]):
-                mask = target == other
-                drawn = rng.poisson(predicted_rate * weights[:, mask]).astype(np.float32)
-                out[:, other, :] += drawn @ features[start:stop][mask]
+    for code in np.unique(kind_cell):
+        mask = kind_cell == code
+        out[:, code, :] += weights[:, mask] @ kind_features[mask]
+    for code in np.unique(kind_predicted[kind_predicted >= 0]):
+        mask = kind_predicted == code
+        out[:, code, :] += rng.poisson(predicted_rate * weights[:, mask]) @ kind_features[mask]
     return out
 
 
