@@ -81,6 +81,7 @@ def _model(sends: int = 400, seed: int = 5) -> tuple[Model, pd.DataFrame]:
     con.register("_hits", pd.concat([hits, unclaimed]))
     con.execute("CREATE TABLE sends AS SELECT * FROM _sends")
     con.execute("CREATE TABLE tracking_hits AS SELECT * FROM _hits")
+    con.execute("CREATE TABLE user_agents AS SELECT DISTINCT user_agent FROM tracking_hits")
     con.execute("CREATE SCHEMA raw")
     con.execute("CREATE TABLE raw.b_sender_posting_recipient AS SELECT recipient_id AS ID FROM sends "
                 "UNION ALL SELECT 9001")

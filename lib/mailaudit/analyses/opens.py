@@ -208,54 +208,80 @@ def _ipv4_spans(cidrs: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame(merged, columns=["lo", "hi"], dtype=np.int64)
 
 
-PERIOD_HITS_SQL = f"""
-    SELECT h.recipient_id, h.kind = '{CLICK}' AS is_click, coalesce(h.user_agent, '') AS user_agent,
-           coalesce(h.ip, '') AS ip, epoch(h.time)::BIGINT AS t
-    FROM tracking_hits h
-    WHERE h.recipient_id IN (SELECT recipient_id FROM sends WHERE delivered AND sent_at >= $start AND sent_at < $end)"""
-"""The access-log hits of the period's delivered sends."""
+PERIOD_SENT_SQL = """
+    SELECT recipient_id, epoch(date_trunc('second', sent_at))::BIGINT AS sent
+    FROM sends WHERE delivered AND sent_at >= $start AND sent_at < $end"""
+"""The period's delivered sends and their send time (whole seconds)."""
 
-FLAGGED_HITS_SQL = f"""
-    WITH hits AS ({PERIOD_HITS_SQL}),
-    numbered AS (
-        SELECT *, CASE WHEN regexp_full_match(ip, '{IPV4_SQL_PATTERN}') THEN
-                  string_split(ip, '.')[1]::BIGINT * 16777216 + string_split(ip, '.')[2]::BIGINT * 65536
-                  + string_split(ip, '.')[3]::BIGINT * 256 + string_split(ip, '.')[4]::BIGINT END AS v4
-        FROM hits)
-    SELECT n.recipient_id, n.is_click, n.user_agent, n.ip, n.t,
-           coalesce(n.v4 <= a.hi, o.in_apple, false) AS in_apple,
-           coalesce(n.v4 <= g.hi, o.in_gateway, false) AS in_gateway
-    FROM numbered n
-    ASOF LEFT JOIN _opens_apple_v4 a ON n.v4 >= a.lo
-    ASOF LEFT JOIN _opens_gateway_v4 g ON n.v4 >= g.lo
-    LEFT JOIN _opens_other_ips o ON n.v4 IS NULL AND o.ip = n.ip"""
-"""Each hit with whether its IP lies in Apple's and the gateways' networks (IPv4 by integer span;
-other addresses from _opens_other_ips, looked up in Python)."""
+
+def _network_flags(con, ip_evidence: IpEvidence, classifier: mc.MailClientClassifier) -> None:
+    """Create the temporary table _opens_ips: each distinct address of the access log's hits, whether
+    it lies in Apple's networks and in a gateway's (IPv4 by integer span; any other text in Python)."""
+    con.register("_opens_apple_v4", _ipv4_spans(ip_evidence.apple or ()))
+    con.register("_opens_gateway_v4", _ipv4_spans(ip_evidence.gateway))
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _opens_ips AS
+            WITH ips AS (
+                SELECT DISTINCT coalesce(ip, '') AS ip FROM tracking_hits
+            ), numbered AS (
+                SELECT ip, CASE WHEN regexp_full_match(ip, '{IPV4_SQL_PATTERN}') THEN
+                           p[1]::BIGINT * 16777216 + p[2]::BIGINT * 65536 + p[3]::BIGINT * 256 + p[4]::BIGINT END AS v4
+                FROM (SELECT ip, string_split(ip, '.') AS p FROM ips))
+            SELECT n.ip, n.v4, coalesce(n.v4 <= a.hi, false) AS in_apple, coalesce(n.v4 <= g.hi, false) AS in_gateway
+            FROM numbered n
+            ASOF LEFT JOIN _opens_apple_v4 a ON n.v4 >= a.lo
+            ASOF LEFT JOIN _opens_gateway_v4 g ON n.v4 >= g.lo""")
+    finally:
+        con.unregister("_opens_apple_v4")
+        con.unregister("_opens_gateway_v4")
+    others = con.execute("SELECT ip FROM _opens_ips WHERE v4 IS NULL").df()
+    if len(others):
+        apple_ranges, gateway_ranges = classifier.apple_ranges, classifier.gateway_ranges
+        others["in_apple"] = np.array([apple_ranges is not None and ip in apple_ranges for ip in others["ip"]], bool)
+        others["in_gateway"] = np.array([ip in gateway_ranges for ip in others["ip"]], bool)
+        con.register("_opens_other_ips", others)
+        try:
+            con.execute("UPDATE _opens_ips i SET in_apple = o.in_apple, in_gateway = o.in_gateway "
+                        "FROM _opens_other_ips o WHERE i.ip = o.ip")
+        finally:
+            con.unregister("_opens_other_ips")
 
 
 def _classify_hits(model: Model, period: Period, ip_evidence: IpEvidence, scanner_seconds: float) -> None:
     """Create the temporary table _opens_hit_verdicts: per send of the period seen in the access log,
-    whether a person loaded its pixel (hit_human_open) or clicked (hit_human_click), whether Apple's
-    proxy fetched it, and its client (the kind, class and client with most hits, scanners aside).
+    whether a person loaded its pixel (human_open) or clicked (human_click), whether Apple's proxy
+    fetched it, and its client (the kind, class and client with most hits, scanners aside).
 
     The classifier runs once per distinct (User-Agent, in Apple's networks, in a gateway's network):
     a hit's class depends on its IP only through those networks, so one address stands for the rest."""
-    con, bounds = model.con, {"start": period.start_dt, "end": period.end_exclusive}
+    con = model.con
+    bounds = {"start": period.start_dt, "end": period.end_exclusive}
     classifier = ip_evidence.classifier()
-    con.register("_opens_apple_v4", _ipv4_spans(ip_evidence.apple or ()))
-    con.register("_opens_gateway_v4", _ipv4_spans(ip_evidence.gateway))
-    others = con.execute(f"SELECT DISTINCT ip FROM ({PERIOD_HITS_SQL}) WHERE NOT regexp_full_match(ip, "
-                         f"'{IPV4_SQL_PATTERN}')", bounds).df()
-    apple_ranges, gateway_ranges = classifier.apple_ranges, classifier.gateway_ranges
-    others["in_apple"] = np.array([apple_ranges is not None and ip in apple_ranges for ip in others["ip"]], bool)
-    others["in_gateway"] = np.array([ip in gateway_ranges for ip in others["ip"]], bool)
-    con.register("_opens_other_ips", others)
-    kinds = con.execute(f"SELECT user_agent, in_apple, in_gateway, any_value(ip) AS ip FROM ({FLAGGED_HITS_SQL}) "
-                        "GROUP BY ALL", bounds).df()
+    _network_flags(con, ip_evidence, classifier)
+    # the period's hits, grouped per send, kind, User-Agent and network: the last one's delay after sending
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _opens_hits AS
+        WITH agents AS (SELECT coalesce(user_agent, '') AS user_agent,
+                               (row_number() OVER (ORDER BY user_agent))::INTEGER AS agent FROM user_agents)
+        SELECT h.recipient_id, h.kind = '{CLICK}' AS is_click, a.agent, i.in_apple, i.in_gateway,
+               max(epoch(h.time)::BIGINT - s.sent) AS last, count(*) AS hits
+        FROM tracking_hits h
+        JOIN ({PERIOD_SENT_SQL}) s USING (recipient_id)
+        JOIN agents a ON a.user_agent = coalesce(h.user_agent, '')
+        JOIN _opens_ips i ON i.ip = coalesce(h.ip, '')
+        GROUP BY ALL""", bounds)
+    kinds = con.execute("""
+        WITH addresses AS (SELECT in_apple, in_gateway, min(ip) AS ip FROM _opens_ips GROUP BY ALL),
+             agents AS (SELECT coalesce(user_agent, '') AS user_agent,
+                               (row_number() OVER (ORDER BY user_agent))::INTEGER AS agent FROM user_agents)
+        SELECT k.agent, k.in_apple, k.in_gateway, a.user_agent, n.ip
+        FROM (SELECT DISTINCT agent, in_apple, in_gateway FROM _opens_hits) k
+        JOIN agents a USING (agent) JOIN addresses n USING (in_apple, in_gateway)""").df()
     found = [classifier.classify(ua, ip) for ua, ip in zip(kinds["user_agent"], kinds["ip"])]
     kinds["hit_class"] = np.array([HIT_CLASS_CODE[f.hit_class] for f in found], dtype=np.int16)
     kinds["client"] = np.array([CLIENT_CODE.get(f.client, UNKNOWN_CLIENT) for f in found], dtype=np.int16)
-    con.register("_opens_hit_kinds", kinds.drop(columns="ip"))
+    con.register("_opens_hit_kinds", kinds.drop(columns=["user_agent", "ip"]))
     machine = [HIT_CLASS_CODE[c] for c in mc.MACHINE_CLASSES]
     timing_checked = [HIT_CLASS_CODE[c] for c in mc.TIMING_CHECKED_CLASSES]
     # the send's client is that of its (kind, class, client) with most hits, ties to the lowest codes
@@ -264,17 +290,14 @@ def _classify_hits(model: Model, period: Period, ip_evidence: IpEvidence, scanne
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _opens_hit_verdicts AS
             WITH grouped AS (
-                SELECT f.recipient_id, f.is_click, k.hit_class, k.client, max(f.t) AS last, count(*) AS hits
-                FROM ({FLAGGED_HITS_SQL}) f
-                JOIN _opens_hit_kinds k USING (user_agent, in_apple, in_gateway)
+                SELECT h.recipient_id, h.is_click, k.hit_class, k.client, max(h.last) AS last, sum(h.hits) AS hits
+                FROM _opens_hits h JOIN _opens_hit_kinds k USING (agent, in_apple, in_gateway)
                 GROUP BY ALL
             ), judged AS (
                 -- an ordinary client whose every hit came within scanner_seconds of delivery is a gateway scanner
-                SELECT g.*, NOT list_contains({machine}, g.hit_class)
-                            AND NOT (list_contains({timing_checked}, g.hit_class)
-                                     AND g.last - epoch(date_trunc('second', s.sent_at))::BIGINT <= $scanner_seconds)
-                            AS human
-                FROM grouped g JOIN sends s USING (recipient_id)
+                SELECT *, NOT list_contains({machine}, hit_class)
+                          AND NOT (list_contains({timing_checked}, hit_class) AND last <= $scanner_seconds) AS human
+                FROM grouped
             )
             SELECT recipient_id,
                    bool_or(human AND NOT is_click) AS human_open,
@@ -283,10 +306,11 @@ def _classify_hits(model: Model, period: Period, ip_evidence: IpEvidence, scanne
                    arg_max(client, hits * {n_keys} - ((is_click::INTEGER * {len(mc.HIT_CLASSES)} + hit_class)
                                                       * {n_clients} + client))
                        FILTER (WHERE client <> {SCANNER_CLIENT}) AS client
-            FROM judged GROUP BY recipient_id""", {**bounds, "scanner_seconds": scanner_seconds})
+            FROM judged GROUP BY recipient_id""", {"scanner_seconds": scanner_seconds})
     finally:
-        for name in ("_opens_apple_v4", "_opens_gateway_v4", "_opens_other_ips", "_opens_hit_kinds"):
-            con.unregister(name)
+        con.unregister("_opens_hit_kinds")
+        con.execute("DROP TABLE IF EXISTS temp._opens_hits")
+        con.execute("DROP TABLE IF EXISTS temp._opens_ips")
 
 
 def unmatched_hits(model: Model, period: Period) -> dict:
@@ -329,13 +353,12 @@ def _feature_sums() -> str:
 
 
 def _sums(model: Model, evidence: str, params: dict) -> tuple[pd.DataFrame, pd.Series, _Sums]:
-    """Per contact (features, database and provider client; in the order contacts first appear among
-    the sends), each contact's access-log client (the one most of its sends were seen with, ties to
+    """Per contact (features, database and provider client), each contact's access-log client (the one most of its sends were seen with, ties to
     the first seen), and the per-unit sums."""
     query = lambda sql: model.con.execute(f"WITH s AS ({_sends_sql(evidence)}) {sql}", params).df()  # noqa: E731
     contacts = query(f"""SELECT contact, {_feature_sums()}, max(db_client)::SMALLINT AS db_client,
                                 max(provider_client)::SMALLINT AS provider_client
-                         FROM s GROUP BY contact ORDER BY min(recipient_id)""").set_index("contact")
+                         FROM s GROUP BY contact ORDER BY contact""").set_index("contact")
     log_client = pd.Series(dtype=np.int16)
     if evidence == "access_log":
         log_client = query("""SELECT contact, hit_client AS client FROM s WHERE hit_client IS NOT NULL
