@@ -7,6 +7,7 @@ access log's hits, once by the database alone.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -14,6 +15,8 @@ from opens_fixtures import built_model
 
 from mailaudit.analyses.opens import analyse_opens
 from mailaudit.period import Period
+from mailaudit.report.params import load_params
+from mailaudit.report.runner import run_reports
 
 PERIOD = Period(date(2025, 10, 1), date(2026, 9, 30))
 OPENS_PARAMS = {"scanner_seconds": 10, "apple_ranges": None}
@@ -99,3 +102,18 @@ def test_views_cover_the_period(opens_demo):
     apple_delays = result.delays[result.delays["client"] == "apple"].set_index("delay_from_s")["first_reads"]
     # the prefetch spike: most Apple first reads within 10 minutes of sending
     assert apple_delays.loc[:300].sum() > 0.5 * apple_delays.sum()
+
+
+def test_report_bundle_records_the_figures_of_the_model(demo, demo_params, demo_model, tmp_path):
+    """The notebook reads the snapshot the run makes: its summary.json figures are the analysis's."""
+    result = run_reports(demo_params(), tmp_path / "bundle", only=["open_inflation"], progress=False)
+    summary = json.loads((tmp_path / "bundle" / "summary.json").read_text())
+    assert result.exit_code == 0 and summary["reports"]["open_inflation"]["status"] == "ok"
+    params = load_params(demo_params())
+    direct = analyse_opens(demo_model, params.period, params.opens).figures
+    assert summary["opens"]["evidence"] == "access_log"
+    assert summary["opens"]["delivered"] == direct["delivered"] == demo.truth_figures["opens"]["delivered"]
+    assert summary["opens"]["human_open_rate"] == pytest.approx(direct["human_open_rate"], abs=1e-12)
+    assert summary["opens"]["human_open_rate_ci"] == pytest.approx(direct["human_open_rate_ci"], abs=1e-12)
+    html = (tmp_path / "bundle" / "open_inflation.html").read_text()
+    assert html.count("data:image/png;base64") >= 4   # estimators, clients, delays, months, ranking

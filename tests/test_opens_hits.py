@@ -54,7 +54,7 @@ def apple_csv(tmp_path):
 
 def _model(sends: int = 400, seed: int = 5) -> tuple[Model, pd.DataFrame]:
     """A model holding only what the opens analysis reads: delivered sends (each its own contact,
-    all opened and clicked), their access-log hits (random User-Agent, address, kind and delay), and
+    all opened and clicked by a person), their access-log hits (random User-Agent, address, kind and delay), and
     hits of a send outside the period, of a recipient row that is no delivered send, and of none."""
     rng = np.random.default_rng(seed)
     ids = np.arange(1, sends + 1)
@@ -62,7 +62,7 @@ def _model(sends: int = 400, seed: int = 5) -> tuple[Model, pd.DataFrame]:
         "recipient_id": ids, "posting_id": 1, "contact_id": ids, "delivered": True,
         "sent_at": SENT, "first_read_at": SENT + timedelta(hours=2), "last_read_at": SENT + timedelta(hours=3),
         "first_click_at": SENT + timedelta(hours=2, minutes=1), "last_click_at": SENT + timedelta(hours=2, minutes=1),
-        "client": "unknown", "provider": "other"})
+        "clicks": 1, "human_clicks": 1, "client": "unknown", "provider": "other"})
     outside = send_rows.iloc[:1].assign(recipient_id=9002, contact_id=9002, sent_at=datetime(2025, 6, 1))
     seen = ids[rng.random(sends) < 0.85]                    # the rest never appear in the log
     rid = np.repeat(seen, rng.integers(1, 5, len(seen)))
@@ -124,14 +124,15 @@ def test_verdicts_equal_hit_by_hit_classification(apple_csv, with_apple_ranges):
     # every send is opened and clicked: the features show the hits' verdicts directly
     assert (seen["logged"] == 1).all()
     assert seen["pixel_human"].tolist() == expected["human_open"].astype(int).tolist()
-    assert seen["human_click"].tolist() == expected["human_click"].astype(int).tolist()
+    assert seen["human_log"].tolist() == (expected["human_open"] | expected["human_click"]).astype(int).tolist()
     assert seen["apple_proxy"].tolist() == expected["apple_proxy"].astype(int).tolist()
     assert seen["client"].tolist() == expected["client"].tolist()
     # the classes cover every case the addresses and agents were chosen for
     assert expected["apple_proxy"].any() and (~expected["apple_proxy"]).any()
     assert expected["human_open"].any() and (~expected["human_open"]).any()
+    assert expected["human_click"].any() and (expected["human_open"] != expected["human_click"]).any()
     unseen = found.drop(index=expected.index)
-    assert len(unseen) and (unseen["logged"] == 0).all() and (unseen["human_click"] == 1).all()
+    assert len(unseen) and (unseen["logged"] == 0).all() and (unseen["human_log"] == 0).all()
 
 
 def test_apple_ranges_turn_proxy_hits_from_elsewhere_into_people(apple_csv):

@@ -76,13 +76,14 @@ PREDICTED = 3
 group, used to impute the prefetch group's opens (exclusion) with their sampling variation."""
 
 # Per-send 0/1 features summed per contact, posting, month and client: name -> SQL over the send's
-# delays in seconds after sending (first_read, last_read, first_click, last_click; NULL when none) and,
-# on the access-log route, its hits' verdicts (has_hit, hit_human_open, hit_human_click, hit_apple_proxy).
+# delays in seconds after sending (first_read, last_read, first_click; NULL when none), its clicks and
+# human_clicks, and on the access-log route its hits' verdicts (has_hit, hit_human_open, hit_human_click,
+# hit_apple_proxy).
 # A feature may use the ones before it.
 FEATURES_SQL = {
     "delivered": "true",
     "opened": "first_read IS NOT NULL",
-    "clicked": "last_click IS NOT NULL",
+    "clicked": "clicks > 0",
     # opened, and not every read within scanner_seconds of delivery
     "human_db": "coalesce(last_read > $scanner_seconds, false)",
     # opened, first read after a minute and the scanner window (a person's, unless prefetched)
@@ -91,21 +92,21 @@ FEATURES_SQL = {
     "late_open": f"coalesce(first_read > {PREFETCH_HORIZON_SECONDS}, false)",
     # opened, first read within PREFETCH_SIGNATURE_SECONDS of delivery
     "early_read": f"coalesce(first_read <= {PREFETCH_SIGNATURE_SECONDS}, false)",
+    # a person's click: the model's machine clicks (scanners in the access log, link bursts, clicks
+    # faster than delivery, gateway-like contacts) left out
+    "human_click": "human_clicks > 0",
 }
 ROUTE_FEATURES_SQL = {
     "access_log": {
         "logged": "opened AND has_hit",                 # opened and seen in the access log
         "human_log": "logged AND (hit_human_open OR hit_human_click)",   # ... with a click or a person's open
         "apple_proxy": "hit_apple_proxy",               # Apple's privacy proxy loaded the pixel
-        # a click that is not a scanner's; one the log did not see is judged by its timing
-        "human_click": "clicked AND CASE WHEN has_hit THEN hit_human_click ELSE last_click > $scanner_seconds END",
         "pixel_human": "logged AND hit_human_open",     # a person loaded the pixel
     },
     "database": {
         "logged": "false",
         "human_log": "false",
         "apple_proxy": "false",
-        "human_click": "coalesce(last_click > $scanner_seconds, false)",
         # a person's read before any click (Bitrix writes a read at a click when no pixel was loaded)
         "pixel_human": "human_db AND (NOT clicked OR coalesce(first_read < first_click, false))",
     },
@@ -140,9 +141,9 @@ def _period_sends_sql() -> str:
 
     provider_client = {p: CLIENT_CODE[c] for p, c in PROVIDER_CLIENT.items()}
     return f"""
-        SELECT recipient_id, posting_id, contact, month, db_client, provider_client, sent,
+        SELECT recipient_id, posting_id, contact, month, db_client, provider_client, sent, clicks, human_clicks,
                {delay('first_read_at')} AS first_read, {delay('last_read_at')} AS last_read,
-               {delay('first_click_at')} AS first_click, {delay('last_click_at')} AS last_click
+               {delay('first_click_at')} AS first_click
         FROM (SELECT *, coalesce(contact_id, -1) AS contact, strftime(sent_at, '%Y-%m') AS month,
                      {_code_sql('client', CLIENT_CODE, UNKNOWN_CLIENT)} AS db_client,
                      {_code_sql('provider', provider_client, UNKNOWN_CLIENT)} AS provider_client,
@@ -315,7 +316,8 @@ def _classify_hits(model: Model, period: Period, ip_evidence: IpEvidence, scanne
 
 def unmatched_hits(model: Model, period: Period) -> dict:
     """Hits the period's delivered sends did not claim: tags of recipient ids that exist in no recipient
-    row (orphans: deleted postings, another portal, forged), and hits of recipient rows outside the
+    row of the snapshot (orphans: deleted postings, another portal, forged -- or, when the snapshot
+    holds only the postings of its window, a letter outside it), and hits of recipient rows outside the
     period or not delivered (counts of hits and of recipient ids)."""
     (orphan_hits, orphans, outside), = model.con.execute("""
         WITH unclaimed AS (
@@ -543,7 +545,8 @@ ASSUMPTIONS = {
         "proxy loads every image), applied to the prefetch group. Assumes Apple Mail users open as often "
         "as the others."),
     "click_anchored": (
-        "Human click rate of all delivered rows (clicks within the scanner window removed) ÷ the "
+        "Human click rate of all delivered rows (machine clicks removed: scanners, link bursts, clicks "
+        "within a minute of sending) ÷ the "
         "click-to-open ratio of the contacts without prefetch (access log: identified clients); for the "
         "prefetch group, the ratio of readers who loaded images, since Apple's proxy loads every image. "
         "Assumes the chance that an opener clicks does not depend on the mail client."),
@@ -746,9 +749,12 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
     }
     if log_stats is not None:
         if log_stats.get("orphan_recipients"):
+            window = model.manifest.get("window", {})
+            older = ("" if window.get("postings", "all") == "all" else
+                     f", or a letter outside the snapshot's window {window['start']} to {window['end']}")
             notes.append(f"{log_stats['orphan_recipient_hits']:,} access-log hits carry a tag of a recipient id "
-                         "that exists in no recipient row (deleted postings, another portal, or forged): "
-                         "counted, not used.")
+                         f"that exists in no recipient row of the snapshot (deleted postings, another portal, or "
+                         f"forged{older}): counted, not used.")
         figures["access_log"] = log_stats
         logged = int(s_point("logged"))
         figures["access_log"]["opened_rows_in_log_share"] = logged / opened if opened else None
@@ -978,7 +984,7 @@ def log_quality_table(result: OpensResult) -> pd.DataFrame:
         "tracking_lines": "requests to the pixel or click endpoints", "sender_opens": "campaign pixel hits",
         "sender_clicks": "campaign click hits", "crm_hits": "CRM one-to-one mail hits (not campaigns)",
         "other_module_hits": "hits of other modules", "garbage_tags": "tags that decode to no recipient",
-        "failed_requests": "failed requests (HTTP ≥ 400)",
+        "failed_requests": "failed requests (HTTP ≥ 400)", "unreadable_files": "log files that could not be read",
         "orphan_recipient_hits": "hits whose tag names a recipient that does not exist",
         "orphan_recipients": "recipient ids named by such tags",
         "outside_period_hits": "hits of letters sent outside the period (or not delivered)",
