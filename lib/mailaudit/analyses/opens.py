@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import ipaddress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -249,44 +248,47 @@ def _network_flags(con, ip_evidence: IpEvidence, classifier: mc.MailClientClassi
             con.unregister("_opens_other_ips")
 
 
+TEMPORARY_TABLES = ("_opens_agents", "_opens_ips", "_opens_hits", "_opens_hit_verdicts")
+"""The analysis's working tables, on the model's connection only while classify_contacts runs."""
+
+
 def _classify_hits(model: Model, period: Period, ip_evidence: IpEvidence, scanner_seconds: float) -> None:
     """Create the temporary table _opens_hit_verdicts: per send of the period seen in the access log,
-    whether a person loaded its pixel (human_open) or clicked (human_click), whether Apple's proxy
-    fetched it, and its client (the kind, class and client with most hits, scanners aside).
+    whether a person loaded its pixel (human_open) or clicked (human_click) by the hits' classes,
+    whether Apple's proxy fetched it, and its client (the kind, class and client with most hits,
+    scanners aside).
 
     The classifier runs once per distinct (User-Agent, in Apple's networks, in a gateway's network):
     a hit's class depends on its IP only through those networks, so one address stands for the rest."""
     con = model.con
-    bounds = {"start": period.start_dt, "end": period.end_exclusive}
     classifier = ip_evidence.classifier()
     _network_flags(con, ip_evidence, classifier)
-    # the period's hits, grouped per send, kind, User-Agent and network: the last one's delay after sending
+    con.execute("CREATE OR REPLACE TEMP TABLE _opens_agents AS SELECT coalesce(user_agent, '') AS user_agent, "
+                "(row_number() OVER (ORDER BY user_agent))::INTEGER AS agent FROM user_agents")
+    # the period's hits per send, kind, User-Agent and network, with the last one's delay after sending
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _opens_hits AS
-        WITH agents AS (SELECT coalesce(user_agent, '') AS user_agent,
-                               (row_number() OVER (ORDER BY user_agent))::INTEGER AS agent FROM user_agents)
         SELECT h.recipient_id, h.kind = '{CLICK}' AS is_click, a.agent, i.in_apple, i.in_gateway,
                max(epoch(h.time)::BIGINT - s.sent) AS last, count(*) AS hits
         FROM tracking_hits h
         JOIN ({PERIOD_SENT_SQL}) s USING (recipient_id)
-        JOIN agents a ON a.user_agent = coalesce(h.user_agent, '')
+        JOIN _opens_agents a ON a.user_agent = coalesce(h.user_agent, '')
         JOIN _opens_ips i ON i.ip = coalesce(h.ip, '')
-        GROUP BY ALL""", bounds)
+        GROUP BY ALL""", {"start": period.start_dt, "end": period.end_exclusive})
     kinds = con.execute("""
-        WITH addresses AS (SELECT in_apple, in_gateway, min(ip) AS ip FROM _opens_ips GROUP BY ALL),
-             agents AS (SELECT coalesce(user_agent, '') AS user_agent,
-                               (row_number() OVER (ORDER BY user_agent))::INTEGER AS agent FROM user_agents)
         SELECT k.agent, k.in_apple, k.in_gateway, a.user_agent, n.ip
         FROM (SELECT DISTINCT agent, in_apple, in_gateway FROM _opens_hits) k
-        JOIN agents a USING (agent) JOIN addresses n USING (in_apple, in_gateway)""").df()
+        JOIN _opens_agents a USING (agent)
+        JOIN (SELECT in_apple, in_gateway, min(ip) AS ip FROM _opens_ips GROUP BY ALL) n USING (in_apple, in_gateway)
+        """).df()
     found = [classifier.classify(ua, ip) for ua, ip in zip(kinds["user_agent"], kinds["ip"])]
     kinds["hit_class"] = np.array([HIT_CLASS_CODE[f.hit_class] for f in found], dtype=np.int16)
     kinds["client"] = np.array([CLIENT_CODE.get(f.client, UNKNOWN_CLIENT) for f in found], dtype=np.int16)
-    con.register("_opens_hit_kinds", kinds.drop(columns=["user_agent", "ip"]))
     machine = [HIT_CLASS_CODE[c] for c in mc.MACHINE_CLASSES]
     timing_checked = [HIT_CLASS_CODE[c] for c in mc.TIMING_CHECKED_CLASSES]
     # the send's client is that of its (kind, class, client) with most hits, ties to the lowest codes
     n_clients, n_keys = len(CLIENTS), 2 * len(mc.HIT_CLASSES) * len(CLIENTS)
+    con.register("_opens_hit_kinds", kinds.drop(columns=["user_agent", "ip"]))
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _opens_hit_verdicts AS
@@ -310,8 +312,6 @@ def _classify_hits(model: Model, period: Period, ip_evidence: IpEvidence, scanne
             FROM judged GROUP BY recipient_id""", {"scanner_seconds": scanner_seconds})
     finally:
         con.unregister("_opens_hit_kinds")
-        con.execute("DROP TABLE IF EXISTS temp._opens_hits")
-        con.execute("DROP TABLE IF EXISTS temp._opens_ips")
 
 
 def unmatched_hits(model: Model, period: Period) -> dict:
@@ -677,7 +677,8 @@ def classify_contacts(model: Model, period: Period, opens_params: dict, *,
             log_stats.update(unmatched_hits(model, period))
         contacts, log_client, sums = _sums(model, evidence, params)
     finally:
-        model.con.execute("DROP TABLE IF EXISTS temp._opens_hit_verdicts")
+        for table in TEMPORARY_TABLES:
+            model.con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     client, group = _contact_cells(contacts, log_client, evidence)
     return ContactEvidence(evidence, contacts, client, group, sums, log_stats, scanner_seconds, notes)
 
