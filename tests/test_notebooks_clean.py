@@ -29,16 +29,17 @@ def test_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_parameters_cell_holds_only_the_two_paths(path):
+def test_parameters_cell_holds_only_the_paths(path):
     nb = nbformat.read(path, as_version=4)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged `parameters`"
     assigned = {node.targets[0].id: ast.literal_eval(node.value)
                 for node in ast.parse(tagged[0].source).body if isinstance(node, ast.Assign)}
-    assert assigned == {"params_path": "../params/demo.yaml", "out_dir": "../reports/interactive"}
+    assert assigned == {"params_path": "../params/demo.yaml", "out_dir": "../reports/interactive",
+                        "snapshot_path": None}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_opens_its_own_report_context(path):
     source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-    assert f'ReportContext.open("{path.stem}", params_path, out_dir)' in source
+    assert f'ReportContext.open("{path.stem}", params_path, out_dir, snapshot_path)' in source

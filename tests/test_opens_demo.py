@@ -1,7 +1,8 @@
 """open_inflation on the demo portal: figures equal (counts) or recover (estimates) the truth file.
 
 The demo is built once per session with its access log (BitrixVM format) at the default size and
-seed, the data the issue's acceptance refers to.
+seed, the data the issue's acceptance refers to, and read through its snapshot's model: once with the
+access log's hits, once by the database alone.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ import json
 from datetime import date
 
 import pytest
-from sqlalchemy import URL
+from opens_fixtures import built_model
 
 from mailaudit.analyses.opens import analyse_opens
-from mailaudit.bitrix.schema import reflect_schema
-from mailaudit.demo import build_demo
 from mailaudit.period import Period
-from mailaudit.sources.db import create_readonly_engine
+from mailaudit.report.params import load_params
+from mailaudit.report.runner import run_reports
 
 PERIOD = Period(date(2025, 10, 1), date(2026, 9, 30))
 OPENS_PARAMS = {"scanner_seconds": 10, "apple_ranges": None}
@@ -24,15 +24,12 @@ OPENS_PARAMS = {"scanner_seconds": 10, "apple_ranges": None}
 
 @pytest.fixture(scope="session")
 def opens_demo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("opens_demo")
-    built = build_demo(sqlite_path=folder / "demo.sqlite", contacts=20_000, seed=1, logs_dir=folder / "logs")
-    truth = json.loads(built.truth.read_text(encoding="utf-8"))
-    engine = create_readonly_engine(URL.create("sqlite", database=str(folder / "demo.sqlite")))
-    with engine.connect() as conn:
-        schema = reflect_schema(conn)
-        with_log = analyse_opens(conn, schema, PERIOD, OPENS_PARAMS, [built.logs["access"]])
-        database = analyse_opens(conn, schema, PERIOD, OPENS_PARAMS)
-    engine.dispose()
+    model, truth, _ = built_model(tmp_path_factory.mktemp("opens_demo"), contacts=20_000, seed=1)
+    try:
+        with_log = analyse_opens(model, PERIOD, OPENS_PARAMS)
+        database = analyse_opens(model, PERIOD, OPENS_PARAMS, use_access_log=False)
+    finally:
+        model.close()
     return {"truth": truth, "access_log": with_log, "database": database}
 
 
@@ -105,3 +102,18 @@ def test_views_cover_the_period(opens_demo):
     apple_delays = result.delays[result.delays["client"] == "apple"].set_index("delay_from_s")["first_reads"]
     # the prefetch spike: most Apple first reads within 10 minutes of sending
     assert apple_delays.loc[:300].sum() > 0.5 * apple_delays.sum()
+
+
+def test_report_bundle_records_the_figures_of_the_model(demo, demo_params, demo_model, tmp_path):
+    """The notebook reads the snapshot the run makes: its summary.json figures are the analysis's."""
+    result = run_reports(demo_params(), tmp_path / "bundle", only=["open_inflation"], progress=False)
+    summary = json.loads((tmp_path / "bundle" / "summary.json").read_text())
+    assert result.exit_code == 0 and summary["reports"]["open_inflation"]["status"] == "ok"
+    params = load_params(demo_params())
+    direct = analyse_opens(demo_model, params.period, params.opens).figures
+    assert summary["opens"]["evidence"] == "access_log"
+    assert summary["opens"]["delivered"] == direct["delivered"] == demo.truth_figures["opens"]["delivered"]
+    assert summary["opens"]["human_open_rate"] == pytest.approx(direct["human_open_rate"], abs=1e-12)
+    assert summary["opens"]["human_open_rate_ci"] == pytest.approx(direct["human_open_rate_ci"], abs=1e-12)
+    html = (tmp_path / "bundle" / "open_inflation.html").read_text()
+    assert html.count("data:image/png;base64") >= 4   # estimators, clients, delays, months, ranking

@@ -70,7 +70,7 @@ def inventory(model: Model) -> pd.DataFrame:
         if name == "b_sender_posting" and "DATE_SEND" not in model.columns(name):
             column = "DATE_CREATE"   # the legacy layout has no DATE_SEND
         if column and column in model.columns(name):
-            first, last = model.con.execute(f'SELECT min("{column}"), max("{column}") FROM raw."{name}"').fetchone()
+            first, last = model.row(f'SELECT min("{column}"), max("{column}") FROM raw."{name}"')
         rows.append({
             "table": name,
             "group": module_of.get(name, "sender core" if name.startswith("b_sender") else "other"),
@@ -113,12 +113,12 @@ def data_quality_checks(model: Model, now: datetime | None = None) -> list[Check
         ))
     if model.has("b_sender_posting_read", "b_sender_posting_click"):
         # Clicks whose recipient row is gone are counted by the check above, not here.
-        clickers, unread = model.con.execute(
+        clickers, unread = model.row(
             """SELECT count(DISTINCT c.RECIPIENT_ID),
                       count(DISTINCT c.RECIPIENT_ID) FILTER (WHERE NOT EXISTS (
                           SELECT 1 FROM raw.b_sender_posting_read r WHERE r.RECIPIENT_ID = c.RECIPIENT_ID))
                FROM raw.b_sender_posting_click c
-               JOIN raw.b_sender_posting_recipient x ON x.ID = c.RECIPIENT_ID""").fetchone()
+               JOIN raw.b_sender_posting_recipient x ON x.ID = c.RECIPIENT_ID""")
         checks.append(Check(
             "clicks_without_read", "Recipients with a click but no read row", unread, clickers,
             "clicking recipients", "medium" if unread else "info",

@@ -1,44 +1,38 @@
 """Open Rate inflation: how much of the Open Rate is machine opens, and what people really opened.
 
-Population: recipient rows of e-mail letters delivered (STATUS sent, ``codes.RecipientStatus.SENT``)
-with DATE_SENT in the period. A row is *opened* when it has at least one b_sender_posting_read row (Bitrix writes a
-read for every pixel load, and for a click without an earlier read).
+Population: the model's delivered sends (``sends.delivered``: STATUS sent, e-mail letters) with
+``sent_at`` in the period. A send is *opened* when it has at least one read (Bitrix writes a read for
+every pixel load, and for a click without an earlier read).
 
 Two routes to the mail client and the machine/human split:
 
-* **access log** (best evidence): every pixel and click request, its User-Agent and IP, decoded to
-  the recipient row. A row counts as a human open when it has a click or an open that is neither
-  Apple's privacy proxy nor a security scanner (known signature, gateway network, or all hits of an
-  ordinary client within ``opens.scanner_seconds`` of delivery).
-* **database only**: the contact's mail client from b_sender_contact.AGENT and the address's
-  provider (icloud.com, me.com, mac.com → Apple), and the delivery-to-read delays.
+* **access log** (best evidence): the snapshot's tracking hits, every pixel and click request with its
+  User-Agent and IP, decoded to the send. A send counts as a human open when it has a click or an
+  open that is neither Apple's privacy proxy nor a security scanner (known signature, gateway
+  network, or all hits of an ordinary client within ``opens.scanner_seconds`` of delivery).
+* **database only**: the send's mail client as the model defines it (AGENT, Apple addresses), the
+  address's provider, and the delivery-to-read delays.
 
 Estimators of the human open rate are computed side by side, each with a 95% interval from a
-Poisson bootstrap that resamples contacts (a contact receives many postings, so rows are not
-independent). Counting happens in SQL; the rows of the period are streamed in chunks ordered by
-recipient id and reduced at once to per-contact, per-posting, per-month and per-client sums.
+Poisson bootstrap that resamples contacts (a contact receives many postings, so sends are not
+independent). Every send's 0/1 features are computed and summed in the snapshot's engine, per
+contact, per posting, per month and per client; only those sums come to Python.
 """
 
 from __future__ import annotations
 
+import csv
+import ipaddress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import DateTime, and_, case, func, literal, or_, select
-from sqlalchemy.engine import Connection
 
-from mailaudit import emails
 from mailaudit.analyses import mail_clients as mc
-from mailaudit.bitrix import codes
-from mailaudit.bitrix.queries import email_postings
-from mailaudit.bitrix.schema import BitrixSchema
+from mailaudit.model import Model
 from mailaudit.period import Period
-from mailaudit.sources.access_logs import CLICK, OPEN, ScanStats, iter_tracking_hits
-from mailaudit.sources.db import read_chunks
-from mailaudit.sources.sql import allow_memory_temp_tables, recipients_first
+from mailaudit.sources.access_logs import CLICK
 
 CLIENTS = ("apple", "gmail", "yahoo", "outlook", "thunderbird", "yandex", "rambler", "mail.ru",
            "android", "webmail", "scanner", "unknown")
@@ -48,7 +42,6 @@ APPLE = CLIENT_CODE["apple"]
 UNKNOWN_CLIENT = CLIENT_CODE["unknown"]
 SCANNER_CLIENT = CLIENT_CODE["scanner"]
 HIT_CLASS_CODE = {name: i for i, name in enumerate(mc.HIT_CLASSES)}
-KIND_CODE = {OPEN: 0, CLICK: 1}
 
 PREFETCH_HORIZON_SECONDS = 86400
 """Timing mixture: machine fetches come within a day of sending (Apple's proxy within minutes, sometimes
@@ -67,243 +60,289 @@ DELAY_BINS_SECONDS = np.array(
 """Edges of the delivery-to-first-read delay histogram (seconds); the last bin is open-ended."""
 N_BOOT = 200
 
-# Per-row 0/1 features summed per contact, posting, month and client.
-FEATURES = (
-    "delivered",        # every row of the population
-    "opened",           # at least one read row
-    "clicked",          # at least one click row
-    "human_click",      # a click that is not a scanner's (log) / not all clicks within scanner_seconds (db)
-    "human_db",         # opened, and not every read within scanner_seconds of delivery
-    "human_first",      # opened, first read after a minute and the scanner window (a person's, unless prefetched)
-    "pixel_human",      # a person loaded the pixel (log: a human pixel hit; db: a human read before any click)
-    "pixel_human_click",  # pixel_human and human_click: the click-to-open ratio of images-on readers
-    "late_open",        # opened, first read later than PREFETCH_HORIZON_SECONDS after delivery
-    "early_read",       # opened, first read within PREFETCH_SIGNATURE_SECONDS of delivery
-    "logged",           # opened and seen in the access log (pixel or click hit)
-    "human_log",        # logged, with a click or a non-proxy, non-scanner open
-    "apple_proxy",      # seen in the access log loaded by Apple's privacy proxy
-)
-
-
-# --- access log -------------------------------------------------------------------------------
-
-@dataclass
-class LogEvidence:
-    """Tracking hits aggregated per (recipient id, kind, hit class): the access-log route's input."""
-
-    table: pd.DataFrame          # recipient_id, kind, hit_class, client, first, last, hits; sorted by recipient_id
-    stats: ScanStats
-    matched: np.ndarray | None = None   # per table row: joined to a delivered row of the period
-
-    @property
-    def recipient_ids(self) -> np.ndarray:
-        return self.table["recipient_id"].to_numpy()
-
-
-_KEY_SHIFT = 8   # key = recipient_id << 8 | kind << 7 | hit class << 4 | client
-
-
-def aggregate_log_hits(paths: Iterable[str | Path], classifier: mc.MailClientClassifier,
-                       chunk_hits: int = 500_000) -> LogEvidence:
-    """Stream the logs' sender hits into per-recipient aggregates (first/last hit time in epoch
-    seconds of server-local time, and the number of hits) per kind, hit class and client."""
-    stats = ScanStats()
-    parts: list[tuple[np.ndarray, ...]] = []
-    keys: list[int] = []
-    times: list[int] = []
-
-    def flush() -> None:
-        if keys:
-            key, time = np.asarray(keys, dtype=np.int64), np.asarray(times, dtype=np.int64)
-            parts.append(_reduce_hits(key, time, time, np.ones(len(key), np.int64)))
-            keys.clear()
-            times.clear()
-
-    for hit in iter_tracking_hits(paths, stats):
-        found = classifier.classify(hit.user_agent, hit.ip)
-        keys.append((hit.recipient_id << _KEY_SHIFT) | (KIND_CODE[hit.kind] << 7)
-                    | (HIT_CLASS_CODE[found.hit_class] << 4) | CLIENT_CODE.get(found.client, UNKNOWN_CLIENT))
-        times.append(hit.timestamp)
-        if len(keys) >= chunk_hits:
-            flush()
-            if len(parts) > 8:
-                parts[:] = [_reduce_hits(*(np.concatenate(column) for column in zip(*parts)))]
-    flush()
-    if parts:
-        key, first, last, hits = _reduce_hits(*(np.concatenate(column) for column in zip(*parts)))
-    else:
-        key = first = last = hits = np.zeros(0, np.int64)
-    table = pd.DataFrame({
-        "recipient_id": key >> _KEY_SHIFT,
-        "kind": ((key >> 7) & 1).astype(np.int8),
-        "hit_class": ((key >> 4) & 7).astype(np.int8),
-        "client": (key & 15).astype(np.int8),
-        "first": first, "last": last, "hits": hits.astype(np.int32),
-    })
-    return LogEvidence(table, stats, np.zeros(len(table), bool))
-
-
-def _reduce_hits(key, first, last, hits):
-    """Sorted unique keys with the minimum first, maximum last and summed hits of each."""
-    order = np.argsort(key, kind="stable")
-    key, first, last, hits = key[order], first[order], last[order], hits[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
-    if not len(key):
-        return key, first, last, hits
-    return (key[starts], np.minimum.reduceat(first, starts), np.maximum.reduceat(last, starts),
-            np.add.reduceat(hits, starts))
-
-
-def unmatched_hits(conn: Connection, schema: BitrixSchema, log: LogEvidence) -> dict:
-    """Hits the period's delivered rows did not claim: tags of recipient ids that exist in no
-    recipient row (orphans: deleted postings, another portal, forged), and hits of recipient rows
-    outside the period or not delivered (counts of hits and of recipient ids)."""
-    table = log.table[~log.matched]
-    ids = np.unique(table["recipient_id"].to_numpy())
-    rec = schema.table("b_sender_posting_recipient")
-    existing: set[int] = set()
-    for start in range(0, len(ids), 1000):
-        chunk = [int(i) for i in ids[start:start + 1000]]
-        for frame in read_chunks(conn, select(rec.c.ID).where(rec.c.ID.in_(chunk))):
-            existing.update(int(i) for i in frame["ID"])
-    orphan = ~table["recipient_id"].isin(existing)
-    return {
-        "orphan_recipient_hits": int(table.loc[orphan, "hits"].sum()),
-        "orphan_recipients": int(table.loc[orphan, "recipient_id"].nunique()),
-        "outside_period_hits": int(table.loc[~orphan, "hits"].sum()),
-    }
-
-
-def _log_features(rows: pd.DataFrame, sent: np.ndarray, log: LogEvidence,
-                  scanner_seconds: float) -> dict[str, np.ndarray]:
-    """Per-row access-log evidence for a chunk of recipient rows sorted by id."""
-    n = len(rows)
-    out = {
-        "has_hit": np.zeros(n, bool), "human_open": np.zeros(n, bool), "human_click": np.zeros(n, bool),
-        "apple_proxy": np.zeros(n, bool), "client": np.full(n, -1, np.int16),
-    }
-    ids = rows["ID"].to_numpy(np.int64)
-    if n == 0 or log.table.empty:
-        return out
-    all_ids = log.recipient_ids
-    lo, hi = np.searchsorted(all_ids, ids[0], "left"), np.searchsorted(all_ids, ids[-1], "right")
-    hits = log.table.iloc[lo:hi]
-    pos = np.searchsorted(ids, hits["recipient_id"].to_numpy())
-    pos_ok = (pos < n)
-    pos_ok[pos_ok] &= ids[pos[pos_ok]] == hits["recipient_id"].to_numpy()[pos_ok]
-    hits, pos = hits[pos_ok], pos[pos_ok]
-    if hits.empty:
-        return out
-    log.matched[lo:hi][pos_ok] = True
-    row_sent = sent[pos]
-    cls = hits["hit_class"].to_numpy()
-    kind = hits["kind"].to_numpy()
-    machine_class = np.isin(cls, [HIT_CLASS_CODE[c] for c in mc.MACHINE_CLASSES])
-    timing_checked = np.isin(cls, [HIT_CLASS_CODE[c] for c in mc.TIMING_CHECKED_CLASSES])
-    # an ordinary client whose every hit came within scanner_seconds of delivery is a gateway scanner
-    within = (hits["last"].to_numpy() - row_sent) <= scanner_seconds
-    human = ~machine_class & ~(timing_checked & within)
-    np.logical_or.at(out["has_hit"], pos, True)
-    np.logical_or.at(out["human_open"], pos, human & (kind == KIND_CODE[OPEN]))
-    np.logical_or.at(out["human_click"], pos, human & (kind == KIND_CODE[CLICK]))
-    np.logical_or.at(out["apple_proxy"], pos, cls == HIT_CLASS_CODE[mc.APPLE_PROXY])
-    # the row's client: the client with most hits, machine proxies included (Apple proxy -> apple)
-    client = hits["client"].to_numpy()
-    weight = np.where(client == SCANNER_CLIENT, 0, hits["hits"].to_numpy())
-    order = np.lexsort((-weight, pos))
-    first_of_row = np.ones(len(order), bool)
-    first_of_row[1:] = pos[order][1:] != pos[order][:-1]
-    sel = order[first_of_row & (weight[order] > 0)]
-    out["client"][pos[sel]] = client[sel]
-    return out
-
-
-# --- database ---------------------------------------------------------------------------------
-
 PROVIDER_CLIENT = {"apple": "apple", "gmail": "gmail", "yandex": "yandex", "mail.ru": "mail.ru",
                    "yahoo": "yahoo", "rambler": "rambler", "microsoft": "outlook"}
 """Mailbox provider -> the client its users most likely read in (only a label of last resort)."""
 
-
-def _provider_label(address_column):
-    """SQL CASE: the mailbox provider of the address (emails.PROVIDER_DOMAINS), else NULL."""
-    lowered = func.lower(address_column)
-    return case(*[(or_(*[lowered.like(f"%@{d}") for d in domains]), literal(label))
-                  for label, domains in emails.PROVIDER_DOMAINS.items() if label in PROVIDER_CLIENT],
-                else_=None)
-
-
-def _first_and_last(events, event: str, period: Period):
-    """Subquery per recipient (``rid``) of its first and last ``event`` (read or click) since the period start."""
-    return (select(events.c.RECIPIENT_ID.label("rid"),
-                   func.min(events.c.DATE_INSERT, type_=DateTime()).label(f"first_{event}"),
-                   func.max(events.c.DATE_INSERT, type_=DateTime()).label(f"last_{event}"))
-            .where(events.c.DATE_INSERT >= period.start_dt)
-            .group_by(events.c.RECIPIENT_ID).subquery(f"{event}s"))
-
-
-def delivered_rows_statement(schema: BitrixSchema, period: Period):
-    """Every delivered recipient row of the period with its contact's client evidence and its
-    read/click first and last times; ordered by recipient id (for the log lookup)."""
-    rec = schema.table("b_sender_posting_recipient")
-    contact = schema.table("b_sender_contact")
-    read = schema.table("b_sender_posting_read")
-    reads = _first_and_last(read, "read", period)
-    columns = [rec.c.ID, rec.c.POSTING_ID, rec.c.DATE_SENT, reads.c.first_read, reads.c.last_read]
-    joined = rec.outerjoin(reads, reads.c.rid == rec.c.ID)
-    if schema.has("b_sender_posting_click"):
-        click = schema.table("b_sender_posting_click")
-        clicks = _first_and_last(click, "click", period)
-        joined = joined.outerjoin(clicks, clicks.c.rid == rec.c.ID)
-        columns += [clicks.c.first_click, clicks.c.last_click]
-    contact_columns = schema.columns("b_sender_contact")
-    if schema.layout == "legacy":
-        joined = joined.outerjoin(contact, func.lower(contact.c.EMAIL) == func.lower(rec.c.EMAIL))
-        columns += [contact.c.ID.label("CONTACT_ID"), _provider_label(rec.c.EMAIL).label("provider")]
-    else:
-        joined = joined.outerjoin(contact, contact.c.ID == rec.c.CONTACT_ID)
-        columns += [rec.c.CONTACT_ID, _provider_label(contact.c.CODE).label("provider")]
-    columns.append(contact.c.AGENT if "AGENT" in contact_columns else literal(None).label("AGENT"))
-    return recipients_first(
-        select(*columns).select_from(joined)
-        .where(and_(rec.c.STATUS == codes.RecipientStatus.SENT,
-                    rec.c.DATE_SENT >= period.start_dt,
-                    rec.c.DATE_SENT < period.end_exclusive,
-                    rec.c.POSTING_ID.in_(email_postings(schema))))
-        .order_by(rec.c.ID))
-
-
-def _epoch_seconds(values: pd.Series) -> np.ndarray:
-    """Naive datetimes (or their text, as SQLite returns them) -> float epoch seconds, NaN when absent."""
-    stamps = pd.to_datetime(values, errors="coerce")
-    seconds = stamps.astype("datetime64[s]").astype("int64").astype(float)
-    seconds[stamps.isna().to_numpy()] = np.nan
-    return seconds.to_numpy() if isinstance(seconds, pd.Series) else seconds
-
-
-def _database_client(agent: pd.Series, provider: pd.Series) -> np.ndarray:
-    """Contact's client from the database: an Apple address -> apple; else the client of AGENT (the
-    User-Agent of its latest read as Bitrix recognised it; iPhone/iPad -> apple). Apple's privacy
-    proxy is not recognised by Bitrix (AGENT stays 0), so the provider only decides for Apple domains."""
-    agent_codes = pd.to_numeric(agent, errors="coerce").fillna(int(codes.MailAgent.UNKNOWN)).astype(int)
-    by_agent = agent_codes.map({int(k): CLIENT_CODE[v] for k, v in codes.MAIL_AGENT_CLIENT.items()})
-    by_agent = by_agent.fillna(UNKNOWN_CLIENT).astype(np.int16).to_numpy()
-    apple_address = (provider == "apple").to_numpy()
-    return np.where(apple_address, APPLE, by_agent).astype(np.int16)
-
-
-# --- streaming reduction ----------------------------------------------------------------------
-
 GROUPS = ("prefetch", "reference", "unknown")
 """Contact groups. prefetch: opens may be Apple's proxy, so a person's open cannot be seen (access log:
-the proxy loaded their pixel; database: Apple address or AGENT iPhone/iPad). reference: an identified
-mail client without prefetch (access log: its User-Agent; database: AGENT). unknown: no client
-evidence (access log: never seen or an unrecognised User-Agent, opens still classified hit by hit;
-database: AGENT 0, which is also what Bitrix records for Apple's proxy)."""
+the proxy loaded their pixel; database: the prefetch signature). reference: an identified mail client
+without prefetch (access log: its User-Agent; database: every other contact). unknown: no client
+evidence (access log: never seen or an unrecognised User-Agent, opens still classified hit by hit)."""
 PREFETCH, REFERENCE, UNKNOWN_GROUP = 0, 1, 2
 PREDICTED = 3
 """Not a group of contacts: sums of a random draw of comparison contacts as many as the prefetch
 group, used to impute the prefetch group's opens (exclusion) with their sampling variation."""
+
+# Per-send 0/1 features summed per contact, posting, month and client: name -> SQL over the send's
+# delays in seconds after sending (first_read, last_read, first_click; NULL when none), its clicks and
+# human_clicks, and on the access-log route its hits' verdicts (has_hit, hit_human_open, hit_human_click,
+# hit_apple_proxy).
+# A feature may use the ones before it.
+FEATURES_SQL = {
+    "delivered": "true",
+    "opened": "first_read IS NOT NULL",
+    "clicked": "clicks > 0",
+    # opened, and not every read within scanner_seconds of delivery
+    "human_db": "coalesce(last_read > $scanner_seconds, false)",
+    # opened, first read after a minute and the scanner window (a person's, unless prefetched)
+    "human_first": f"coalesce(first_read > greatest($scanner_seconds, {FASTEST_PERSON_SECONDS}), false)",
+    # opened, first read later than PREFETCH_HORIZON_SECONDS after delivery
+    "late_open": f"coalesce(first_read > {PREFETCH_HORIZON_SECONDS}, false)",
+    # opened, first read within PREFETCH_SIGNATURE_SECONDS of delivery
+    "early_read": f"coalesce(first_read <= {PREFETCH_SIGNATURE_SECONDS}, false)",
+    # a person's click: the model's machine clicks (scanners in the access log, link bursts, clicks
+    # faster than delivery, gateway-like contacts) left out
+    "human_click": "human_clicks > 0",
+}
+ROUTE_FEATURES_SQL = {
+    "access_log": {
+        "logged": "opened AND has_hit",                 # opened and seen in the access log
+        "human_log": "logged AND (hit_human_open OR hit_human_click)",   # ... with a click or a person's open
+        "apple_proxy": "hit_apple_proxy",               # Apple's privacy proxy loaded the pixel
+        "pixel_human": "logged AND hit_human_open",     # a person loaded the pixel
+    },
+    "database": {
+        "logged": "false",
+        "human_log": "false",
+        "apple_proxy": "false",
+        # a person's read before any click (Bitrix writes a read at a click when no pixel was loaded)
+        "pixel_human": "human_db AND (NOT clicked OR coalesce(first_read < first_click, false))",
+    },
+}
+FEATURES_SQL_LAST = {"pixel_human_click": "pixel_human AND human_click"}   # images-on readers' click-to-open
+FEATURES = tuple(FEATURES_SQL) + tuple(ROUTE_FEATURES_SQL["database"]) + tuple(FEATURES_SQL_LAST)
+
+ROW_GROUP_SQL = {
+    # the send's group for the per-posting and per-month views (contacts get theirs in _contact_cells)
+    "access_log": (f"CASE WHEN apple_proxy OR row_client = {APPLE} THEN {PREFETCH} "
+                   f"WHEN row_client IN ({UNKNOWN_CLIENT}, {SCANNER_CLIENT}) THEN {UNKNOWN_GROUP} ELSE {REFERENCE} END"),
+    "database": f"CASE WHEN early_read THEN {PREFETCH} ELSE {REFERENCE} END",
+}
+
+
+def _code_sql(column: str, codes: dict[str, int], default: int) -> str:
+    """SQL CASE turning a label column into its array code."""
+    cases = " ".join(f"WHEN '{label}' THEN {code}" for label, code in codes.items())
+    return f"CASE {column} {cases} ELSE {default} END"
+
+
+def _delay_bin_sql(seconds: str) -> str:
+    """SQL: the DELAY_BINS_SECONDS bin of a (non-negative) delay."""
+    cases = " ".join(f"WHEN {seconds} >= {edge:g} THEN {i}" for i, edge in reversed(list(enumerate(DELAY_BINS_SECONDS))))
+    return f"CASE {cases} END"
+
+
+def _period_sends_sql() -> str:
+    """The period's delivered sends with their delays (whole seconds after sending) and client codes."""
+    def delay(column: str) -> str:
+        return f"epoch(date_trunc('second', {column}))::BIGINT - sent"
+
+    provider_client = {p: CLIENT_CODE[c] for p, c in PROVIDER_CLIENT.items()}
+    return f"""
+        SELECT recipient_id, posting_id, contact, month, db_client, provider_client, sent, clicks, human_clicks,
+               {delay('first_read_at')} AS first_read, {delay('last_read_at')} AS last_read,
+               {delay('first_click_at')} AS first_click
+        FROM (SELECT *, coalesce(contact_id, -1) AS contact, strftime(sent_at, '%Y-%m') AS month,
+                     {_code_sql('client', CLIENT_CODE, UNKNOWN_CLIENT)} AS db_client,
+                     {_code_sql('provider', provider_client, UNKNOWN_CLIENT)} AS provider_client,
+                     epoch(date_trunc('second', sent_at))::BIGINT AS sent
+              FROM sends WHERE delivered AND sent_at >= $start AND sent_at < $end)"""
+
+
+def _sends_sql(evidence: str) -> str:
+    """Every delivered send of the period with its features, group, client and delay bin."""
+    features = {**FEATURES_SQL, **ROUTE_FEATURES_SQL[evidence], **FEATURES_SQL_LAST}
+    if evidence == "access_log":
+        hits = ("coalesce(e.recipient_id IS NOT NULL, false) AS has_hit, coalesce(e.human_open, false) AS hit_human_open, "
+                "coalesce(e.human_click, false) AS hit_human_click, coalesce(e.apple_proxy, false) AS hit_apple_proxy, "
+                "e.client AS hit_client")
+        joined = f"({_period_sends_sql()}) s LEFT JOIN _opens_hit_verdicts e USING (recipient_id)"
+    else:
+        hits, joined = "NULL::INTEGER AS hit_client", f"({_period_sends_sql()}) s"
+    return f"""
+        SELECT *, coalesce(hit_client, db_client) AS row_client, {ROW_GROUP_SQL[evidence]} AS grp,
+               CASE WHEN opened THEN {_delay_bin_sql('greatest(first_read, 0)')} END AS delay_bin
+        FROM (SELECT s.*, {hits}, {', '.join(f'{sql} AS {name}' for name, sql in features.items())}
+              FROM {joined})"""
+
+
+# --- access log: what loaded each pixel ------------------------------------------------------
+
+IPV4_SQL_PATTERN = r"((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+"""A dotted IPv4 address as Python's ``ipaddress`` reads it; any other text is looked up one by one."""
+
+
+@dataclass(frozen=True)
+class IpEvidence:
+    """The networks a hit's IP is checked against: Apple's relay egress ranges (``opens.apple_ranges``;
+    None: not given) and the security gateways' (``mail_clients.GATEWAY_RANGES``). The classifier gets
+    exactly these, so a hit's class depends on its IP only through membership in them."""
+
+    apple: tuple[str, ...] | None
+    gateway: tuple[str, ...] = tuple(mc.GATEWAY_RANGES)
+
+    @classmethod
+    def from_params(cls, opens_params: dict) -> "IpEvidence":
+        path = opens_params.get("apple_ranges")
+        if not path:
+            return cls(None)
+        with open(path, newline="", encoding="utf-8") as fh:   # Apple's egress-ip-ranges.csv: CIDR first
+            return cls(tuple(row[0] for row in csv.reader(fh) if row and "/" in row[0]))
+
+    def classifier(self) -> mc.MailClientClassifier:
+        return mc.MailClientClassifier(None if self.apple is None else mc.IpRanges(self.apple),
+                                       mc.IpRanges(self.gateway))
+
+
+def _ipv4_spans(cidrs: Iterable[str]) -> pd.DataFrame:
+    """Merged integer spans [lo, hi] of the IPv4 networks among `cidrs`."""
+    spans = sorted((int(n.network_address), int(n.broadcast_address))
+                   for n in (ipaddress.ip_network(c.strip(), strict=False) for c in cidrs) if n.version == 4)
+    merged: list[list[int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return pd.DataFrame(merged, columns=["lo", "hi"], dtype=np.int64)
+
+
+PERIOD_SENT_SQL = """
+    SELECT recipient_id, epoch(date_trunc('second', sent_at))::BIGINT AS sent
+    FROM sends WHERE delivered AND sent_at >= $start AND sent_at < $end"""
+"""The period's delivered sends and their send time (whole seconds)."""
+
+
+def _network_flags(con, ip_evidence: IpEvidence, classifier: mc.MailClientClassifier) -> None:
+    """Create the temporary table _opens_ips: each distinct address of the access log's hits, whether
+    it lies in Apple's networks and in a gateway's (IPv4 by integer span; any other text in Python)."""
+    con.register("_opens_apple_v4", _ipv4_spans(ip_evidence.apple or ()))
+    con.register("_opens_gateway_v4", _ipv4_spans(ip_evidence.gateway))
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _opens_ips AS
+            WITH ips AS (
+                SELECT DISTINCT coalesce(ip, '') AS ip FROM tracking_hits
+            ), numbered AS (
+                SELECT ip, CASE WHEN regexp_full_match(ip, '{IPV4_SQL_PATTERN}') THEN
+                           p[1]::BIGINT * 16777216 + p[2]::BIGINT * 65536 + p[3]::BIGINT * 256 + p[4]::BIGINT END AS v4
+                FROM (SELECT ip, string_split(ip, '.') AS p FROM ips))
+            SELECT n.ip, n.v4, coalesce(n.v4 <= a.hi, false) AS in_apple, coalesce(n.v4 <= g.hi, false) AS in_gateway
+            FROM numbered n
+            ASOF LEFT JOIN _opens_apple_v4 a ON n.v4 >= a.lo
+            ASOF LEFT JOIN _opens_gateway_v4 g ON n.v4 >= g.lo""")
+    finally:
+        con.unregister("_opens_apple_v4")
+        con.unregister("_opens_gateway_v4")
+    others = con.execute("SELECT ip FROM _opens_ips WHERE v4 IS NULL").df()
+    if len(others):
+        apple_ranges, gateway_ranges = classifier.apple_ranges, classifier.gateway_ranges
+        others["in_apple"] = np.array([apple_ranges is not None and ip in apple_ranges for ip in others["ip"]], bool)
+        others["in_gateway"] = np.array([ip in gateway_ranges for ip in others["ip"]], bool)
+        con.register("_opens_other_ips", others)
+        try:
+            con.execute("UPDATE _opens_ips i SET in_apple = o.in_apple, in_gateway = o.in_gateway "
+                        "FROM _opens_other_ips o WHERE i.ip = o.ip")
+        finally:
+            con.unregister("_opens_other_ips")
+
+
+TEMPORARY_TABLES = ("_opens_agents", "_opens_ips", "_opens_hits", "_opens_hit_verdicts")
+"""The analysis's working tables, on the model's connection only while classify_contacts runs."""
+
+
+def _classify_hits(model: Model, period: Period, ip_evidence: IpEvidence, scanner_seconds: float) -> None:
+    """Create the temporary table _opens_hit_verdicts: per send of the period seen in the access log,
+    whether a person loaded its pixel (human_open) or clicked (human_click) by the hits' classes,
+    whether Apple's proxy fetched it, and its client (the kind, class and client with most hits,
+    scanners aside).
+
+    The classifier runs once per distinct (User-Agent, in Apple's networks, in a gateway's network):
+    a hit's class depends on its IP only through those networks, so one address stands for the rest."""
+    con = model.con
+    classifier = ip_evidence.classifier()
+    _network_flags(con, ip_evidence, classifier)
+    con.execute("CREATE OR REPLACE TEMP TABLE _opens_agents AS SELECT coalesce(user_agent, '') AS user_agent, "
+                "(row_number() OVER (ORDER BY user_agent))::INTEGER AS agent FROM user_agents")
+    # the period's hits per send, kind, User-Agent and network, with the last one's delay after sending
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _opens_hits AS
+        SELECT h.recipient_id, h.kind = '{CLICK}' AS is_click, a.agent, i.in_apple, i.in_gateway,
+               max(epoch(h.time)::BIGINT - s.sent) AS last, count(*) AS hits
+        FROM tracking_hits h
+        JOIN ({PERIOD_SENT_SQL}) s USING (recipient_id)
+        JOIN _opens_agents a ON a.user_agent = coalesce(h.user_agent, '')
+        JOIN _opens_ips i ON i.ip = coalesce(h.ip, '')
+        GROUP BY ALL""", {"start": period.start_dt, "end": period.end_exclusive})
+    kinds = con.execute("""
+        SELECT k.agent, k.in_apple, k.in_gateway, a.user_agent, n.ip
+        FROM (SELECT DISTINCT agent, in_apple, in_gateway FROM _opens_hits) k
+        JOIN _opens_agents a USING (agent)
+        JOIN (SELECT in_apple, in_gateway, min(ip) AS ip FROM _opens_ips GROUP BY ALL) n USING (in_apple, in_gateway)
+        """).df()
+    found = [classifier.classify(ua, ip) for ua, ip in zip(kinds["user_agent"], kinds["ip"])]
+    kinds["hit_class"] = np.array([HIT_CLASS_CODE[f.hit_class] for f in found], dtype=np.int16)
+    kinds["client"] = np.array([CLIENT_CODE.get(f.client, UNKNOWN_CLIENT) for f in found], dtype=np.int16)
+    machine = [HIT_CLASS_CODE[c] for c in mc.MACHINE_CLASSES]
+    timing_checked = [HIT_CLASS_CODE[c] for c in mc.TIMING_CHECKED_CLASSES]
+    # the send's client is that of its (kind, class, client) with most hits, ties to the lowest codes
+    n_clients, n_keys = len(CLIENTS), 2 * len(mc.HIT_CLASSES) * len(CLIENTS)
+    con.register("_opens_hit_kinds", kinds.drop(columns=["user_agent", "ip"]))
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _opens_hit_verdicts AS
+            WITH grouped AS (
+                SELECT h.recipient_id, h.is_click, k.hit_class, k.client, max(h.last) AS last, sum(h.hits) AS hits
+                FROM _opens_hits h JOIN _opens_hit_kinds k USING (agent, in_apple, in_gateway)
+                GROUP BY ALL
+            ), judged AS (
+                -- an ordinary client whose every hit came within scanner_seconds of delivery is a gateway scanner
+                SELECT *, NOT list_contains({machine}, hit_class)
+                          AND NOT (list_contains({timing_checked}, hit_class) AND last <= $scanner_seconds) AS human
+                FROM grouped
+            )
+            SELECT recipient_id,
+                   bool_or(human AND NOT is_click) AS human_open,
+                   bool_or(human AND is_click) AS human_click,
+                   bool_or(hit_class = {HIT_CLASS_CODE[mc.APPLE_PROXY]}) AS apple_proxy,
+                   arg_max(client, hits * {n_keys} - ((is_click::INTEGER * {len(mc.HIT_CLASSES)} + hit_class)
+                                                      * {n_clients} + client))
+                       FILTER (WHERE client <> {SCANNER_CLIENT}) AS client
+            FROM judged GROUP BY recipient_id""", {"scanner_seconds": scanner_seconds})
+    finally:
+        con.unregister("_opens_hit_kinds")
+
+
+def unmatched_hits(model: Model, period: Period) -> dict:
+    """Hits the period's delivered sends did not claim: tags of recipient ids that exist in no recipient
+    row of the snapshot (orphans: deleted postings, another portal, forged -- or, when the snapshot
+    holds only the postings of its window, a letter outside it), and hits of recipient rows outside the
+    period or not delivered (counts of hits and of recipient ids)."""
+    (orphan_hits, orphans, outside), = model.con.execute("""
+        WITH unclaimed AS (
+            SELECT recipient_id, count(*) AS hits FROM tracking_hits
+            WHERE recipient_id NOT IN (SELECT recipient_id FROM sends
+                                       WHERE delivered AND sent_at >= $start AND sent_at < $end)
+            GROUP BY recipient_id)
+        SELECT coalesce(sum(hits) FILTER (WHERE r.ID IS NULL), 0), count(*) FILTER (WHERE r.ID IS NULL),
+               coalesce(sum(hits) FILTER (WHERE r.ID IS NOT NULL), 0)
+        FROM unclaimed u LEFT JOIN (SELECT DISTINCT ID FROM raw.b_sender_posting_recipient) r ON r.ID = u.recipient_id
+        """, {"start": period.start_dt, "end": period.end_exclusive}).fetchall()
+    return {"orphan_recipient_hits": int(orphan_hits), "orphan_recipients": int(orphans),
+            "outside_period_hits": int(outside)}
+
+
+# --- sums per contact, posting, month and client ----------------------------------------------
+
+@dataclass
+class _Sums:
+    """Feature sums of the period's sends per (posting, group) and (month, group), and the first-read
+    delay histogram per client."""
+
+    posting: pd.DataFrame
+    month: pd.DataFrame
+    delay_counts: np.ndarray
 
 
 def _database_group(client: np.ndarray) -> np.ndarray:
@@ -311,107 +350,39 @@ def _database_group(client: np.ndarray) -> np.ndarray:
                     np.where((client == UNKNOWN_CLIENT) | (client == SCANNER_CLIENT), UNKNOWN_GROUP, REFERENCE))
 
 
-@dataclass
-class _Sums:
-    """Running sums while the rows stream: per contact (features, database client), per contact and
-    access-log client (rows), per (posting, group) and (month, group), and delay histograms."""
-
-    contact_parts: list = field(default_factory=list)
-    contact_client_parts: list = field(default_factory=list)
-    posting_parts: list = field(default_factory=list)
-    month_parts: list = field(default_factory=list)
-    delay_counts: np.ndarray = field(
-        default_factory=lambda: np.zeros((len(CLIENTS), len(DELAY_BINS_SECONDS)), np.int64))
-
-    def add(self, frame: pd.DataFrame, log_client: np.ndarray) -> None:
-        by_contact = frame.groupby("contact", sort=False).agg(
-            {**{c: "sum" for c in FEATURES}, "db_client": "max", "provider_client": "max"})
-        self.contact_parts.append(by_contact.astype(np.int32))
-        seen = log_client >= 0
-        if seen.any():
-            pairs = pd.DataFrame({"contact": frame["contact"].to_numpy()[seen], "client": log_client[seen]})
-            self.contact_client_parts.append(pairs.groupby(["contact", "client"], sort=False).size())
-        self.posting_parts.append(frame.groupby(["posting", "group"], sort=False)[list(FEATURES)].sum())
-        self.month_parts.append(frame.groupby(["month", "group"], sort=False)[list(FEATURES)].sum())
-        if len(self.contact_parts) >= 8:
-            self.contact_parts = [self.contacts()]
-        if len(self.contact_client_parts) >= 8:
-            self.contact_client_parts = [self.contact_clients()]
-
-    def contacts(self) -> pd.DataFrame:
-        frame = pd.concat(self.contact_parts)
-        agg = {c: "sum" for c in FEATURES}
-        agg.update(db_client="max", provider_client="max")
-        return frame.groupby(level=0, sort=False).agg(agg).astype(np.int32)
-
-    def contact_clients(self) -> pd.Series:
-        """Rows per (contact, access-log client)."""
-        if not self.contact_client_parts:
-            return pd.Series(dtype=np.int64, index=pd.MultiIndex.from_arrays([[], []], names=["contact", "client"]))
-        return pd.concat(self.contact_client_parts).groupby(level=[0, 1], sort=False).sum()
+def _feature_sums() -> str:
+    return ", ".join(f"count_if({name})::INTEGER AS {name}" for name in FEATURES)
 
 
-def _row_features(rows: pd.DataFrame, log: LogEvidence | None, scanner_seconds: float,
-                  sums: _Sums) -> None:
-    """Turn a chunk of recipient rows into 0/1 features and add them to the running sums."""
-    n = len(rows)
-    sent = _epoch_seconds(rows["DATE_SENT"])
-    first_read = _epoch_seconds(rows["first_read"]) - sent
-    last_read = _epoch_seconds(rows["last_read"]) - sent
-    opened = ~np.isnan(first_read)
-    if "last_click" in rows:
-        last_click = _epoch_seconds(rows["last_click"]) - sent
-        first_click = _epoch_seconds(rows["first_click"]) - sent
-        clicked = ~np.isnan(last_click)
-        click_after_window = clicked & (last_click > scanner_seconds)
-        # Bitrix writes a read row at the click when no pixel was loaded before (images off)
-        read_before_click = ~clicked | (first_read < first_click)
-    else:
-        clicked = click_after_window = np.zeros(n, bool)
-        read_before_click = np.ones(n, bool)
-    db_client = _database_client(rows["AGENT"], rows["provider"])
-    f = {
-        "delivered": np.ones(n, bool),
-        "opened": opened,
-        "clicked": clicked,
-        "human_db": opened & (last_read > scanner_seconds),
-        "human_first": opened & (first_read > max(scanner_seconds, FASTEST_PERSON_SECONDS)),
-        "late_open": opened & (first_read > PREFETCH_HORIZON_SECONDS),
-        "early_read": opened & (first_read <= PREFETCH_SIGNATURE_SECONDS),
-    }
-    if log is not None:
-        ev = _log_features(rows, sent, log, scanner_seconds)
-        f["logged"] = opened & ev["has_hit"]
-        f["human_log"] = f["logged"] & (ev["human_open"] | ev["human_click"])
-        f["apple_proxy"] = ev["apple_proxy"]
-        # a click the log did not see is judged by its timing, as in the database route
-        f["human_click"] = clicked & np.where(ev["has_hit"], ev["human_click"], click_after_window)
-        f["pixel_human"] = f["logged"] & ev["human_open"]
-        log_client = ev["client"]
-    else:
-        f["logged"] = f["human_log"] = f["apple_proxy"] = np.zeros(n, bool)
-        f["human_click"] = click_after_window
-        f["pixel_human"] = f["human_db"] & read_before_click
-        log_client = np.full(n, -1, np.int16)
-    f["pixel_human_click"] = f["pixel_human"] & f["human_click"]
-    row_client = np.where(log_client >= 0, log_client, db_client).astype(np.int16)
-    frame = pd.DataFrame({name: f[name].astype(np.int32) for name in FEATURES})
-    frame["contact"] = pd.to_numeric(rows["CONTACT_ID"], errors="coerce").fillna(-1).astype(np.int64).to_numpy()
-    frame["posting"] = pd.to_numeric(rows["POSTING_ID"]).astype(np.int64).to_numpy()
-    frame["month"] = pd.to_datetime(rows["DATE_SENT"], errors="coerce").dt.strftime("%Y-%m").to_numpy()
-    frame["group"] = (np.where(f["apple_proxy"], PREFETCH, _database_group(row_client)) if log is not None
-                      else np.where(f["early_read"], PREFETCH, REFERENCE))
-    frame["db_client"] = db_client
-    frame["provider_client"] = (rows["provider"].map(PROVIDER_CLIENT).map(CLIENT_CODE)
-                                .fillna(UNKNOWN_CLIENT).astype(np.int16).to_numpy())
-    bins = np.searchsorted(DELAY_BINS_SECONDS, np.maximum(first_read[opened], 0), "right") - 1
-    np.add.at(sums.delay_counts, (row_client[opened], bins), 1)
-    sums.add(frame, log_client)
+def _sums(model: Model, evidence: str, params: dict) -> tuple[pd.DataFrame, pd.Series, _Sums]:
+    """Per contact (features, database and provider client), each contact's access-log client (the one most of its sends were seen with, ties to
+    the first seen), and the per-unit sums."""
+    query = lambda sql: model.con.execute(f"WITH s AS ({_sends_sql(evidence)}) {sql}", params).df()  # noqa: E731
+    contacts = query(f"""SELECT contact, {_feature_sums()}, max(db_client)::SMALLINT AS db_client,
+                                max(provider_client)::SMALLINT AS provider_client
+                         FROM s GROUP BY contact ORDER BY contact""").set_index("contact")
+    log_client = pd.Series(dtype=np.int16)
+    if evidence == "access_log":
+        log_client = query("""SELECT contact, hit_client AS client FROM s WHERE hit_client IS NOT NULL
+                              GROUP BY contact, hit_client QUALIFY row_number() OVER (
+                                  PARTITION BY contact ORDER BY count(*) DESC, min(recipient_id)) = 1
+                              """).set_index("contact")["client"]
+    units = query(f"""SELECT posting_id, month, grp, row_client, delay_bin, {_feature_sums()} FROM s
+                      GROUP BY GROUPING SETS ((posting_id, grp), (month, grp), (row_client, delay_bin))""")
+    posting, month, delays = (units[units[key].notna()] for key in ("posting_id", "month", "delay_bin"))
+    counts = np.zeros((len(CLIENTS), len(DELAY_BINS_SECONDS)), np.int64)
+    counts[delays["row_client"].to_numpy(int), delays["delay_bin"].to_numpy(int)] = delays["delivered"].to_numpy()
+    by_unit = {key: frame.astype({"grp": int}).rename(columns={column: key}).set_index([key, "grp"])
+                    .sort_index()[list(FEATURES)]
+               for key, column, frame in (("posting", "posting_id", posting), ("month", "month", month))}
+    by_unit["posting"].index = by_unit["posting"].index.set_levels(
+        by_unit["posting"].index.levels[0].astype(np.int64), level=0)
+    return contacts, log_client, _Sums(by_unit["posting"], by_unit["month"], counts)
 
 
-def _contact_cells(contacts: pd.DataFrame, contact_clients: pd.Series,
+def _contact_cells(contacts: pd.DataFrame, log_client: pd.Series,
                    evidence: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each contact's client (code) and group. Client: the access-log client most of its rows were
+    """Each contact's client (code) and group. Client: the access-log client most of its sends were
     seen with (scanners aside), else its database client (AGENT, Apple address), else its address's
     provider. Group: prefetch when Apple's proxy loaded its pixel (access log) or when most of its
     letters were first read within minutes of sending (database: the prefetch signature; AGENT and
@@ -419,15 +390,11 @@ def _contact_cells(contacts: pd.DataFrame, contact_clients: pd.Series,
     identified client; unknown otherwise)."""
     db_client = contacts["db_client"].to_numpy().astype(np.int16)
     client = np.where(db_client != UNKNOWN_CLIENT, db_client, contacts["provider_client"].to_numpy()).astype(np.int16)
+    pos = contacts.index.get_indexer(log_client.index)
+    ok = pos >= 0
+    client[pos[ok]] = log_client.to_numpy()[ok]
     seen = np.zeros(len(contacts), bool)
-    if len(contact_clients):
-        best = (contact_clients.rename("rows").reset_index()
-                .sort_values(["contact", "rows"], ascending=[True, False])
-                .drop_duplicates("contact"))
-        pos = contacts.index.get_indexer(best["contact"])
-        ok = pos >= 0
-        client[pos[ok]] = best["client"].to_numpy()[ok]
-        seen[pos[ok]] = True
+    seen[pos[ok]] = True
     if evidence == "access_log":
         group = np.where(contacts["apple_proxy"].to_numpy() > 0, PREFETCH,
                          np.where(seen, _database_group(client), UNKNOWN_GROUP))
@@ -578,7 +545,8 @@ ASSUMPTIONS = {
         "proxy loads every image), applied to the prefetch group. Assumes Apple Mail users open as often "
         "as the others."),
     "click_anchored": (
-        "Human click rate of all delivered rows (clicks within the scanner window removed) ÷ the "
+        "Human click rate of all delivered rows (machine clicks removed: scanners, link bursts, clicks "
+        "within a minute of sending) ÷ the "
         "click-to-open ratio of the contacts without prefetch (access log: identified clients); for the "
         "prefetch group, the ratio of readers who loaded images, since Apple's proxy loads every image. "
         "Assumes the chance that an opener clicks does not depend on the mail client."),
@@ -596,28 +564,31 @@ ASSUMPTIONS = {
 
 def contact_bootstrap_sums(features: np.ndarray, cell: np.ndarray, n_cells: int, n_boot: int = N_BOOT,
                            seed: int = 0, predicted_cell: np.ndarray | None = None,
-                           predicted_rate: float = 0.0, batch: int = 50_000) -> np.ndarray:
+                           predicted_rate: float = 0.0) -> np.ndarray:
     """Poisson bootstrap over contacts: in each replicate every contact is drawn w ~ Poisson(1) times
     and its feature sums are added to its cell. A contact with a ``predicted_cell`` (>= 0) is also
     drawn Poisson(predicted_rate * w) times into that cell: a new group of such contacts, drawn from
-    the resampled ones. Returns shape (n_boot, n_cells, n_features)."""
+    the resampled ones. Returns shape (n_boot, n_cells, n_features).
+
+    Contacts alike in cell, predicted cell and feature sums are drawn together: n of them are drawn
+    Poisson(n) times in all, and Poisson(predicted_rate × that) times into the predicted cell -- the
+    distribution of the sums of their single draws, with one draw per kind of contact (a million
+    contacts are a few tens of thousands of kinds)."""
     rng = np.random.default_rng(seed)
     if predicted_cell is None:
         predicted_cell = np.full(len(cell), -1)
-    order = np.argsort(cell, kind="stable")
-    features, cell, predicted_cell = features[order].astype(np.float32), cell[order], predicted_cell[order]
-    bounds = np.searchsorted(cell, np.arange(n_cells + 1))
+    keys = pd.DataFrame(np.column_stack([cell, predicted_cell, features]).astype(np.int64)).add_prefix("k")
+    kinds = keys.groupby(list(keys.columns), sort=True).size().reset_index(name="n").to_numpy()
+    kind_cell, kind_predicted, counts = kinds[:, 0], kinds[:, 1], kinds[:, -1]
+    kind_features = kinds[:, 2:-1].astype(np.float64)
+    weights = rng.poisson(counts, size=(n_boot, len(kinds))).astype(np.float64)
     out = np.zeros((n_boot, n_cells, features.shape[1]))
-    for code in range(n_cells):
-        for start in range(bounds[code], bounds[code + 1], batch):
-            stop = min(start + batch, bounds[code + 1])
-            weights = rng.poisson(1.0, size=(n_boot, stop - start)).astype(np.float32)
-            out[:, code, :] += weights @ features[start:stop]
-            target = predicted_cell[start:stop]
-            for other in np.unique(target[target >= 0]):
-                mask = target == other
-                drawn = rng.poisson(predicted_rate * weights[:, mask]).astype(np.float32)
-                out[:, other, :] += drawn @ features[start:stop][mask]
+    for code in np.unique(kind_cell):
+        mask = kind_cell == code
+        out[:, code, :] += weights[:, mask] @ kind_features[mask]
+    for code in np.unique(kind_predicted[kind_predicted >= 0]):
+        mask = kind_predicted == code
+        out[:, code, :] += rng.poisson(predicted_rate * weights[:, mask]) @ kind_features[mask]
     return out
 
 
@@ -656,11 +627,10 @@ class ContactEvidence:
     estimate human opens per segment."""
 
     evidence: str                # "access_log" or "database"
-    contacts: pd.DataFrame       # index: contact id (-1: recipients without a contact); FEATURES columns
+    contacts: pd.DataFrame       # index: contact id (-1: sends without a contact); FEATURES columns
     client: np.ndarray           # per contact, a CLIENTS code
     group: np.ndarray            # per contact, PREFETCH, REFERENCE or UNKNOWN_GROUP
     sums: _Sums
-    log: LogEvidence | None
     log_stats: dict | None
     scanner_seconds: float
     notes: list[str]
@@ -683,51 +653,41 @@ class ContactEvidence:
         return self._overall_ctor[(n_boot, seed)]
 
 
-def classify_contacts(conn: Connection, schema: BitrixSchema, period: Period, opens_params: dict,
-                      access_logs: Iterable[str | Path] = (), chunksize: int = 200_000) -> ContactEvidence:
-    """Stream the period's delivered rows (and the access logs, when given) into per-contact
-    features, mail clients and groups: the access-log route when logs are given, else the database.
+def classify_contacts(model: Model, period: Period, opens_params: dict, *,
+                      use_access_log: bool = True) -> ContactEvidence:
+    """The period's delivered sends reduced to per-contact features, mail clients and groups: the
+    access-log route when the snapshot holds access-log hits (and `use_access_log`), else the database.
 
     ``opens_params``: ``scanner_seconds`` (hits of an ordinary client all within this many seconds of
     delivery are a security scanner) and ``apple_ranges`` (optional Apple egress CSV).
     """
     notes: list[str] = []
     scanner_seconds = float(opens_params.get("scanner_seconds", 10))
-    access_logs = list(access_logs or ())
-    log = None
-    if access_logs:
-        ranges = opens_params.get("apple_ranges")
-        classifier = mc.MailClientClassifier(mc.IpRanges.from_apple_csv(ranges) if ranges else None)
-        log = aggregate_log_hits(access_logs, classifier)
-        if log.table.empty:
-            notes.append("The access logs hold no decodable sender pixel or click hit: the database route is used.")
-            log_stats, log = log.stats.as_dict(), None
+    log_stats = dict(model.manifest["logs"]["access"]["stats"]) if use_access_log and model.has_access_log else None
+    evidence = "database"
+    if log_stats is not None:
+        if model.con.execute("SELECT count(*) FROM tracking_hits").fetchall()[0][0]:
+            evidence = "access_log"
         else:
-            log_stats = log.stats.as_dict()
-    else:
-        log_stats = None
-    evidence = "access_log" if log is not None else "database"
-
-    sums = _Sums()
-    allow_memory_temp_tables(conn, schema.dialect)
-    for rows in read_chunks(conn, delivered_rows_statement(schema, period), chunksize):
-        _row_features(rows, log, scanner_seconds, sums)
-    if not sums.contact_parts:
-        empty = pd.DataFrame(columns=list(FEATURES))
-        return ContactEvidence(evidence, empty, np.zeros(0, np.int16), np.zeros(0, np.int64), sums, log,
-                               log_stats, scanner_seconds, notes)
-    contacts = sums.contacts()
-    client, group = _contact_cells(contacts, sums.contact_clients(), evidence)
-    return ContactEvidence(evidence, contacts, client, group, sums, log, log_stats, scanner_seconds, notes)
+            notes.append("The access logs hold no decodable sender pixel or click hit: the database route is used.")
+    params = {"start": period.start_dt, "end": period.end_exclusive, "scanner_seconds": scanner_seconds}
+    try:
+        if evidence == "access_log":
+            _classify_hits(model, period, IpEvidence.from_params(opens_params), scanner_seconds)
+            log_stats.update(unmatched_hits(model, period))
+        contacts, log_client, sums = _sums(model, evidence, params)
+    finally:
+        for table in TEMPORARY_TABLES:
+            model.con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    client, group = _contact_cells(contacts, log_client, evidence)
+    return ContactEvidence(evidence, contacts, client, group, sums, log_stats, scanner_seconds, notes)
 
 
-def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_params: dict,
-                  access_logs: Iterable[str | Path] = (), n_boot: int = N_BOOT, seed: int = 0,
-                  chunksize: int = 200_000) -> OpensResult:
+def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int = N_BOOT, seed: int = 0, *,
+                  use_access_log: bool = True) -> OpensResult:
     """Open Rate inflation for the period (see classify_contacts for the parameters)."""
-    ev = classify_contacts(conn, schema, period, opens_params, access_logs, chunksize)
-    evidence, log, log_stats, notes, sums = ev.evidence, ev.log, ev.log_stats, ev.notes, ev.sums
-    scanner_seconds = ev.scanner_seconds
+    ev = classify_contacts(model, period, opens_params, use_access_log=use_access_log)
+    evidence, log_stats, notes, sums = ev.evidence, ev.log_stats, ev.notes, ev.sums
     if ev.contacts.empty:
         notes.append("No delivered recipient rows in the period: every opens figure is null.")
         return _empty_result(evidence, log_stats, notes)
@@ -786,15 +746,16 @@ def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_
         "estimators": estimators,
         "headline_estimator": headline,
         "apple_share": float(s_point.restrict([APPLE])("delivered") / delivered),
-        "scanner_seconds": scanner_seconds,
+        "scanner_seconds": ev.scanner_seconds,
     }
-    if log is not None:
-        log_stats.update(unmatched_hits(conn, schema, log))
-        if log_stats["orphan_recipients"]:
-            notes.append(f"{log_stats['orphan_recipient_hits']:,} access-log hits carry a tag of a recipient id "
-                         "that exists in no recipient row (deleted postings, another portal, or forged): "
-                         "counted, not used.")
     if log_stats is not None:
+        if log_stats.get("orphan_recipients"):
+            window = model.manifest.get("window", {})
+            older = ("" if window.get("postings", "all") == "all" else
+                     f", or a letter outside the snapshot's window {window['start']} to {window['end']}")
+            notes.append(f"{log_stats['orphan_recipient_hits']:,} access-log hits carry a tag of a recipient id "
+                         f"that exists in no recipient row of the snapshot (deleted postings, another portal, or "
+                         f"forged{older}): counted, not used.")
         figures["access_log"] = log_stats
         logged = int(s_point("logged"))
         figures["access_log"]["opened_rows_in_log_share"] = logged / opened if opened else None
@@ -808,8 +769,8 @@ def analyse_opens(conn: Connection, schema: BitrixSchema, period: Period, opens_
         figures=figures,
         estimators=pd.DataFrame(estimator_rows),
         by_client=by_client,
-        by_posting=_by_period_unit(sums.posting_parts, "posting", evidence, conn, schema),
-        by_month=_by_period_unit(sums.month_parts, "month", evidence, conn, schema),
+        by_posting=_by_period_unit(sums.posting, "posting", evidence, model),
+        by_month=_by_period_unit(sums.month, "month", evidence, model),
         delays=_delay_table(sums.delay_counts),
         log_stats=log_stats,
         notes=notes,
@@ -891,11 +852,9 @@ def human_open_rates_by_segment(ev: ContactEvidence, members: pd.DataFrame, n_bo
     }, columns=columns)
 
 
-def _by_period_unit(parts: list[pd.DataFrame], key: str, evidence: str, conn: Connection,
-                    schema: BitrixSchema) -> pd.DataFrame:
+def _by_period_unit(table: pd.DataFrame, key: str, evidence: str, model: Model) -> pd.DataFrame:
     """Per posting or per month: delivered, raw and human open rate (same estimator as the headline,
     its click-to-open reference taken within the unit), inflation in points, prefetch share."""
-    table = pd.concat(parts).groupby(level=[0, 1]).sum()
     units = table.index.get_level_values(0).unique()
     arr = np.zeros((len(units), 1, len(GROUPS), len(FEATURES)))
     unit_pos = {u: i for i, u in enumerate(units)}
@@ -913,7 +872,7 @@ def _by_period_unit(parts: list[pd.DataFrame], key: str, evidence: str, conn: Co
     })
     frame["inflation_pp"] = (frame["raw_open_rate"] - frame["human_open_rate"]) * 100
     if key == "posting":
-        frame = frame.merge(_posting_labels(conn, schema, list(units)), on="posting", how="left")
+        frame = frame.merge(_posting_labels(model, list(units)), on="posting", how="left")
         frame = frame.sort_values("sent", ascending=False, na_position="last").reset_index(drop=True)
         frame["rank_raw"] = frame["raw_open_rate"].rank(ascending=False, method="min")
         frame["rank_human"] = frame["human_open_rate"].rank(ascending=False, method="min")
@@ -922,25 +881,14 @@ def _by_period_unit(parts: list[pd.DataFrame], key: str, evidence: str, conn: Co
     return frame
 
 
-def _posting_labels(conn: Connection, schema: BitrixSchema, postings: list[int]) -> pd.DataFrame:
-    """Posting id -> letter title and send date (one small query per 1000 postings)."""
-    posting = schema.table("b_sender_posting")
-    chain = schema.table("b_sender_mailing_chain")
-    title = chain.c.TITLE if "TITLE" in chain.c else chain.c.SUBJECT
-    frames = []
-    for start in range(0, len(postings), 1000):
-        ids = [int(p) for p in postings[start:start + 1000]]
-        stmt = (select(posting.c.ID.label("posting"), title.label("title"),
-                       chain.c.SUBJECT.label("subject"), posting.c.DATE_SENT.label("sent"))
-                .select_from(posting.outerjoin(chain, chain.c.ID == posting.c.MAILING_CHAIN_ID))
-                .where(posting.c.ID.in_(ids)))
-        frames.extend(read_chunks(conn, stmt))
-    labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["posting", "title", "subject", "sent"])
+def _posting_labels(model: Model, postings: list[int]) -> pd.DataFrame:
+    """Posting id -> its letter's title and the posting's send date (DATE_SENT)."""
+    labels = model.sql("SELECT p.posting_id AS posting, l.title, p.finished_at AS sent FROM postings p "
+                       "LEFT JOIN letters l USING (letter_id) WHERE p.posting_id IN (SELECT unnest($ids))",
+                       {"ids": [int(p) for p in postings]})
     labels["posting"] = labels["posting"].astype(np.int64)
     labels["sent"] = pd.to_datetime(labels["sent"], errors="coerce")
-    labels["title"] = labels["title"].where(labels["title"].notna() & (labels["title"] != ""), labels["subject"])
-    return labels.drop(columns="subject")
+    return labels
 
 
 def _delay_table(counts: np.ndarray) -> pd.DataFrame:
@@ -1037,7 +985,7 @@ def log_quality_table(result: OpensResult) -> pd.DataFrame:
         "tracking_lines": "requests to the pixel or click endpoints", "sender_opens": "campaign pixel hits",
         "sender_clicks": "campaign click hits", "crm_hits": "CRM one-to-one mail hits (not campaigns)",
         "other_module_hits": "hits of other modules", "garbage_tags": "tags that decode to no recipient",
-        "failed_requests": "failed requests (HTTP ≥ 400)",
+        "failed_requests": "failed requests (HTTP ≥ 400)", "unreadable_files": "log files that could not be read",
         "orphan_recipient_hits": "hits whose tag names a recipient that does not exist",
         "orphan_recipients": "recipient ids named by such tags",
         "outside_period_hits": "hits of letters sent outside the period (or not delivered)",

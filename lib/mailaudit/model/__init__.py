@@ -75,8 +75,14 @@ class Model:
         """Run `query` on the model and return the result as a DataFrame."""
         return self.con.execute(query, params).df() if params is not None else self.con.execute(query).df()
 
+    def row(self, query: str, params: dict | list | None = None) -> tuple | None:
+        """The first row of the result (the whole result is fetched: DuckDB refuses other work on a
+        connection while a result is still open)."""
+        rows = (self.con.execute(query, params) if params is not None else self.con.execute(query)).fetchall()
+        return rows[0] if rows else None
+
     def scalar(self, query: str, params: dict | list | None = None):
-        row = (self.con.execute(query, params) if params is not None else self.con.execute(query)).fetchone()
+        row = self.row(query, params)
         return None if row is None else row[0]
 
     def close(self) -> None:

@@ -14,10 +14,24 @@ import pandas as pd
 from mailaudit import emails
 from mailaudit.bitrix import codes
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 """Raised whenever a relation's definition changes: a snapshot with an older model is rebuilt on open."""
 
 RELATIONS = ("campaigns", "letters", "postings", "contacts", "tracking", "sends", "evidence", "crm", "commerce")
+"""Built from the raw tables, in this order; then the logs (Python rules), then `LOG_RELATIONS`."""
+LOG_RELATIONS = ("machine_clicks",)
+"""Built last: they read the parsed logs too."""
+
+MACHINE_CLICK_RULES = {
+    "BURST_SECONDS": 5,
+    "FAST_SECONDS": 60,
+    "PATTERN_MINUTES": 15,
+    "PATTERN_SHARE": 0.8,
+}
+"""The machine-click rules' constants (see model/sql/machine_clicks.sql): two different links of a letter
+within 5 s; a click under a minute after the send; a contact clicking at least 80% of its letters, 80% of
+them before any pixel load and within 15 minutes. From the published behaviour of link-scanning gateways
+(they fetch every link, seconds to minutes after delivery, often without the pixel), not fitted to data."""
 
 
 def _sql_text(value: str) -> str:
@@ -52,6 +66,10 @@ def constants(manifest: dict) -> dict[str, str]:
         "CRM_TYPE_EMAIL": _sql_text(codes.CrmMultiField.TYPE_EMAIL),
         "CRM_CONTACT_ENTITY_TYPE": str(int(codes.CrmEntityType.CONTACT)),
         "DEAL_WON": _sql_text(codes.DealSemantic.WON),
+        "IP_NUMBER": ("CASE WHEN regexp_full_match(h.ip, '\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}') THEN "
+                      "(split_part(h.ip, '.', 1)::BIGINT << 24) + (split_part(h.ip, '.', 2)::BIGINT << 16) + "
+                      "(split_part(h.ip, '.', 3)::BIGINT << 8) + split_part(h.ip, '.', 4)::BIGINT END"),
+        **{name: str(value) for name, value in MACHINE_CLICK_RULES.items()},
     }
 
 
@@ -77,6 +95,9 @@ def build_model(con, manifest: dict) -> None:
         con.execute(relation_sql(name, manifest))
     _delivery_events(con)
     _tracking_hits(con)
+    _gateway_ranges(con)
+    for name in LOG_RELATIONS:
+        con.execute(relation_sql(name, manifest))
     con.execute(f"CREATE OR REPLACE TABLE _model AS SELECT {MODEL_VERSION} AS version")
 
 
@@ -97,6 +118,20 @@ def _delivery_events(con) -> None:
         LEFT JOIN _verdicts v ON v.status = e.status AND v.dsn IS NOT DISTINCT FROM e.dsn
              AND v.smtp_code IS NOT DISTINCT FROM e.smtp_code AND v.text IS NOT DISTINCT FROM e.text""")
     con.unregister("_verdicts")
+
+
+def _gateway_ranges(con) -> None:
+    """gateway_ranges: the published IPv4 egress ranges of mail security gateways, as integer bounds."""
+    import ipaddress
+
+    from mailaudit.analyses.mail_clients import GATEWAY_RANGES
+
+    networks = [ipaddress.ip_network(cidr) for cidr in GATEWAY_RANGES]
+    con.register("_ranges", pd.DataFrame(
+        [(int(n.network_address), int(n.broadcast_address), str(n)) for n in networks if n.version == 4],
+        columns=["low", "high", "cidr"]))
+    con.execute("CREATE TABLE gateway_ranges AS SELECT * FROM _ranges")
+    con.unregister("_ranges")
 
 
 def _tracking_hits(con) -> None:

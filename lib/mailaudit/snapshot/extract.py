@@ -265,7 +265,7 @@ class Extractor:
             if unreadable:   # text the snapshot type cannot hold (a MySQL zero date, say): counted, kept NULL
                 counts = self.con.execute("SELECT " + ", ".join(
                     f'count("{n}") - count(TRY_CAST("{n}" AS {table.columns[n][1]}))' for n in unreadable)
-                    + " FROM _chunk").fetchone()
+                    + " FROM _chunk").fetchall()[0]
                 for name, count in zip(unreadable, counts):
                     if count:
                         table.stats.setdefault("unreadable_values", {}).setdefault(name, 0)
@@ -344,7 +344,7 @@ def window_postings(con: duckdb.DuckDBPyConnection, window: Window) -> list[int]
         """SELECT count(*), count(*) FILTER (WHERE NOT (
                (DATE_SENT IS NOT NULL AND DATE_SENT < $start)
                OR (coalesce(DATE_SEND, DATE_CREATE) IS NOT NULL AND coalesce(DATE_SEND, DATE_CREATE) >= $end)))
-           FROM raw.b_sender_posting""", {"start": start, "end": end}).fetchone()
+           FROM raw.b_sender_posting""", {"start": start, "end": end}).fetchall()[0]
     if inside == total:
         return None
     return [row[0] for row in con.execute(

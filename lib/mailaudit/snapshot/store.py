@@ -22,7 +22,7 @@ DEFAULT_FOLDER = Path("snapshots")
 
 def read_manifest(con) -> dict:
     try:
-        return json.loads(con.execute("SELECT manifest FROM _manifest").fetchone()[0])
+        return json.loads(con.execute("SELECT manifest FROM _manifest").fetchall()[0][0])
     except (duckdb.Error, TypeError, ValueError):
         raise SnapshotError("not a mailaudit snapshot (no manifest): make one with `mailaudit snapshot`") from None
 
@@ -60,7 +60,7 @@ def open_snapshot(path: Path, memory_mb: int = SnapshotSettings.memory_mb) -> Mo
 
 def _model_version(con) -> int | None:
     try:
-        return con.execute("SELECT version FROM _model").fetchone()[0]
+        return con.execute("SELECT version FROM _model").fetchall()[0][0]
     except duckdb.Error:
         return None
 
