@@ -171,6 +171,9 @@ def cmd_run(args) -> int:
 
 
 def _print_result(result) -> int:
+    if result.published and result.kept:
+        print(f"mailaudit: left {len(result.kept)} entr{'y' if len(result.kept) == 1 else 'ies'} in "
+              f"{result.out_dir} that mailaudit did not write: {', '.join(result.kept)}", file=sys.stderr)
     for outcome in result.outcomes:
         detail = outcome.error or outcome.reason or outcome.headline or ""
         print(f"{outcome.status:<8} {outcome.name:<18} {detail}".rstrip())
