@@ -6,7 +6,8 @@ Every row states what `mailaudit run` must do and is checked the same way:
   at the file-descriptor level, where a kernel process writes);
 - what the bundle (--out) holds afterwards;
 - that no file outside the bundle changed: the test's folder and the demo's, paths and hashes,
-  before and after (temporary folders and lock files left beside --out show up here).
+  before and after (temporary folders and lock files left beside --out show up here). The
+  snapshot a run extracts goes to `snapshot.path`, set to a folder of the test's own.
 
 A row adds a fault by giving `arrange` (build the bad input in `World`), the expectations, and
 `act` when the command must run in a subprocess (signals, concurrent runs). Runner faults use the
@@ -127,6 +128,23 @@ def interrupted_by_ctrl_c(world: World, capfd) -> Outcome:
     return Outcome(process.returncode, out, err)
 
 
+ADDED_DURING_RUN = hashlib.sha256(b"written while the reports ran").hexdigest()
+
+
+def user_adds_a_file_during_the_run(world: World, capfd) -> Outcome:
+    """The user drops a file into an older bundle's folder while the new run is under way."""
+    (world.control / "data_and_tracking.hold").touch()
+    process = subprocess.Popen(_command(world), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=world.root)
+    try:
+        _wait_for(world.control / "data_and_tracking.started")
+        (world.out / "added.txt").write_bytes(b"written while the reports ran")
+    finally:
+        (world.control / "release").touch()
+        out, err = process.communicate(timeout=120)
+    return Outcome(process.returncode, out, err)
+
+
 def second_run_while_the_first_writes(world: World, capfd) -> Outcome:
     """A first run (subprocess) holds --out; the second (in process) is the one under test."""
     (world.control / "data_and_tracking.hold").touch()
@@ -216,6 +234,11 @@ def arrange_forged_marker(world: World) -> None:
     (world.out / MARKER).write_text(json.dumps({"generator": "mailaudit", "files": ["../params.yaml", "index.html"]}))
 
 
+def arrange_markerless_bundle(world: World) -> None:
+    previous_bundle(world)
+    (world.out / MARKER).unlink()   # as bundles of kit 0.2.0 and earlier were
+
+
 def arrange_user_files_beside_a_bundle(world: World) -> None:
     previous_bundle(world)
     (world.out / "notes.txt").write_text("the client's remarks")
@@ -248,7 +271,7 @@ def arrange_failing_notebook(world: World) -> None:
 
 def arrange_slow_cell(world: World) -> None:
     world.only = "data_and_tracking,list_hygiene"
-    world.params = world.make_params(run={"cell_timeout_seconds": 2})
+    world.params = world.make_params(run={"cell_timeout_seconds": 10})
     (world.control / "data_and_tracking.hold").touch()
 
 
@@ -281,7 +304,7 @@ def published(*reports: str, kept: tuple[str, ...] = ()) -> Callable[[World, dic
         assert files_of(world.out) == expected | {MARKER, *kept}
         assert marker_files(world.out) == expected
         for name in kept:   # untouched, byte for byte
-            assert after[str(world.out / name)] == before[str(world.out / name)]
+            assert after[str(world.out / name)] == before.get(str(world.out / name), ADDED_DURING_RUN)
     return check
 
 
@@ -304,7 +327,7 @@ def timeout_fails_one_report(world: World, before: dict, after: dict) -> None:
     assert {n: r["status"] for n, r in summary["reports"].items()} == {"data_and_tracking": "failed",
                                                                       "list_hygiene": "ok"}
     log = (world.out / "logs" / "data_and_tracking.log").read_text(encoding="utf-8")
-    assert "CellTimeoutError" in log and "after 2 seconds" in log
+    assert "CellTimeoutError" in log and "after 10 seconds" in log
 
 
 def formulas_neutralised(world: World, before: dict, after: dict) -> None:
@@ -326,9 +349,15 @@ FAULTS = [
           NOT_A_BUNDLE, unchanged, notebooks_start=False),
     Fault("foreign folder with a forged marker listing ../params.yaml", arrange_forged_marker, 2,
           NOT_A_BUNDLE, unchanged, notebooks_start=False),
+    Fault("bundle of an earlier kit version (no marker)", arrange_markerless_bundle, 2,
+          NOT_A_BUNDLE + r" \(a bundle of mailaudit 0\.2\.0 or earlier has no marker: delete it yourself once\)",
+          unchanged, notebooks_start=False),
     Fault("older bundle with the user's files beside it", arrange_user_files_beside_a_bundle, 0,
           rf"mailaudit: left 2 entries in {OUT} that mailaudit did not write: archive/, notes\.txt",
           published("data_and_tracking", kept=("notes.txt", "archive/q4.pdf")), stdout=r"ok +data_and_tracking +data_and_tracking ran"),
+    Fault("a file added to an older bundle's folder while the reports run", previous_bundle, 0,
+          rf"mailaudit: left 1 entry in {OUT} that mailaudit did not write: added\.txt",
+          published("data_and_tracking", kept=("added.txt",)), act=user_adds_a_file_during_the_run),
     Fault("older bundle with a user's file named like a bundle file", arrange_kit_named_user_file, 2,
           rf"mailaudit: error: --out {OUT} holds suppress_mine\.csv, which the bundle would overwrite but "
           r"mailaudit did not write; move it or choose another folder", unchanged, notebooks_start=False),
@@ -348,7 +377,7 @@ FAULTS = [
     Fault("a notebook that raises", arrange_failing_notebook, 1, None, failure_in_one_paragraph,
           stdout=r"failed +list_hygiene +RuntimeError: deliberate failure for i\*\*\*@mail\.ru \(cell 4\)"),
     Fault("a cell that outlasts run.cell_timeout_seconds", arrange_slow_cell, 1, None, timeout_fails_one_report,
-          stdout=r"failed +data_and_tracking +a cell ran longer than run\.cell_timeout_seconds \(2 s\) and was stopped"),
+          stdout=r"failed +data_and_tracking +a cell ran longer than run\.cell_timeout_seconds \(10 s\) and was stopped"),
     Fault("hostile addresses (formula cells) in the contacts", arrange_hostile_addresses, 0, None,
           formulas_neutralised, notebooks="kit", stdout=r"ok +list_hygiene +.*"),
 ]
@@ -363,9 +392,12 @@ def world(demo, demo_params, tmp_path, tmp_path_factory, monkeypatch):
     monkeypatch.setenv(CONTROL_ENV, str(control))
     monkeypatch.setenv("MAILAUDIT_NOTEBOOKS", str(notebooks))
     monkeypatch.chdir(tmp_path)
+    def make_params(**sections):
+        return demo_params(snapshot={"path": str(control / "snapshot.duckdb")}, **sections)
+
     with contextlib.ExitStack() as stack:
         yield World(root=tmp_path, out=tmp_path / "out", control=control, demo=demo,
-                    make_params=demo_params, stack=stack, params=demo_params())
+                    make_params=make_params, stack=stack, params=make_params())
 
 
 @pytest.fixture

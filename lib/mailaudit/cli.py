@@ -161,12 +161,12 @@ def slug(text: str) -> str:
 
 
 def cmd_run(args) -> int:
-    from mailaudit.report.runner import parse_only, prepare, run_reports
+    from mailaudit.report.runner import load_params_or_fail, parse_only, run_reports
 
     only = parse_only(args.only)
-    source = prepare(args.params)
-    out = args.out or Path("reports") / slug(source.params.client)
-    result = run_reports(args.params, out, only=only, progress=not args.no_progress, source=source)
+    # the output folder is checked before the database is opened (run_reports does both)
+    out = args.out or Path("reports") / slug(load_params_or_fail(args.params, Path.cwd().resolve()).client)
+    result = run_reports(args.params, out, only=only, progress=not args.no_progress)
     return _print_result(result)
 
 

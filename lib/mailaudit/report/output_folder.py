@@ -136,14 +136,17 @@ def inspect_output(out: Path) -> Previous:
     listed = read_marker(out)
     if listed is None:
         if any(out.iterdir()):
+            legacy = (out / "summary.json").is_file() and (out / "index.html").is_file()
             raise OutputFolderError(
                 f"--out {out} is not empty and is not a mailaudit bundle (no valid {MARKER}); "
-                "choose a new or empty folder")
+                "choose a new or empty folder" + (" (a bundle of mailaudit 0.2.0 or earlier has no marker: "
+                                                  "delete it yourself once)" if legacy else ""))
         return Previous()
     previous = Previous(bundle_files={f for f in listed if (out / f).is_file()})
+    known = previous.bundle_files | {MARKER}
     for path in out.rglob("*"):
         relative = path.relative_to(out).as_posix()
-        if relative in (MARKER, *previous.bundle_files) or (path.is_dir() and _kit_folder(path, out, previous)):
+        if relative in known or (path.is_dir() and _kit_folder(path, out, previous)):
             continue
         top = relative.split("/", 1)[0]
         if any(fnmatch.fnmatch(top, pattern) for pattern in KIT_NAME_PATTERNS):
@@ -231,20 +234,22 @@ def _write_marker_file(path: Path, version: str, generated_at: str, files: set[s
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
-def publish(partial: Path, out: Path, previous: Previous) -> None:
-    """Move the finished bundle in `partial` to `out`, removing only the older bundle's files.
+def publish(partial: Path, out: Path) -> list[str]:
+    """Move the finished bundle in `partial` to `out`, removing only the older bundle's files;
+    returns the user's entries left in `out`.
 
-    Without files of the user's in `out` the whole folder is swapped by two renames. Otherwise
-    the files move one by one: the marker first lists the files of both bundles (so a run killed
-    half-way leaves every kit file known to the next run), index.html goes last, then the marker
-    of the new bundle.
+    `out` is inspected again (the user may have added files while the reports ran). Without
+    files of the user's the whole folder is swapped by two renames. Otherwise the files move one
+    by one: the marker first lists the files of both bundles (so a run killed half-way leaves
+    every kit file known to the next run), index.html goes last, then the new bundle's marker.
     """
     if not out.exists():
         os.replace(partial, out)
-        return
+        return []
+    previous = inspect_output(out)
     new = bundle_files(partial)
     clashes = sorted(f for f in new if (out / f).exists() and f not in previous.bundle_files)
-    if clashes:   # created by someone while the reports ran
+    if clashes:
         raise OutputFolderError(f"--out {out} now holds {clashes[0]}, which mailaudit did not write; "
                                 "move it or choose another folder")
     if not previous.foreign:
@@ -252,7 +257,7 @@ def publish(partial: Path, out: Path, previous: Previous) -> None:
         os.replace(out, old)
         os.replace(partial, out)
         shutil.rmtree(old, ignore_errors=True)
-        return
+        return []
     marker = json.loads((partial / MARKER).read_text(encoding="utf-8"))
     journal = partial / (MARKER + ".journal")
     _write_marker_file(journal, marker["version"], marker["generated_at"], previous.bundle_files | new,
@@ -267,6 +272,7 @@ def publish(partial: Path, out: Path, previous: Previous) -> None:
     for relative in previous.bundle_files - new:
         _remove_empty_parents(out / relative, out)
     shutil.rmtree(partial, ignore_errors=True)   # only the emptied sub-folders are left
+    return previous.foreign
 
 
 def _remove_empty_parents(path: Path, top: Path) -> None:

@@ -35,9 +35,8 @@ import mailaudit
 from mailaudit.report.context import WORKDIR_ENV, database_config, mask_text, read_parts
 from mailaudit.report.dotenv import load_env_file
 from mailaudit.report.html import export_report_html, report_title, sanitize_notebook, write_index
-from mailaudit.report.output_folder import (OutputFolderError, OutputLock, Previous, check_writable,
-                                            inspect_output, new_partial, publish, remove_abandoned_folders,
-                                            write_marker)
+from mailaudit.report.output_folder import (OutputFolderError, OutputLock, check_writable, inspect_output,
+                                            new_partial, publish, remove_abandoned_folders, write_marker)
 from mailaudit.report.params import REPORT_NAMES, Params, ParamsError, load_params
 from mailaudit.report.run_log import captured_execution_logs, log_name, write_report_log
 from mailaudit.report.secrets_scan import scan_bundle
@@ -243,17 +242,16 @@ def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only
             raise OutputFolderError(f"cannot create the folder {out.parent} for --out: "
                                     f"{exc.strerror or type(exc).__name__}; choose another --out") from None
         with OutputLock(out):
-            previous = inspect_output(out)
+            inspect_output(out)
             check_writable(out)
             source = source or prepare(params_path, workdir)
-            return _build_and_publish(params_path, out, previous, requested, notebooks_dir, progress,
-                                      source, workdir)
+            return _build_and_publish(params_path, out, requested, notebooks_dir, progress, source, workdir)
     except OutputFolderError as exc:
         raise InputError(str(exc)) from None
 
 
-def _build_and_publish(params_path, out: Path, previous: Previous, requested, notebooks_dir,
-                       progress: bool, source: Source, workdir: Path) -> RunResult:
+def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progress: bool, source: Source,
+                       workdir: Path) -> RunResult:
     import papermill
 
     from mailaudit.report.kernel import ensure_kernel
@@ -269,7 +267,7 @@ def _build_and_publish(params_path, out: Path, previous: Previous, requested, no
 
     remove_abandoned_folders(out)
     partial = new_partial(out)
-    result = RunResult(out_dir=out, kept=previous.foreign)
+    result = RunResult(out_dir=out)
     generated_at = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     cover = {"client": params.client, "period": params.period.label,
              "source": source_label(source.description), "generated_at": generated_at,
@@ -297,7 +295,7 @@ def _build_and_publish(params_path, out: Path, previous: Previous, requested, no
         if result.leaks:
             shutil.rmtree(partial, ignore_errors=True)
             return result
-        publish(partial, out, previous)
+        result.kept = publish(partial, out)
         result.published = True
         return result
     except BaseException:
