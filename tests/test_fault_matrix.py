@@ -27,7 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -68,7 +68,6 @@ class World:
     stack: contextlib.ExitStack
     params: str = ""
     only: str = "data_and_tracking"
-    extra_env: dict = field(default_factory=dict)
 
     def argv(self) -> list[str]:
         return ["run", "--params", self.params, "--out", str(self.out), "--only", self.only, "--no-progress"]
