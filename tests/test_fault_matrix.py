@@ -116,15 +116,27 @@ def _wait_for(path: Path, seconds: float = 120) -> None:
         time.sleep(0.1)
 
 
-def interrupted_by_ctrl_c(world: World, capfd) -> Outcome:
-    """The run is interrupted as a terminal's Ctrl-C does: SIGINT to its process group, mid-notebook."""
+def _held_run(world: World, during: Callable[[subprocess.Popen], object], release: bool = True,
+              **popen) -> tuple[Outcome, object]:
+    """Start the command in a subprocess, wait until its data_and_tracking notebook is under way and
+    holds, call `during` (with the process), then let the notebook finish (`release`) and wait."""
     (world.control / "data_and_tracking.hold").touch()
     process = subprocess.Popen(_command(world), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True, cwd=world.root)
-    _wait_for(world.control / "data_and_tracking.started")
-    os.killpg(process.pid, signal.SIGINT)
-    out, err = process.communicate(timeout=120)
-    return Outcome(process.returncode, out, err)
+                               cwd=world.root, **popen)
+    try:
+        _wait_for(world.control / "data_and_tracking.started")
+        done = during(process)
+    finally:
+        if release:
+            (world.control / "release").touch()
+        out, err = process.communicate(timeout=120)
+    return Outcome(process.returncode, out, err), done
+
+
+def interrupted_by_ctrl_c(world: World, capfd) -> Outcome:
+    """The run is interrupted as a terminal's Ctrl-C does: SIGINT to its process group, mid-notebook."""
+    return _held_run(world, lambda process: os.killpg(process.pid, signal.SIGINT), release=False,
+                     start_new_session=True)[0]
 
 
 ADDED_DURING_RUN = hashlib.sha256(b"written while the reports ran").hexdigest()
@@ -132,31 +144,17 @@ ADDED_DURING_RUN = hashlib.sha256(b"written while the reports ran").hexdigest()
 
 def user_adds_a_file_during_the_run(world: World, capfd) -> Outcome:
     """The user drops a file into an older bundle's folder while the new run is under way."""
-    (world.control / "data_and_tracking.hold").touch()
-    process = subprocess.Popen(_command(world), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=world.root)
-    try:
-        _wait_for(world.control / "data_and_tracking.started")
+    def add(process):
         (world.out / "added.txt").write_bytes(b"written while the reports ran")
-    finally:
-        (world.control / "release").touch()
-        out, err = process.communicate(timeout=120)
-    return Outcome(process.returncode, out, err)
+
+    return _held_run(world, add)[0]
 
 
 def second_run_while_the_first_writes(world: World, capfd) -> Outcome:
     """A first run (subprocess) holds --out; the second (in process) is the one under test."""
-    (world.control / "data_and_tracking.hold").touch()
-    first = subprocess.Popen(_command(world), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             cwd=world.root)
-    try:
-        _wait_for(world.control / "data_and_tracking.started")
-        second = run_in_process(world, capfd)
-    finally:
-        (world.control / "release").touch()
-        out, err = first.communicate(timeout=120)
-    assert (first.returncode, err) == (0, ""), (first.returncode, err)
-    assert out.splitlines()[-1] == str(world.out / "index.html")
+    first, second = _held_run(world, lambda process: run_in_process(world, capfd))
+    assert (first.code, first.stderr) == (0, ""), first
+    assert first.stdout.splitlines()[-1] == str(world.out / "index.html")
     return second
 
 
