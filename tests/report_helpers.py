@@ -29,14 +29,15 @@ def write_report_notebook(folder: Path, report: str, body: str, markdown: str = 
     """A notebook shaped like the kit's: parameters cell, ReportContext.open, then `body`."""
     folder.mkdir(parents=True, exist_ok=True)
     nb = nbformat.v4.new_notebook()
-    parameters = nbformat.v4.new_code_cell('params_path = "../params/demo.yaml"\nout_dir = "../reports/interactive"')
+    parameters = nbformat.v4.new_code_cell(
+        'params_path = "../params/demo.yaml"\nout_dir = "../reports/interactive"\nsnapshot_path = None')
     parameters.metadata["tags"] = ["parameters"]
     nb.cells = [
         nbformat.v4.new_markdown_cell(markdown or f"# {report}\n\n## First section\n\nSome text."),
         parameters,
         nbformat.v4.new_code_cell(
             "from mailaudit.report.context import ReportContext\n"
-            f'ctx = ReportContext.open("{report}", params_path, out_dir)'),
+            f'ctx = ReportContext.open("{report}", params_path, out_dir, snapshot_path)'),
         nbformat.v4.new_code_cell(body),
         nbformat.v4.new_markdown_cell("## Second section\n\n### A subsection"),
     ]

@@ -95,11 +95,30 @@ def test_findings_and_tables_are_rendered(bundle):
     assert "1,234,567" in page and "25.0%" in page
 
 
-def test_failed_report_page_says_so(bundle):
+def test_failed_report_page_says_so_in_one_paragraph(bundle):
     page = pages(bundle)["list_hygiene.html"]
-    assert "This report failed: ZeroDivisionError" in page
-    assert "division by zero" in page.split("</header>", 1)[1]   # the traceback is kept
+    assert re.findall(r'<p class="cover-failed">(.*?)</p>', page, re.S) == [
+        "This report failed: ZeroDivisionError: division by zero (cell 4). The sections below are the "
+        'part that ran; the full error is in <a href="logs/list_hygiene.log">logs/list_hygiene.log</a>.']
+    body = page.split("</header>", 1)[1]
+    assert "division by zero" not in body and "Traceback" not in body and "ZeroDivisionError" not in body
     assert "An Exception was encountered" not in page
+    log = (bundle / "logs" / "list_hygiene.log").read_text(encoding="utf-8")
+    assert "ZeroDivisionError" in log and "----> 1 1 / 0" in log and "\x1b[" not in log
+
+
+def test_stderr_of_cells_goes_to_the_log_not_the_page(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    db = empty_bitrix_sqlite(tmp_path / "shop.sqlite")
+    params = write_params(tmp_path / "p.yaml", db, "reports: [data_and_tracking]\n")
+    write_report_notebook(tmp_path / "nb", "data_and_tracking",
+                          "import sys, warnings\nprint('shown to the reader')\n"
+                          "warnings.warn('internal detail 4711')\nprint('to stderr 4712', file=sys.stderr)")
+    out = run_reports(params, tmp_path / "out", notebooks_dir=tmp_path / "nb", progress=False).out_dir
+    page = (out / "data_and_tracking.html").read_text(encoding="utf-8")
+    assert "shown to the reader" in page and "4711" not in page and "4712" not in page
+    log = (out / "logs" / "data_and_tracking.log").read_text(encoding="utf-8")
+    assert "UserWarning: internal detail 4711" in log and "to stderr 4712" in log
 
 
 def test_index_links_every_report_with_its_status(bundle):

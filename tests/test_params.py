@@ -38,6 +38,7 @@ def test_defaults_match_the_contract(tmp_path):
     assert params.segments == {"dimensions": ["list", "provider", "crm_source", "tenure", "client"],
                                "custom": [], "correction": "holm", "min_delivered": 500, "human_opens": True}
     assert params.opens == {"apple_ranges": None, "scanner_seconds": 10}
+    assert params.run == {"cell_timeout_seconds": 1800}
     assert params.reports == list(REPORT_NAMES)
 
 
@@ -113,6 +114,8 @@ def test_start_after_end_is_refused(tmp_path):
     (MINIMAL + "segments: {correction: bonferroni}\n", "holm, fdr_bh"),
     (MINIMAL + "segments: {custom: [{table: t}]}\n", "segments.custom[0].column"),
     (MINIMAL + "reports: [hygiene]\n", "unknown value 'hygiene'"),
+    (MINIMAL + "run: {cell_timeout_seconds: 0}\n", "run.cell_timeout_seconds: expected a positive integer"),
+    (MINIMAL + "run: {cell_timeout: 60}\n", "unknown key 'run.cell_timeout'; allowed keys in run: cell_timeout_seconds"),
     (MINIMAL + "hygiene: 3\n", "hygiene: expected a mapping"),
     ("- a\n- b\n", "expected a mapping"),
     ("period: [\n", "not valid YAML"),

@@ -243,3 +243,36 @@ def test_a_shadowing_kernelspec_from_elsewhere_is_not_used(tmp_path, monkeypatch
         assert KernelSpecManager().get_kernel_spec(name).argv[0] == sys.executable
     finally:
         sh.rmtree(KernelSpecManager().get_kernel_spec(name).resource_dir, ignore_errors=True)
+
+
+def test_a_publish_killed_half_way_beside_user_files_is_finished_by_the_next_run(workspace, monkeypatch):
+    """With the user's files in --out the bundle moves file by file; the marker lists both bundles'
+    files meanwhile, so the next run still knows every file the kit wrote there."""
+    from mailaudit.report import output_folder
+
+    root = workspace[0]
+    run(workspace)
+    (root / "out" / "notes.txt").write_text("mine")
+    real, moves = os.replace, []
+
+    def dies_on_the_third_file(src, dst):
+        moves.append(dst)
+        if len(moves) == 3:
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(output_folder.os, "replace", dies_on_the_third_file)
+    with pytest.raises(KeyboardInterrupt):
+        run(workspace, only="data_and_tracking")
+    monkeypatch.setattr(output_folder.os, "replace", real)
+    assert not (root / "out" / "index.html").exists()   # never looks complete
+    marker = json.loads((root / "out" / output_folder.MARKER).read_text())
+    assert marker["complete"] is False and "list_hygiene.html" in marker["files"]
+
+    result = run(workspace, only="data_and_tracking")
+    assert result.published and result.kept == ["notes.txt"]
+    names = sorted(p.relative_to(root / "out").as_posix() for p in (root / "out").rglob("*") if p.is_file())
+    assert names == sorted([output_folder.MARKER, "notes.txt", "index.html", "summary.json",
+                            "data_and_tracking.html", "data_and_tracking.ipynb", "logs/data_and_tracking.log"])
+    assert (root / "out" / "notes.txt").read_text() == "mine"
+    assert not [p for p in root.iterdir() if p.name.startswith(".out")]

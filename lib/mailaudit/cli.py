@@ -161,16 +161,19 @@ def slug(text: str) -> str:
 
 
 def cmd_run(args) -> int:
-    from mailaudit.report.runner import parse_only, prepare, run_reports
+    from mailaudit.report.runner import load_params_or_fail, parse_only, run_reports
 
     only = parse_only(args.only)
-    source = prepare(args.params)
-    out = args.out or Path("reports") / slug(source.params.client)
-    result = run_reports(args.params, out, only=only, progress=not args.no_progress, source=source)
+    # the output folder is checked before the database is opened (run_reports does both)
+    out = args.out or Path("reports") / slug(load_params_or_fail(args.params, Path.cwd().resolve()).client)
+    result = run_reports(args.params, out, only=only, progress=not args.no_progress)
     return _print_result(result)
 
 
 def _print_result(result) -> int:
+    if result.published and result.kept:
+        print(f"mailaudit: left {len(result.kept)} entr{'y' if len(result.kept) == 1 else 'ies'} in "
+              f"{result.out_dir} that mailaudit did not write: {', '.join(result.kept)}", file=sys.stderr)
     for outcome in result.outcomes:
         detail = outcome.error or outcome.reason or outcome.headline or ""
         print(f"{outcome.status:<8} {outcome.name:<18} {detail}".rstrip())

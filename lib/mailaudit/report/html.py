@@ -2,10 +2,13 @@
 
 Notebook pages go through nbconvert's HTMLExporter with the kit's own ``mailaudit`` template
 (cell markup from ``classic``, a head of our own with no script, CDN or web font), code and
-prompts excluded, and the ``parameters`` / ``injected-parameters`` cells removed.
+prompts excluded, and the ``parameters`` / ``injected-parameters`` cells removed. Tracebacks and
+what cells wrote to stderr stay out of the page (the cover says in one line why a report failed;
+the bundle's logs/<report>.log keeps the rest).
 """
 from __future__ import annotations
 
+import copy
 import html
 import re
 from functools import lru_cache
@@ -82,13 +85,24 @@ def _exporter() -> HTMLExporter:
     return exporter
 
 
+def _reader_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of `nb` without error outputs and stderr streams (kept in the log, not the page)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"
+                            and not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    return nb
+
+
 def export_report_html(nb: nbformat.NotebookNode, html_path: Path, cover: dict) -> None:
     """Write the offline HTML of an executed notebook.
 
-    `cover`: client, title, period, source, generated_at, version, status, error.
+    `cover`: client, title, period, source, generated_at, version, status, error, log (the
+    bundle's log file of this report).
     """
     resources = {"mailaudit": {**cover, "css": report_css()}}
-    body, _ = _exporter().from_notebook_node(nb, resources=resources)
+    body, _ = _exporter().from_notebook_node(_reader_outputs(nb), resources=resources)
     html_path.write_text(insert_toc(body), encoding="utf-8")
 
 
@@ -109,7 +123,7 @@ def write_index(path: Path, *, client: str, period: str, source: str, generated_
                 tables: list[str]) -> None:
     """index.html: the cover and one line per report (status, headline or error, link).
 
-    `reports`: dicts with name, status, html (file name or None), headline, error, reason.
+    `reports`: dicts with name, status, html (file name or None), log, headline, error, reason.
     """
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 

@@ -60,21 +60,27 @@ def ensure_kernel() -> str:
         f"{KERNEL_NAME!r} found by Jupyter point to another Python (see `jupyter kernelspec list`)")
 
 
-def ipc_kernel_manager(socket_dir: str):
-    """A kernel-manager class talking to the kernel over Unix sockets in `socket_dir`.
+def quiet_kernel_manager(socket_dir: str, output_path: str):
+    """A kernel-manager class whose kernel process writes its stdout and stderr to `output_path`.
 
-    The default TCP transport on localhost is unencrypted (the kernel warns about it on every
-    start); IPC sockets in a private temporary folder are reachable by this user only. None on
-    Windows, which has no IPC transport: papermill's default manager is used there.
+    A kernel logs to its own stderr (``[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel``,
+    ZMQ tracebacks when it is shut down mid-cell); inherited, that lands on the user's terminal.
+    What a notebook prints still reaches the notebook: cells' output travels over the sockets.
+    On POSIX the kernel talks over Unix sockets in `socket_dir`: the default TCP transport on
+    localhost is unencrypted (the kernel warns about it on every start), IPC sockets in a private
+    temporary folder are reachable by this user only. Windows has no IPC transport: TCP there.
     """
-    if os.name == "nt":
-        return None
     from jupyter_client.manager import AsyncKernelManager
 
-    class IpcKernelManager(AsyncKernelManager):
+    class QuietKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
-            kwargs.setdefault("transport", "ipc")
-            kwargs.setdefault("ip", os.path.join(socket_dir, "kernel"))
+            if os.name != "nt":
+                kwargs.setdefault("transport", "ipc")
+                kwargs.setdefault("ip", os.path.join(socket_dir, "kernel"))
             super().__init__(**kwargs)
 
-    return IpcKernelManager
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            with open(output_path, "ab") as output:   # the child keeps its own descriptor
+                await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": output, "stderr": output})
+
+    return QuietKernelManager

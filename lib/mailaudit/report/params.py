@@ -153,6 +153,10 @@ _SECTIONS: dict[str, dict[str, tuple[Callable[[Any, str], Any], Any]]] = {
         "memory_mb": (_positive_int, 1024),
         # "path" (where `run` writes the snapshot it makes) is resolved by _optional_path
     },
+    "run": {
+        # a notebook cell still running after this long is stopped and fails its report
+        "cell_timeout_seconds": (_positive_int, 1800),
+    },
 }
 _TOP_KEYS = ("client", "period", "database", "logs", *_SECTIONS, "reports")
 _CUSTOM_DIMENSION_KEYS = ("table", "column", "name")
@@ -190,6 +194,7 @@ class Params:
     segments: dict
     opens: dict
     snapshot: dict
+    run: dict
     reports: list[str] = field(default_factory=lambda: list(REPORT_NAMES))
 
     @property
@@ -217,6 +222,7 @@ class Params:
             "segments": self.segments,
             "opens": self.opens,
             "snapshot": self.snapshot,
+            "run": self.run,
             "reports": self.reports,
         })
 

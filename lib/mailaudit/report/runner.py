@@ -1,16 +1,19 @@
 """`mailaudit run`: execute the report notebooks with papermill and publish the bundle.
 
 Order of work, and why:
-1. parameters, database, schema are checked first; any problem is an `InputError` (exit 2)
-   before a notebook starts;
+1. the output folder is locked and checked (output_folder.py: a folder that is not a bundle is
+   refused, an unwritable one too), then parameters, database and schema; any problem is an
+   `InputError` (exit 2) before a notebook starts;
 2. the bundle is built in a hidden sibling folder ``.<name>.partial-<pid>-<random>`` (such
    folders left by a killed run are removed by the next run into the same DIR);
-3. each report runs in the kit's own kernel; a failing notebook is exported with its error and
-   the run goes on; a report the schema cannot support is "skipped" (not a failure);
-4. summary.json and index.html are written, then the secret scan reads every file;
-5. only a clean bundle is renamed into place (an older bundle is moved aside first, then
-   deleted), so DIR never holds a half-written bundle that looks complete. An interrupted or
-   leaking build deletes its temporary folder.
+3. each report runs in the kit's own kernel, every cell within run.cell_timeout_seconds; a
+   failing notebook is exported with a one-line error (the traceback goes to logs/<report>.log)
+   and the run goes on; a report the schema cannot support is "skipped" (not a failure);
+4. summary.json, index.html and the marker listing the bundle's files are written, then the
+   secret scan reads every file;
+5. only a clean bundle is published: renamed into place, replacing only the files an older
+   bundle's marker lists, so DIR never holds a half-written bundle that looks complete. An
+   interrupted or leaking build deletes its temporary folder.
 
 Exit codes: 0 every requested report ok or skipped, 1 a report failed or the scan found a
 secret, 2 unusable input.
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -33,7 +35,10 @@ import mailaudit
 from mailaudit.report.context import WORKDIR_ENV, database_config, mask_text, read_parts
 from mailaudit.report.dotenv import load_env_file
 from mailaudit.report.html import export_report_html, report_title, sanitize_notebook, write_index
+from mailaudit.report.output_folder import (OutputFolderError, OutputLock, check_writable, inspect_output,
+                                            new_partial, publish, remove_abandoned_folders, write_marker)
 from mailaudit.report.params import REPORT_NAMES, Params, ParamsError, load_params
+from mailaudit.report.run_log import captured_execution_logs, log_name, write_report_log
 from mailaudit.report.secrets_scan import scan_bundle
 from mailaudit.report.summary import build_summary, write_summary
 
@@ -50,6 +55,7 @@ class ReportOutcome:
     name: str
     status: str                     # "ok" | "failed" | "skipped"
     html: str | None = None         # file name inside the bundle
+    log: str | None = None          # logs/<name>.log inside the bundle (reports that ran)
     error: str | None = None        # one line, scrubbed, for failed reports
     reason: str | None = None       # why a report was skipped
     headline: str | None = None
@@ -65,6 +71,7 @@ class RunResult:
     outcomes: list[ReportOutcome] = field(default_factory=list)
     leaks: list = field(default_factory=list)   # secret-scan findings (file + kind, no secret)
     published: bool = False
+    kept: list[str] = field(default_factory=list)   # the user's entries left beside the bundle
 
     @property
     def index(self) -> Path:
@@ -222,19 +229,35 @@ def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only
     """Run the requested reports into `out_dir` (see the module docstring).
 
     Relative paths in the parameter file resolve against `workdir` (default: the current
-    directory). Raises InputError (exit 2) before any notebook runs when the input is unusable.
+    directory). Raises InputError (exit 2) before any notebook runs when the input or the
+    output folder is unusable.
     """
-    import papermill
-
-    from mailaudit.report.kernel import ensure_kernel, ipc_kernel_manager
-
     workdir = Path(workdir or Path.cwd()).resolve()
     requested = parse_only(only)
-    source = source or prepare(params_path, workdir)
+    out = Path(out_dir).resolve()
+    try:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputFolderError(f"cannot create the folder {out.parent} for --out: "
+                                    f"{exc.strerror or type(exc).__name__}; choose another --out") from None
+        with OutputLock(out):
+            inspect_output(out)
+            check_writable(out)
+            source = source or prepare(params_path, workdir)
+            return _build_and_publish(params_path, out, requested, notebooks_dir, progress, source, workdir)
+    except OutputFolderError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progress: bool, source: Source,
+                       workdir: Path) -> RunResult:
+    import papermill
+
+    from mailaudit.report.kernel import ensure_kernel
+
     params = source.params
     reports = requested or params.reports
-    out = Path(out_dir).resolve()
-    _check_replaceable(out)
     notebooks = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
     if not notebooks.is_dir():
         raise InputError(f"notebooks folder not found: {notebooks}")
@@ -242,10 +265,8 @@ def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only
     params_file = str(Path(params_path).resolve())
     make_snapshot(source, workdir, progress)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_folders(out)
-    partial = out.parent / f".{out.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-    partial.mkdir()
+    remove_abandoned_folders(out)
+    partial = new_partial(out)
     result = RunResult(out_dir=out)
     generated_at = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     cover = {"client": params.client, "period": params.period.label,
@@ -253,8 +274,7 @@ def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only
              "version": mailaudit.__version__}
     previous_workdir = os.environ.get(WORKDIR_ENV)
     os.environ[WORKDIR_ENV] = str(workdir)   # the kernel inherits it: relative paths as here
-    sockets = tempfile.TemporaryDirectory(prefix="mailaudit-kernel-")
-    engine_kwargs = {"kernel_manager_class": manager} if (manager := ipc_kernel_manager(sockets.name)) else {}
+    private = tempfile.TemporaryDirectory(prefix="mailaudit-kernel-")   # sockets and kernel output
     try:
         for number, name in enumerate(reports, 1):
             if progress:
@@ -263,66 +283,101 @@ def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only
             if not capability.ok:
                 result.outcomes.append(ReportOutcome(name, "skipped", reason=capability.reason))
                 continue
-            result.outcomes.append(_run_one(papermill, name, notebooks, partial, kernel, params_file,
-                                            out, cover, source, progress, engine_kwargs))
+            run = _NotebookRun(name, notebooks, partial, kernel, params_file, Path(private.name), progress)
+            result.outcomes.append(run.execute(papermill, out, cover, source))
         parts = read_parts(partial)
         for outcome in result.outcomes:
             outcome.headline = parts.get(outcome.name, {}).get("headline")
         _write_bundle_files(partial, source, result, parts, cover)
         shutil.rmtree(partial / ".parts", ignore_errors=True)
+        write_marker(partial, cover["version"], generated_at)
         result.leaks = scan_bundle(partial, source.url, params.mask_emails)
         if result.leaks:
             shutil.rmtree(partial, ignore_errors=True)
             return result
-        _publish(partial, out)
+        result.kept = publish(partial, out)
         result.published = True
         return result
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     finally:
-        sockets.cleanup()
+        private.cleanup()
         if previous_workdir is None:
             os.environ.pop(WORKDIR_ENV, None)
         else:
             os.environ[WORKDIR_ENV] = previous_workdir
 
 
-def _run_one(papermill, name: str, notebooks: Path, partial: Path, kernel: str, params_file: str,
-             out: Path, cover: dict, source: Source, progress: bool, engine_kwargs: dict) -> ReportOutcome:
-    from papermill.exceptions import PapermillExecutionError
+@dataclass
+class _NotebookRun:
+    """One report's notebook executed into the partial bundle: page, executed notebook, log."""
+    name: str
+    notebooks: Path
+    partial: Path
+    kernel: str
+    params_file: str
+    private: Path          # this user's temporary folder: kernel sockets and the kernel's output
+    progress: bool
 
-    started = time.monotonic()
-    notebook = notebooks / f"{name}.ipynb"
-    executed = partial / f"{name}.ipynb"
-    outcome = ReportOutcome(name, "ok", html=f"{name}.html")
-    if not notebook.is_file():
-        outcome.status, outcome.html, outcome.error = "failed", None, f"notebook not found: {notebook}"
+    def execute(self, papermill, out: Path, cover: dict, source: Source) -> ReportOutcome:
+        from nbclient.exceptions import CellTimeoutError
+        from papermill.exceptions import PapermillExecutionError
+
+        from mailaudit.report.kernel import quiet_kernel_manager
+
+        started = time.monotonic()
+        notebook = self.notebooks / f"{self.name}.ipynb"
+        executed = self.partial / f"{self.name}.ipynb"
+        outcome = ReportOutcome(self.name, "ok", html=f"{self.name}.html", log=log_name(self.name))
+        if not notebook.is_file():
+            outcome.status, outcome.html, outcome.log = "failed", None, None
+            outcome.error = f"notebook not found: {notebook}"
+            return outcome
+        timeout = source.params.run["cell_timeout_seconds"]
+        kernel_output = self.private / f"{self.name}.kernel.txt"
+        failure = None
+        try:
+            with captured_execution_logs() as logged:
+                papermill.execute_notebook(
+                    str(notebook), str(executed),
+                    parameters={"params_path": self.params_file, "out_dir": str(self.partial),
+                                "snapshot_path": str(source.snapshot)},
+                    kernel_name=self.kernel, cwd=str(self.notebooks), progress_bar=self.progress,
+                    log_output=False, execution_timeout=timeout,
+                    kernel_manager_class=quiet_kernel_manager(str(self.private), str(kernel_output)))
+        except PapermillExecutionError as exc:
+            outcome.status = "failed"
+            outcome.error = source.scrub(_one_line(f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"))
+        except CellTimeoutError as exc:
+            outcome.status, failure = "failed", f"{type(exc).__name__}: {exc}"
+            outcome.error = f"a cell ran longer than run.cell_timeout_seconds ({timeout} s) and was stopped"
+        except Exception as exc:   # the kernel died or could not start, …: the other reports still run
+            outcome.status, failure = "failed", f"{type(exc).__name__}: {exc}"
+            outcome.error = source.scrub(_one_line(failure))
+        outcome.seconds = round(time.monotonic() - started, 1)
+        nb = None
+        if executed.is_file():
+            nb = nbformat.read(executed, as_version=4)
+            sanitize_notebook(nb, self.params_file, str(out), source.scrub)
+            nbformat.write(nb, executed)
+            export_report_html(nb, self.partial / outcome.html,
+                               {**cover, "title": report_title(self.name), "status": outcome.status,
+                                "error": outcome.error, "log": outcome.log})
+        else:
+            outcome.html = None
+        write_report_log(self.partial / outcome.log, report=self.name, status=outcome.status,
+                         seconds=outcome.seconds, error=outcome.error, nb=nb,
+                         detail="\n".join(filter(None, [*logged, failure])),
+                         kernel_output=_read_text(kernel_output), scrub=source.scrub)
         return outcome
+
+
+def _read_text(path: Path) -> str:
     try:
-        papermill.execute_notebook(
-            str(notebook), str(executed),
-            parameters={"params_path": params_file, "out_dir": str(partial),
-                        "snapshot_path": str(source.snapshot)},
-            kernel_name=kernel, cwd=str(notebooks), progress_bar=progress, log_output=False,
-            **engine_kwargs)
-    except PapermillExecutionError as exc:
-        outcome.status = "failed"
-        outcome.error = source.scrub(_one_line(f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"))
-    except Exception as exc:   # kernel died, could not start, …: the other reports still run
-        outcome.status = "failed"
-        outcome.error = source.scrub(_one_line(f"{type(exc).__name__}: {exc}"))
-    outcome.seconds = round(time.monotonic() - started, 1)
-    if not executed.is_file():
-        outcome.html = None
-        return outcome
-    nb = nbformat.read(executed, as_version=4)
-    sanitize_notebook(nb, params_file, str(out), source.scrub)
-    nbformat.write(nb, executed)
-    export_report_html(nb, partial / outcome.html,
-                       {**cover, "title": report_title(name), "status": outcome.status,
-                        "error": outcome.error})
-    return outcome
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def _write_bundle_files(partial: Path, source: Source, result: RunResult, parts: dict, cover: dict) -> None:
@@ -337,42 +392,3 @@ def _write_bundle_files(partial: Path, source: Source, result: RunResult, parts:
                 source=cover["source"], generated_at=cover["generated_at"], version=cover["version"],
                 reports=[o.as_dict() for o in result.outcomes], suppression_files=suppression,
                 tables=tables)
-
-
-def _check_replaceable(out: Path) -> None:
-    """Refuse to replace a folder that is not a bundle (it might be the user's own files)."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (
-            (out / "index.html").exists() or (out / "summary.json").exists()))):
-        raise InputError(f"--out {out} exists and is not a mailaudit bundle; choose another folder")
-
-
-def _remove_abandoned_folders(out: Path) -> None:
-    """Delete temporary folders of earlier runs into `out` whose process is gone (killed runs)."""
-    for folder in out.parent.glob(f".{out.name}.*-*"):
-        kind, _, rest = folder.name[len(out.name) + 2:].partition("-")
-        pid = rest.split("-", 1)[0]
-        if kind in ("partial", "old") and pid.isdigit() and not _process_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    if os.name == "nt":   # os.kill would terminate the process there: assume alive, keep the folder
-        return True
-    try:
-        os.kill(pid, 0)   # signal 0: existence check only
-    except ProcessLookupError:
-        return False
-    except PermissionError:   # alive, another user's
-        return True
-    return True
-
-
-def _publish(partial: Path, out: Path) -> None:
-    """Move the finished bundle to `out`, replacing an older one."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
-        os.replace(out, old)
-    os.replace(partial, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
