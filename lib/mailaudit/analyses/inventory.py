@@ -164,7 +164,7 @@ def data_quality_checks(model: Model, now: datetime | None = None) -> list[Check
 def _recipients_without_contact(model: Model, total: int) -> Check:
     if model.layout == "legacy":
         missing = model.scalar("SELECT count(*) FROM raw.b_sender_posting_recipient "
-                               "WHERE EMAIL IS NULL OR trim(EMAIL) = ''")
+                               "WHERE address(EMAIL) IS NULL")
         what = "have no e-mail address"
     else:
         missing = model.scalar("SELECT count(*) FROM raw.b_sender_posting_recipient r WHERE NOT EXISTS "

@@ -14,7 +14,7 @@ import pandas as pd
 from mailaudit import emails
 from mailaudit.bitrix import codes
 
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 """Raised whenever a relation's definition changes: a snapshot with an older model is rebuilt on open."""
 
 RELATIONS = ("campaigns", "letters", "postings", "contacts", "tracking", "sends", "evidence", "crm", "commerce")
@@ -54,9 +54,9 @@ def constants(manifest: dict) -> dict[str, str]:
         "EMAIL_CONTACT_TYPE": str(int(codes.SenderContactType.EMAIL)),
         # legacy recipient rows carry the address, not CONTACT_ID: the contact is the one with that address
         "RECIPIENT_CONTACT": "e.contact_id" if legacy else "r.CONTACT_ID",
-        "RECIPIENT_EMAIL": "nullif(lower(trim(r.EMAIL)), '')" if legacy else "NULL::VARCHAR",
+        "RECIPIENT_EMAIL": "address(r.EMAIL)" if legacy else "NULL::VARCHAR",
         "LEGACY_CONTACT_JOIN": ("LEFT JOIN (SELECT email, min(contact_id) AS contact_id FROM contacts "
-                                "WHERE email IS NOT NULL GROUP BY email) e ON e.email = nullif(lower(trim(r.EMAIL)), '')"
+                                "WHERE email IS NOT NULL GROUP BY email) e ON e.email = address(r.EMAIL)"
                                 if legacy else ""),
         "AGENT_CLIENT": f"CASE b.agent {agent_cases} ELSE 'unknown' END",
         "OTHER_PROVIDER": emails.OTHER_PROVIDER,
@@ -88,6 +88,10 @@ def build_model(con, manifest: dict) -> None:
     """(Re)create every model relation in `con` (a writable snapshot connection)."""
     for table in model_tables(con):
         con.execute(f'DROP TABLE "{table}"')
+    # an address as Bitrix keys it: trimmed of any white space (tabs and no-break spaces included) and
+    # lower-cased; blank -> NULL
+    con.execute("CREATE OR REPLACE MACRO address(x) AS nullif(lower(regexp_replace(x, "
+                "'^[[:space:]\\x{00a0}\\x{feff}\\x{200b}]+|[[:space:]\\x{00a0}\\x{feff}\\x{200b}]+$', '', 'g')), '')")
     con.register("_providers", pd.DataFrame(sorted(emails.DOMAIN_PROVIDER.items()), columns=["domain", "provider"]))
     con.execute("CREATE TABLE provider_domains AS SELECT * FROM _providers")
     con.unregister("_providers")

@@ -37,7 +37,7 @@ from mailaudit.snapshot.plan import REQUIRED_TABLES, TABLES, TableSpec, Window, 
 from mailaudit.snapshot.readers import ConnectorXReader, DbapiReader, SourceReadError, with_retries
 from mailaudit.sources.db import create_readonly_engine, describe_source, mysql_flavour, resolve_database_url
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 """Version of the raw tables' layout; a snapshot of another format is refused with a clear message."""
 
 MIN_RANGE = 1_000
@@ -369,6 +369,7 @@ def extract_snapshot(params, out: Path, *, progress: bool = True, parquet_dir: P
                      workdir: Path | None = None) -> dict:
     """Write the snapshot of the portal `params` names to `out`; returns its manifest."""
     from mailaudit.model.build import build_model
+    from mailaudit.snapshot.store import quiet
     from mailaudit.report.context import database_config
 
     settings = SnapshotSettings.from_params(getattr(params, "snapshot", None))
@@ -398,6 +399,7 @@ def extract_snapshot(params, out: Path, *, progress: bool = True, parquet_dir: P
             con = duckdb.connect(str(partial))
             try:
                 con.execute(f"SET memory_limit = '{int(settings.memory_mb)}MB'")
+                quiet(con)
                 con.execute("SET preserve_insertion_order = false")
                 for schema in ("raw", "logs"):
                     con.execute(f"CREATE SCHEMA {schema}")

@@ -55,7 +55,17 @@ def open_snapshot(path: Path, memory_mb: int = SnapshotSettings.memory_mb) -> Mo
             writable.close()
         con = _connect(path, read_only=True)
     con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
+    quiet(con)
     return Model(con, manifest, path)
+
+
+def quiet(con) -> None:
+    """No DuckDB progress bar on stdout (a long query in a terminal would draw one into a report's output).
+    In a Jupyter kernel it is off already, and DuckDB refuses the setting there without ipywidgets."""
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.InvalidInputException:
+        pass
 
 
 def _model_version(con) -> int | None:

@@ -6,7 +6,7 @@
 CREATE TABLE contacts AS
 WITH base AS (
     SELECT ID AS contact_id,
-           nullif(lower(trim(coalesce(CODE, EMAIL))), '') AS email,
+           address(coalesce(CODE, EMAIL)) AS email,
            {IS_EMAIL_CONTACT} AS is_email_contact,
            DATE_INSERT AS created_at, DATE_UPDATE AS updated_at,
            CASE WHEN USER_ID > 0 THEN USER_ID END AS user_id,

@@ -7,13 +7,13 @@ FROM raw.b_crm_contact;
 -- crm_emails: the e-mail addresses of each CRM contact (b_crm_field_multi, lower-cased and trimmed),
 -- and the sender contact with that address, if any.
 CREATE TABLE crm_emails AS
-SELECT DISTINCT f.ELEMENT_ID AS crm_contact_id, nullif(lower(trim(f.VALUE)), '') AS email, c.contact_id
+SELECT DISTINCT f.ELEMENT_ID AS crm_contact_id, address(f.VALUE) AS email, c.contact_id
 FROM raw.b_crm_field_multi f
 LEFT JOIN (SELECT email, min(contact_id) AS contact_id FROM contacts
            WHERE is_email_contact AND email IS NOT NULL GROUP BY email) c
-       ON c.email = nullif(lower(trim(f.VALUE)), '')
+       ON c.email = address(f.VALUE)
 WHERE f.ENTITY_ID = {CRM_ENTITY_CONTACT} AND f.TYPE_ID = {CRM_TYPE_EMAIL}
-  AND nullif(lower(trim(f.VALUE)), '') IS NOT NULL;
+  AND address(f.VALUE) IS NOT NULL;
 
 -- crm_activities: CRM activities since the snapshot window's start (b_crm_act).
 CREATE TABLE crm_activities AS
