@@ -21,10 +21,11 @@ CRM source, tenure at period end, mail client, custom column), so a comparison i
 two disjoint sets of contacts, and the contact is the independent unit of every interval and test.
 
 Counting happens in the snapshot's model (DuckDB): the attempted sends of this period and the
-previous one are gathered once with their evidence (`SegmentSends`), then each dimension is counted
-by posting × month × segment, and by segment over per-contact sums (for cluster-robust variances).
-Only these aggregates reach pandas. Sends whose contact row is gone, and contacts that are not
-e-mail contacts, are left out.
+previous one are gathered once with their evidence, and summed per contact (`SegmentSends`); then
+sends are grouped by posting × month × profile (a contact's segment in every dimension whose
+segments do not overlap) and per-contact sums by profile (for cluster-robust variances). Each
+dimension's counts are sums over profiles; only these aggregates reach pandas. Sends whose contact
+row is gone, and contacts that are not e-mail contacts, are left out.
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ def _snapshot_column(model: Model, name: str, table: str, column: str, lacks: st
 def membership(model: Model, dimension: Dimension) -> pd.DataFrame:
     """(contact_id, segment) of the e-mail contacts inside the dimension, segments labelled as shown."""
     members = model.sql(dimension.members)
-    return members.assign(segment=members["segment"].map(_label))
+    return members.assign(segment=_labels(members["segment"]))
 
 
 def _everyone_in(dimension: Dimension) -> Dimension:
@@ -290,19 +291,23 @@ def complained_sends_sql(until: datetime) -> str:
         ) WHERE nth = 1"""
 
 
-_RATE = "DECIMAL(18, 17)"
+_RATE_GRID = 2 ** 40
+"""Posting rates are rounded to multiples of 2^-40 (about 1e-12): a contact's expected events are then
+sums of multiples of 2^-40 below 2^13 (8,192 sends a contact in one period), which a double holds
+exactly, so they come out the same whatever order the engine's threads add them in."""
 _EXPECTED = "DECIMAL(38, 12)"
-"""Fixed-point types of posting rates and of a contact's expected events: exact sums (squares of
-expectations keep 24 decimals and 14 integer digits, enough for 10^7 contacts of 10^3 sends each)."""
+"""Expected events summed over contacts in fixed point, exactly, for the same reason (their squares keep
+24 decimals and 14 integer digits: enough for 10^7 contacts of 10^3 sends each)."""
+_COUNT_SUMS = ", ".join(f"sum(r.{c})::BIGINT AS {c}" for c in _COUNT_COLUMNS)
 
 
 class SegmentSends:
     """The attempted sends of e-mail contacts in a period and the one before it, with their evidence
     (delivered, error, opened, clicked, unsubscribed, complained of), and each contact's sums in the
     period: gathered once into temporary tables of the model's connection, then counted by the segments
-    of any dimension. Use as a context manager: the tables are dropped on exit."""
+    of any dimensions. Use as a context manager: the tables are dropped on exit."""
 
-    SENDS, CONTACTS = "_segment_sends", "_segment_contacts"
+    SENDS, CONTACTS, PROFILES = "_segment_sends", "_segment_contacts", "_segment_profiles"
 
     def __init__(self, model: Model, period: Period, previous: Period, complaints_known: bool):
         self.model, self.period, self.previous, self.complaints_known = model, period, previous, complaints_known
@@ -319,93 +324,107 @@ class SegmentSends:
             SELECT s.posting_id, s.contact_id, date_trunc('month', s.sent_at)::DATE AS month,
                    s.sent_at >= {_sql_timestamp(self.period.start_dt)} AS current,
                    s.delivered::UTINYINT AS delivered,
-                   (NOT s.delivered)::UTINYINT AS error,
+                   (NOT s.delivered)::UTINYINT AS errors,
                    (s.delivered AND {evidence['opened']})::UTINYINT AS opened,
                    (s.delivered AND {evidence['clicked']})::UTINYINT AS clicked,
+                   (s.delivered AND {evidence['opened']} AND {evidence['clicked']})::UTINYINT AS clicked_after_open,
                    (s.delivered AND {evidence['unsubscribed']})::UTINYINT AS unsubscribed,
-                   (s.delivered AND k.recipient_id IS NOT NULL)::UTINYINT AS complained
+                   (s.delivered AND k.recipient_id IS NOT NULL)::UTINYINT AS complaints,
+                   1::UTINYINT AS attempted
             FROM sends s
             JOIN contacts c ON c.contact_id = s.contact_id AND c.is_email_contact
             LEFT JOIN complained k ON k.recipient_id = s.recipient_id
             WHERE s.attempted AND s.sent_at >= {_sql_timestamp(self.previous.start_dt)}
               AND s.sent_at < {_sql_timestamp(self.period.end_exclusive)}""")
         # per contact: the period's counts, and the events expected under the posting-only model (each
-        # send weighted by its posting's overall rate). Rates and expectations are fixed-point decimals,
-        # summed exactly: the figures do not depend on the order in which threads add them up.
+        # send weighted by its posting's overall rate)
+        rates = ", ".join(f"round(coalesce(sum({events}) / nullif(sum({trials}), 0), 0) * {_RATE_GRID}) / {_RATE_GRID}"
+                          f" AS {metric}" for metric, (events, trials) in _POSTING_COLUMNS.items())
+        expected = ", ".join(f"sum(r.{_POSTING_COLUMNS[metric][1]} * p.{metric}) AS {column}"
+                             for metric, (_events, _trials, column) in _METRIC_COLUMNS.items())
         self.model.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {self.CONTACTS} AS
             WITH rows AS (SELECT * FROM {self.SENDS} WHERE current),
-            posting_rate AS (
-                SELECT posting_id,
-                       coalesce(sum(opened) / nullif(sum(delivered), 0), 0)::{_RATE} AS open_rate,
-                       coalesce(sum(clicked) / nullif(sum(delivered), 0), 0)::{_RATE} AS click_rate,
-                       coalesce(sum(unsubscribed) / nullif(sum(delivered), 0), 0)::{_RATE} AS unsub_rate,
-                       coalesce(sum(complained) / nullif(sum(delivered), 0), 0)::{_RATE} AS complaint_rate,
-                       (sum(error) / count(*))::{_RATE} AS error_rate,
-                       coalesce(sum(opened * clicked) / nullif(sum(opened), 0), 0)::{_RATE} AS ctor
-                FROM rows GROUP BY posting_id)
-            SELECT r.contact_id,
-                   sum(r.delivered)::BIGINT AS delivered, count(*)::BIGINT AS attempted,
-                   sum(r.error)::BIGINT AS errors, sum(r.opened)::BIGINT AS opened,
-                   sum(r.clicked)::BIGINT AS clicked, sum(r.opened * r.clicked)::BIGINT AS clicked_after_open,
-                   sum(r.unsubscribed)::BIGINT AS unsubscribed, sum(r.complained)::BIGINT AS complaints,
-                   sum(r.delivered * p.open_rate)::{_EXPECTED} AS expected_opened,
-                   sum(r.delivered * p.click_rate)::{_EXPECTED} AS expected_clicked,
-                   sum(r.opened * p.ctor)::{_EXPECTED} AS expected_clicked_after_open,
-                   sum(r.delivered * p.unsub_rate)::{_EXPECTED} AS expected_unsubscribed,
-                   sum(r.delivered * p.complaint_rate)::{_EXPECTED} AS expected_complaints,
-                   sum(p.error_rate)::{_EXPECTED} AS expected_errors
+            posting_rate AS (SELECT posting_id, {rates} FROM rows GROUP BY posting_id)
+            SELECT r.contact_id, {_COUNT_SUMS}, {expected}
             FROM rows r JOIN posting_rate p ON p.posting_id = r.posting_id
             GROUP BY r.contact_id""")
         return self
 
     def __exit__(self, *exc) -> None:
-        for table in (self.CONTACTS, self.SENDS):
+        for table in (self.PROFILES, self.CONTACTS, self.SENDS):
             self.model.con.execute(f"DROP TABLE IF EXISTS {table}")
 
-    def by_posting(self, dimension: Dimension) -> pd.DataFrame:
-        """Sends grouped by posting × send month × period ("current" or "previous") × segment: delivered,
-        attempted, errors, and delivered sends opened, clicked, clicked after an open, unsubscribed,
-        complained of. A contact in several segments of the dimension counts in each."""
-        frame = self.model.sql(f"""
-            SELECT r.posting_id, strftime(r.month, '%Y-%m') AS month,
-                   CASE WHEN r.current THEN 'current' ELSE 'previous' END AS period, m.segment,
-                   sum(r.delivered)::BIGINT AS delivered, count(*)::BIGINT AS attempted,
-                   sum(r.error)::BIGINT AS errors, sum(r.opened)::BIGINT AS opened,
-                   sum(r.clicked)::BIGINT AS clicked, sum(r.opened * r.clicked)::BIGINT AS clicked_after_open,
-                   sum(r.unsubscribed)::BIGINT AS unsubscribed, sum(r.complained)::BIGINT AS complaints
-            FROM {self.SENDS} r JOIN ({dimension.members}) m ON m.contact_id = r.contact_id
-            GROUP BY ALL""")
-        return _labelled(frame, ("posting_id", "month", "period"))
+    def count(self, dimensions: list[Dimension]) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+        """For each dimension: its sends by posting × send month × period ("current", "previous") ×
+        segment (_COUNT_COLUMNS), and its contact sums by segment (`_contact_sums_sql`).
 
-    def contact_sums(self, dimension: Dimension) -> pd.DataFrame:
-        """Per segment, sums over its contacts of their counts in the period, squares and cross-products
-        (``{metric}__y``, ``__d`` denominator, ``__e`` expected, ``__yy``…); ``contacts`` counts the
-        contacts with a delivered send, ``attempted_contacts`` those with any."""
-        sums = []
-        for metric, (events, trials, expected) in _METRIC_COLUMNS.items():
-            y, d, e = (f"c.{column}" for column in (events, trials, expected))
-            for suffix, value in (("y", y), ("d", d), ("e", e), ("yy", f"{y} * {y}"), ("dd", f"{d} * {d}"),
-                                  ("ee", f"{e} * {e}"), ("yd", f"{y} * {d}"), ("ye", f"{y} * {e}")):
-                sums.append(f"sum({value})::DOUBLE AS {metric}__{suffix}")
-        frame = self.model.sql(f"""
-            SELECT m.segment, count(*) FILTER (WHERE c.delivered > 0)::DOUBLE AS contacts,
-                   count(*)::DOUBLE AS attempted_contacts, {', '.join(sums)}
-            FROM {self.CONTACTS} c JOIN ({dimension.members}) m ON m.contact_id = c.contact_id
-            GROUP BY m.segment""")
-        return _labelled(frame, ())
+        Contacts are first put in profiles -- their segment in each of `dimensions` -- so that sends are
+        grouped once, by posting × month × profile, however many dimensions are counted. Give dimensions
+        whose segments do not overlap together, and a dimension with overlapping segments alone: a contact
+        in two of its segments then has two profiles, and counts in each.
+        """
+        if not dimensions:
+            return []
+        labels = [f"s{i}" for i in range(len(dimensions))]
+        joins = " ".join(f"LEFT JOIN ({d.members}) d{i} ON d{i}.contact_id = k.contact_id"
+                         for i, d in enumerate(dimensions))
+        self.model.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {self.PROFILES} AS
+            WITH k AS (SELECT contact_id FROM {self.CONTACTS}
+                       UNION SELECT contact_id FROM {self.SENDS} WHERE NOT current),
+            segments AS (SELECT k.contact_id, {', '.join(f'd{i}.segment AS {s}' for i, s in enumerate(labels))}
+                         FROM k {joins}),
+            profiles AS (SELECT *, row_number() OVER (ORDER BY {', '.join(labels)}) AS profile
+                         FROM (SELECT DISTINCT {', '.join(labels)} FROM segments))
+            SELECT s.contact_id, p.* FROM segments s
+            JOIN profiles p ON {' AND '.join(f's.{s} IS NOT DISTINCT FROM p.{s}' for s in labels)}""")
+        by_profile = self.model.sql(f"""
+            SELECT r.posting_id, strftime(r.month, '%Y-%m') AS month,
+                   CASE WHEN r.current THEN 'current' ELSE 'previous' END AS period, p.profile, {_COUNT_SUMS}
+            FROM {self.SENDS} r JOIN {self.PROFILES} p ON p.contact_id = r.contact_id
+            GROUP BY ALL""")
+        sums = self.model.sql(f"""
+            SELECT p.profile, {_contact_sums_sql()} FROM {self.CONTACTS} c
+            JOIN {self.PROFILES} p ON p.contact_id = c.contact_id GROUP BY p.profile ORDER BY p.profile""")
+        profiles = self.model.sql(f"SELECT DISTINCT profile, {', '.join(labels)} FROM {self.PROFILES}")
+        out = []
+        for label in labels:
+            inside = profiles[profiles[label].notna()]
+            segment_of = pd.DataFrame({"profile": inside["profile"], "segment": _labels(inside[label])})
+            out.append((_by_segment(by_profile.merge(segment_of, on="profile"), ("posting_id", "month", "period")),
+                        _by_segment(sums.merge(segment_of, on="profile"), ())))
+        return out
+
+
+def _contact_sums_sql() -> str:
+    """Sums over contacts of their counts in the period, squares and cross-products (``{metric}__y``,
+    ``__d`` denominator, ``__e`` expected, ``__yy``…), exact; ``contacts`` counts the contacts with a
+    delivered send, ``attempted_contacts`` those with any."""
+    sums = ["count(*) FILTER (WHERE c.delivered > 0)::DOUBLE AS contacts", "count(*)::DOUBLE AS attempted_contacts"]
+    for metric, (events, trials, expected) in _METRIC_COLUMNS.items():
+        y, d, e = f"c.{events}", f"c.{trials}", f"c.{expected}::{_EXPECTED}"
+        for suffix, value in (("y", y), ("d", d), ("e", e), ("yy", f"{y} * {y}"), ("dd", f"{d} * {d}"),
+                              ("ee", f"{e} * {e}"), ("yd", f"{y} * {d}"), ("ye", f"{y} * {e}")):
+            sums.append(f"sum({value})::DOUBLE AS {metric}__{suffix}")
+    return ", ".join(sums)
 
 
 def _label(value) -> str:
-    text = "" if value is None else str(value).strip()
+    text = "" if pd.isna(value) else str(value).strip()
     return text or EMPTY_VALUE
 
 
-def _labelled(frame: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
-    """`frame` with each segment labelled as shown, summed by `keys` + segment (two stored values
-    may show as one label)."""
-    values = [c for c in frame.columns if c not in keys and c != "segment"]
-    frame = frame.assign(segment=frame["segment"].map(_label))
+def _labels(values: pd.Series) -> np.ndarray:
+    """Each stored segment value as shown (trimmed; blank: EMPTY_VALUE), computed once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return np.asarray([_label(u) for u in uniques], dtype=object)[codes]
+
+
+def _by_segment(frame: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """`frame` (profiles with their segment) summed by `keys` + segment: two stored values may show as
+    one label."""
+    values = [c for c in frame.columns if c not in keys and c not in ("segment", "profile")]
     return frame.groupby([*keys, "segment"], as_index=False)[values].sum()
 
 
@@ -496,19 +515,26 @@ def _segment_tests(dimension: str, sums: pd.DataFrame, total: pd.Series, counts:
     return tests
 
 
-def _dimension_totals(model: Model, sends: SegmentSends, dimension: Dimension, counts: pd.DataFrame,
-                      sums: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Counts per posting and contact sums of everyone in the dimension (in any of its segments).
+def _counted(model: Model, sends: SegmentSends, dimensions: list[Dimension]) -> list[tuple]:
+    """For each dimension: (its counts by posting × month × period × segment, its contact sums by
+    segment, the same two for everyone in the dimension counted once).
 
-    A segment is compared with the rest of its dimension: contacts outside every segment (not in
-    the CRM, in no address book) are not part of it. When segments do not overlap these are the
-    segments' sums; otherwise each member is counted once by queries over distinct members.
+    A segment is compared with the rest of its dimension: contacts outside every segment (not in the
+    CRM, in no address book) are not part of it. Dimensions whose segments do not overlap are counted
+    together, their totals being their segments' sums; a dimension with overlapping segments (a contact
+    in two address books) is counted alone, and its distinct members together with the others.
     """
-    if _is_partition(model, dimension):
-        return counts, sums.drop(columns="segment").sum().to_frame().T
-    everyone = _everyone_in(dimension)
-    both = sends.by_posting(everyone)
-    return both[both["period"] == "current"], sends.contact_sums(everyone)
+    partition = [_is_partition(model, d) for d in dimensions]
+    overlapping = [d for d, whole in zip(dimensions, partition) if not whole]
+    together = iter(sends.count([d for d, whole in zip(dimensions, partition) if whole]
+                                + [_everyone_in(d) for d in overlapping]))
+    counted = {}
+    for i in (i for i, whole in enumerate(partition) if whole):
+        both, sums = next(together)
+        counted[i] = (both, sums, both, sums.drop(columns="segment").sum().to_frame().T)
+    for i in (i for i, whole in enumerate(partition) if not whole):
+        counted[i] = (*sends.count([dimensions[i]])[0], *next(together))
+    return [counted[i] for i in range(len(dimensions))]
 
 
 def analyse_segments(model: Model, period: Period, settings: SegmentSettings,
@@ -542,27 +568,26 @@ def analyse_segments(model: Model, period: Period, settings: SegmentSettings,
 
     metric_frames, test_rows, monthly_frames, posting_frames = [], [], [], []
     with SegmentSends(model, period, previous_period, complaints_known) as sends:
-        for dimension in dimensions:
-            both = sends.by_posting(dimension)
-            counts = both[both["period"] == "current"]
-            previous = both[both["period"] == "previous"]
-            sums = sends.contact_sums(dimension)
-            if sums.empty:
-                notes.append(f"dimension {dimension.name}: no contact delivered in the period belongs to any "
-                             "of its segments")
-                continue
-            dimension_counts, dimension_sums = _dimension_totals(model, sends, dimension, counts, sums)
-            total = dimension_sums.iloc[0]
-            metrics = _segment_metrics(dimension.name, sums, counts, previous, settings,
-                                       int(round(total["open_rate__d"])), complaints_known)
-            if human_opens is not None:
-                metrics = _with_human_opens(model, dimension, metrics, human_opens)
-            metric_frames.append(metrics)
-            test_rows += _segment_tests(dimension.name, sums, total, counts, dimension_counts, metrics,
-                                        settings.alpha)
-            monthly_frames.append(_monthly(dimension.name, counts))
-            posting_frames.append(counts.groupby(["posting_id", "segment"], as_index=False)[list(_COUNT_COLUMNS)]
-                                  .sum().assign(dimension=dimension.name))
+        counted = _counted(model, sends, dimensions)
+    for dimension, (both, sums, dimension_both, dimension_sums) in zip(dimensions, counted):
+        if sums.empty:
+            notes.append(f"dimension {dimension.name}: no contact delivered in the period belongs to any "
+                         "of its segments")
+            continue
+        counts = both[both["period"] == "current"]
+        previous = both[both["period"] == "previous"]
+        dimension_counts = dimension_both[dimension_both["period"] == "current"]
+        total = dimension_sums.iloc[0]
+        metrics = _segment_metrics(dimension.name, sums, counts, previous, settings,
+                                   int(round(total["open_rate__d"])), complaints_known)
+        if human_opens is not None:
+            metrics = _with_human_opens(model, dimension, metrics, human_opens)
+        metric_frames.append(metrics)
+        test_rows += _segment_tests(dimension.name, sums, total, counts, dimension_counts, metrics,
+                                    settings.alpha)
+        monthly_frames.append(_monthly(dimension.name, counts))
+        posting_frames.append(counts.groupby(["posting_id", "segment"], as_index=False)[list(_COUNT_COLUMNS)]
+                              .sum().assign(dimension=dimension.name))
     if human_opens is None:
         notes.append("open_rate is the raw open rate (any read, machine opens included); human_open_rate (MPP "
                      "corrected) was not computed for this run")
