@@ -335,7 +335,8 @@ class SegmentSends:
             JOIN contacts c ON c.contact_id = s.contact_id AND c.is_email_contact
             LEFT JOIN complained k ON k.recipient_id = s.recipient_id
             WHERE s.attempted AND s.sent_at >= {_sql_timestamp(self.previous.start_dt)}
-              AND s.sent_at < {_sql_timestamp(self.period.end_exclusive)}""")
+              AND s.sent_at < {_sql_timestamp(self.period.end_exclusive)}
+            ORDER BY s.contact_id   -- each contact's sends side by side: summing them per contact is 3x faster""")
         # per contact: the period's counts, and the events expected under the posting-only model (each
         # send weighted by its posting's overall rate)
         rates = ", ".join(f"round(coalesce(sum({events}) / nullif(sum({trials}), 0), 0) * {_RATE_GRID}) / {_RATE_GRID}"
