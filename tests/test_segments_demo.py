@@ -1,7 +1,6 @@
 """Segments on the demo's snapshot: the planted effects are found, the planted nulls are not, and the
 figures (human open rates per segment included) equal the truth file's."""
 
-import inspect
 import json
 from datetime import date
 
@@ -29,11 +28,6 @@ HUMAN_OPEN_TOLERANCE_PP = {"access_log": 2.0, "database": 3.0}
 """How far a segment's human open rate may be from the truth, in points, by evidence (the opens
 report's own tolerances for the whole list are 2 and 5 points)."""
 
-OPENS_READ_THE_MODEL = next(iter(inspect.signature(opens.classify_contacts).parameters)) == "model"
-needs_opens_on_the_model = pytest.mark.skipif(
-    not OPENS_READ_THE_MODEL, reason="opens.classify_contacts(model, period, opens_params) is not on this branch yet "
-                                     "(issue 11: the opens port); re-enabled by itself when it is")
-
 
 def _period(truth: dict) -> Period:
     return Period(date.fromisoformat(truth["parameters"]["period"]["start"]),
@@ -42,7 +36,7 @@ def _period(truth: dict) -> Period:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """(folder, demo build, truth, model of its snapshot with the access and Postfix logs)."""
+    """(truth, model of the demo's snapshot with its access and Postfix logs)."""
     root = tmp_path_factory.mktemp("segments_demo")
     built = build_demo(sqlite_path=root / "demo.sqlite", contacts=DEMO_CONTACTS, seed=1, heterogeneity=True,
                        logs_dir=root / "logs", truth_path=root / "demo.truth.json")
@@ -51,22 +45,18 @@ def built(tmp_path_factory):
                           end=_period(truth).end, logs={"access": [str(built.logs["access"])],
                                                         "delivery": [str(built.logs["postfix"])]})
     model = snapshot_model(params, root / "demo.duckdb")
-    yield root, built, truth, model
+    yield truth, model
     model.close()
 
 
 @pytest.fixture(scope="module")
 def demo(built):
-    """The analysis as the report runs it: with the access log's human open rates once opens reads the
-    model, else with `segments.human_opens: false` (every figure but the human open rates is the same)."""
-    _root, _built, truth, model = built
+    """The analysis as the report runs it with the access log: human open rates from its evidence."""
+    truth, model = built
     period = _period(truth)
-    evidence = None
-    if OPENS_READ_THE_MODEL:
-        evidence = opens.classify_contacts(model, period, {"scanner_seconds": 10})
-        assert evidence.evidence == "access_log"
-    settings = seg.SegmentSettings(human_opens=evidence is not None)
-    return truth["segments"], seg.analyse_segments(model, period, settings, evidence)
+    evidence = opens.classify_contacts(model, period, {"scanner_seconds": 10})
+    assert evidence.evidence == "access_log"
+    return truth["segments"], seg.analyse_segments(model, period, seg.SegmentSettings(), evidence)
 
 
 def _our_label(dimension: str, segment: str) -> str:
@@ -129,7 +119,6 @@ def _human_open_misses(shown: dict, truth: dict, tolerance_pp: float) -> tuple[i
     return checked, missed
 
 
-@needs_opens_on_the_model
 def test_human_open_rate_per_segment_from_the_access_log_matches_the_truth(demo):
     truth, result = demo
     shown = {(d, s): v for d, segments in result.figures["dimensions"].items() for s, v in segments.items()}
@@ -139,23 +128,16 @@ def test_human_open_rate_per_segment_from_the_access_log_matches_the_truth(demo)
     assert apple["open_inflation_pp"] > 40          # Apple MPP: raw 0.90, people about 0.27
 
 
-@needs_opens_on_the_model
 def test_human_open_rate_per_segment_from_the_database_alone_matches_the_truth(built):
-    root, demo_build, truth, _model = built
+    truth, model = built
     period = _period(truth)
-    params = write_params(root / "no-logs.yaml", {"sqlite": str(demo_build.database)}, start=period.start,
-                          end=period.end)
-    model = snapshot_model(params, root / "no-logs.duckdb")
-    try:
-        evidence = opens.classify_contacts(model, period, {"scanner_seconds": 10})
-        assert evidence.evidence == "database"
-        shown = {}
-        for name in ("list", "provider", "crm_source", "tenure"):
-            members = seg.membership(model, seg.segment_dimension(model, name, period))
-            for row in opens.human_open_rates_by_segment(evidence, members).to_dict(orient="records"):
-                shown[(name, row["segment"])] = row
-    finally:
-        model.close()
+    evidence = opens.classify_contacts(model, period, {"scanner_seconds": 10}, use_access_log=False)
+    assert evidence.evidence == "database"
+    shown = {}
+    for name in ("list", "provider", "crm_source", "tenure"):
+        members = seg.membership(model, seg.segment_dimension(model, name, period))
+        for row in opens.human_open_rates_by_segment(evidence, members).to_dict(orient="records"):
+            shown[(name, row["segment"])] = row
     checked, missed = _human_open_misses(shown, truth["segments"], HUMAN_OPEN_TOLERANCE_PP["database"])
     assert checked >= 18 and missed <= 2
 
@@ -239,7 +221,7 @@ def test_legacy_layout_counts_equal_the_truth(tmp_path):
 def test_client_dimension_puts_apple_addresses_in_apple(built, demo):
     """One mail client across reports: an Apple address reads in Apple Mail whatever AGENT says (Apple's
     proxy leaves it unknown), so every contact on the apple provider is in the client segment apple."""
-    _root, _build, truth, model = built
+    truth, model = built
     period = _period(truth)
     by_client = seg.membership(model, seg.segment_dimension(model, "client", period))
     by_provider = seg.membership(model, seg.segment_dimension(model, "provider", period))
