@@ -98,3 +98,14 @@ def build_mix_effect_db(target: Path | URL, contacts: int = 4000, postings: int 
                                                         "TYPE_ID": CrmMultiField.TYPE_EMAIL, "VALUE": " C0@Example.org"}])
     engine.dispose()
     return target
+
+
+def write_params(path: Path, database: dict, start=PERIOD_START.date(), end=None, **sections) -> Path:
+    """A parameter file for a constructed database (`database`: the parameters' database section)."""
+    import yaml
+
+    end = end or datetime(2026, 3, 31).date()
+    params = {"client": "Segments test", "period": {"start": start.isoformat(), "end": end.isoformat()},
+              "database": database, **sections}
+    path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    return path

@@ -1,19 +1,18 @@
-"""Segments on the demo database: the planted effects are found, the planted nulls are not, and the
+"""Segments on the demo's snapshot: the planted effects are found, the planted nulls are not, and the
 figures (human open rates per segment included) equal the truth file's."""
 
 import json
 from datetime import date
 
-import pandas as pd
 import pytest
 
+from conftest import snapshot_model
 from mailaudit.analyses import opens
 from mailaudit.analyses import segments as seg
-from mailaudit.bitrix.schema import reflect_schema
 from mailaudit.demo import build_demo
 from mailaudit.period import Period
 from mailaudit.report.context import json_safe
-from mailaudit.sources.db import create_readonly_engine, sqlite_url
+from segments_fixtures import write_params
 
 DEMO_CONTACTS = 20_000
 """The demo's default size: its smallest planted effect (CRM source ADVERTISING clicks 0.6×, about
@@ -30,27 +29,34 @@ HUMAN_OPEN_TOLERANCE_PP = {"access_log": 2.0, "database": 3.0}
 report's own tolerances for the whole list are 2 and 5 points)."""
 
 
+def _period(truth: dict) -> Period:
+    return Period(date.fromisoformat(truth["parameters"]["period"]["start"]),
+                  date.fromisoformat(truth["parameters"]["period"]["end"]))
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    """(truth, model of the demo's snapshot with its access and Postfix logs)."""
     root = tmp_path_factory.mktemp("segments_demo")
     built = build_demo(sqlite_path=root / "demo.sqlite", contacts=DEMO_CONTACTS, seed=1, heterogeneity=True,
                        logs_dir=root / "logs", truth_path=root / "demo.truth.json")
     truth = json.loads(built.truth.read_text(encoding="utf-8"))
-    period = Period(date.fromisoformat(truth["parameters"]["period"]["start"]),
-                    date.fromisoformat(truth["parameters"]["period"]["end"]))
-    engine = create_readonly_engine(sqlite_url(root / "demo.sqlite"))
-    with engine.connect() as conn:
-        yield conn, reflect_schema(conn), period, truth, built.logs["access"]
-    engine.dispose()
+    params = write_params(root / "params.yaml", {"sqlite": str(built.database)}, start=_period(truth).start,
+                          end=_period(truth).end, logs={"access": [str(built.logs["access"])],
+                                                        "delivery": [str(built.logs["postfix"])]})
+    model = snapshot_model(params, root / "demo.duckdb")
+    yield truth, model
+    model.close()
 
 
 @pytest.fixture(scope="module")
 def demo(built):
     """The analysis as the report runs it with the access log: human open rates from its evidence."""
-    conn, schema, period, truth, access_log = built
-    evidence = opens.classify_contacts(conn, schema, period, {"scanner_seconds": 10}, [access_log])
+    truth, model = built
+    period = _period(truth)
+    evidence = opens.classify_contacts(model, period, {"scanner_seconds": 10})
     assert evidence.evidence == "access_log"
-    return truth["segments"], seg.analyse_segments(conn, schema, period, seg.SegmentSettings(), evidence)
+    return truth["segments"], seg.analyse_segments(model, period, seg.SegmentSettings(), evidence)
 
 
 def _our_label(dimension: str, segment: str) -> str:
@@ -123,12 +129,13 @@ def test_human_open_rate_per_segment_from_the_access_log_matches_the_truth(demo)
 
 
 def test_human_open_rate_per_segment_from_the_database_alone_matches_the_truth(built):
-    conn, schema, period, truth, _log = built
-    evidence = opens.classify_contacts(conn, schema, period, {"scanner_seconds": 10})
+    truth, model = built
+    period = _period(truth)
+    evidence = opens.classify_contacts(model, period, {"scanner_seconds": 10}, use_access_log=False)
+    assert evidence.evidence == "database"
     shown = {}
     for name in ("list", "provider", "crm_source", "tenure"):
-        dimension = seg.segment_dimension(schema, name, period)
-        members = pd.DataFrame(conn.execute(seg.membership(schema, dimension)).all(), columns=["contact_id", "segment"])
+        members = seg.membership(model, seg.segment_dimension(model, name, period))
         for row in opens.human_open_rates_by_segment(evidence, members).to_dict(orient="records"):
             shown[(name, row["segment"])] = row
     checked, missed = _human_open_misses(shown, truth["segments"], HUMAN_OPEN_TOLERANCE_PP["database"])
@@ -179,16 +186,16 @@ def test_summary_figures_carry_the_contract_keys(demo):
         assert difference["metric"] in seg.RATE_METRICS
 
 
-def _list_figures(path, layout: str) -> dict:
+def _list_figures(path, layout: str) -> seg.SegmentResult:
     build_demo(sqlite_path=path, contacts=4000, seed=3, layout=layout)
-    engine = create_readonly_engine(sqlite_url(path))
-    with engine.connect() as conn:
-        schema = reflect_schema(conn)
-        assert schema.layout == layout
-        result = seg.analyse_segments(conn, schema, Period(date(2025, 10, 1), date(2026, 9, 30)),
-                                      seg.SegmentSettings(dimensions=["list", "tenure", "client"]))
-    engine.dispose()
-    return result
+    period = Period(date(2025, 10, 1), date(2026, 9, 30))
+    params = write_params(path.with_suffix(".yaml"), {"sqlite": str(path)}, start=period.start, end=period.end)
+    model = snapshot_model(params, path.with_suffix(".duckdb"))
+    try:
+        assert model.layout == layout
+        return seg.analyse_segments(model, period, seg.SegmentSettings(dimensions=["list", "tenure", "client"]))
+    finally:
+        model.close()
 
 
 def test_legacy_layout_counts_equal_the_truth(tmp_path):
@@ -209,3 +216,18 @@ def test_legacy_layout_counts_equal_the_truth(tmp_path):
     for segment, values in current.items():
         for metric in ("complaint_rate", "error_rate"):
             assert legacy[segment][metric] == pytest.approx(values[metric], abs=1e-12), (segment, metric)
+
+
+def test_client_dimension_puts_apple_addresses_in_apple(built, demo):
+    """One mail client across reports: an Apple address reads in Apple Mail whatever AGENT says (Apple's
+    proxy leaves it unknown), so every contact on the apple provider is in the client segment apple."""
+    truth, model = built
+    period = _period(truth)
+    by_client = seg.membership(model, seg.segment_dimension(model, "client", period))
+    by_provider = seg.membership(model, seg.segment_dimension(model, "provider", period))
+    apple_addresses = set(by_provider.loc[by_provider["segment"] == "apple", "contact_id"])
+    apple_client = set(by_client.loc[by_client["segment"] == "apple", "contact_id"])
+    assert apple_addresses and apple_addresses <= apple_client
+    _truth, result = demo
+    clients = result.figures["dimensions"]["client"]
+    assert clients["apple"]["delivered"] >= result.figures["dimensions"]["provider"]["apple"]["delivered"]

@@ -1,47 +1,60 @@
-"""Segments analysis on a constructed Bitrix database: SQL counts, dimensions, mix effect."""
+"""Segments analysis on a constructed Bitrix database: counts in the snapshot's model, dimensions, mix effect."""
 
+import sqlite3
 from datetime import date, datetime
 
 import pandas as pd
 import pytest
-from sqlalchemy import URL, select
+from sqlalchemy import URL, create_engine, insert
 
+from conftest import snapshot_model
 from mailaudit import emails
 from mailaudit.analyses import segments as seg
-from mailaudit.bitrix.schema import reflect_schema
+from mailaudit.bitrix.codes import SenderContactType
+from mailaudit.bitrix.tables import bitrix_metadata
 from mailaudit.period import Period
-from mailaudit.sources.db import create_readonly_engine, sqlite_url
-from segments_fixtures import PROMO_CLICK_RATIO, build_mix_effect_db
+from segments_fixtures import PROMO_CLICK_RATIO, build_mix_effect_db, write_params
 
 PERIOD = Period(date(2026, 1, 1), date(2026, 3, 31))
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    path = build_mix_effect_db(tmp_path_factory.mktemp("segments") / "mix.sqlite", contacts=3000, postings=16)
-    engine = create_readonly_engine(sqlite_url(path))
-    with engine.connect() as conn:
-        yield conn, reflect_schema(conn)
-    engine.dispose()
+    """(path of the constructed SQLite portal, its snapshot's model)."""
+    folder = tmp_path_factory.mktemp("segments")
+    path = build_mix_effect_db(folder / "mix.sqlite", contacts=3000, postings=16)
+    model = snapshot_model(write_params(folder / "params.yaml", {"sqlite": str(path)}), folder / "mix.duckdb")
+    yield path, model
+    model.close()
 
 
 @pytest.fixture(scope="module")
-def result(source):
-    conn, schema = source
-    return seg.analyse_segments(conn, schema, PERIOD, seg.SegmentSettings(min_delivered=200))
+def model(source):
+    return source[1]
 
 
-def _rows(conn, schema) -> pd.DataFrame:
-    """Recipient rows recomputed in pandas, the independent check of the SQL counts: opened, clicked,
-    and complained (the row is its contact's latest delivered send at or before an e-mail complaint)."""
-    t = {name: schema.table(name) for name in ("b_sender_posting_recipient", "b_sender_posting_read",
-                                               "b_sender_posting_click", "b_sender_contact_list", "b_sender_list")}
-    recipients = pd.DataFrame(conn.execute(select(t["b_sender_posting_recipient"])).mappings().all())
-    reads = set(conn.execute(select(t["b_sender_posting_read"].c.RECIPIENT_ID)).scalars())
-    clicks = set(conn.execute(select(t["b_sender_posting_click"].c.RECIPIENT_ID)).scalars())
-    recipients["opened"] = recipients["ID"].isin(reads)
-    recipients["clicked"] = recipients["ID"].isin(clicks)
-    abuse = pd.DataFrame(conn.execute(select(schema.table("b_sender_abuse"))).mappings().all())
+@pytest.fixture(scope="module")
+def result(model):
+    return seg.analyse_segments(model, PERIOD, seg.SegmentSettings(min_delivered=200))
+
+
+def _source_table(path, query: str) -> pd.DataFrame:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return pd.read_sql_query(query, conn)
+
+
+def _rows(path) -> pd.DataFrame:
+    """Recipient rows recounted in pandas from the source database, the independent check of the
+    model's counts: opened, clicked, and complained (the row is its contact's latest delivered send at
+    or before an e-mail complaint)."""
+    recipients = _source_table(path, "SELECT * FROM b_sender_posting_recipient")
+    recipients["DATE_SENT"] = pd.to_datetime(recipients["DATE_SENT"])
+    recipients["opened"] = recipients["ID"].isin(_source_table(path, "SELECT RECIPIENT_ID FROM b_sender_posting_read")
+                                                 ["RECIPIENT_ID"])
+    recipients["clicked"] = recipients["ID"].isin(_source_table(path, "SELECT RECIPIENT_ID FROM b_sender_posting_click")
+                                                  ["RECIPIENT_ID"])
+    abuse = _source_table(path, "SELECT * FROM b_sender_abuse")
+    abuse["DATE_INSERT"] = pd.to_datetime(abuse["DATE_INSERT"])
     delivered = recipients[recipients["STATUS"] == "N"].sort_values(["DATE_SENT", "ID"])
     complained = set()
     for complaint in abuse[abuse["CONTACT_TYPE_ID"] == 1].itertuples():
@@ -53,18 +66,17 @@ def _rows(conn, schema) -> pd.DataFrame:
     return recipients
 
 
-def _list_members(conn, schema, name) -> set:
-    link, book = schema.table("b_sender_contact_list"), schema.table("b_sender_list")
-    stmt = select(link.c.CONTACT_ID).join(book, book.c.ID == link.c.LIST_ID).where(book.c.NAME == name)
-    return set(conn.execute(stmt).scalars())
+def _list_members(path, name) -> set:
+    return set(_source_table(path, "SELECT l.CONTACT_ID FROM b_sender_contact_list l JOIN b_sender_list b "
+                                   f"ON b.ID = l.LIST_ID WHERE b.NAME = '{name}'")["CONTACT_ID"])
 
 
 def test_segment_counts_equal_a_recount_of_recipient_rows(source, result):
-    conn, schema = source
-    rows = _rows(conn, schema)
+    path, _model = source
+    rows = _rows(path)
     assert 0 < rows["complained"].sum() < (rows["STATUS"] == "E").sum()
     for name in ("VIP", "Promo", "Newsletter"):
-        attempted = rows[rows["CONTACT_ID"].isin(_list_members(conn, schema, name))]
+        attempted = rows[rows["CONTACT_ID"].isin(_list_members(path, name))]
         members = attempted[attempted["STATUS"] == "N"]
         shown = result.metrics.set_index(["dimension", "segment"]).loc[("list", name)]
         assert shown["delivered"] == len(members)
@@ -76,6 +88,10 @@ def test_segment_counts_equal_a_recount_of_recipient_rows(source, result):
         assert shown["error_rate"] == pytest.approx((attempted["STATUS"] == "E").mean())
         low, high = shown["error_rate_ci"]
         assert low < shown["error_rate"] < high
+
+
+def test_the_gathered_sends_are_dropped_after_the_analysis(model, result):
+    assert model.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '\\_segment%' ESCAPE '\\'") == 0
 
 
 def test_rate_intervals_are_wider_than_row_level_wilson(result):
@@ -118,28 +134,38 @@ def test_figures_follow_the_contract(result):
         assert difference["metric"] in seg.RATE_METRICS
 
 
-def test_benjamini_hochberg_flags_at_least_what_holm_flags(source):
-    conn, schema = source
+def test_benjamini_hochberg_flags_at_least_what_holm_flags(model):
     lists = ["list"]
-    holm = seg.analyse_segments(conn, schema, PERIOD, seg.SegmentSettings(dimensions=lists, min_delivered=200))
-    bh = seg.analyse_segments(conn, schema, PERIOD, seg.SegmentSettings(dimensions=lists, min_delivered=200,
-                                                                        correction="fdr_bh"))
+    holm = seg.analyse_segments(model, PERIOD, seg.SegmentSettings(dimensions=lists, min_delivered=200))
+    bh = seg.analyse_segments(model, PERIOD, seg.SegmentSettings(dimensions=lists, min_delivered=200,
+                                                                 correction="fdr_bh"))
     assert (bh.differences["p_value"] == holm.differences["p_value"]).all()
     assert (bh.differences["p_adjusted"] <= holm.differences["p_adjusted"] + 1e-12).all()
     assert bh.differences["significant"].sum() >= holm.differences["significant"].sum()
     assert set(bh.differences["correction"]) == {"fdr_bh"}
 
 
-def test_provider_labels_in_sql_match_emails_module(source):
-    conn, schema = source
+def test_provider_segments_are_the_model_providers_of_emails_module(tmp_path):
     addresses = ["a@gmail.com", "b@GoogleMail.com", "c@bk.ru", "d@ya.ru", "e@icloud.com", "f@firm.ru",
                  "g@outlook.com", "h@rambler.ru", "i@notgmail.com", "j@x@gmail.com", "k@gmail.com@firm.ru",
-                 "no-at-sign", ""]
-    from sqlalchemy import literal, union_all
-
-    rows = union_all(*(select(literal(a).label("address")) for a in addresses)).subquery()
-    labels = conn.execute(select(rows.c.address, seg._provider_label(rows.c.address, schema.dialect))).all()
-    assert {a: label for a, label in labels} == {a: emails.provider_of_domain(emails.domain_of(a)) for a in addresses}
+                 "no-at-sign", " L@Mail.RU "]
+    path = tmp_path / "providers.sqlite"
+    engine = create_engine(URL.create("sqlite", database=str(path)))
+    metadata = bitrix_metadata("current")
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(metadata.tables["b_sender_contact"]),
+                     [{"ID": i + 1, "TYPE_ID": int(SenderContactType.EMAIL), "CODE": a} for i, a in enumerate(addresses)])
+    engine.dispose()
+    model = snapshot_model(write_params(tmp_path / "params.yaml", {"sqlite": str(path)}), tmp_path / "p.duckdb")
+    try:
+        members = seg.membership(model, seg.segment_dimension(model, "provider", PERIOD))
+    finally:
+        model.close()
+    shown = dict(zip(members["contact_id"], members["segment"]))
+    assert shown == {i + 1: emails.provider_of_domain(emails.domain_of(a.strip().lower()))
+                     for i, a in enumerate(addresses)}
+    assert shown[13] == "mail.ru" and shown[11] == emails.OTHER_PROVIDER
 
 
 def test_tenure_cutoffs_measure_age_at_period_end_in_365_day_years():
@@ -148,34 +174,104 @@ def test_tenure_cutoffs_measure_age_at_period_end_in_365_day_years():
 
 
 def test_tenure_bands_of_the_contacts(source):
-    conn, schema = source
-    members = pd.DataFrame(conn.execute(seg.membership(schema, seg.segment_dimension(schema, "tenure", PERIOD))).all(),
-                           columns=["contact_id", "segment"])
-    contact = schema.table("b_sender_contact")
-    inserted = dict(conn.execute(select(contact.c.ID, contact.c.DATE_INSERT)).all())
+    path, model = source
+    members = seg.membership(model, seg.segment_dimension(model, "tenure", PERIOD))
+    contacts = _source_table(path, "SELECT ID, DATE_INSERT FROM b_sender_contact")
+    inserted = dict(zip(contacts["ID"], pd.to_datetime(contacts["DATE_INSERT"])))
     end = pd.Timestamp(PERIOD.end_exclusive)
+    assert len(members) == len(contacts)
     for contact_id, band in members.itertuples(index=False):
-        age_days = (end - pd.Timestamp(inserted[contact_id])) / pd.Timedelta(days=1)
+        age_days = (end - inserted[contact_id]) / pd.Timedelta(days=1)
         assert band == seg.TENURE_BANDS[min(int(age_days // 365), 3)]
 
 
-def test_custom_dimension_is_validated_against_the_schema(source):
-    conn, schema = source
-    with pytest.raises(seg.DimensionError, match="no column"):
-        seg.segment_dimension(schema, "x", PERIOD, {"table": "b_sender_contact", "column": "NOPE", "name": "x"})
-    with pytest.raises(seg.DimensionError, match="not a known"):
-        seg.segment_dimension(schema, "x", PERIOD, {"table": "users; drop", "column": "ID", "name": "x"})
+def test_custom_dimension_is_validated_against_the_snapshot(model):
+    with pytest.raises(seg.DimensionError, match="make a new snapshot"):
+        seg.segment_dimension(model, "x", PERIOD, {"table": "b_sender_contact", "column": "NOPE", "name": "x"})
+    with pytest.raises(seg.DimensionError, match="make a new snapshot"):
+        seg.segment_dimension(model, "x", PERIOD, {"table": "users; drop", "column": "ID", "name": "x"})
     with pytest.raises(seg.DimensionError, match="CONTACT_ID"):
-        seg.segment_dimension(schema, "x", PERIOD, {"table": "b_sender_list", "column": "NAME", "name": "x"})
+        seg.segment_dimension(model, "x", PERIOD, {"table": "b_sender_list", "column": "NAME", "name": "x"})
 
 
-def test_custom_dimension_from_a_contact_column(source):
-    conn, schema = source
+def test_custom_dimension_the_snapshot_lacks_asks_for_a_new_snapshot(model):
+    """The snapshot read no IP column (no custom dimension asked for it): a one-line error says what to do."""
+    with pytest.raises(seg.DimensionError) as error:
+        seg.segment_dimension(model, "ip", PERIOD, {"table": "b_sender_contact", "column": "IP", "name": "ip"})
+    message = str(error.value)
+    assert "\n" not in message and "b_sender_contact.IP" in message and "mailaudit snapshot --params" in message
+
+
+def test_custom_dimensions_the_source_lacks_are_named(tmp_path):
+    """With the dimensions in the parameters, the snapshot records which table or column the source lacks."""
+    path = build_mix_effect_db(tmp_path / "mix.sqlite", contacts=200, postings=2)
+    custom = [{"table": "b_sender_contact", "column": "NOPE", "name": "nope"},
+              {"table": "users; drop", "column": "ID", "name": "users"},
+              {"table": "b_sender_list", "column": "NAME", "name": "list_name"}]
+    params = write_params(tmp_path / "params.yaml", {"sqlite": str(path)}, segments={"custom": custom})
+    model = snapshot_model(params, tmp_path / "custom.duckdb")
+    try:
+        errors = {}
+        for item in custom:
+            with pytest.raises(seg.DimensionError) as error:
+                seg.segment_dimension(model, item["name"], PERIOD, item)
+            errors[item["name"]] = str(error.value)
+    finally:
+        model.close()
+    assert "table b_sender_contact has no column NOPE" in errors["nope"]
+    assert "not a known Bitrix table" in errors["users"]
+    assert "no CONTACT_ID column to join contacts by" in errors["list_name"]
+
+
+def test_custom_dimension_from_a_contact_column(source, model):
     settings = seg.SegmentSettings(dimensions=[], min_delivered=200,
                                    custom=[{"table": "b_sender_contact", "column": "AGENT", "name": "agent_code"}])
-    custom = seg.analyse_segments(conn, schema, PERIOD, settings)
+    custom = seg.analyse_segments(model, PERIOD, settings)
     assert set(custom.metrics["dimension"]) == {"agent_code"}
-    assert custom.metrics["delivered"].sum() == (_rows(conn, schema)["STATUS"] == "N").sum()
+    assert list(custom.metrics["segment"]) == ["0"]
+    assert custom.metrics["delivered"].sum() == (_rows(source[0])["STATUS"] == "N").sum()
+
+
+def test_custom_dimension_from_a_table_joined_by_contact_id_counts_like_the_address_books(tmp_path, result):
+    """LIST_ID of b_sender_contact_list, a column of another table joined by CONTACT_ID, with a contact
+    in several segments: its segments count exactly as the address books 1, 2, 3 do."""
+    path = build_mix_effect_db(tmp_path / "mix.sqlite", contacts=3000, postings=16)
+    custom = [{"table": "b_sender_contact_list", "column": "LIST_ID", "name": "list_id"}]
+    model = snapshot_model(write_params(tmp_path / "params.yaml", {"sqlite": str(path)}, segments={"custom": custom}),
+                           tmp_path / "custom.duckdb")
+    try:
+        by_id = seg.analyse_segments(model, PERIOD, seg.SegmentSettings(dimensions=[], custom=custom,
+                                                                        min_delivered=200))
+    finally:
+        model.close()
+    shown = by_id.figures["dimensions"]["list_id"]
+    books = result.figures["dimensions"]["list"]
+    for list_id, name in (("1", "Newsletter"), ("2", "VIP"), ("3", "Promo")):
+        for key in ("delivered", "contacts", "open_rate", "ctor", "complaint_rate", "error_rate", "open_rate_ci"):
+            assert shown[list_id][key] == pytest.approx(books[name][key]), (list_id, key)
+    by_name = {d["segment"]: d for d in result.figures["differences"] if d["dimension"] == "list"}
+    for d in by_id.figures["differences"]:
+        name = {"2": "VIP", "3": "Promo"}[d["segment"]]
+        same = next(x for x in result.figures["differences"]
+                    if (x["dimension"], x["segment"], x["metric"]) == ("list", name, d["metric"]))
+        assert d["ratio"] == pytest.approx(same["ratio"]) and d["p_value"] == pytest.approx(same["p_value"])
+    assert by_name
+
+
+def test_without_recipient_flags_the_tracking_rows_are_the_evidence(tmp_path, result):
+    """Sender 15.x has no IS_READ/IS_CLICK/IS_UNSUB on recipients: reads and clicks rows say the same
+    (the constructed portal sets each flag with its first tracking row)."""
+    path = build_mix_effect_db(tmp_path / "mix.sqlite", contacts=3000, postings=16)
+    with sqlite3.connect(path) as conn:
+        for column in ("IS_READ", "IS_CLICK", "IS_UNSUB"):
+            conn.execute(f"ALTER TABLE b_sender_posting_recipient DROP COLUMN {column}")
+    model = snapshot_model(write_params(tmp_path / "params.yaml", {"sqlite": str(path)}), tmp_path / "noflags.duckdb")
+    try:
+        assert "IS_READ" not in model.columns("b_sender_posting_recipient")
+        _assert_same_figures(seg.analyse_segments(model, PERIOD, seg.SegmentSettings(min_delivered=200)).figures,
+                             result.figures)
+    finally:
+        model.close()
 
 
 def test_crm_source_matches_trimmed_lower_case_email_and_leaves_other_contacts_out(result):
@@ -183,18 +279,24 @@ def test_crm_source_matches_trimmed_lower_case_email_and_leaves_other_contacts_o
     assert list(crm.index) == ["WEB"] and crm.loc["WEB", "contacts"] == 1
 
 
-def _figures_on(url) -> dict:
+def _figures_on(url, folder, monkeypatch=None) -> dict:
     build_mix_effect_db(url, contacts=600, postings=8)
-    engine = create_readonly_engine(url)
-    with engine.connect() as conn:
-        figures = seg.analyse_segments(conn, reflect_schema(conn), PERIOD, seg.SegmentSettings(min_delivered=50)).figures
-    engine.dispose()
-    return figures
+    if isinstance(url, URL) and url.get_backend_name() != "sqlite":
+        monkeypatch.setenv("SEGMENTS_SERVER", url.render_as_string(hide_password=False))
+        database = {"url_env": "SEGMENTS_SERVER"}
+    else:
+        database = {"sqlite": url.database}
+    model = snapshot_model(write_params(folder / "params.yaml", database), folder / "snapshot.duckdb")
+    try:
+        return seg.analyse_segments(model, PERIOD, seg.SegmentSettings(min_delivered=50)).figures
+    finally:
+        model.close()
 
 
 @pytest.fixture(scope="module")
 def sqlite_figures(tmp_path_factory):
-    return _figures_on(URL.create("sqlite", database=str(tmp_path_factory.mktemp("small") / "small.sqlite")))
+    folder = tmp_path_factory.mktemp("small")
+    return _figures_on(URL.create("sqlite", database=str(folder / "small.sqlite")), folder)
 
 
 def _assert_same_figures(figures, reference):
@@ -215,13 +317,13 @@ def _assert_same_figures(figures, reference):
 
 
 @pytest.mark.mariadb
-def test_same_figures_on_mariadb(mariadb_url, sqlite_figures):
-    _assert_same_figures(_figures_on(mariadb_url), sqlite_figures)
+def test_same_figures_from_a_mariadb_snapshot(mariadb_url, sqlite_figures, tmp_path, monkeypatch):
+    _assert_same_figures(_figures_on(mariadb_url, tmp_path, monkeypatch), sqlite_figures)
 
 
 @pytest.mark.postgres
-def test_same_figures_on_postgresql(postgres_url, sqlite_figures):
-    _assert_same_figures(_figures_on(postgres_url), sqlite_figures)
+def test_same_figures_from_a_postgresql_snapshot(postgres_url, sqlite_figures, tmp_path, monkeypatch):
+    _assert_same_figures(_figures_on(postgres_url, tmp_path, monkeypatch), sqlite_figures)
 
 
 def test_complaint_and_error_rates_are_compared_within_postings_with_contact_clustered_intervals(result):

@@ -78,6 +78,23 @@ def test_adjusted_p_values_match_statsmodels(method):
     assert list(significant) == list(reject)
 
 
+@pytest.mark.parametrize("method", ["holm", "fdr_bh"])
+def test_adjustment_is_statsmodels_to_the_last_bit_with_ties_and_gaps(method):
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        p = rng.random(int(rng.integers(1, 120))) ** rng.uniform(0.2, 5)
+        if trial % 2:
+            p = np.round(p, 2)                        # ties
+        p[rng.random(len(p)) < 0.1] = np.nan          # untestable comparisons
+        for alpha in (0.05, 0.1):
+            adjusted, significant = stats.adjust_p_values(p, method, alpha)
+            tested = np.isfinite(p)
+            if tested.any():
+                reject, ref, _, _ = multipletests(p[tested], alpha=alpha, method=method)
+                assert np.array_equal(adjusted[tested], ref) and np.array_equal(significant[tested], reject)
+            assert np.isnan(adjusted[~tested]).all() and not significant[~tested].any()
+
+
 def test_untestable_comparisons_do_not_count_as_tests():
     adjusted, significant = stats.adjust_p_values([0.01, np.nan, 0.04], "holm")
     ref = multipletests([0.01, 0.04], method="holm")[1]

@@ -1,28 +1,31 @@
 """Segment comparisons: every rate with its interval, segments compared with the rest of their
 dimension within the same postings, p-values adjusted across the whole table.
 
-Definitions (period = sends whose recipient DATE_SENT is in [period start, period end]):
+Definitions (period = sends whose ``sent_at`` is in [period start, period end]; the words delivered,
+attempted, e-mail contact, provider and mail client are the model's, see model/sql/):
 
-- ``delivered``: recipient rows with STATUS "sent" (``RecipientStatus.SENT``) in the period.
-- ``open_rate``: delivered rows opened ÷ delivered rows. Opened = the recipient's IS_READ flag,
-  which Bitrix sets with the first b_sender_posting_read row (sender 15.x has no flag: there, a
-  read row); machine opens (Apple MPP) included.
-- ``click_rate``: delivered rows clicked (IS_CLICK, else a b_sender_posting_click row) ÷ delivered rows.
-- ``ctor`` (click-to-open): opened rows that also have a click ÷ opened rows.
-- ``unsub_rate``: delivered rows unsubscribed (IS_UNSUB, else a b_sender_posting_unsub row) ÷ delivered rows.
-- ``complaint_rate``: delivered rows that drew a spam complaint ÷ delivered rows. A b_sender_abuse
-  row carries no posting: each complaint dated up to the period end is attributed to the complaining
-  contact's latest delivered row sent at or before it.
-- ``error_rate``: rows with STATUS "error" ÷ rows with STATUS "sent" or "error" (period as above).
+- ``delivered``: delivered sends in the period.
+- ``open_rate``: delivered sends opened ÷ delivered sends. Opened = the recipient's IS_READ flag,
+  which Bitrix sets with the first read row (sender 15.x has no flag: there, a read row); machine
+  opens (Apple MPP) included.
+- ``click_rate``: delivered sends clicked (IS_CLICK, else a click row) ÷ delivered sends.
+- ``ctor`` (click-to-open): opened sends that also have a click ÷ opened sends.
+- ``unsub_rate``: delivered sends unsubscribed (IS_UNSUB, else an unsubscribe row) ÷ delivered sends.
+- ``complaint_rate``: delivered sends that drew a spam complaint ÷ delivered sends. A complaint
+  carries no posting: each e-mail complaint dated before the period end is attributed to the
+  complaining contact's latest delivered send at or before it.
+- ``error_rate``: attempted sends not delivered ÷ attempted sends.
 
 All rates are fractions. Segments are properties of the contact (address book, mailbox provider,
 CRM source, tenure at period end, mail client, custom column), so a comparison is always between
 two disjoint sets of contacts, and the contact is the independent unit of every interval and test.
 
-Counting happens in SQL: one query grouped by posting × month × segment (this period and the
-previous one), one grouped by segment over per-contact sums (for cluster-robust variances), for all
-dimensions whose segments do not overlap at once. No recipient-level row leaves the database.
-Recipients whose contact row is gone, and contacts that are not e-mail contacts, are left out.
+Counting happens in the snapshot's model (DuckDB): the attempted sends of this period and the
+previous one are gathered once with their evidence, and summed per contact (`SegmentSends`); then
+sends are grouped by posting × month × profile (a contact's segment in every dimension whose
+segments do not overlap) and per-contact sums by profile (for cluster-robust variances). Each
+dimension's counts are sums over profiles; only these aggregates reach pandas. Sends whose contact
+row is gone, and contacts that are not e-mail contacts, are left out.
 """
 
 from __future__ import annotations
@@ -32,15 +35,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, String, and_, case, cast, exists, func, literal, literal_column, null, or_, select, true
-from sqlalchemy.engine import Connection
 
-from mailaudit import emails
 from mailaudit.analyses import opens, stats
-from mailaudit.bitrix.codes import YES, MAIL_AGENT_CLIENT, CrmMultiField, RecipientStatus, SenderContactType
-from mailaudit.bitrix.schema import BitrixSchema
+from mailaudit.model import Model
 from mailaudit.period import Period
-from mailaudit.sources.sql import allow_memory_temp_tables, month_label, recipients_first
 
 BUILTIN_DIMENSIONS = ("list", "provider", "crm_source", "tenure", "client")
 RATE_METRICS = ("open_rate", "click_rate", "ctor", "unsub_rate", "complaint_rate", "error_rate")
@@ -83,7 +81,7 @@ _VERSUS = {
 
 
 class DimensionError(ValueError):
-    """A dimension that cannot be built from this database (the message names no data values)."""
+    """A dimension that cannot be built from this snapshot (the message names no data values)."""
 
 
 @dataclass
@@ -116,410 +114,319 @@ class SegmentResult:
     notes: list[str]
 
 
-# --- SQL building blocks ---------------------------------------------------------------------------
+# --- dimensions: which e-mail contacts are in which segment ------------------------------------------
 
-def _as_float(expr, dialect: str):
-    """A float-valued expression: integer division truncates on SQLite, and MySQL's DECIMAL
-    division keeps only 4 extra digits; a double keeps expected counts exact enough."""
-    if dialect in ("mysql", "mariadb"):
-        return expr * literal_column("1e0")
-    return cast(expr, Float)
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_timestamp(value: datetime) -> str:
+    return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
 
 
 @dataclass
 class Dimension:
-    """A segment dimension as SQL: the label of a contact's segment (NULL: outside the dimension),
-    computed from b_sender_contact and the tables outer-joined to it by `joins`."""
+    """A segment dimension: `members` is SQL on the model selecting (contact_id, segment) of the
+    e-mail contacts inside it; a contact in no segment (not in the CRM, in no address book) has no row."""
 
     name: str
-    label: object
-    joins: list = field(default_factory=list)     # (table, onclause) outer-joined to b_sender_contact
-    one_per_contact: bool = False                 # by construction at most one segment per contact
+    members: str
+    one_per_contact: bool = False     # by construction at most one segment per contact
 
 
-def _contact_table(schema: BitrixSchema):
-    contact = schema.table("b_sender_contact")
-    address = contact.c.EMAIL if schema.layout == "legacy" else contact.c.CODE
-    email_only = true() if schema.layout == "legacy" else contact.c.TYPE_ID == int(SenderContactType.EMAIL)
-    return contact, address, email_only
-
-
-def _domain(address, dialect: str):
-    """The text after the first "@" (each dialect spells it differently)."""
-    if dialect == "sqlite":
-        return func.substr(address, func.instr(address, "@") + 1)
-    if dialect == "postgresql":
-        return func.split_part(address, "@", 2)
-    return func.substring_index(address, "@", -1)
-
-
-def _provider_label(address, dialect: str):
-    """emails.provider_of_domain in SQL: the domain looked up in each provider's domain list.
-
-    Addresses with more than one "@" (invalid, rare) go through LIKE patterns, so the label is the
-    one of the domain after the last "@", as emails.domain_of has it.
-    """
-    lowered = func.lower(address)
-    domain = _domain(lowered, dialect)
-    by_domain = case(*((domain.in_(domains), provider) for provider, domains in emails.PROVIDER_DOMAINS.items()),
-                     else_=emails.OTHER_PROVIDER)
-    by_pattern = case(*((or_(*(lowered.like(f"%@{d}") for d in domains)), provider)
-                        for provider, domains in emails.PROVIDER_DOMAINS.items()),
-                      else_=emails.OTHER_PROVIDER)
-    return case((lowered.like("%@%@%"), by_pattern), else_=by_domain)
+def _of_email_contacts(segment: str, name: str, one_per_contact: bool = True) -> Dimension:
+    """A dimension whose segment is an expression over the `contacts` relation."""
+    return Dimension(name, f"SELECT contact_id, {segment} AS segment FROM contacts WHERE is_email_contact",
+                     one_per_contact)
 
 
 def tenure_cutoffs(period: Period) -> list[datetime]:
-    """Instants splitting contact DATE_INSERT into TENURE_BANDS: age measured at the period end
+    """Instants splitting contacts' created_at into TENURE_BANDS: age measured at the period end
     (midnight after its last day) in 365-day years; a contact exactly 365 days old is in 1-2y."""
     return [period.end_exclusive - timedelta(days=365 * years) for years in (1, 2, 3)]
 
 
-def segment_dimension(schema: BitrixSchema, dimension: str, period: Period, custom: dict | None = None) -> Dimension:
+def segment_dimension(model: Model, dimension: str, period: Period, custom: dict | None = None) -> Dimension:
     """The Dimension for a built-in name (list, provider, crm_source, tenure, client) or a custom
-    {table, column, name}. Raises DimensionError when this database cannot provide it."""
-    contact, address, _email_only = _contact_table(schema)
+    {table, column, name}. Raises DimensionError when this snapshot cannot provide it."""
     if custom is not None:
-        return _custom_dimension(schema, custom)
+        return _custom_dimension(model, custom)
     if dimension == "list":
-        _need(schema, "b_sender_list", "b_sender_contact_list")
-        link = schema.table("b_sender_contact_list").alias("list_link")
-        book = schema.table("b_sender_list").alias("list_book")
-        label = case((book.c.ID.is_(None), null()), else_=func.coalesce(book.c.NAME, EMPTY_VALUE))
-        return Dimension(dimension, label, [(link, link.c.CONTACT_ID == contact.c.ID),
-                                            (book, book.c.ID == link.c.LIST_ID)])
+        _need(model, "b_sender_list", "b_sender_contact_list")
+        # a link to an address book that no longer exists puts the contact in no segment
+        return Dimension(dimension, f"""
+            SELECT l.contact_id, coalesce(l.list_name, {_sql_text(EMPTY_VALUE)}) AS segment
+            FROM contact_lists l
+            JOIN contacts c ON c.contact_id = l.contact_id AND c.is_email_contact
+            WHERE l.list_id IN (SELECT ID FROM raw.b_sender_list)""")
     if dimension == "provider":
-        return Dimension(dimension, _provider_label(address, schema.dialect), one_per_contact=True)
+        return _of_email_contacts("provider", dimension)
     if dimension == "tenure":
-        if "DATE_INSERT" not in contact.c:
+        if "DATE_INSERT" not in model.columns("b_sender_contact"):
             raise DimensionError("b_sender_contact has no DATE_INSERT column")
-        one, two, three = tenure_cutoffs(period)
-        inserted = contact.c.DATE_INSERT
-        return Dimension(dimension, case((inserted.is_(None), UNKNOWN), (inserted > one, TENURE_BANDS[0]),
-                                         (inserted > two, TENURE_BANDS[1]), (inserted > three, TENURE_BANDS[2]),
-                                         else_=TENURE_BANDS[3]), one_per_contact=True)
+        one, two, three = (_sql_timestamp(cutoff) for cutoff in tenure_cutoffs(period))
+        return _of_email_contacts(
+            f"CASE WHEN created_at IS NULL THEN {_sql_text(UNKNOWN)} "
+            f"WHEN created_at > {one} THEN {_sql_text(TENURE_BANDS[0])} "
+            f"WHEN created_at > {two} THEN {_sql_text(TENURE_BANDS[1])} "
+            f"WHEN created_at > {three} THEN {_sql_text(TENURE_BANDS[2])} "
+            f"ELSE {_sql_text(TENURE_BANDS[3])} END", dimension)
     if dimension == "client":
-        if "AGENT" not in contact.c:
+        if "AGENT" not in model.columns("b_sender_contact"):
             raise DimensionError("b_sender_contact has no AGENT column (legacy layout)")
-        return Dimension(dimension, case(*((contact.c.AGENT == int(code), client)
-                                           for code, client in MAIL_AGENT_CLIENT.items()), else_=UNKNOWN),
-                         one_per_contact=True)
+        return _of_email_contacts("client", dimension)
     if dimension == "crm_source":
-        return _crm_source_dimension(schema, contact)
+        return _crm_source_dimension(model)
     raise DimensionError(f"unknown dimension {dimension!r}; dimensions: {', '.join(BUILTIN_DIMENSIONS)}")
 
 
-def _need(schema: BitrixSchema, *tables: str) -> None:
-    missing = [t for t in tables if not schema.has(t)]
+def _need(model: Model, *tables: str) -> None:
+    missing = [t for t in tables if not model.has(t)]
     if missing:
         raise DimensionError("missing table(s) " + ", ".join(missing))
 
 
-def _crm_source_dimension(schema, contact) -> Dimension:
-    """b_crm_contact.SOURCE_ID of the CRM contact whose e-mail (b_crm_field_multi, lower-cased and
-    trimmed) equals the sender contact's address; several CRM contacts: the smallest SOURCE_ID.
-    Contacts that are no CRM contact's address are outside this dimension.
+def _crm_source_dimension(model: Model) -> Dimension:
+    """The SOURCE_ID of the CRM contacts with the contact's address (the model's crm_emails); several
+    CRM contacts: the smallest SOURCE_ID. Contacts that are no CRM contact's address are outside."""
+    _need(model, "b_crm_contact", "b_crm_field_multi")
+    return Dimension("crm_source", f"""
+        SELECT e.contact_id, coalesce(min(cc.source_id), {_sql_text(NO_SOURCE)}) AS segment
+        FROM crm_emails e
+        JOIN crm_contacts cc ON cc.crm_contact_id = e.crm_contact_id
+        WHERE e.contact_id IS NOT NULL
+        GROUP BY e.contact_id""", one_per_contact=True)
 
-    Bitrix stores CODE lower-cased and trimmed, so each CRM e-mail finds its sender contact through
-    the unique (TYPE_ID, CODE) index; the legacy EMAIL column is normalised on both sides.
-    """
-    _need(schema, "b_crm_contact", "b_crm_field_multi")
-    crm, multi = schema.table("b_crm_contact"), schema.table("b_crm_field_multi")
-    sender = contact.alias("crm_sender_contact")
-    crm_email = func.lower(func.trim(multi.c.VALUE))
-    if schema.layout == "legacy":
-        same_address = func.lower(func.trim(sender.c.EMAIL)) == crm_email
-    else:
-        same_address = and_(sender.c.TYPE_ID == int(SenderContactType.EMAIL), sender.c.CODE == crm_email)
-    source = func.nullif(func.trim(crm.c.SOURCE_ID), "")
-    by_contact = (
-        select(sender.c.ID.label("contact_id"), func.min(source).label("source_id"))
-        .select_from(multi.join(crm, crm.c.ID == multi.c.ELEMENT_ID).join(sender, same_address))
-        .where(multi.c.ENTITY_ID == CrmMultiField.ENTITY_CONTACT, multi.c.TYPE_ID == CrmMultiField.TYPE_EMAIL)
-        .group_by(sender.c.ID)
-        .subquery("crm_source_of_contact")
-    )
-    label = case((by_contact.c.contact_id.is_(None), null()), else_=func.coalesce(by_contact.c.source_id, NO_SOURCE))
-    return Dimension("crm_source", label, [(by_contact, by_contact.c.contact_id == contact.c.ID)],
+
+def _custom_dimension(model: Model, custom: dict) -> Dimension:
+    """A custom dimension: a column the snapshot read for it (segments.custom), joined to the contact
+    by its ID (b_sender_contact.ID, or CONTACT_ID of any other table). No free SQL: names are checked
+    against the snapshot's manifest."""
+    name, table, column = custom["name"], custom["table"], custom["column"].upper()
+    _snapshot_column(model, name, table, column, f"table {table} has no column {column}")
+    value = f"coalesce(CAST(r.{_sql_name(column)} AS VARCHAR), {_sql_text(EMPTY_VALUE)})"
+    if table == "b_sender_contact":
+        return Dimension(name, f"""
+            SELECT c.contact_id, {value} AS segment
+            FROM raw.b_sender_contact r JOIN contacts c ON c.contact_id = r.ID AND c.is_email_contact""",
+                         one_per_contact=True)
+    _snapshot_column(model, name, table, "CONTACT_ID", f"table {table} has no CONTACT_ID column to join contacts by")
+    return Dimension(name, f"""
+        SELECT DISTINCT c.contact_id, {value} AS segment
+        FROM raw.{_sql_name(table)} r JOIN contacts c ON c.contact_id = r.CONTACT_ID AND c.is_email_contact""")
+
+
+def _snapshot_column(model: Model, name: str, table: str, column: str, lacks: str) -> None:
+    """Raise DimensionError unless the snapshot holds `table`.`column`: the source lacks it (`lacks`
+    says so), or the snapshot was made without this custom dimension."""
+    where = f"custom dimension {name!r}: "
+    entry = model.manifest["tables"].get(table)
+    if entry is not None and column in entry.get("columns", []):
+        return
+    if entry is not None and column in entry.get("missing_columns", []):
+        raise DimensionError(where + lacks)
+    if entry is None and table in model.manifest.get("absent_tables", []):
+        raise DimensionError(where + f"table {table} is not a known Bitrix table in this database")
+    raise DimensionError(where + f"the snapshot has no {table}.{column}: make a new snapshot with this "
+                         "dimension in segments.custom (mailaudit snapshot --params FILE)")
+
+
+def membership(model: Model, dimension: Dimension) -> pd.DataFrame:
+    """(contact_id, segment) of the e-mail contacts inside the dimension, segments labelled as shown."""
+    members = model.sql(dimension.members)
+    return members.assign(segment=_labels(members["segment"]))
+
+
+def _everyone_in(dimension: Dimension) -> Dimension:
+    """A one-segment dimension ("all") holding each member of `dimension` once."""
+    return Dimension(dimension.name, f"SELECT DISTINCT contact_id, 'all' AS segment FROM ({dimension.members})",
                      one_per_contact=True)
 
 
-def _custom_dimension(schema: BitrixSchema, custom: dict) -> Dimension:
-    """A custom dimension: a column of a reflected table joined to the contact by its ID
-    (b_sender_contact.ID, or CONTACT_ID of any other table). No free SQL: names are checked
-    against the reflected schema."""
-    name, table_name, column = custom["name"], custom["table"], custom["column"].upper()
-    if not schema.has(table_name):
-        raise DimensionError(f"custom dimension {name!r}: table {table_name} is not a known Bitrix table "
-                             "in this database")
-    table = schema.table(table_name)
-    if column not in table.c:
-        raise DimensionError(f"custom dimension {name!r}: table {table_name} has no column {column}")
-    value = func.coalesce(cast(table.c[column], String), EMPTY_VALUE)
-    if table_name == "b_sender_contact":
-        return Dimension(name, value)
-    if "CONTACT_ID" not in table.c:
-        raise DimensionError(f"custom dimension {name!r}: table {table_name} has no CONTACT_ID column to "
-                             "join contacts by")
-    values = select(table.c.CONTACT_ID.label("contact_id"), value.label("segment")).distinct().subquery()
-    contact = schema.table("b_sender_contact")
-    return Dimension(name, values.c.segment, [(values, values.c.contact_id == contact.c.ID)])
+def _is_partition(model: Model, dimension: Dimension) -> bool:
+    """True when every contact is in at most one segment of the dimension (a contact-level query, run
+    only for address books and custom columns of other tables: the other dimensions are so by construction)."""
+    if dimension.one_per_contact:
+        return True
+    rows, contacts = model.con.execute(
+        f"SELECT count(*), count(DISTINCT contact_id) FROM ({dimension.members})").fetchone()
+    return rows == contacts
 
 
-def _with_joins(source, contact, dimensions: list[Dimension]):
-    for dimension in dimensions:
-        for table, onclause in dimension.joins:
-            source = source.outerjoin(table, onclause)
-    return source
-
-
-def membership(schema: BitrixSchema, dimension: Dimension):
-    """SELECT (contact_id, segment) of the e-mail contacts inside the dimension."""
-    contact, _address, email_only = _contact_table(schema)
-    return (select(contact.c.ID.label("contact_id"), dimension.label.label("segment"))
-            .select_from(_with_joins(contact, contact, [dimension]))
-            .where(email_only, dimension.label.is_not(None)))
-
-
-def _everyone_in(schema: BitrixSchema, dimension: Dimension) -> Dimension:
-    """A one-segment dimension ("all") holding each member of `dimension` once."""
-    contact = schema.table("b_sender_contact")
-    members = membership(schema, dimension).subquery("dimension_members")
-    everyone = select(members.c.contact_id).distinct().subquery("dimension_everyone")
-    label = case((everyone.c.contact_id.is_not(None), literal("all")), else_=null())
-    return Dimension(dimension.name, label, [(everyone, everyone.c.contact_id == contact.c.ID)])
-
-
-# --- queries -----------------------------------------------------------------------------------------
+# --- counting -----------------------------------------------------------------------------------------
 
 _COUNT_COLUMNS = ("delivered", "attempted", "errors", "opened", "clicked", "clicked_after_open", "unsubscribed",
                   "complaints")
 
+_EVIDENCE = {
+    "opened": ("IS_READ", "s.read_flag", "s.reads > 0"),
+    "clicked": ("IS_CLICK", "s.click_flag", "s.clicks > 0"),
+    "unsubscribed": ("IS_UNSUB", "s.unsub_flag", "s.unsubscribed_at IS NOT NULL"),
+}
+"""event -> (recipient flag column, the send's flag, the send's tracking rows). Bitrix sets the
+recipient's own flag with the first read, click or unsubscribe row, so where the source has the flag
+it is the evidence; sender 15.x has no such flags: there, the tracking rows are."""
 
-def complaints_recorded(schema: BitrixSchema) -> bool:
+
+def complaints_recorded(model: Model) -> bool:
     """Whether complaints can be tied to contacts: b_sender_abuse with its CONTACT_ID column."""
-    return schema.has("b_sender_abuse") and "CONTACT_ID" in schema.columns("b_sender_abuse")
+    return model.has("b_sender_abuse") and "CONTACT_ID" in model.columns("b_sender_abuse")
 
 
-def complained_sends(schema: BitrixSchema, until: datetime):
-    """Subquery (recipient_id) of the sends that drew a complaint, or None without b_sender_abuse.
-
-    b_sender_abuse has no posting: each e-mail complaint dated before `until` goes to its contact's
-    latest delivered row sent at or before the complaint (the largest row ID among same-second
-    sends). Complaints are few, so this reaches recipient rows through the contact's index.
-    """
-    if not complaints_recorded(schema):
-        return None
-    abuse = schema.table("b_sender_abuse")
-    recipient = schema.table("b_sender_posting_recipient").alias("complained_send")
-    if schema.layout == "legacy":
-        contact = schema.table("b_sender_contact").alias("complainer")
-        source = abuse.join(contact, contact.c.ID == abuse.c.CONTACT_ID).join(
-            recipient, recipient.c.EMAIL == contact.c.EMAIL)
-    else:
-        source = abuse.join(recipient, recipient.c.CONTACT_ID == abuse.c.CONTACT_ID)
-    conditions = [abuse.c.DATE_INSERT < until, recipient.c.STATUS == RecipientStatus.SENT,
-                  recipient.c.DATE_SENT <= abuse.c.DATE_INSERT]
-    if "CONTACT_TYPE_ID" in abuse.c:
-        conditions.append(or_(abuse.c.CONTACT_TYPE_ID.is_(None),
-                              abuse.c.CONTACT_TYPE_ID == int(SenderContactType.EMAIL)))
-    latest = (select(abuse.c.ID.label("abuse_id"), func.max(recipient.c.DATE_SENT).label("sent_at"))
-              .select_from(source).where(*conditions).group_by(abuse.c.ID).subquery("latest_send"))
-    by_complaint = (select(func.max(recipient.c.ID).label("recipient_id"))
-                    .select_from(source.join(latest, and_(latest.c.abuse_id == abuse.c.ID,
-                                                          latest.c.sent_at == recipient.c.DATE_SENT)))
-                    .where(*conditions).group_by(abuse.c.ID).subquery("send_of_complaint"))
-    return select(by_complaint.c.recipient_id).distinct().subquery("complained_sends")
+def complained_sends_sql(until: datetime) -> str:
+    """SQL selecting (recipient_id) of the sends that drew a complaint: each e-mail complaint dated
+    before `until` goes to its contact's latest delivered send at or before the complaint (the largest
+    recipient_id among same-second sends)."""
+    return f"""
+        SELECT DISTINCT recipient_id FROM (
+            SELECT s.recipient_id,
+                   row_number() OVER (PARTITION BY q.complaint_id ORDER BY s.sent_at DESC, s.recipient_id DESC) AS nth
+            FROM complaints q
+            JOIN sends s ON s.contact_id = q.contact_id AND s.delivered AND s.sent_at <= q.complained_at
+            WHERE q.is_email AND q.complained_at < {_sql_timestamp(until)}
+        ) WHERE nth = 1"""
 
 
-def _recipients_with_contacts(schema: BitrixSchema):
-    """(recipients joined to their e-mail contact, recipient table, contact table, email filter).
-
-    The legacy layout (sender 15/16) keeps EMAIL on the recipient instead of CONTACT_ID: the contact
-    is found by its unique EMAIL. Recipients whose contact row is gone are left out.
-    """
-    recipient = schema.table("b_sender_posting_recipient")
-    contact, _address, email_only = _contact_table(schema)
-    on = (contact.c.EMAIL == recipient.c.EMAIL) if schema.layout == "legacy" else (contact.c.ID == recipient.c.CONTACT_ID)
-    return recipient.join(contact, on), recipient, contact, email_only
+_RATE_GRID = 2 ** 40
+"""Posting rates are rounded to multiples of 2^-40 (about 1e-12): a contact's expected events are then
+sums of multiples of 2^-40 below 2^13 (8,192 sends a contact in one period), which a double holds
+exactly, so they come out the same whatever order the engine's threads add them in."""
+_EXPECTED = "DECIMAL(38, 12)"
+"""Expected events summed over contacts in fixed point, exactly, for the same reason (their squares keep
+24 decimals and 14 integer digits: enough for 10^7 contacts of 10^3 sends each)."""
+_COUNT_SUMS = ", ".join(f"sum(r.{c})::BIGINT AS {c}" for c in _COUNT_COLUMNS)
 
 
-def _event_flag(schema: BitrixSchema, recipient, flag_column: str, table_name: str):
-    """1 when the recipient row has the event, else 0.
+class SegmentSends:
+    """The attempted sends of e-mail contacts in a period and the one before it, with their evidence
+    (delivered, error, opened, clicked, unsubscribed, complained of), and each contact's sums in the
+    period: gathered once into temporary tables of the model's connection, then counted by the segments
+    of any dimensions. Use as a context manager: the tables are dropped on exit."""
 
-    Bitrix sets the recipient's own flag (IS_READ, IS_CLICK, IS_UNSUB) with the first read, click or
-    unsubscribe row, so where the layout has the flag it is read directly: no join, one pass over
-    recipient rows. Sender 15.x has no such flags: there, the tracking table's rows are looked up.
-    """
-    if flag_column in recipient.c:
-        return case((recipient.c[flag_column] == YES, 1), else_=0)
-    if schema.has(table_name):
-        table = schema.table(table_name)
-        return case((exists().where(table.c.RECIPIENT_ID == recipient.c.ID), 1), else_=0)
-    return literal(0)
+    SENDS, CONTACTS, PROFILES = "_segment_sends", "_segment_contacts", "_segment_profiles"
+
+    def __init__(self, model: Model, period: Period, previous: Period, complaints_known: bool):
+        self.model, self.period, self.previous, self.complaints_known = model, period, previous, complaints_known
+
+    def __enter__(self) -> "SegmentSends":
+        columns = self.model.columns("b_sender_posting_recipient")
+        evidence = {event: f"coalesce({flag}, false)" if column in columns else tracked
+                    for event, (column, flag, tracked) in _EVIDENCE.items()}
+        complained = (complained_sends_sql(self.period.end_exclusive) if self.complaints_known
+                      else "SELECT NULL::BIGINT AS recipient_id WHERE false")
+        self.model.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {self.SENDS} AS
+            WITH complained AS ({complained})
+            SELECT s.posting_id, s.contact_id, date_trunc('month', s.sent_at)::DATE AS month,
+                   s.sent_at >= {_sql_timestamp(self.period.start_dt)} AS current,
+                   s.delivered::UTINYINT AS delivered,
+                   (NOT s.delivered)::UTINYINT AS errors,
+                   (s.delivered AND {evidence['opened']})::UTINYINT AS opened,
+                   (s.delivered AND {evidence['clicked']})::UTINYINT AS clicked,
+                   (s.delivered AND {evidence['opened']} AND {evidence['clicked']})::UTINYINT AS clicked_after_open,
+                   (s.delivered AND {evidence['unsubscribed']})::UTINYINT AS unsubscribed,
+                   (s.delivered AND k.recipient_id IS NOT NULL)::UTINYINT AS complaints,
+                   1::UTINYINT AS attempted
+            FROM sends s
+            JOIN contacts c ON c.contact_id = s.contact_id AND c.is_email_contact
+            LEFT JOIN complained k ON k.recipient_id = s.recipient_id
+            WHERE s.attempted AND s.sent_at >= {_sql_timestamp(self.previous.start_dt)}
+              AND s.sent_at < {_sql_timestamp(self.period.end_exclusive)}
+            ORDER BY s.contact_id   -- each contact's sends side by side: summing them per contact is 3x faster""")
+        # per contact: the period's counts, and the events expected under the posting-only model (each
+        # send weighted by its posting's overall rate)
+        rates = ", ".join(f"round(coalesce(sum({events}) / nullif(sum({trials}), 0), 0) * {_RATE_GRID}) / {_RATE_GRID}"
+                          f" AS {metric}" for metric, (events, trials) in _POSTING_COLUMNS.items())
+        expected = ", ".join(f"sum(r.{_POSTING_COLUMNS[metric][1]} * p.{metric}) AS {column}"
+                             for metric, (_events, _trials, column) in _METRIC_COLUMNS.items())
+        self.model.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {self.CONTACTS} AS
+            WITH rows AS (SELECT * FROM {self.SENDS} WHERE current),
+            posting_rate AS (SELECT posting_id, {rates} FROM rows GROUP BY posting_id)
+            SELECT r.contact_id, {_COUNT_SUMS}, {expected}
+            FROM rows r JOIN posting_rate p ON p.posting_id = r.posting_id
+            GROUP BY r.contact_id""")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for table in (self.PROFILES, self.CONTACTS, self.SENDS):
+            self.model.con.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def count(self, dimensions: list[Dimension]) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+        """For each dimension: its sends by posting × send month × period ("current", "previous") ×
+        segment (_COUNT_COLUMNS), and its contact sums by segment (`_contact_sums_sql`).
+
+        Contacts are first put in profiles -- their segment in each of `dimensions` -- so that sends are
+        grouped once, by posting × month × profile, however many dimensions are counted. Give dimensions
+        whose segments do not overlap together, and a dimension with overlapping segments alone: a contact
+        in two of its segments then has two profiles, and counts in each.
+        """
+        if not dimensions:
+            return []
+        labels = [f"s{i}" for i in range(len(dimensions))]
+        joins = " ".join(f"LEFT JOIN ({d.members}) d{i} ON d{i}.contact_id = k.contact_id"
+                         for i, d in enumerate(dimensions))
+        self.model.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {self.PROFILES} AS
+            WITH k AS (SELECT contact_id FROM {self.CONTACTS}
+                       UNION SELECT contact_id FROM {self.SENDS} WHERE NOT current),
+            segments AS (SELECT k.contact_id, {', '.join(f'd{i}.segment AS {s}' for i, s in enumerate(labels))}
+                         FROM k {joins}),
+            profiles AS (SELECT *, row_number() OVER (ORDER BY {', '.join(labels)}) AS profile
+                         FROM (SELECT DISTINCT {', '.join(labels)} FROM segments))
+            SELECT s.contact_id, p.* FROM segments s
+            JOIN profiles p ON {' AND '.join(f's.{s} IS NOT DISTINCT FROM p.{s}' for s in labels)}""")
+        by_profile = self.model.sql(f"""
+            SELECT r.posting_id, strftime(r.month, '%Y-%m') AS month,
+                   CASE WHEN r.current THEN 'current' ELSE 'previous' END AS period, p.profile, {_COUNT_SUMS}
+            FROM {self.SENDS} r JOIN {self.PROFILES} p ON p.contact_id = r.contact_id
+            GROUP BY ALL""")
+        sums = self.model.sql(f"""
+            SELECT p.profile, {_contact_sums_sql()} FROM {self.CONTACTS} c
+            JOIN {self.PROFILES} p ON p.contact_id = c.contact_id GROUP BY p.profile ORDER BY p.profile""")
+        profiles = self.model.sql(f"SELECT DISTINCT profile, {', '.join(labels)} FROM {self.PROFILES}")
+        out = []
+        for label in labels:
+            inside = profiles[profiles[label].notna()]
+            segment_of = pd.DataFrame({"profile": inside["profile"], "segment": _labels(inside[label])})
+            out.append((_by_segment(by_profile.merge(segment_of, on="profile"), ("posting_id", "month", "period")),
+                        _by_segment(sums.merge(segment_of, on="profile"), ())))
+        return out
 
 
-def _events(schema: BitrixSchema, recipient):
-    return (_event_flag(schema, recipient, "IS_READ", "b_sender_posting_read"),
-            _event_flag(schema, recipient, "IS_CLICK", "b_sender_posting_click"),
-            _event_flag(schema, recipient, "IS_UNSUB", "b_sender_posting_unsub"))
-
-
-def _in_period(column, period: Period):
-    return and_(column >= period.start_dt, column < period.end_exclusive)
-
-
-def _frame(conn: Connection, stmt, dimensions: list[Dimension]) -> pd.DataFrame:
-    result = conn.execute(stmt)
-    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
-    return frame.rename(columns={f"segment_{i}": d.name for i, d in enumerate(dimensions)})
-
-
-def _with_complaints(schema: BitrixSchema, source, recipient, until: datetime):
-    """(source outer-joined to the complained sends, 1/0 complaint flag of the row)."""
-    complained = complained_sends(schema, until)
-    if complained is None:
-        return source, literal(0)
-    return (source.outerjoin(complained, complained.c.recipient_id == recipient.c.ID),
-            case((complained.c.recipient_id.is_not(None), 1), else_=0))
-
-
-def posting_segment_counts(conn: Connection, schema: BitrixSchema, period: Period,
-                           dimensions: list[Dimension], previous: Period | None = None) -> pd.DataFrame:
-    """Recipient rows grouped by posting × send month × the segment of each dimension, in one SQL
-    GROUP BY: delivered (sent OK), attempted (sent OK or in error), errors, and delivered rows opened,
-    clicked, clicked after an open, unsubscribed, complained of. A contact in several segments of a
-    dimension counts in each: give such a dimension alone. One column per dimension holds the segment
-    (None: outside the dimension).
-
-    With `previous` (a period ending before `period` starts) its rows are counted in the same
-    scan; column ``period`` says "current" or "previous".
-    """
-    source, recipient, contact, email_only = _recipients_with_contacts(schema)
-    source, complained = _with_complaints(schema, _with_joins(source, contact, dimensions), recipient,
-                                          period.end_exclusive)
-    sent = case((recipient.c.STATUS == RecipientStatus.SENT, 1), else_=0)
-    opened, clicked, unsubscribed = (sent * flag for flag in _events(schema, recipient))
-    month = month_label(recipient.c.DATE_SENT, schema.dialect)
-    which = case((recipient.c.DATE_SENT >= period.start_dt, "current"), else_="previous")
-    scanned = period if previous is None else Period(previous.start, period.end)
-    labels = [d.label.label(f"segment_{i}") for i, d in enumerate(dimensions)]
-    stmt = (
-        select(recipient.c.POSTING_ID.label("posting_id"), month.label("month"), which.label("period"), *labels,
-               func.sum(sent).label("delivered"),
-               func.count().label("attempted"),
-               func.sum(case((recipient.c.STATUS == RecipientStatus.ERROR, 1), else_=0)).label("errors"),
-               func.sum(opened).label("opened"),
-               func.sum(clicked).label("clicked"),
-               func.sum(opened * clicked).label("clicked_after_open"),
-               func.sum(unsubscribed).label("unsubscribed"),
-               func.sum(sent * complained).label("complaints"))
-        .select_from(source)
-        .where(recipient.c.STATUS.in_([RecipientStatus.SENT, RecipientStatus.ERROR]),
-               _in_period(recipient.c.DATE_SENT, scanned), email_only)
-        .group_by(recipient.c.POSTING_ID, month, which, *(d.label for d in dimensions))
-    )
-    stmt = recipients_first(stmt)
-    frame = _frame(conn, stmt, dimensions)
-    frame[list(_COUNT_COLUMNS)] = frame[list(_COUNT_COLUMNS)].fillna(0).astype("int64")
-    return frame
-
-
-def contact_cluster_sums(conn: Connection, schema: BitrixSchema, period: Period,
-                         dimensions: list[Dimension]) -> pd.DataFrame:
-    """Sums over contacts of per-contact counts, their squares and cross-products, grouped by the
-    segment of each dimension (one column per dimension; None: outside it).
-
-    Per contact (rows sent OK or in error in the period): delivered, attempted, errors, opened,
-    clicked, clicked_after_open, unsubscribed, complaints, and the events expected under the
-    posting-only model (each send weighted by its posting's overall rate). ``contacts`` counts the
-    contacts with a delivered row, ``attempted_contacts`` those with any row. These sums are
-    everything the contact-clustered variances need.
-    """
-    dialect = schema.dialect
-    source, recipient, contact, email_only = _recipients_with_contacts(schema)
-    source, complained = _with_complaints(schema, source, recipient, period.end_exclusive)
-    sent = case((recipient.c.STATUS == RecipientStatus.SENT, 1), else_=0)
-    opened, clicked, unsubscribed = (sent * flag for flag in _events(schema, recipient))
-    rows = recipients_first(
-        select(recipient.c.POSTING_ID.label("posting_id"), contact.c.ID.label("contact_id"),
-               sent.label("sent"), (1 - sent).label("error"), opened.label("opened"), clicked.label("clicked"),
-               unsubscribed.label("unsubscribed"), (sent * complained).label("complained"))
-        .select_from(source)
-        .where(recipient.c.STATUS.in_([RecipientStatus.SENT, RecipientStatus.ERROR]),
-               _in_period(recipient.c.DATE_SENT, period), email_only)
-    ).cte("attempted_rows")
-
-    def per_delivered(events):
-        return func.coalesce(_as_float(func.sum(events), dialect) / func.nullif(func.sum(rows.c.sent), 0), 0)
-
-    posting_rate = recipients_first(select(
-        rows.c.posting_id,
-        per_delivered(rows.c.opened).label("open_rate"),
-        per_delivered(rows.c.clicked).label("click_rate"),
-        per_delivered(rows.c.unsubscribed).label("unsub_rate"),
-        per_delivered(rows.c.complained).label("complaint_rate"),
-        (_as_float(func.sum(rows.c.error), dialect) / func.count()).label("error_rate"),
-        func.coalesce(_as_float(func.sum(rows.c.opened * rows.c.clicked), dialect)
-                      / func.nullif(func.sum(rows.c.opened), 0), 0).label("ctor"),
-    ).group_by(rows.c.posting_id)).subquery("posting_rate")
-    per_contact = (
-        select(
-            rows.c.contact_id,
-            func.sum(rows.c.sent).label("delivered"),
-            func.count().label("attempted"),
-            func.sum(rows.c.error).label("errors"),
-            func.sum(rows.c.opened).label("opened"),
-            func.sum(rows.c.clicked).label("clicked"),
-            func.sum(rows.c.opened * rows.c.clicked).label("clicked_after_open"),
-            func.sum(rows.c.unsubscribed).label("unsubscribed"),
-            func.sum(rows.c.complained).label("complaints"),
-            func.sum(rows.c.sent * posting_rate.c.open_rate).label("expected_opened"),
-            func.sum(rows.c.sent * posting_rate.c.click_rate).label("expected_clicked"),
-            func.sum(rows.c.opened * posting_rate.c.ctor).label("expected_clicked_after_open"),
-            func.sum(rows.c.sent * posting_rate.c.unsub_rate).label("expected_unsubscribed"),
-            func.sum(rows.c.sent * posting_rate.c.complaint_rate).label("expected_complaints"),
-            func.sum(posting_rate.c.error_rate).label("expected_errors"),
-        )
-        .select_from(rows.join(posting_rate, posting_rate.c.posting_id == rows.c.posting_id))
-        .group_by(rows.c.contact_id)
-    )
-    per_contact = recipients_first(per_contact).subquery("per_contact")
-    source = per_contact.join(contact, contact.c.ID == per_contact.c.contact_id)
-    sums = [func.sum(case((per_contact.c.delivered > 0, 1), else_=0)).label("contacts"),
-            func.count().label("attempted_contacts")]
-    for name, (events, trials, expected) in _METRIC_COLUMNS.items():
-        y, d, e = per_contact.c[events], per_contact.c[trials], per_contact.c[expected]
-        sums += [
-            func.sum(y).label(f"{name}__y"), func.sum(d).label(f"{name}__d"), func.sum(e).label(f"{name}__e"),
-            func.sum(y * y).label(f"{name}__yy"), func.sum(d * d).label(f"{name}__dd"),
-            func.sum(e * e).label(f"{name}__ee"), func.sum(y * d).label(f"{name}__yd"),
-            func.sum(y * e).label(f"{name}__ye"),
-        ]
-    labels = [d.label.label(f"segment_{i}") for i, d in enumerate(dimensions)]
-    stmt = (select(*labels, *sums).select_from(_with_joins(source, contact, dimensions))
-            .group_by(*(d.label for d in dimensions)))
-    frame = _frame(conn, stmt, dimensions)
-    numeric = [c for c in frame.columns if c not in {d.name for d in dimensions}]
-    # MySQL returns DECIMAL sums: floats from here on
-    frame[numeric] = frame[numeric].astype(float).fillna(0.0)
-    return frame
+def _contact_sums_sql() -> str:
+    """Sums over contacts of their counts in the period, squares and cross-products (``{metric}__y``,
+    ``__d`` denominator, ``__e`` expected, ``__yy``…), exact; ``contacts`` counts the contacts with a
+    delivered send, ``attempted_contacts`` those with any."""
+    sums = ["count(*) FILTER (WHERE c.delivered > 0)::DOUBLE AS contacts", "count(*)::DOUBLE AS attempted_contacts"]
+    for metric, (events, trials, expected) in _METRIC_COLUMNS.items():
+        y, d, e = f"c.{events}", f"c.{trials}", f"c.{expected}::{_EXPECTED}"
+        for suffix, value in (("y", y), ("d", d), ("e", e), ("yy", f"{y} * {y}"), ("dd", f"{d} * {d}"),
+                              ("ee", f"{e} * {e}"), ("yd", f"{y} * {d}"), ("ye", f"{y} * {e}")):
+            sums.append(f"sum({value})::DOUBLE AS {metric}__{suffix}")
+    return ", ".join(sums)
 
 
 def _label(value) -> str:
-    text = "" if value is None else str(value).strip()
+    text = "" if pd.isna(value) else str(value).strip()
     return text or EMPTY_VALUE
 
 
-def _dimension_frame(frame: pd.DataFrame, dimension: str, dimensions: list[Dimension],
-                     keys: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One dimension's rows of a frame grouped by several dimensions: summed by `keys` + segment,
-    contacts outside the dimension dropped."""
-    names = {d.name for d in dimensions}
-    values = [c for c in frame.columns if c not in names and c not in keys]
-    inside = frame[frame[dimension].notna()]
-    inside = inside.assign(segment=inside[dimension].map(_label))
-    return inside.groupby([*keys, "segment"], as_index=False)[values].sum()
+def _labels(values: pd.Series) -> np.ndarray:
+    """Each stored segment value as shown (trimmed; blank: EMPTY_VALUE), computed once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return np.asarray([_label(u) for u in uniques], dtype=object)[codes]
+
+
+def _by_segment(frame: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """`frame` (profiles with their segment) summed by `keys` + segment: two stored values may show as
+    one label."""
+    values = [c for c in frame.columns if c not in keys and c not in ("segment", "profile")]
+    return frame.groupby([*keys, "segment"], as_index=False)[values].sum()
 
 
 def cluster_totals(row: pd.Series, metric: str, reference: str) -> stats.ClusterTotals:
@@ -609,42 +516,29 @@ def _segment_tests(dimension: str, sums: pd.DataFrame, total: pd.Series, counts:
     return tests
 
 
-def _is_partition(conn: Connection, schema: BitrixSchema, dimension: Dimension) -> bool:
-    """True when every contact is in at most one segment of the dimension (a contact-level query,
-    run only for address books and custom columns: the other dimensions are so by construction)."""
-    if dimension.one_per_contact:
-        return True
-    members = membership(schema, dimension).subquery("members")
-    rows, contacts = conn.execute(select(func.count(), func.count(func.distinct(members.c.contact_id)))).one()
-    return rows == contacts
+def _counted(model: Model, sends: SegmentSends, dimensions: list[Dimension]) -> list[tuple]:
+    """For each dimension: (its counts by posting × month × period × segment, its contact sums by
+    segment, the same two for everyone in the dimension counted once).
 
-
-def _query_groups(conn: Connection, schema: BitrixSchema, dimensions: list[Dimension]) -> list[tuple[list, bool]]:
-    """(dimensions, overlapping): dimensions whose segments do not overlap are counted together, in
-    one query per table; a dimension with overlapping segments (a contact in two address books)
-    gets its own queries."""
-    partitions = [d for d in dimensions if _is_partition(conn, schema, d)]
-    overlapping = [([d], True) for d in dimensions if d not in partitions]
-    return ([(partitions, False)] if partitions else []) + overlapping
-
-
-def _dimension_totals(conn, schema, period, dimension: Dimension, overlapping: bool,
-                      counts: pd.DataFrame, sums: pd.DataFrame):
-    """Counts per posting and contact sums of everyone in the dimension (in any of its segments).
-
-    A segment is compared with the rest of its dimension: contacts outside every segment (not in
-    the CRM, in no address book) are not part of it. When segments do not overlap these are the
-    segments' sums; otherwise each member is counted once by queries over distinct members.
+    A segment is compared with the rest of its dimension: contacts outside every segment (not in the
+    CRM, in no address book) are not part of it. Dimensions whose segments do not overlap are counted
+    together, their totals being their segments' sums; a dimension with overlapping segments (a contact
+    in two address books) is counted alone, and its distinct members together with the others.
     """
-    if not overlapping:
-        return counts, sums.drop(columns="segment").sum().to_frame().T
-    everyone = [_everyone_in(schema, dimension)]
-    return (_dimension_frame(posting_segment_counts(conn, schema, period, everyone), dimension.name, everyone,
-                             ("posting_id", "month", "period")),
-            _dimension_frame(contact_cluster_sums(conn, schema, period, everyone), dimension.name, everyone))
+    partition = [_is_partition(model, d) for d in dimensions]
+    overlapping = [d for d, whole in zip(dimensions, partition) if not whole]
+    together = iter(sends.count([d for d, whole in zip(dimensions, partition) if whole]
+                                + [_everyone_in(d) for d in overlapping]))
+    counted = {}
+    for i in (i for i, whole in enumerate(partition) if whole):
+        both, sums = next(together)
+        counted[i] = (both, sums, both, sums.drop(columns="segment").sum().to_frame().T)
+    for i in (i for i, whole in enumerate(partition) if not whole):
+        counted[i] = (*sends.count([dimensions[i]])[0], *next(together))
+    return [counted[i] for i in range(len(dimensions))]
 
 
-def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period, settings: SegmentSettings,
+def analyse_segments(model: Model, period: Period, settings: SegmentSettings,
                      human_opens: opens.ContactEvidence | None = None) -> SegmentResult:
     """Every dimension's segments with their rates and intervals, and the adjusted comparisons.
 
@@ -663,44 +557,38 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period, set
     """
     notes: list[str] = []
     previous_period = period.previous()
-    allow_memory_temp_tables(conn, schema.dialect)
-    complaints_known = complaints_recorded(schema)
+    complaints_known = complaints_recorded(model)
     if not complaints_known:
         notes.append("complaint_rate is null: the database has no b_sender_abuse table with CONTACT_ID")
     dimensions = []
     for name, custom in _dimensions(settings):
         try:
-            dimensions.append(segment_dimension(schema, name, period, custom))
+            dimensions.append(segment_dimension(model, name, period, custom))
         except DimensionError as exc:
             notes.append(f"dimension {name} skipped: {exc}")
 
     metric_frames, test_rows, monthly_frames, posting_frames = [], [], [], []
-    for group, overlapping in _query_groups(conn, schema, dimensions):
-        both = posting_segment_counts(conn, schema, period, group, previous_period)
-        sums_all = contact_cluster_sums(conn, schema, period, group)
-        for dimension in group:
-            keys = ("posting_id", "month", "period")
-            counts_both = _dimension_frame(both, dimension.name, group, keys)
-            counts = counts_both[counts_both["period"] == "current"]
-            previous = counts_both[counts_both["period"] == "previous"]
-            sums = _dimension_frame(sums_all, dimension.name, group)
-            if sums.empty:
-                notes.append(f"dimension {dimension.name}: no contact delivered in the period belongs to any "
-                             "of its segments")
-                continue
-            dimension_counts, dimension_sums = _dimension_totals(conn, schema, period, dimension, overlapping,
-                                                                 counts, sums)
-            total = dimension_sums.iloc[0]
-            metrics = _segment_metrics(dimension.name, sums, counts, previous, settings,
-                                       int(round(total["open_rate__d"])), complaints_known)
-            if human_opens is not None:
-                metrics = _with_human_opens(conn, schema, dimension, metrics, human_opens)
-            metric_frames.append(metrics)
-            test_rows += _segment_tests(dimension.name, sums, total, counts, dimension_counts, metrics,
-                                        settings.alpha)
-            monthly_frames.append(_monthly(dimension.name, counts))
-            posting_frames.append(counts.groupby(["posting_id", "segment"], as_index=False)[list(_COUNT_COLUMNS)]
-                                  .sum().assign(dimension=dimension.name))
+    with SegmentSends(model, period, previous_period, complaints_known) as sends:
+        counted = _counted(model, sends, dimensions)
+    for dimension, (both, sums, dimension_both, dimension_sums) in zip(dimensions, counted):
+        if sums.empty:
+            notes.append(f"dimension {dimension.name}: no contact delivered in the period belongs to any "
+                         "of its segments")
+            continue
+        counts = both[both["period"] == "current"]
+        previous = both[both["period"] == "previous"]
+        dimension_counts = dimension_both[dimension_both["period"] == "current"]
+        total = dimension_sums.iloc[0]
+        metrics = _segment_metrics(dimension.name, sums, counts, previous, settings,
+                                   int(round(total["open_rate__d"])), complaints_known)
+        if human_opens is not None:
+            metrics = _with_human_opens(model, dimension, metrics, human_opens)
+        metric_frames.append(metrics)
+        test_rows += _segment_tests(dimension.name, sums, total, counts, dimension_counts, metrics,
+                                    settings.alpha)
+        monthly_frames.append(_monthly(dimension.name, counts))
+        posting_frames.append(counts.groupby(["posting_id", "segment"], as_index=False)[list(_COUNT_COLUMNS)]
+                              .sum().assign(dimension=dimension.name))
     if human_opens is None:
         notes.append("open_rate is the raw open rate (any read, machine opens included); human_open_rate (MPP "
                      "corrected) was not computed for this run")
@@ -717,21 +605,17 @@ def analyse_segments(conn: Connection, schema: BitrixSchema, period: Period, set
     return SegmentResult(metrics, differences, monthly, postings, figures, notes)
 
 
-def _with_human_opens(conn: Connection, schema: BitrixSchema, dimension: Dimension, metrics: pd.DataFrame,
+def _with_human_opens(model: Model, dimension: Dimension, metrics: pd.DataFrame,
                       human_opens: opens.ContactEvidence) -> pd.DataFrame:
     """`metrics` with human_open_rate, its interval and open_inflation_pp (raw − human, points) per
     segment, from the contacts of each segment (one contact-level query)."""
-    result = conn.execute(membership(schema, dimension))
-    members = pd.DataFrame(result.all(), columns=list(result.keys()))
-    members["segment"] = members["segment"].map(_label)
-    human = opens.human_open_rates_by_segment(human_opens, members)
+    human = opens.human_open_rates_by_segment(human_opens, membership(model, dimension))
     human = human.rename(columns={"inflation_pp": "open_inflation_pp"})
     return metrics.merge(human[["segment", "human_open_rate", "human_open_rate_ci", "open_inflation_pp"]],
                          on="segment", how="left")
 
 
 def _monthly(dimension: str, counts: pd.DataFrame) -> pd.DataFrame:
-
     """Segment × month rates (fractions) from the posting × month × segment counts."""
     grouped = counts.groupby(["segment", "month"], as_index=False)[list(_COUNT_COLUMNS)].sum()
     for metric, (events, trials) in _POSTING_COLUMNS.items():

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 from scipy.stats import norm
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 Z95 = 1.959963984540054
@@ -156,18 +155,43 @@ def within_posting_rate_ratio(events_segment, trials_segment, events_rest, trial
 
 
 def adjust_p_values(p_values, method: str = "holm", alpha: float = 0.05):
-    """Multiple-comparison adjustment across a whole table (statsmodels ``multipletests``).
+    """Multiple-comparison adjustment across a whole table, as statsmodels' ``multipletests`` does it
+    (same arithmetic; written out because statsmodels' Holm runs a full garbage collection each call).
 
     `method` is ``"holm"`` (family-wise error) or ``"fdr_bh"`` (Benjamini–Hochberg false discovery
     rate). NaN p-values (untestable comparisons) stay NaN and do not count as tests.
     Returns (adjusted p-values, significant flags).
     """
+    if method not in _ADJUSTMENTS:
+        raise ValueError(f"unknown correction {method!r}; corrections: {', '.join(_ADJUSTMENTS)}")
     p = np.asarray(p_values, dtype=float)
     adjusted = np.full(p.shape, np.nan)
     significant = np.zeros(p.shape, dtype=bool)
-    tested = np.isfinite(p)
-    if tested.any():
-        reject, p_adj, _, _ = multipletests(p[tested], alpha=alpha, method=method)
-        adjusted[tested] = p_adj
-        significant[tested] = reject
+    tested = np.flatnonzero(np.isfinite(p))
+    if tested.size:
+        order = tested[np.argsort(p[tested])]
+        reject, corrected = _ADJUSTMENTS[method](p[order], alpha)
+        adjusted[order] = np.minimum(corrected, 1.0)
+        significant[order] = reject
     return adjusted, significant
+
+
+def _holm(sorted_p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Holm's step-down: reject while p_(i) <= alpha / (n - i + 1)."""
+    n = len(sorted_p)
+    not_reject = sorted_p > alpha / np.arange(n, 0, -1)
+    first = np.flatnonzero(not_reject)
+    not_reject[(first[0] if first.size else n):] = True
+    return ~not_reject, np.maximum.accumulate(sorted_p * np.arange(n, 0, -1))
+
+
+def _benjamini_hochberg(sorted_p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Benjamini–Hochberg step-up: reject up to the largest i with p_(i) <= alpha i / n."""
+    ecdf = np.arange(1, len(sorted_p) + 1) / float(len(sorted_p))
+    reject = sorted_p <= ecdf * alpha
+    if reject.any():
+        reject[:np.flatnonzero(reject).max()] = True
+    return reject, np.minimum.accumulate((sorted_p / ecdf)[::-1])[::-1]
+
+
+_ADJUSTMENTS = {"holm": _holm, "fdr_bh": _benjamini_hochberg}

@@ -106,7 +106,7 @@ def with_custom_columns(specs: tuple[TableSpec, ...], custom: list[dict]) -> tup
         out.append(TableSpec(spec.name, spec.columns + added, spec.key, spec.rows, spec.date_column, spec.filters)
                    if added else spec)
     for name, columns in sorted(extra.items()):   # a table the plan does not read otherwise
-        out.append(TableSpec(name, ("ID", *sorted(columns))))
+        out.append(TableSpec(name, ("ID", *sorted(columns - {"ID"}))))
     return tuple(out)
 
 
