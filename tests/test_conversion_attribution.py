@@ -1,4 +1,4 @@
-"""The last-touch rule on hand-built timelines, in tiny Bitrix-shaped SQLite databases.
+"""The last-touch rule on hand-built timelines, in tiny Bitrix-shaped databases, analysed from their snapshots.
 
 Period: January 2026; windows: open 5 days, click 30 days (the contract's defaults).
 Each contact below is one story; the expected attribution is written next to it.
@@ -6,26 +6,33 @@ Each contact below is one story; the expected attribution is written next to it.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime as dt
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import snapshot_model
 from sqlalchemy import create_engine, insert
 from sqlalchemy.engine import make_url
 
 from mailaudit.analyses.conversion import (
+    DAY,
+    SENSITIVITY_DAYS,
     analyse_conversion,
     attribute,
     cohort_labels,
     cohort_windows,
     contact_weights,
+    sort_pairs,
     standardised_baseline,
+    window_sensitivity,
 )
 from mailaudit.bitrix.codes import CrmEntityType, CrmMultiField, RecipientStatus, SenderContactType
-from mailaudit.bitrix.schema import reflect_schema
 from mailaudit.bitrix.tables import bitrix_metadata
 from mailaudit.period import Period
-from mailaudit.sources.db import create_readonly_engine, sqlite_url
 
 JANUARY = Period(dt(2026, 1, 1).date(), dt(2026, 1, 31).date())
 
@@ -103,13 +110,33 @@ def sqlite_url_for(path):
     return make_url(f"sqlite:///{path}")
 
 
-def run(source, **kwargs):
-    """Analyse January on a SQLite file path or a server URL."""
-    engine = create_readonly_engine(source if hasattr(source, "drivername") else sqlite_url(source))
-    with engine.connect() as conn:
-        result = analyse_conversion(conn, reflect_schema(conn), JANUARY, replicates=20, **kwargs)
-    engine.dispose()
-    return result
+def snapshot(source, folder: Path):
+    """The model of a snapshot, for January, of a timeline's SQLite file (a path) or server database (a URL)."""
+    url = source if hasattr(source, "drivername") else None
+    database = {"url_env": "TIMELINE_DB"} if url is not None else {"sqlite": str(source)}
+    params = folder / f"{Path(str(source)).stem if url is None else 'server'}.yaml"
+    params.write_text(yaml.safe_dump({"client": "Timeline", "database": database,
+                                      "period": {"start": "2026-01-01", "end": "2026-01-31"}}), encoding="utf-8")
+    if url is not None:
+        os.environ["TIMELINE_DB"] = url.render_as_string(hide_password=False)
+    try:
+        return snapshot_model(params, params.with_suffix(".duckdb"))
+    finally:
+        os.environ.pop("TIMELINE_DB", None)
+
+
+def run(model, **kwargs):
+    """Analyse January on a timeline's model."""
+    return analyse_conversion(model, JANUARY, replicates=20, **kwargs)
+
+
+def analysed(timeline: "Timeline", folder: Path, name: str, **kwargs):
+    """Build the timeline into a SQLite file, snapshot it and analyse January."""
+    model = snapshot(timeline.build(folder / f"{name}.sqlite"), folder)
+    try:
+        return run(model, **kwargs)
+    finally:
+        model.close()
 
 
 def attributed_recipients(result) -> dict[int, float]:
@@ -119,7 +146,11 @@ def attributed_recipients(result) -> dict[int, float]:
 
 @pytest.fixture(scope="module")
 def stories(tmp_path_factory):
-    return story_timeline().build(tmp_path_factory.mktemp("conversion") / "stories.sqlite")
+    """The model of the stories' snapshot."""
+    folder = tmp_path_factory.mktemp("conversion")
+    model = snapshot(story_timeline().build(folder / "stories.sqlite"), folder)
+    yield model
+    model.close()
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +159,8 @@ def result(stories):
     return run(stories)
 
 
-def story_timeline() -> Timeline:
-    t = Timeline()
+def story_timeline(layout: str = "current") -> Timeline:
+    t = Timeline(layout)
     # 1. tie: two sends at the same second, both clicked -> the higher recipient ID wins
     t.contact(1)
     t.send(1, dt(2026, 1, 3, 9), rid=101, clicked=dt(2026, 1, 3, 10))
@@ -234,6 +265,32 @@ def test_contact_id_ranges_do_not_change_the_answer(stories, result):
     assert small.figures == result.figures
 
 
+@pytest.fixture(params=[pytest.param(("sqlite", "legacy")),
+                        pytest.param(("mariadb", "current"), marks=pytest.mark.mariadb),
+                        pytest.param(("postgres", "current"), marks=pytest.mark.postgres),
+                        pytest.param(("mariadb", "legacy"), marks=pytest.mark.mariadb),
+                        pytest.param(("postgres", "legacy"), marks=pytest.mark.postgres)],
+                ids=lambda p: "-".join(p))
+def stories_elsewhere(request, tmp_path):
+    """The stories in another engine or sender layout, snapshotted."""
+    engine, layout = request.param
+    timeline = story_timeline(layout)
+    if engine == "sqlite":
+        source = timeline.build(tmp_path / f"stories-{layout}.sqlite")
+    else:
+        source = timeline.build(url=request.getfixturevalue(f"{engine}_url"))
+    model = snapshot(source, tmp_path)
+    yield model
+    model.close()
+
+
+def test_every_engine_and_layout_gives_the_same_answer(stories_elsewhere, result):
+    elsewhere = run(stories_elsewhere)
+    assert attributed_recipients(elsewhere) == EXPECTED
+    assert elsewhere.figures == result.figures
+    pd.testing.assert_frame_equal(elsewhere.followup, result.followup)
+
+
 def test_figures_count_delivered_sends_of_the_period(result):
     f = result.figures
     # 18 recipient rows in January with STATUS N (1002 is February, 1501 failed, 1502 is an SMS)
@@ -258,9 +315,14 @@ def test_legacy_layout_links_recipients_by_address(tmp_path):
     t.crm_contact(901, "C1@example.org")
     t.order(dt(2026, 1, 10), 100.0, crm_contact=901)
     t.order(dt(2026, 1, 5), 50.0, user_id=77)
-    result = run(t.build(tmp_path / "legacy.sqlite"))
+    # a letter to an address no contact has any more: delivered, but no purchase can reach it
+    posting = t.add("b_sender_posting", MAILING_ID=1, MAILING_CHAIN_ID=1, STATUS="S", DATE_SENT=dt(2026, 1, 3, 9))
+    t.add("b_sender_posting_recipient", POSTING_ID=posting, STATUS=RecipientStatus.SENT, DATE_SENT=dt(2026, 1, 3, 9),
+          EMAIL="gone@example.org")
+    result = analysed(t, tmp_path, "legacy")
     assert attributed_recipients(result) == {11: 100.0, 12: 50.0}
-    assert result.figures["delivered"] == 3
+    assert result.figures["delivered"] == 4
+    assert result.figures["converted"] == 2
 
 
 def test_won_deals_stand_in_when_there_is_no_store(tmp_path):
@@ -278,7 +340,7 @@ def test_won_deals_stand_in_when_there_is_no_store(tmp_path):
     t.add("b_crm_deal", STAGE_SEMANTIC_ID="F", CONTACT_ID=902, DATE_CREATE=dt(2026, 1, 4), CLOSEDATE=dt(2026, 1, 5),
           OPPORTUNITY=300)
     t.add("b_crm_deal", STAGE_SEMANTIC_ID="P", CONTACT_ID=902, DATE_CREATE=dt(2026, 1, 4), OPPORTUNITY=300)
-    result = run(t.build(tmp_path / "deals.sqlite"))
+    result = analysed(t, tmp_path, "deals")
     assert result.figures["source"] == "deals"
     assert attributed_recipients(result) == {11: 700.0}
     assert result.figures["linking"]["won deals"] == 1
@@ -297,7 +359,7 @@ def test_baseline_compares_each_posting_with_comparable_contacts_not_in_it(tmp_p
     t.send(2, dt(2026, 1, 10, 9), posting=second, status=RecipientStatus.ERROR)   # targeted, not delivered
     t.order(dt(2026, 1, 12), 10.0, user_id=101)
     t.order(dt(2026, 1, 20), 10.0, user_id=103)
-    base = run(t.build(tmp_path / "baseline.sqlite")).figures["baseline"]
+    base = analysed(t, tmp_path, "baseline").figures["baseline"]
     # first posting: mailed 5 (no order); not mailed 1, 2, 3 (1 and 3 buy within 30 days)
     # second: mailed 1 (buys); 2 was targeted, 5 had unsubscribed, 4 did not exist yet; not mailed 3 (buys)
     assert (base["mailed"], base["not_mailed"]) == (2, 4)
@@ -341,6 +403,25 @@ def test_window_sensitivity_grows_with_the_window(result):
     assert at.loc[5, "last_touch_revenue"] == pytest.approx(100 + 400 + 500 + 600 + 800 + 900 + 1100 + 1300)
     assert s.loc[s["window_days"] == 30, "click_only_revenue"].item() == pytest.approx(
         sum(EXPECTED.values()) - 400.0)
+
+
+def test_window_sensitivity_applies_the_rule_at_every_window():
+    rng = np.random.default_rng(7)
+    n = 3000
+    lags = lambda: np.where(rng.random(n) < 0.5, np.nan, rng.integers(0, 31 * DAY, n).astype(float))
+    pairs = sort_pairs(pd.DataFrame({
+        "purchase_id": rng.integers(0, 400, n), "recipient_id": np.arange(n), "contact_id": 1,
+        "sent_at": rng.integers(0, 50, n) * DAY, "click_lag": lags(), "open_lag": lags()}))
+    pairs = pairs.drop_duplicates(["purchase_id", "recipient_id"]).reset_index(drop=True)
+    value = (pairs["purchase_id"] * 10 + 5).to_numpy(float)
+    counted = (pairs["sent_at"] < 30 * DAY).to_numpy()
+    found = window_sensitivity(pairs, value, counted)
+    for i, days in enumerate(SENSITIVITY_DAYS):
+        for column, opens in ((0, days), (2, None)):
+            chosen = attribute(pairs, days, opens)
+            chosen = chosen[chosen["sent_at"] < 30 * DAY]
+            assert found[i, column] == pytest.approx((chosen["purchase_id"] * 10 + 5).sum()), (days, opens)
+            assert found[i, column + 1] == len(chosen), (days, opens)
 
 
 def test_attribute_prefers_click_then_latest_send():
@@ -460,12 +541,16 @@ def check_utm(result):
 
 
 def test_utm_tagged_deals_are_counted_and_matched_to_letters(tmp_path):
-    check_utm(run(utm_timeline().build(tmp_path / "utm.sqlite")))
+    check_utm(analysed(utm_timeline(), tmp_path, "utm"))
 
 
 @pytest.mark.postgres
-def test_utm_letters_join_on_postgresql(postgres_url):
-    check_utm(run(utm_timeline().build(url=postgres_url)))
+def test_utm_letters_join_on_postgresql(postgres_url, tmp_path):
+    model = snapshot(utm_timeline().build(url=postgres_url), tmp_path)
+    try:
+        check_utm(run(model))
+    finally:
+        model.close()
 
 
 def test_week_cohorts_split_the_same_sends(stories, result):

@@ -1,41 +1,34 @@
-"""The conversion report on the demo portal: every figure equals the generator's truth file."""
+"""The conversion report on the demo portal: every figure equals the generator's truth file, from the
+snapshot of a SQLite, MariaDB or PostgreSQL copy, in the current and the legacy sender layout."""
 
 from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from mailaudit.analyses.conversion import analyse_conversion
-from mailaudit.bitrix.schema import reflect_schema
+from mailaudit.demo import build_demo
 from mailaudit.period import Period
 from mailaudit.report.runner import run_reports
-from mailaudit.sources.db import create_readonly_engine, sqlite_url
 
 CONTRACT_KEYS = {"windows", "source", "delivered", "converted", "conversion_rate", "revenue",
                  "revenue_per_recipient", "baseline_conversion_rate", "cohorts", "utm"}
 COHORT_KEYS = {"cohort", "delivered", "converted", "conversion_rate", "revenue_per_recipient"}
 
 
-def analyse(url, truth) -> dict:
+def analyse(model, truth) -> dict:
     params = truth["parameters"]
     period = Period(date.fromisoformat(params["period"]["start"]), date.fromisoformat(params["period"]["end"]))
-    engine = create_readonly_engine(url)
-    with engine.connect() as conn:
-        result = analyse_conversion(conn, reflect_schema(conn), period,
-                                    open_window_days=params["conversion"]["open_window_days"],
-                                    click_window_days=params["conversion"]["click_window_days"],
-                                    cohort=params["conversion"]["cohort"])
-    engine.dispose()
-    return result.figures
+    return analyse_conversion(model, period, open_window_days=params["conversion"]["open_window_days"],
+                              click_window_days=params["conversion"]["click_window_days"],
+                              cohort=params["conversion"]["cohort"]).figures
 
 
 @pytest.fixture(scope="module")
-def figures(demo):
-    return analyse(sqlite_url(Path(demo.database)), demo.truth_figures)
+def figures(demo, demo_model):
+    return analyse(demo_model, demo.truth_figures)
 
 
 def assert_equal_to_truth(found: dict, truth: dict) -> None:
@@ -69,6 +62,13 @@ def test_baseline_lift_interval_covers_the_planted_lift(figures, demo):
     assert 0 < figures["baseline_conversion_rate"] < 1
 
 
+def test_time_to_order_is_censored_at_the_latest_record(figures, demo_model):
+    # the demo plants two sends dated years ahead: the data's end is the latest of them
+    latest = demo_model.scalar("SELECT max(sent_at) FROM sends")
+    assert latest.year > 2030
+    assert figures["time_to_order"]["censored_at"] == latest.isoformat()
+
+
 def test_click_only_and_window_sensitivity_bracket_the_rule(figures):
     # dropping the open branch can only lose conversions
     assert figures["click_only"]["converted"] <= figures["converted"]
@@ -88,23 +88,44 @@ def test_report_bundle_records_the_contract_keys(demo, demo_params, tmp_path):
     assert (tmp_path / "bundle" / "tables" / "conversion_cohorts.csv").is_file()
 
 
-@pytest.fixture(params=[pytest.param("mariadb", marks=pytest.mark.mariadb),
-                        pytest.param("postgres", marks=pytest.mark.postgres)])
-def server_demo(request, tmp_path):
-    """The same demo (3000 contacts, seed 1) generated into MariaDB or PostgreSQL."""
-    from mailaudit.demo import build_demo
+@pytest.fixture(scope="module")
+def legacy_demo(tmp_path_factory):
+    """The same demo (3000 contacts, seed 1) in the legacy sender layout: recipients carry EMAIL, not CONTACT_ID."""
+    root = tmp_path_factory.mktemp("legacy-demo")
+    result = build_demo(sqlite_path=root / "legacy.sqlite", contacts=3000, seed=1, layout="legacy")
+    result.truth_figures = json.loads(result.truth.read_text(encoding="utf-8"))
+    return result
 
-    url = request.getfixturevalue("mariadb_url" if request.param == "mariadb" else "postgres_url")
-    build_demo(url=url.render_as_string(hide_password=False), contacts=3000, seed=1,
+
+def test_legacy_layout_gives_the_truth_and_the_current_baseline(legacy_demo, demo_params, model_of, figures):
+    legacy = analyse(model_of(demo_params(database={"sqlite": str(legacy_demo.database)}, name="legacy.yaml",
+                                          with_logs=False)), legacy_demo.truth_figures)
+    assert_equal_to_truth(legacy, legacy_demo.truth_figures["conversion"])
+    # the same people and sends: recipients reach the same contacts by address as by CONTACT_ID
+    assert legacy["baseline"] == figures["baseline"]
+    assert legacy["followup"] == figures["followup"]
+    assert legacy["time_to_order"] == figures["time_to_order"]
+
+
+@pytest.fixture(params=[pytest.param(("mariadb", "current"), marks=pytest.mark.mariadb),
+                        pytest.param(("postgres", "current"), marks=pytest.mark.postgres),
+                        pytest.param(("mariadb", "legacy"), marks=pytest.mark.mariadb),
+                        pytest.param(("postgres", "legacy"), marks=pytest.mark.postgres)],
+                ids=lambda p: "-".join(p))
+def server_copy(request, tmp_path):
+    """The same demo (3000 contacts, seed 1) generated into MariaDB or PostgreSQL, in either layout."""
+    server, layout = request.param
+    url = request.getfixturevalue("mariadb_url" if server == "mariadb" else "postgres_url")
+    build_demo(url=url.render_as_string(hide_password=False), contacts=3000, seed=1, layout=layout,
                truth_path=tmp_path / "server.truth.json")
-    if request.param == "postgres":
-        # a freshly loaded PostgreSQL database has no planner statistics until autovacuum runs
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("ANALYZE"))
-        engine.dispose()
     return url
 
 
-def test_same_figures_on_mariadb_and_postgresql(server_demo, demo):
-    assert_equal_to_truth(analyse(server_demo, demo.truth_figures), demo.truth_figures["conversion"])
+def test_snapshot_of_a_server_copy_gives_the_same_figures(server_copy, demo, demo_params, model_of, figures,
+                                                          monkeypatch):
+    monkeypatch.setenv("SERVER", server_copy.render_as_string(hide_password=False))
+    on_server = analyse(model_of(demo_params(database={"url_env": "SERVER"}, name="server.yaml", with_logs=False)),
+                        demo.truth_figures)
+    assert_equal_to_truth(on_server, demo.truth_figures["conversion"])
+    for key in ("baseline", "click_only", "linking", "followup", "time_to_order", "utm"):
+        assert on_server[key] == figures[key], key
