@@ -107,11 +107,12 @@ def test_legacy_layout_gives_the_truth_and_the_current_baseline(legacy_demo, dem
     assert legacy["time_to_order"] == figures["time_to_order"]
 
 
-@pytest.fixture(params=[pytest.param(("mariadb", "current"), marks=pytest.mark.mariadb),
-                        pytest.param(("postgres", "current"), marks=pytest.mark.postgres),
-                        pytest.param(("mariadb", "legacy"), marks=pytest.mark.mariadb),
-                        pytest.param(("postgres", "legacy"), marks=pytest.mark.postgres)],
-                ids=lambda p: "-".join(p))
+SERVER_LAYOUTS = [pytest.param((server, layout), marks=getattr(pytest.mark, server))
+                  for layout in ("current", "legacy") for server in ("mariadb", "postgres")]
+"""(server, sender layout) pairs of the parity tests, marked with the server they need."""
+
+
+@pytest.fixture(params=SERVER_LAYOUTS, ids=lambda p: "-".join(p))
 def server_copy(request, tmp_path):
     """The same demo (3000 contacts, seed 1) generated into MariaDB or PostgreSQL, in either layout."""
     server, layout = request.param

@@ -296,14 +296,15 @@ _LINKS = """
     WHERE p.purchased_at IS NOT NULL;"""
 
 _LINK_FLAGS = """
-    SELECT count(*) AS qualifying,
+    SELECT (SELECT count(*) FROM orders) AS orders, (SELECT count(*) FROM orders WHERE cancelled) AS cancelled,
+           count(*) AS qualifying,
            count(*) FILTER (WHERE linked) AS linked,
            count(*) FILTER (WHERE via_crm) AS via_crm,
            count(*) FILTER (WHERE via_user) AS via_user,
            count(*) FILTER (WHERE NOT linked AND NOT has_crm AND NOT has_user) AS no_buyer,
            count(*) FILTER (WHERE NOT linked AND has_crm AND NOT crm_with_email) AS crm_without_email,
-           count(*) FILTER (WHERE NOT linked AND has_crm AND crm_with_email) AS crm_email_not_contact,
-           count(*) FILTER (WHERE NOT linked AND NOT has_crm AND has_user) AS user_not_contact
+           count(*) FILTER (WHERE NOT linked AND ((has_crm AND crm_with_email) OR (NOT has_crm AND has_user)))
+               AS not_contact
     FROM (SELECT p.purchase_id IN (SELECT purchase_id FROM conv_links) AS linked,
                  p.purchase_id IN (SELECT purchase_id FROM conv_links WHERE via <> 'user_id') AS via_crm,
                  p.purchase_id IN (SELECT purchase_id FROM conv_links WHERE via <> 'crm_contact') AS via_user,
@@ -312,6 +313,32 @@ _LINK_FLAGS = """
                                    WHERE crm_contact_id IN (SELECT crm_contact_id FROM crm_emails)) AS crm_with_email,
                  p.user_id IS NOT NULL AS has_user
           FROM conv_purchases p)"""
+
+LINKING_ROWS = {
+    "orders": (
+        ("orders", "orders", "all b_sale_order rows"),
+        ("cancelled", "cancelled", "CANCELED = 'Y': not counted"),
+        ("qualifying", "qualifying", "not cancelled"),
+        ("linked", "linked", "reach at least one mailing contact"),
+        ("linked via CRM contact e-mail", "via_crm", ""),
+        ("linked via USER_ID", "via_user", ""),
+        ("unlinked: no CRM contact and no user", "no_buyer",
+         "the order names no CRM contact (ENTITY_TYPE_ID 3) and no site user"),
+        ("unlinked: CRM contact without e-mail", "crm_without_email",
+         "the order's CRM contact has no EMAIL in b_crm_field_multi"),
+        ("unlinked: e-mail / user not a mailing contact", "not_contact",
+         "the buyer's e-mail or user is not in b_sender_contact"),
+    ),
+    "deals": (
+        ("won deals", "qualifying", "STAGE_SEMANTIC_ID = 'S'"),
+        ("linked", "linked", "reach at least one mailing contact"),
+        ("unlinked: no CRM contact", "no_buyer", "the deal names no contact"),
+        ("unlinked: CRM contact without e-mail", "crm_without_email",
+         "the deal's contacts have no EMAIL in b_crm_field_multi"),
+        ("unlinked: e-mail not a mailing contact", "not_contact", "the contacts' e-mails are not in b_sender_contact"),
+    ),
+}
+"""The linking table of each purchase source: its rows (what, which count of _LINK_FLAGS, detail)."""
 
 
 def _prepare_purchases(cur, source: str) -> None:
@@ -323,36 +350,9 @@ def _prepare_purchases(cur, source: str) -> None:
 
 def linking_table(cur, source: str) -> pd.DataFrame:
     """What became of the purchases: linked, and why the others reach no mailing contact."""
-    f = cur.execute(_LINK_FLAGS).df().iloc[0].astype(int)
-    if source == "orders":
-        total, cancelled = cur.execute("SELECT count(*), count(*) FILTER (WHERE cancelled) FROM orders").fetchone()
-        rows = [
-            ("orders", total, "all b_sale_order rows"),
-            ("cancelled", cancelled, "CANCELED = 'Y': not counted"),
-            ("qualifying", f.qualifying, "not cancelled"),
-            ("linked", f.linked, "reach at least one mailing contact"),
-            ("linked via CRM contact e-mail", f.via_crm, ""),
-            ("linked via USER_ID", f.via_user, ""),
-            ("unlinked: no CRM contact and no user", f.no_buyer,
-             "the order names no CRM contact (ENTITY_TYPE_ID 3) and no site user"),
-            ("unlinked: CRM contact without e-mail", f.crm_without_email,
-             "the order's CRM contact has no EMAIL in b_crm_field_multi"),
-            ("unlinked: e-mail / user not a mailing contact", f.crm_email_not_contact + f.user_not_contact,
-             "the buyer's e-mail or user is not in b_sender_contact"),
-        ]
-    else:
-        rows = [
-            ("won deals", f.qualifying, "STAGE_SEMANTIC_ID = 'S'"),
-            ("linked", f.linked, "reach at least one mailing contact"),
-            ("unlinked: no CRM contact", f.no_buyer, "the deal names no contact"),
-            ("unlinked: CRM contact without e-mail", f.crm_without_email,
-             "the deal's contacts have no EMAIL in b_crm_field_multi"),
-            ("unlinked: e-mail not a mailing contact", f.crm_email_not_contact,
-             "the contacts' e-mails are not in b_sender_contact"),
-        ]
-    table = pd.DataFrame(rows, columns=["what", "count", "detail"])
-    table["count"] = table["count"].astype(int)
-    return table
+    counts = cur.execute(_LINK_FLAGS).df().iloc[0]
+    return pd.DataFrame([(what, int(counts[name]), detail) for what, name, detail in LINKING_ROWS[source]],
+                        columns=["what", "count", "detail"])
 
 
 # --------------------------------------------------------------------------------------------
