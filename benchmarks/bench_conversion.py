@@ -53,8 +53,10 @@ def with_order_copies(snapshot: Path, copies: int, folder: Path) -> Path:
     each moved by -30..+30 days (benchmark scale only), and its model rebuilt."""
     target = folder / snapshot.name
     shutil.copyfile(snapshot, target)
-    con = duckdb.connect(str(target), config={"enable_progress_bar": False})
+    con = duckdb.connect(str(target))
     try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET memory_limit = '1GB'")
         for k in range(1, copies + 1):
             offset, shift = k * ORDER_COPY_OFFSET, f"INTERVAL (((ID * 7 + {k * 13}) % 61) - 30) DAY"
             con.execute(f"""INSERT INTO raw.b_sale_order BY NAME

@@ -430,7 +430,7 @@ def _period_postings(cur, period: Period) -> _Postings:
 
 
 _WITHOUT_CONTACT = """
-    SELECT hash(email) AS cluster, secs(sent_at) AS sent_at FROM sends
+    SELECT md5_number_lower(coalesce(email, '')) AS cluster, secs(sent_at) AS sent_at FROM sends
     WHERE delivered AND contact_id IS NULL AND sent_at >= $start AND sent_at < $end"""
 
 
