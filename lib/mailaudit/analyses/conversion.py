@@ -182,6 +182,10 @@ def window_sensitivity(pairs: pd.DataFrame, value: np.ndarray, counted: np.ndarr
     return np.column_stack([by_click + by_open, by_click])
 
 
+WEIGHT_BLOCK = 1024
+"""Contacts per block of `contact_weights`: a block's arrays stay in the processor's cache (3-4 times faster)."""
+
+
 def contact_weights(contact_ids, replicates: int, seed: int = 20260101) -> np.ndarray:
     """Poisson(1) bootstrap weights, shape (n contacts, replicates), a fixed function of the contact ID."""
     ids = np.asarray(contact_ids, dtype=np.uint64)
@@ -190,10 +194,6 @@ def contact_weights(contact_ids, replicates: int, seed: int = 20260101) -> np.nd
     for start in range(0, len(ids), WEIGHT_BLOCK):
         out[start:start + WEIGHT_BLOCK] = _poisson1(_mix(ids[start:start + WEIGHT_BLOCK, None], reps[None, :]))
     return out
-
-
-WEIGHT_BLOCK = 1024
-"""Contacts per block of `contact_weights`: a block's arrays stay in the processor's cache (3-4 times faster)."""
 
 
 def _mix(ids: np.ndarray, reps: np.ndarray) -> np.ndarray:
