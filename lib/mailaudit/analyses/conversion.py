@@ -633,7 +633,7 @@ _TIME_TO_PURCHASE = """
 def time_to_purchase_counts(cur, period: Period) -> tuple[dict, int]:
     """{(hours, event): sends}: hours from each delivered send of the period to its contact's next purchase
     (event 1) or to the data's end (event 0, censored); and the data's end (latest send, touch or purchase)."""
-    data_end = cur.execute(_DATA_END).fetchone()[0]
+    data_end = cur.execute(_DATA_END).fetchall()[0][0]
     if data_end is None:
         return {}, 0
     rows = cur.execute(_TIME_TO_PURCHASE, {"start": period.start_dt, "end": period.end_exclusive,
