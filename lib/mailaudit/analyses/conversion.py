@@ -218,12 +218,12 @@ def _poisson1(x: np.ndarray) -> np.ndarray:
     return weights
 
 
-def tenure_bucket(days: np.ndarray) -> np.ndarray:
-    """Index into TENURE_BUCKETS for a contact's age in days."""
-    out = np.full(len(days), len(TENURE_BUCKETS) - 1)
-    for i, (limit, _label) in reversed(list(enumerate(TENURE_BUCKETS[:-1]))):
-        out = np.where(days < limit, i, out)
-    return out
+def tenure_bucket(age: np.ndarray) -> np.ndarray:
+    """Index into TENURE_BUCKETS for a contact's age in seconds."""
+    return np.searchsorted(_TENURE_LIMITS, age, side="right")
+
+
+_TENURE_LIMITS = np.array([days * DAY for days, _label in TENURE_BUCKETS[:-1]], dtype=np.int64)
 
 
 def standardised_baseline(units: np.ndarray, ordered: np.ndarray):
@@ -468,11 +468,13 @@ class _Weights:
         """The rows of `ids` (each one of the range's contacts)."""
         return np.searchsorted(self.ids, ids)
 
-    def sums(self, counts: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Weighted sums (replicates x columns) of per-contact counts (the contacts' rows, or those `rows`):
-        in single precision when no sum can reach 2^24, where single precision holds every integer exactly."""
+    def sums(self, counts: np.ndarray, rows: np.ndarray | None = None, totals: np.ndarray | None = None) -> np.ndarray:
+        """Weighted sums (replicates x columns) of per-contact counts (the contacts' rows, or those `rows`;
+        `totals`: the counts' column sums, when known): in single precision when no sum can reach 2^24, where
+        single precision holds every integer exactly."""
         w = self.matrix if rows is None else self.matrix[rows]
-        if self.largest * counts.sum(axis=0).max(initial=0) < 2 ** 24:
+        totals = counts.sum(axis=0) if totals is None else totals
+        if self.largest * totals.max(initial=0) < 2 ** 24:
             return (w.T @ counts.astype(np.float32)).astype(np.float64)
         return w.T.astype(np.float64) @ counts.astype(np.float64)
 
@@ -550,21 +552,20 @@ def _count_baseline(contacts, optouts, rows, buys, postings: _Postings, window_d
         bought[r_idx[rr], cc] = True
     prior = first_buy[:, None] <= t0[None, :]
     not_mailed = (created[:, None] < t0[None, :]) & (optout[:, None] >= t0[None, :]) & ~targeted
-    tenure = tenure_bucket(((t0[None, :] - created[:, None]) / DAY).ravel()).reshape(n, n_p)
-    cell = (postings.month[None, :] * 2 + prior.astype(int)) * len(TENURE_BUCKETS) + tenure
+    tenure = tenure_bucket(t0[None, :] - created[:, None])
+    cell = (postings.month[None, :] * 2 + prior) * len(TENURE_BUCKETS) + tenure
     n_cells = acc["units"].shape[0]
     w_row = weights.rows(ids)
+    flat = w_row[:, None] * n_cells + cell          # each unit's place in the (weight row, cell) counts
     for m, sel in ((0, not_mailed), (1, mailed)):
-        rr, cc = np.nonzero(sel)
-        flat = w_row[rr] * n_cells + cell[rr, cc]
-        u = np.bincount(flat, minlength=weights.size * n_cells).reshape(weights.size, n_cells)
-        acc["units"][:, m] += u.sum(axis=0)
-        used = np.flatnonzero(u.any(axis=0))       # the cells this range has
-        acc["units_boot"][:, used, m] += weights.sums(u[:, used])
-        hit = bought[rr, cc]                      # few units bought: count them on the buyers' rows only
-        buyers, buyer = np.unique(w_row[rr[hit]], return_inverse=True)
+        u = np.bincount(flat[sel], minlength=weights.size * n_cells).reshape(weights.size, n_cells)
+        totals = u.sum(axis=0)
+        acc["units"][:, m] += totals
+        acc["units_boot"][:, :, m] += weights.sums(u, totals=totals)
+        rr, cc = np.nonzero(sel & bought)         # few units bought: count them on the buyers' rows only
+        buyers, buyer = np.unique(w_row[rr], return_inverse=True)
         o = np.zeros((len(buyers), n_cells))
-        np.add.at(o, (buyer, cell[rr[hit], cc[hit]]), 1.0)
+        np.add.at(o, (buyer, cell[rr, cc]), 1.0)
         acc["ordered"][:, m] += o.sum(axis=0)
         acc["ordered_boot"][:, :, m] += weights.sums(o, buyers)
 
@@ -617,15 +618,15 @@ _TIME_TO_PURCHASE = """
     WITH delivered AS NOT MATERIALIZED (
         SELECT contact_id, secs(sent_at) AS sent_at FROM sends
         WHERE delivered AND sent_at >= $start AND sent_at < $end
-    ), buyers AS (
-        SELECT DISTINCT contact_id FROM conv_buys
+    ), marked AS (
+        SELECT d.contact_id, d.sent_at, b.contact_id IS NOT NULL AS buys
+        FROM delivered d LEFT JOIN (SELECT DISTINCT contact_id FROM conv_buys) b USING (contact_id)
     ), timed AS (
-        SELECT coalesce(b.purchased_at, $data_end) - d.sent_at AS seconds, b.purchased_at IS NOT NULL AS event
-        FROM delivered d ASOF LEFT JOIN conv_buys b ON b.contact_id = d.contact_id AND b.purchased_at >= d.sent_at
-        WHERE d.contact_id IN (SELECT contact_id FROM buyers)
+        SELECT coalesce(b.purchased_at, $data_end) - m.sent_at AS seconds, b.purchased_at IS NOT NULL AS event
+        FROM (SELECT * FROM marked WHERE buys) m
+        ASOF LEFT JOIN conv_buys b ON b.contact_id = m.contact_id AND b.purchased_at >= m.sent_at
         UNION ALL   -- the sends of contacts who never buy wait until the data's end
-        SELECT $data_end - sent_at, false FROM delivered
-        WHERE contact_id IS NULL OR contact_id NOT IN (SELECT contact_id FROM buyers)
+        SELECT $data_end - sent_at, false FROM marked WHERE NOT buys
     )
     SELECT ceil(seconds / 3600)::BIGINT AS hours, event::INTEGER AS event, count(*) AS n FROM timed GROUP BY ALL"""
 
@@ -841,7 +842,8 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
     base = {"units": np.zeros((n_cells, 2)), "ordered": np.zeros((n_cells, 2)), "seed": seed,
             "units_boot": np.zeros((replicates, n_cells, 2)), "ordered_boot": np.zeros((replicates, n_cells, 2))}
     delivered = _Delivered(w_start, replicates, seed)
-    contacts = _by_contact(cur, "SELECT contact_id, coalesce(secs(created_at), -9223372036854775808) AS created "
+    # a contact without a creation date counts as created long ago (1970)
+    contacts = _by_contact(cur, "SELECT contact_id, coalesce(secs(created_at), 0) AS created "
                                 "FROM contacts WHERE is_email_contact")
     optouts = _by_contact(cur, _OPTOUTS)
     buys = _by_contact(cur, "SELECT contact_id, purchased_at FROM conv_buys")
@@ -850,7 +852,7 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
                            "WHERE contact_id BETWEEN $lo AND $hi", {"lo": lo, "hi": hi}).df()
         sent = rows[rows["delivered"] & (rows["sent_at"] >= p_start) & (rows["sent_at"] < p_end)]
         in_range = _slice(contacts, lo, hi)
-        weights = _Weights(np.union1d(in_range["contact_id"], sent["contact_id"]), replicates, seed)
+        weights = _Weights(np.union1d(in_range["contact_id"], pd.unique(sent["contact_id"])), replicates, seed)
         delivered.add(sent["contact_id"].to_numpy(), sent["sent_at"].to_numpy(), weights)
         _count_baseline(in_range, _slice(optouts, lo, hi), rows, _slice(buys, lo, hi), postings, click_window_days,
                         base, weights)
