@@ -841,7 +841,7 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
     n_cells = max(len(postings.months), 1) * 2 * len(TENURE_BUCKETS)
     base = {"units": np.zeros((n_cells, 2)), "ordered": np.zeros((n_cells, 2)), "seed": seed,
             "units_boot": np.zeros((replicates, n_cells, 2)), "ordered_boot": np.zeros((replicates, n_cells, 2))}
-    delivered = _Delivered(w_start, replicates, seed)
+    per_cohort = _Delivered(w_start, replicates, seed)
     # a contact without a creation date counts as created long ago (1970)
     contacts = _by_contact(cur, "SELECT contact_id, coalesce(secs(created_at), 0) AS created "
                                 "FROM contacts WHERE is_email_contact")
@@ -853,14 +853,14 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
         sent = rows[rows["delivered"] & (rows["sent_at"] >= p_start) & (rows["sent_at"] < p_end)]
         in_range = _slice(contacts, lo, hi)
         weights = _Weights(np.union1d(in_range["contact_id"], pd.unique(sent["contact_id"])), replicates, seed)
-        delivered.add(sent["contact_id"].to_numpy(), sent["sent_at"].to_numpy(), weights)
+        per_cohort.add(sent["contact_id"].to_numpy(), sent["sent_at"].to_numpy(), weights)
         _count_baseline(in_range, _slice(optouts, lo, hi), rows, _slice(buys, lo, hi), postings, click_window_days,
                         base, weights)
     # delivered sends that reach no contact (legacy layout: an address no contact has) resample by address
     alone = cur.execute(_WITHOUT_CONTACT, {"start": period.start_dt, "end": period.end_exclusive}).fetchnumpy()
-    delivered.add(np.asarray(alone["cluster"], dtype=np.uint64), np.asarray(alone["sent_at"], dtype=np.int64))
+    per_cohort.add(np.asarray(alone["cluster"], dtype=np.uint64), np.asarray(alone["sent_at"], dtype=np.int64))
     cur.execute("DROP TABLE conv_rows")
-    delivered_counts, delivered_boot = delivered.counts, delivered.boot
+    delivered_counts, delivered_boot = per_cohort.counts, per_cohort.boot
 
     delivered = int(delivered_counts.sum())
     per_send = _per_send(attributed, w_start)
