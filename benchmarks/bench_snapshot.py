@@ -1,7 +1,8 @@
 """Benchmark of the snapshot and of every report run from it, against a MariaDB portal with the older index set.
 
     export BENCH_DB_URL=mysql://root@127.0.0.1:3306/mailaudit_bench
-    python benchmarks/bench_snapshot.py --url-env BENCH_DB_URL --contacts 1000000 [--build] [--logs DIR] [--reports]
+    python benchmarks/bench_snapshot.py --url-env BENCH_DB_URL --contacts 1000000 [--build] [--reports]
+                                        [--delivery-log FILE --access-log FILE]
 
 --build fills the database with the demo generator (same seed, same data as the SQLite demo) and drops
 the secondary indexes newer Bitrix versions add (RECIPIENT_ID on clicks and unsubscribes, CONTACT_ID on
@@ -11,8 +12,8 @@ recipients), so the source is shaped like an older portal. Then:
   /proc of the mariadbd process);
 - with --reports, `mailaudit run` of all five reports from that snapshot (database.snapshot), in a
   subprocess: wall time and the peak memory of the runner and its notebook kernels.
-With --logs DIR (maillog and access.log of the demo) the snapshot also parses the logs. One JSON line
-of figures is printed at the end.
+With --delivery-log and --access-log the snapshot also parses those logs (e.g. the first 10M lines of the
+demo's maillog). One JSON line of figures is printed at the end.
 """
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--build", action="store_true")
-    parser.add_argument("--logs", type=Path, help="folder with the demo's maillog and access.log")
+    parser.add_argument("--delivery-log", type=Path, help="a Postfix/Exim/msmtp log to parse into the snapshot")
+    parser.add_argument("--access-log", type=Path, help="a web-server access log to parse into the snapshot")
     parser.add_argument("--reports", action="store_true", help="also run every report from the snapshot")
     parser.add_argument("--workdir", type=Path, default=Path("benchmarks/out/snapshot"))
     args = parser.parse_args(argv)
@@ -84,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
     params = {"client": "Benchmark", "period": {"start": "2025-10-01", "end": "2026-09-30"},
               "database": {"url_env": args.url_env}}
-    if args.logs:
-        params["logs"] = {"delivery": [str((args.logs / "maillog").resolve())],
-                          "access": [str((args.logs / "access.log").resolve())]}
+    logs = {kind: [str(path.resolve())] for kind, path in (("delivery", args.delivery_log), ("access", args.access_log))
+            if path is not None}
+    if logs:
+        params["logs"] = logs
     source_params = args.workdir / "source.yaml"
     source_params.write_text(yaml.safe_dump(params))
     snapshot = (args.workdir / "bench.duckdb").resolve()

@@ -27,18 +27,20 @@ def parts(ctx):
     return read_parts(ctx.out_dir)["list_hygiene"]
 
 
-def test_open_gives_params_period_connection_and_schema(ctx):
+def test_open_gives_params_period_and_the_snapshots_model(ctx, tmp_path):
     assert ctx.params.client == "Test shop"
     assert ctx.period.label == "2026-01-01 – 2026-03-31"
-    assert ctx.schema.has("b_sender_contact")
-    assert ctx.conn.exec_driver_sql("SELECT count(*) FROM b_sender_contact").scalar() == 0
+    assert ctx.model.has("b_sender_contact")
+    assert ctx.sql("SELECT count(*) AS n FROM contacts")["n"].iloc[0] == 0
     assert ctx.can_run and ctx.capability.ok
     assert ctx.source["dialect"] == "sqlite"
+    # interactively, the parameters' default snapshot is made on first use, beside the working folder
+    assert (tmp_path / "snapshots" / "test-shop.duckdb").is_file()
 
 
-def test_the_connection_is_read_only(ctx):
-    with pytest.raises(Exception, match="readonly|read-only|read only"):
-        ctx.conn.exec_driver_sql("DELETE FROM b_sender_contact")
+def test_the_model_is_read_only(ctx):
+    with pytest.raises(Exception, match="read-only|read only"):
+        ctx.sql("DELETE FROM contacts")
 
 
 def test_record_merges_sections_with_json_safe_values(ctx):

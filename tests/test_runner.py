@@ -16,7 +16,7 @@ from report_helpers import empty_bitrix_sqlite, write_params, write_report_noteb
 
 OK_BODY = """
 import sys
-ctx.record("data_and_tracking", {"kernel_python": sys.executable, "tables": len(ctx.schema.tables)})
+ctx.record("data_and_tracking", {"kernel_python": sys.executable, "tables": len(ctx.model.tables)})
 ctx.note("a note")
 ctx.headline("Tracking is fine")
 """

@@ -1,15 +1,10 @@
-"""What a source database holds: Bitrix tables found by reflection, the sender layout, and which reports can run.
-
-Columns are keyed by Bitrix's UPPER-CASE names on every dialect, so analyses write
-``table.c.STATUS`` whether the server is MySQL (``STATUS``) or PostgreSQL (``status``).
-"""
+"""What a source database holds: Bitrix tables found by reflection, the sender layout, and which reports can run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from sqlalchemy import DateTime, MetaData, Table, event, func, inspect, select, text
-from sqlalchemy.dialects.sqlite import base as sqlite_types
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 CORE_TABLES = (
@@ -57,32 +52,15 @@ class Capability:
 
 @dataclass
 class BitrixSchema:
+    """What reflection found: the dialect, the sender layout, the character set and the known tables."""
+
     dialect: str
     layout: str                      # "current" (sender 20+) or "legacy" (sender 15/16)
     charset: str | None
     tables: frozenset[str]           # the known Bitrix tables present, lower-case names
-    _reflected: dict[str, Table] = field(default_factory=dict, repr=False)
-    _conn: Connection | None = field(default=None, repr=False)
 
     def has(self, *names: str) -> bool:
         return all(name in self.tables for name in names)
-
-    def table(self, name: str) -> Table:
-        """The reflected table, columns keyed by upper-case Bitrix names."""
-        if name not in self.tables:
-            raise MissingTableError(f"table {name} is not in the source database")
-        if name not in self._reflected:
-            self._reflected[name] = _reflect_table(self._conn, name)
-        return self._reflected[name]
-
-    def columns(self, name: str) -> set[str]:
-        return set(self.table(name).c.keys()) if self.has(name) else set()
-
-    def row_counts(self, conn: Connection) -> dict[str, int]:
-        return {
-            name: int(conn.execute(select(func.count()).select_from(self.table(name))).scalar_one())
-            for name in sorted(self.tables)
-        }
 
     @property
     def capabilities(self) -> dict[str, Capability]:
@@ -94,42 +72,22 @@ class BitrixSchema:
 
 
 def reflect_schema(conn: Connection) -> BitrixSchema:
-    """Find the Bitrix tables and the sender layout. Reflects lazily: only tables an analysis touches."""
-    present = {name.lower(): name for name in inspect(conn).get_table_names()}
+    """Find the Bitrix tables and the sender layout from the database's catalog (no data is read)."""
+    inspector = inspect(conn)
+    present = {name.lower(): name for name in inspector.get_table_names()}
     missing = [t for t in CORE_TABLES if t not in present]
     if missing:
         raise MissingTableError(
             "not a Bitrix sender database: missing table(s) " + ", ".join(missing)
             + " (check database.url_env / database.sqlite points at the portal's database)"
         )
-    schema = BitrixSchema(
+    contact_columns = {c["name"].upper() for c in inspector.get_columns(present["b_sender_contact"])}
+    return BitrixSchema(
         dialect=conn.dialect.name,
-        layout="current",
+        layout="current" if {"TYPE_ID", "CODE"} <= contact_columns else "legacy",
         charset=_charset(conn),
         tables=frozenset(t for t in KNOWN_TABLES if t in present),
-        _conn=conn,
     )
-    contact_columns = schema.columns("b_sender_contact")
-    schema.layout = "current" if {"TYPE_ID", "CODE"} <= contact_columns else "legacy"
-    return schema
-
-
-# Bitrix stores seconds; SQLAlchemy's SQLite DATETIME binds '… 00:00:00.000000', which sorts after a
-# stored '… 00:00:00' and would drop rows at exactly a period's first second.
-_SQLITE_SECONDS = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d"
-
-
-def _reflect_table(conn: Connection, name: str) -> Table:
-    metadata = MetaData()
-    sqlite = conn.dialect.name == "sqlite"
-
-    @event.listens_for(metadata, "column_reflect")
-    def _bitrix_column(_inspector, _table, column_info):
-        column_info["key"] = column_info["name"].upper()
-        if sqlite and isinstance(column_info["type"], DateTime):
-            column_info["type"] = sqlite_types.DATETIME(storage_format=_SQLITE_SECONDS)
-
-    return Table(name, metadata, autoload_with=conn)
 
 
 def _charset(conn: Connection) -> str | None:

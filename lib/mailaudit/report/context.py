@@ -1,12 +1,13 @@
-"""What a report notebook works with: parameters, a read-only connection, and the report's outputs.
+"""What a report notebook works with: parameters, the snapshot's model, and the report's outputs.
 
-A notebook starts with a ``parameters`` cell (``params_path``, ``out_dir``) and then::
+A notebook starts with a ``parameters`` cell (``params_path``, ``out_dir``, ``snapshot_path``) and then::
 
-    ctx = ReportContext.open("list_hygiene", params_path, out_dir)
+    ctx = ReportContext.open("list_hygiene", params_path, out_dir, snapshot_path)
 
 What it offers:
-  ctx.params, ctx.period, ctx.conn (read-only), ctx.schema, ctx.source (dialect, database name)
-  ctx.capability (.ok, .reason), ctx.can_run          the schema's verdict for this report
+  ctx.params, ctx.period, ctx.source (dialect, database name)
+  ctx.model (the snapshot's relations), ctx.sql(query) -> DataFrame   for analysts exploring
+  ctx.capability (.ok, .reason), ctx.can_run          whether the source's tables allow this report
   ctx.record(section, figures)   merged into summary.json[section] (numpy types, NaN -> null)
   ctx.note(text)                 -> summary.json reports.<name>.notes
   ctx.headline(text)             the report's line in index.html
@@ -16,7 +17,8 @@ What it offers:
   ctx.write_suppression(reason, df)      -> DIR/suppress_<reason>.csv (whole addresses)
   ctx.mask(address)              the address as the report may show it
 
-The kernel reads the database URL from its own environment: no secret is ever a parameter.
+The snapshot is made before the notebooks run (or, interactively, on first use from the database URL
+in the kernel's own environment): no secret is ever a parameter.
 Everything the notebook records (figures, notes, headline, findings, tables, suppression files)
 is written at once to ``out_dir/.parts/<report>.json``, so the figures of a notebook that fails
 half-way are still known to the runner, which merges the parts into ``summary.json``.
@@ -142,15 +144,13 @@ def _default_workdir() -> Path:
 class ReportContext:
     """One report's view of the run; see the module docstring."""
 
-    def __init__(self, report: str, params: Params, out_dir: Path, model, workdir: Path | None = None):
+    def __init__(self, report: str, params: Params, out_dir: Path, model):
         self.report = report
         self.params = params
         self.period = params.period
         self.out_dir = out_dir
         self.model = model
         self.source = {k: model.manifest["source"].get(k) for k in ("dialect", "driver", "database")}
-        self._workdir = workdir or Path.cwd()
-        self._conn = self._schema = None
         self._parts_path = out_dir / PARTS_DIR / f"{report}.json"
         self._parts: dict = {"report": report, "sections": {}, "notes": [], "headline": None,
                              "findings": [], "tables": [], "suppression_files": {}}
@@ -179,34 +179,11 @@ class ReportContext:
         out.mkdir(parents=True, exist_ok=True)
         if snapshot_path is None:
             snapshot_path, _manifest = snapshot_for(params, workdir, reuse=True)
-        return cls(report, params, out, open_snapshot(Path(snapshot_path), params.snapshot["memory_mb"]), workdir)
+        return cls(report, params, out, open_snapshot(Path(snapshot_path), params.snapshot["memory_mb"]))
 
     def sql(self, query: str, params: dict | list | None = None) -> pd.DataFrame:
         """Run SQL on the snapshot's model (sends, reads, clicks, contacts…) and return a DataFrame."""
         return self.model.sql(query, params)
-
-    # --- the source database, for reports not yet reading the model ------------------------
-
-    @property
-    def conn(self):
-        """A read-only connection to the source database (opened on first use)."""
-        if self._conn is None:
-            from mailaudit.bitrix.schema import reflect_schema
-            from mailaudit.sources.db import create_readonly_engine, resolve_database_url
-
-            if (self.params.database or {}).get("snapshot"):
-                raise RuntimeError(f"the {self.report} report still reads the source database, and the "
-                                   "parameters name only a snapshot")
-            url = resolve_database_url(database_config(self.params, self._workdir))
-            self._conn = create_readonly_engine(url).connect()
-            self._schema = reflect_schema(self._conn)
-        return self._conn
-
-    @property
-    def schema(self):
-        if self._schema is None:
-            self.conn
-        return self._schema
 
     # --- capability -------------------------------------------------------------------------
 
@@ -317,12 +294,8 @@ class ReportContext:
         _write_json_atomic(self._parts_path, self._parts)
 
     def close(self) -> None:
-        """Close the snapshot (and a source connection, if one was opened)."""
+        """Close the snapshot."""
         self.model.close()
-        if self._conn is not None:
-            engine = self._conn.engine
-            self._conn.close()
-            engine.dispose()
 
 
 def database_config(params: Params, workdir: Path) -> dict | None:

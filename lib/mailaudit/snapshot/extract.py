@@ -31,9 +31,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy import types as sqltypes
 
 import mailaudit
-from mailaudit.bitrix.schema import _charset
+from mailaudit.bitrix.schema import CORE_TABLES, _charset
 from mailaudit.snapshot import logs as snapshot_logs
-from mailaudit.snapshot.plan import REQUIRED_TABLES, TABLES, TableSpec, Window, snapshot_window, with_custom_columns
+from mailaudit.snapshot.plan import TABLES, TableSpec, Window, snapshot_window, with_custom_columns
 from mailaudit.snapshot.readers import ConnectorXReader, DbapiReader, SourceReadError, with_retries
 from mailaudit.sources.db import create_readonly_engine, describe_source, mysql_flavour, resolve_database_url
 
@@ -384,7 +384,7 @@ def extract_snapshot(params, out: Path, *, progress: bool = True, parquet_dir: P
     try:
         with engine.connect() as conn:
             tables, absent = reflect_plan(conn, specs)
-            missing = [name for name in REQUIRED_TABLES if name in absent]
+            missing = [name for name in CORE_TABLES if name in absent]
             if missing:
                 raise SnapshotError("not a Bitrix sender database: missing table(s) " + ", ".join(missing)
                                     + " (check that the parameters point at the portal's database)")

@@ -86,9 +86,6 @@ TABLES: tuple[TableSpec, ...] = (
 """Every table the model is built from. A table the source lacks is recorded as absent."""
 
 TABLE_NAMES = tuple(spec.name for spec in TABLES)
-REQUIRED_TABLES = ("b_sender_mailing", "b_sender_mailing_chain", "b_sender_posting", "b_sender_posting_recipient",
-                   "b_sender_contact")
-"""Without these there is no e-mail marketing data to audit."""
 
 
 def with_custom_columns(specs: tuple[TableSpec, ...], custom: list[dict]) -> tuple[TableSpec, ...]:

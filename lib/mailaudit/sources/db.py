@@ -1,4 +1,4 @@
-"""Connections to the source database: URL hygiene, read-only engines and chunked reads.
+"""Connections to the source database: URL hygiene and read-only engines with a statement time limit.
 
 The source is a client's production database. Three rules hold here:
 credentials only ever come from the environment, no URL is shown with its password,
@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-import pandas as pd
 from sqlalchemy import URL, Engine, create_engine, event
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.engine import make_url
 
@@ -173,27 +171,3 @@ def create_readonly_engine(url: URL, statement_timeout_seconds: float | None = N
 
         return engine
     raise DatabaseConfigError(f"dialect {backend!r} is not supported")
-
-
-def read_chunks(conn: Connection, statement, chunksize: int = 200_000) -> Iterator[pd.DataFrame]:
-    """Stream a row-level query as DataFrames of at most ``chunksize`` rows.
-
-    Server-side cursors (pymysql SSCursor, psycopg named cursors) keep big results out of memory.
-    Columns are named by the statement's column keys (Bitrix's upper-case names on every dialect).
-    """
-    result = conn.execution_options(stream_results=True, yield_per=chunksize).execute(statement)
-    columns = list(result.keys())
-    selected = getattr(statement, "selected_columns", None)
-    if selected is not None and len(selected) == len(columns):
-        columns = list(selected.keys())
-    for rows in result.partitions(chunksize):
-        # plain tuples: building from Row objects costs pandas a failed key lookup per cell
-        yield pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)
-
-
-def read_frame(conn: Connection, statement, chunksize: int = 200_000) -> pd.DataFrame:
-    """A result that fits in memory, fetched in chunks; an empty result keeps the statement's column keys."""
-    parts = list(read_chunks(conn, statement, chunksize))
-    if parts:
-        return pd.concat(parts, ignore_index=True)
-    return pd.DataFrame(columns=list(statement.selected_columns.keys()))
