@@ -90,8 +90,9 @@ def test_blank_addresses_are_counted_never_suppressed(demo, demo_params, model_o
     truth = demo.truth_figures["hygiene"]
     assert run.figures["contacts"] == truth["contacts"] and run.figures["invalid_syntax"] == truth["invalid_syntax"]
     assert len(run.suppressions["inactive"]) == truth["inactive"] - 3
+    # the tab is white space too: the model blanks it with the others, so no suppression row is left to drop
     assert [n for n in run.notes if "blank address" in n][0].startswith("3 e-mail contacts have a blank address")
-    assert [n for n in run.notes if "named no address" in n][0].startswith("1 suppression row named")   # the tab
+    assert not [n for n in run.notes if "named no address" in n]
 
 
 def test_a_typo_domain_on_the_disposable_list_is_a_typo(demo, demo_params, model_of, tmp_path):

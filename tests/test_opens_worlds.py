@@ -18,7 +18,7 @@ def test_gateway_clicks_are_not_people_on_the_database_route(tmp_path):
     try:
         period = Period(*(date.fromisoformat(truth["parameters"]["period"][k]) for k in ("start", "end")))
         figures = analyse_opens(model, period, {"scanner_seconds": 10}).figures
-        machine_clicks = model.scalar("SELECT sum(machine_clicks) FROM sends WHERE delivered")
+        machine_clicks = model.scalar("SELECT sum(clicks - human_clicks) FROM sends WHERE delivered")
     finally:
         model.close()
     planted = truth["opens"]["human_open_rate"]
