@@ -128,7 +128,7 @@ def cmd_check(args) -> int:
     from mailaudit.report.runner import parse_only, prepare, source_label
 
     requested = parse_only(args.only)
-    source = prepare(args.params)
+    source = prepare(args.params, look_at_period=True)
     reports = requested or source.params.reports
     capabilities = source.schema.capabilities
     print(f"parameters  {args.params}: ok")
@@ -146,6 +146,10 @@ def cmd_check(args) -> int:
         if name not in reports:
             verdict = "-"
         print(f"{name:<{width}}  {verdict:<7}  {capability.reason or ''}".rstrip())
+    if not source.period_sends:
+        print(f"\nmailaudit: {source.params.period.no_sends}: every report would say so and leave the "
+              "figures of the period null; check period.start and period.end", file=sys.stderr)
+        return 2
     blocked = [n for n in reports if not capabilities[n].ok]
     if blocked:
         print(f"\n{len(blocked)} requested report(s) cannot run: {', '.join(blocked)}", file=sys.stderr)
@@ -174,6 +178,9 @@ def _print_result(result) -> int:
     if result.published and result.kept:
         print(f"mailaudit: left {len(result.kept)} entr{'y' if len(result.kept) == 1 else 'ies'} in "
               f"{result.out_dir} that mailaudit did not write: {', '.join(result.kept)}", file=sys.stderr)
+    if result.no_sends:
+        print(f"mailaudit: {result.no_sends}: every report says so and leaves the figures of the period null",
+              file=sys.stderr)
     for outcome in result.outcomes:
         detail = outcome.error or outcome.reason or outcome.headline or ""
         print(f"{outcome.status:<8} {outcome.name:<18} {detail}".rstrip())

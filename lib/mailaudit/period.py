@@ -37,3 +37,8 @@ class Period:
     @property
     def label(self) -> str:
         return f"{self.start.isoformat()} – {self.end.isoformat()}"
+
+    @property
+    def no_sends(self) -> str:
+        """The sentence every command and report uses for a period without e-mail sends."""
+        return f"no e-mail sends between {self.start.isoformat()} and {self.end.isoformat()}"

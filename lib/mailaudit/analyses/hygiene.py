@@ -324,6 +324,9 @@ def match_sends(events: pd.DataFrame, rows: pd.DataFrame, time_column: str = "ti
     left["_key"] = pd.to_datetime(left[time_column]) + SEND_MATCH_SLACK
     right = rows[["email", "date_sent", "posting_id", "mailing_id", "recipient_id"]].dropna(subset=["date_sent"])
     right = right.sort_values("date_sent")
+    # the same dtypes on both sides, also when there is no send (a period before the data)
+    left["email"], right["email"] = left["email"].astype(object), right["email"].astype(object)
+    right["date_sent"] = right["date_sent"].astype(left["_key"].dtype)
     merged = pd.merge_asof(left.sort_values("_key"), right, left_on="_key", right_on="date_sent", by="email",
                            direction="backward")
     merged = merged.sort_values("_order").set_index("_order")

@@ -158,6 +158,15 @@ def data_quality_checks(model: Model, now: datetime | None = None) -> list[Check
         f"{early:,} recipient rows were sent before their posting existed: dates were rewritten or imported"
         if early else "no recipient was sent before its posting was created",
     ))
+    return _nothing_to_check(checks)
+
+
+def _nothing_to_check(checks: list[Check]) -> list[Check]:
+    """A check over no rows (a period without sends, a table without rows) is null, not a clean 0."""
+    for check in checks:
+        if check.denominator == 0:
+            check.count, check.severity = None, "info"
+            check.finding = f"nothing to check: no {check.unit}"
     return checks
 
 
@@ -224,7 +233,7 @@ def tracking_checks(model: Model, period: Period) -> tuple[list[Check], pd.DataF
         "utm_campaign (neither in the link nor in the letter's UTM set)" if effective
         else "every link reaches the site with a complete UTM set",
     ))
-    return checks, letters
+    return _nothing_to_check(checks), letters
 
 
 def _started_in(period: Period) -> dict:
@@ -314,7 +323,8 @@ def figures(checks: list[Check], letters: pd.DataFrame) -> dict:
     letters sent in the period lacking each required UTM code."""
     return ({c.key: c.count for c in checks}
             | {"denominators": {c.key: c.denominator for c in checks},
-               "letters_sent": len(letters), "letters_missing_utm_by_code": missing_utm_by_code(letters)})
+               "letters_sent": len(letters),
+               "letters_missing_utm_by_code": missing_utm_by_code(letters) if len(letters) else None})
 
 
 def missing_utm_by_code(letters: pd.DataFrame) -> dict[str, int]:

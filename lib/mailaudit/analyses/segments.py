@@ -597,10 +597,11 @@ def analyse_segments(model: Model, period: Period, settings: SegmentSettings,
                      "evidence), shown with a contact-bootstrap interval and not tested; differences test the raw "
                      "open_rate, within postings")
 
-    metrics = pd.concat(metric_frames, ignore_index=True) if metric_frames else pd.DataFrame()
+    empty = pd.DataFrame(columns=["dimension", "segment"])   # a period without sends has no segment
+    metrics = pd.concat(metric_frames, ignore_index=True) if metric_frames else empty
     differences = _adjust(pd.DataFrame(test_rows), settings)
-    monthly = pd.concat(monthly_frames, ignore_index=True) if monthly_frames else pd.DataFrame()
-    postings = pd.concat(posting_frames, ignore_index=True) if posting_frames else pd.DataFrame()
+    monthly = pd.concat(monthly_frames, ignore_index=True) if monthly_frames else empty
+    postings = pd.concat(posting_frames, ignore_index=True) if posting_frames else empty
     figures = _figures(metrics, differences, settings, period, previous_period)
     return SegmentResult(metrics, differences, monthly, postings, figures, notes)
 

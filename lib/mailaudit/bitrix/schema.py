@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import inspect, text
+import datetime as dt
+
+from sqlalchemy import column, inspect, select, table, text
 from sqlalchemy.engine import Connection
 
 CORE_TABLES = (
@@ -88,6 +90,40 @@ def reflect_schema(conn: Connection) -> BitrixSchema:
         charset=_charset(conn),
         tables=frozenset(t for t in KNOWN_TABLES if t in present),
     )
+
+
+def postings_may_send_in(conn: Connection, start: dt.datetime, end: dt.datetime) -> int:
+    """Postings whose sending may fall in [start, end): started before `end` (DATE_SEND, else DATE_CREATE)
+    and not finished before `start` (DATE_SENT), a day of slack each side; a date that is missing or
+    unreadable counts as "may". One plain read of b_sender_posting's dates (a small table)."""
+    present = {name.lower(): name for name in inspect(conn).get_table_names()}
+    name = present["b_sender_posting"]
+    names = {c["name"].upper(): c["name"] for c in inspect(conn).get_columns(name)}
+    wanted = [c for c in ("DATE_SEND", "DATE_CREATE", "DATE_SENT") if c in names]
+    if not wanted:
+        return int(conn.execute(select(text("count(*)")).select_from(table(name))).scalar())
+    rows = conn.execute(select(*[column(names[c]) for c in wanted]).select_from(table(name))).fetchall()
+    begin, finish = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
+
+    def when(row, *candidates):
+        for c in candidates:
+            value = row[wanted.index(c)] if c in wanted else None
+            if isinstance(value, str):   # SQLite keeps dates as text
+                try:
+                    value = dt.datetime.fromisoformat(value.strip()[:19])
+                except ValueError:
+                    value = None
+            if isinstance(value, dt.datetime):
+                return value
+            if isinstance(value, dt.date):
+                return dt.datetime.combine(value, dt.time.min)
+        return None
+
+    may = 0
+    for row in rows:
+        started, finished = when(row, "DATE_SEND", "DATE_CREATE"), when(row, "DATE_SENT")
+        may += not ((finished is not None and finished < begin) or (started is not None and started >= finish))
+    return may
 
 
 def _charset(conn: Connection) -> str | None:

@@ -85,5 +85,10 @@ class Model:
         row = self.row(query, params)
         return None if row is None else row[0]
 
+    def sends_in(self, period) -> int:
+        """Recipient rows of e-mail letters (any STATUS) whose DATE_SENT falls in `period`."""
+        return int(self.scalar("SELECT count(*) FROM sends WHERE sent_at >= $start AND sent_at < $end",
+                               {"start": period.start_dt, "end": period.end_exclusive}))
+
     def close(self) -> None:
         self.con.close()

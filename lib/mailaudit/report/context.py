@@ -8,6 +8,8 @@ What it offers:
   ctx.params, ctx.period, ctx.source (dialect, database name)
   ctx.model (the snapshot's relations), ctx.sql(query) -> DataFrame   for analysts exploring
   ctx.capability (.ok, .reason), ctx.can_run          whether the source's tables allow this report
+  ctx.says_if_empty()            True when the period holds no e-mail send; then the page, the notes and
+                                 the headline say so (figures of the period are the analyses' nulls)
   ctx.record(section, figures)   merged into summary.json[section] (numpy types, NaN -> null)
   ctx.note(text)                 -> summary.json reports.<name>.notes
   ctx.headline(text)             the report's line in index.html
@@ -154,6 +156,7 @@ class ReportContext:
         self._parts_path = out_dir / PARTS_DIR / f"{report}.json"
         self._parts: dict = {"report": report, "sections": {}, "notes": [], "headline": None,
                              "findings": [], "tables": [], "suppression_files": {}}
+        self._empty_period = False
         self._save_parts()
 
     @classmethod
@@ -200,6 +203,22 @@ class ReportContext:
     def mask_emails(self) -> bool:
         return self.params.mask_emails
 
+    def says_if_empty(self) -> bool:
+        """Whether the period holds no e-mail send (a future period, or one before the data). If so the
+        page says so at the top, a note says so, and every headline of the report starts with it."""
+        if self.model.sends_in(self.period):
+            return False
+        self._empty_period = True
+        self.note(f"{self.period.no_sends}: the rates of the period are null; checks of the contacts and "
+                  "of the evidence (bounces, unsubscribes, blacklist, orders) still apply")
+        self.headline(self.period.no_sends)
+        display(HTML(f'<p class="ma-empty-period" style="border-left:4px solid #9a5b00;background:#fff4e0;'
+                     f'padding:6px 10px"><strong>{html.escape(self.period.no_sends.capitalize())}.</strong> '
+                     "Nothing of the period can be measured: its rates are null (dashes). Checks of the contacts "
+                     "and of the evidence (bounces, unsubscribes, blacklist, orders) still apply. Is the period "
+                     "right? The dates the data covers are in the data_and_tracking report.</p>"))
+        return True
+
     # --- recording --------------------------------------------------------------------------
 
     def record(self, section: str, figures: dict) -> None:
@@ -217,7 +236,10 @@ class ReportContext:
         self._save_parts()
 
     def headline(self, text: str) -> None:
-        """The one line shown for this report in index.html (the last call wins)."""
+        """The one line shown for this report in index.html (the last call wins; in a period without
+        sends it is the sentence saying so)."""
+        if self._empty_period and self._parts["headline"]:
+            return
         self._parts["headline"] = self._clean(text)
         self._save_parts()
 

@@ -72,6 +72,7 @@ class RunResult:
     leaks: list = field(default_factory=list)   # secret-scan findings (file + kind, no secret)
     published: bool = False
     kept: list[str] = field(default_factory=list)   # the user's entries left beside the bundle
+    no_sends: str | None = None     # "no e-mail sends between … and …" when the period has none
 
     @property
     def index(self) -> Path:
@@ -92,6 +93,9 @@ class Source:
     schema: object                # what `capabilities` answers: the reflected source, or the snapshot's model
     description: dict             # dialect, database, layout, charset (+ row_counts once snapshotted); no credentials
     snapshot: Path | None = None  # the snapshot the reports read, once made or named
+    period_sends: int | None = None
+    """`check`: postings that may have sent in the period (a snapshot: its sends in the period); `run`:
+    the snapshot's e-mail sends in the period. 0: "no e-mail sends between … and …"."""
 
     def scrub(self, text: str) -> str:
         from mailaudit.sources.db import scrub
@@ -128,12 +132,14 @@ def load_params_or_fail(params_path: str | os.PathLike, workdir: Path) -> Params
         raise InputError(str(exc)) from None
 
 
-def prepare(params_path: str | os.PathLike, workdir: Path | None = None) -> Source:
+def prepare(params_path: str | os.PathLike, workdir: Path | None = None, look_at_period: bool = False) -> Source:
     """Validate parameters and look at the data without reading it: connect read-only and reflect the
-    schema, or, when the parameters name a snapshot, open it and check that it fits. Raises InputError."""
+    schema, or, when the parameters name a snapshot, open it and check that it fits. With
+    `look_at_period`, also count the postings that may have sent in the period (`period_sends`; the
+    dates of b_sender_posting, or the snapshot's sends). Raises InputError."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from mailaudit.bitrix.schema import MissingTableError, reflect_schema
+    from mailaudit.bitrix.schema import MissingTableError, postings_may_send_in, reflect_schema
     from mailaudit.snapshot.extract import SnapshotError
     from mailaudit.snapshot.store import snapshot_for
     from mailaudit.sources.db import (DatabaseConfigError, create_readonly_engine, describe_source,
@@ -145,16 +151,20 @@ def prepare(params_path: str | os.PathLike, workdir: Path | None = None) -> Sour
         if (params.database or {}).get("snapshot"):
             path, manifest = snapshot_for(params, workdir)
             return Source(params=params, url=None, schema=_SnapshotTables(manifest),
-                          description=snapshot_description(manifest), snapshot=path)
+                          description=snapshot_description(manifest), snapshot=path,
+                          period_sends=snapshot_sends(path, params) if look_at_period else None)
         url = resolve_database_url(database_config(params, workdir))
     except (DatabaseConfigError, SnapshotError) as exc:
         raise InputError(str(exc)) from None
     try:
-        engine = create_readonly_engine(url)
+        engine = create_readonly_engine(url, params.snapshot["statement_timeout_seconds"])
+        period_sends = None
         try:
             with engine.connect() as conn:
                 schema = reflect_schema(conn)
                 description = {**describe_source(url), "layout": schema.layout, "charset": schema.charset}
+                if look_at_period:
+                    period_sends = postings_may_send_in(conn, params.period.start_dt, params.period.end_exclusive)
         finally:
             engine.dispose()
     except MissingTableError as exc:
@@ -163,7 +173,18 @@ def prepare(params_path: str | os.PathLike, workdir: Path | None = None) -> Sour
         detail = getattr(exc, "orig", None) or exc
         raise InputError("cannot read the database: "
                          + scrub(_one_line(f"{type(detail).__name__}: {detail}"), url)) from None
-    return Source(params=params, url=url, schema=schema, description=description)
+    return Source(params=params, url=url, schema=schema, description=description, period_sends=period_sends)
+
+
+def snapshot_sends(path: Path, params: Params) -> int:
+    """The snapshot's e-mail sends (recipient rows, any status) in the parameters' period."""
+    from mailaudit.snapshot.store import open_snapshot
+
+    model = open_snapshot(path, params.snapshot["memory_mb"])
+    try:
+        return model.sends_in(params.period)
+    finally:
+        model.close()
 
 
 class _SnapshotTables:
@@ -264,10 +285,11 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
     kernel = ensure_kernel()
     params_file = str(Path(params_path).resolve())
     make_snapshot(source, workdir, progress)
+    source.period_sends = snapshot_sends(source.snapshot, params)
 
     remove_abandoned_folders(out)
     partial = new_partial(out)
-    result = RunResult(out_dir=out)
+    result = RunResult(out_dir=out, no_sends=None if source.period_sends else params.period.no_sends)
     generated_at = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     cover = {"client": params.client, "period": params.period.label,
              "source": source_label(source.description), "generated_at": generated_at,
