@@ -104,6 +104,7 @@ class HygieneResult:
     suppressions: dict[str, pd.DataFrame]
     crm_remediation: pd.DataFrame
     findings: list[dict] = field(default_factory=list)
+    have_log: bool = False              # a delivery log with at least one usable line (an event)
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,6 +225,23 @@ class LogScan:
 
 LOG_FILE_COLUMNS = ["file", "format", "lines", "events", "unparseable", "truncated_lines", "undecodable_lines",
                     "read_error", "year_source"]
+
+
+def delivery_log_notes(files: pd.DataFrame) -> list[str]:
+    """Notes naming each delivery-log file without a usable line or damaged, and the lines no reader
+    could use (the counts per file are tables/hygiene_log_files.csv)."""
+    notes = []
+    for row in files.itertuples(index=False):
+        if not row.events:
+            what = "is empty" if not row.lines else f"has no usable line ({row.lines:,} lines, format {row.format})"
+            notes.append(f"Delivery log {row.file} {what}: it adds no event to the figures.")
+        if isinstance(row.read_error, str) and row.read_error:
+            notes.append(f"Delivery log {row.read_error}.")
+    unusable = int(files[["unparseable", "truncated_lines", "undecodable_lines"]].sum().sum()) if len(files) else 0
+    if unusable:
+        notes.append(f"{unusable:,} delivery-log lines were unparseable, cut short or undecodable (counted per file "
+                     "in tables/hygiene_log_files.csv).")
+    return notes
 
 
 def delivery_log(model: Model, period: Period) -> LogScan:
@@ -642,19 +660,21 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
     if not model.has("b_main_mail_blacklist"):
         notes.append("b_main_mail_blacklist is missing: hard bounces come from the delivery log only.")
 
-    have_log = model.has_delivery_log
     scan = delivery_log(model, period)   # empty without a log
+    notes += delivery_log_notes(scan.files)
+    have_log = model.has_delivery_log and bool(scan.files["events"].sum())   # a log with a usable line
     bounces = scan.bounces
-    if not have_log:
+    if model.has_delivery_log and not have_log:
+        notes.append("No delivery-log file has a usable line: soft_bounce_streak and sender_block_events are "
+                     "null, hard_bounce counts the automatic b_main_mail_blacklist entries only, and bounce rates "
+                     "use recipient rows with STATUS 'E' (error).")
+    elif not have_log:
         notes.append("No delivery log (logs.delivery): soft_bounce_streak and sender_block_events need the mail "
                      "server's log and are null; hard_bounce counts the automatic b_main_mail_blacklist entries "
                      "only (Bitrix records no SMTP code per recipient); bounce rates below use recipient rows "
                      "with STATUS 'E' (error), which mix hand-off failures, blocked and unsubscribed contacts.")
     elif scan.after_period:
         notes.append(f"{scan.after_period:,} delivery-log events after the period end were left out.")
-    if int(scan.files["unparseable"].sum()):
-        notes.append(f"{int(scan.files['unparseable'].sum()):,} delivery-log lines could not be read "
-                     "(counted per file in tables/hygiene_log_files.csv).")
 
     abuse = complaints(model, end) if model.has("b_sender_abuse") else None
     flagged = set(bounces["email"]) | set(blacklist.loc[blacklist["automatic"], "email"])
@@ -754,6 +774,7 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
         bounce_events=bounces.drop(columns=["send_key"], errors="ignore"), unclassified=unclassified,
         log_files=scan.files, log_samples=scan.samples, by_posting=by_posting, by_provider=by_provider,
         by_month=by_month, suppressions=suppressions, crm_remediation=crm_remediation.reset_index(drop=True),
+        have_log=have_log,
     )
     result.findings = findings(result, hygiene, late_sends, after_hard, have_log)
     return result

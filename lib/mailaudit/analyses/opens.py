@@ -32,6 +32,7 @@ import pandas as pd
 from mailaudit.analyses import mail_clients as mc
 from mailaudit.model import Model
 from mailaudit.period import Period
+from mailaudit.sources import access_logs
 from mailaudit.sources.access_logs import CLICK
 
 CLIENTS = ("apple", "gmail", "yahoo", "outlook", "thunderbird", "yandex", "rambler", "mail.ru",
@@ -666,10 +667,12 @@ def classify_contacts(model: Model, period: Period, opens_params: dict, *,
     log_stats = dict(model.manifest["logs"]["access"]["stats"]) if use_access_log and model.has_access_log else None
     evidence = "database"
     if log_stats is not None:
+        notes += access_log_notes(log_stats)
         if model.con.execute("SELECT count(*) FROM tracking_hits").fetchall()[0][0]:
             evidence = "access_log"
         else:
-            notes.append("The access logs hold no decodable sender pixel or click hit: the database route is used.")
+            notes.append("The access logs hold no decodable sender pixel or click hit: the database route is used "
+                         "(evidence: database) and the log's share of opened letters is null.")
     params = {"start": period.start_dt, "end": period.end_exclusive, "scanner_seconds": scanner_seconds}
     try:
         if evidence == "access_log":
@@ -758,8 +761,9 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
                          f"forged{older}): counted, not used.")
         figures["access_log"] = log_stats
         logged = int(s_point("logged"))
-        figures["access_log"]["opened_rows_in_log_share"] = logged / opened if opened else None
-        if opened and logged / opened < 0.9:
+        figures["access_log"]["opened_rows_in_log_share"] = (logged / opened if opened and evidence == "access_log"
+                                                             else None)
+        if opened and evidence == "access_log" and logged / opened < 0.9:
             notes.append(f"The access log covers only {logged / opened:.0%} of the opened rows of the "
                          "period: the human share is measured on those and applied to the rest.")
     values = [e["human_open_rate"] for e in estimators.values() if e["human_open_rate"] is not None]
@@ -979,17 +983,39 @@ def summary_table(result: OpensResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["figure", "value"]).set_index("figure")
 
 
+def access_log_notes(log_stats: dict) -> list[str]:
+    """A note naming each access-log file without a usable line (no sender hit) and each file that could
+    not be read to its end."""
+    notes = []
+    for row in log_stats.get("per_file", []):
+        if row["read_error"]:
+            notes.append(f"Access log {row['read_error']}; the lines before the damage were read "
+                         "(counted per file in tables/opens_log_files.csv).")
+        if not row["sender_hits"]:
+            what = "is empty" if not row["lines"] else f"has no usable line ({row['lines']:,} lines, no sender hit)"
+            notes.append(f"Access log {row['file']} {what}: it adds nothing to the figures.")
+    return notes
+
+
+def log_files_table(result: OpensResult) -> pd.DataFrame:
+    """One row per access-log file: lines, tracking requests, sender hits, unparsed lines, garbage tags,
+    read error (empty without an access log, or for a snapshot made before kit 0.3)."""
+    rows = (result.log_stats or {}).get("per_file", [])
+    return pd.DataFrame(rows, columns=access_logs.FILE_COLUMNS)
+
+
 def log_quality_table(result: OpensResult) -> pd.DataFrame:
     labels = {
         "files": "log files read", "lines": "lines", "unparsed_lines": "tracking lines in an unknown format",
         "tracking_lines": "requests to the pixel or click endpoints", "sender_opens": "campaign pixel hits",
         "sender_clicks": "campaign click hits", "crm_hits": "CRM one-to-one mail hits (not campaigns)",
         "other_module_hits": "hits of other modules", "garbage_tags": "tags that decode to no recipient",
-        "failed_requests": "failed requests (HTTP ≥ 400)", "unreadable_files": "log files that could not be read",
+        "failed_requests": "failed requests (HTTP ≥ 400)",
+        "undecodable_lines": "other lines with bytes that are not UTF-8 (binary junk)", "unreadable_files": "log files that could not be read",
         "orphan_recipient_hits": "hits whose tag names a recipient that does not exist",
         "orphan_recipients": "recipient ids named by such tags",
         "outside_period_hits": "hits of letters sent outside the period (or not delivered)",
         "opened_rows_in_log_share": "opened letters of the period seen in the log (fraction)",
     }
-    stats = result.log_stats or {}
+    stats = {k: v for k, v in (result.log_stats or {}).items() if k != "per_file"}
     return pd.DataFrame([(labels.get(k, k), v) for k, v in stats.items()], columns=["what", "count"]).set_index("what")

@@ -84,7 +84,13 @@ class ScanStats:
     other_module_hits: int = 0              # a tag of any other module
     garbage_tags: int = 0                   # sender/no-module tag missing, not base64, not JSON or no RECIPIENT_ID
     failed_requests: int = 0                # HTTP status >= 400 (not counted as hits)
+    undecodable_lines: int = 0              # other lines with bytes that are not UTF-8 (binary junk)
     read_errors: list = field(default_factory=list)   # "file: reason" of files that could not be read to the end
+    per_file: list = field(default_factory=list)      # one FILE_COLUMNS dict per file, in reading order
+
+    def _counts(self) -> tuple[int, int, int, int, int]:
+        return (self.lines, self.tracking_lines, sum(self.sender_hits.values()), self.unparsed_lines,
+                self.garbage_tags, self.undecodable_lines)
 
     def as_dict(self) -> dict:
         return {
@@ -98,8 +104,15 @@ class ScanStats:
             "other_module_hits": self.other_module_hits,
             "garbage_tags": self.garbage_tags,
             "failed_requests": self.failed_requests,
+            "undecodable_lines": self.undecodable_lines,
             "unreadable_files": len(self.read_errors),
+            "per_file": list(self.per_file),
         }
+
+
+FILE_COLUMNS = ["file", "lines", "tracking_lines", "sender_hits", "unparsed_lines", "garbage_tags",
+                "undecodable_lines", "read_error"]
+"""What each access-log file held (ScanStats.per_file): a file with no sender hit has no usable line."""
 
 
 def _rotation_key(path: Path) -> tuple:
@@ -246,11 +259,15 @@ def iter_tracking_hits(
     formats = list(_FORMATS)
     for path in order_rotated(paths):
         stats.files += 1
+        before, error = stats._counts(), None
         try:
             with open_text(path) as fh:
                 yield from _file_hits(fh, stats, markers, formats, open_paths, click_paths)
         except (OSError, EOFError, zlib.error) as exc:  # a damaged .gz or an unreadable file: named, never fatal
-            stats.read_errors.append(f"{path.name}: {exc}")
+            error = f"{path.name}: {exc}"
+            stats.read_errors.append(error)
+        counts = [after - first for after, first in zip(stats._counts(), before)]
+        stats.per_file.append(dict(zip(FILE_COLUMNS, [path.name, *counts, error])))
 
 
 def _file_hits(fh, stats: ScanStats, markers: tuple[str, ...], formats: list, open_paths: tuple[str, ...],
@@ -261,6 +278,8 @@ def _file_hits(fh, stats: ScanStats, markers: tuple[str, ...], formats: list, op
             if marker in line:
                 break
         else:
+            if "\ufffd" in line:   # bytes that are not UTF-8: binary junk (or another encoding)
+                stats.undecodable_lines += 1
             continue
         m = formats[0].match(line)
         if m is None:
