@@ -82,6 +82,49 @@ def inventory(model: Model) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["table", "group", "rows", "date_column", "first", "last"])
 
 
+MISSING_COLUMNS = ["table", "column", "type", "rows", "null", "empty", "whitespace", "missing", "missing_share"]
+_TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR")
+
+
+def missing_values(model: Model) -> pd.DataFrame:
+    """Every column the kit reads from the source (keys aside): rows in the snapshot, NULLs and, for text,
+    empty and whitespace-only values; ``missing`` is their sum. Columns a version lacks are not listed
+    (the manifest names them)."""
+    types = {(t, c.upper()): (c, kind) for t, c, kind in model.con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'raw'").fetchall()}
+    rows = []
+    for table in sorted(model.tables):
+        columns = [types[(table, c.upper())] for c in model.columns(table)
+                   if c.upper() != "ID" and (table, c.upper()) in types]
+        if not columns:
+            continue
+        parts = ["count(*)"]
+        for name, kind in columns:
+            quoted = f'"{name}"'
+            text = kind.upper().startswith(_TEXT_TYPES)
+            parts += [f"count(*) FILTER (WHERE {quoted} IS NULL)",
+                      f"count(*) FILTER (WHERE {quoted} = '')" if text else "0",
+                      f"count(*) FILTER (WHERE {quoted} <> '' AND trim({quoted}, ' \t\r\n') = '')" if text else "0"]
+        counts = model.row(f'SELECT {", ".join(parts)} FROM raw."{table}"')
+        total = int(counts[0])
+        for i, (name, kind) in enumerate(columns):
+            null, empty, blank = (int(v) for v in counts[1 + 3 * i: 4 + 3 * i])
+            missing = null + empty + blank
+            rows.append([table, name.upper(), kind, total, null, empty, blank, missing,
+                         missing / total if total else None])
+    frame = pd.DataFrame(rows, columns=MISSING_COLUMNS)
+    return frame.sort_values(["missing_share", "table", "column"], ascending=[False, True, True],
+                             na_position="last").reset_index(drop=True)
+
+
+def missing_figures(frame: pd.DataFrame) -> dict:
+    """summary.json's data_and_tracking.missing_values: "table.COLUMN" -> {null, empty, whitespace, rows}
+    for every column with a missing value."""
+    return {f"{r.table}.{r.column}": {"null": r.null, "empty": r.empty, "whitespace": r.whitespace, "rows": r.rows}
+            for r in frame[frame["missing"] > 0].itertuples(index=False)}
+
+
 def recipient_status_by_month(model: Model, period: Period) -> pd.DataFrame:
     """Recipient rows of e-mail letters per send month and status label, in the period (the volume chart)."""
     frame = model.sql(
@@ -127,13 +170,13 @@ def data_quality_checks(model: Model, now: datetime | None = None) -> list[Check
             else "every clicking recipient also has a read row, as Bitrix writes them",
         ))
     checks.append(_recipients_without_contact(model, total_recipients))
-    undated = count("SELECT count(*) FROM sends WHERE delivered AND sent_at IS NULL")
-    delivered = count("SELECT count(*) FROM sends WHERE delivered")
+    undated = count("SELECT count(*) FROM sends WHERE attempted AND sent_at IS NULL")
+    attempted = count("SELECT count(*) FROM sends WHERE attempted")
     checks.append(Check(
-        "sent_without_date", "Sent recipient rows without a send date", undated, delivered,
-        "sent recipient rows (e-mail)", "medium" if undated else "info",
-        f"{undated:,} of {delivered:,} recipient rows marked sent have no DATE_SENT: no report can place them "
-        "in a period, so every rate leaves them out" if undated else "every sent recipient row has its send date",
+        "sent_without_date", "Sent recipient rows without a send date", undated, attempted,
+        "sent recipient rows (e-mail, STATUS N or E)", "medium" if undated else "info",
+        f"{undated:,} of {attempted:,} recipient rows marked sent or failed have no DATE_SENT: no report can place "
+        "them in a period, so every rate leaves them out" if undated else "every sent recipient row has its send date",
     ))
     blank = count("SELECT count(*) FROM contacts WHERE is_email_contact AND email IS NULL")
     contacts = count("SELECT count(*) FROM contacts WHERE is_email_contact")

@@ -8,6 +8,7 @@ What it offers:
   ctx.params, ctx.period, ctx.source (dialect, database name)
   ctx.model (the snapshot's relations), ctx.sql(query) -> DataFrame   for analysts exploring
   ctx.capability (.ok, .reason), ctx.can_run          whether the source's tables allow this report
+  ctx.notes_data_gaps()          notes on rows every figure leaves out (sent without DATE_SENT, blank addresses)
   ctx.says_if_empty()            True when the period holds no e-mail send; then the page, the notes and
                                  the headline say so (figures of the period are the analyses' nulls)
   ctx.record(section, figures)   merged into summary.json[section] (numpy types, NaN -> null)
@@ -202,6 +203,19 @@ class ReportContext:
     @property
     def mask_emails(self) -> bool:
         return self.params.mask_emails
+
+    def notes_data_gaps(self, blank_addresses: bool = True) -> None:
+        """Notes on what every figure of this report leaves out (data_and_tracking counts them): recipient
+        rows sent (STATUS N or E) without a DATE_SENT and, with `blank_addresses`, e-mail contacts whose
+        address is empty or whitespace."""
+        undated = self.model.scalar("SELECT count(*) FROM sends WHERE attempted AND sent_at IS NULL")
+        if undated:
+            self.note(f"{undated:,} recipient rows were sent (STATUS N or E) without a DATE_SENT: no period can hold "
+                      "them, so every figure of this report leaves them out (data_and_tracking counts them).")
+        blank = self.model.scalar("SELECT count(*) FROM contacts WHERE is_email_contact AND email IS NULL")
+        if blank and blank_addresses:
+            self.note(f"{blank:,} e-mail contacts have an empty or whitespace-only address: they cannot be mailed "
+                      "or matched, and this report leaves them out (data_and_tracking counts them).")
 
     def says_if_empty(self) -> bool:
         """Whether the period holds no e-mail send (a future period, or one before the data). If so the
