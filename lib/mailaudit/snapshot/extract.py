@@ -224,10 +224,14 @@ class Extractor:
         self.reader, self.sql, self.con, self.settings, self.progress = reader, statements, con, settings, progress
         self.longest_statement = 0.0
         self.statements = 0
+        self.retries = 0     # reads tried again after a lost connection
+
+    def _retried(self, attempt: int, exc: SourceReadError) -> None:
+        self.retries += 1
 
     def _read(self, statements: list[str]) -> pa.Table:
         started = time.monotonic()
-        table = with_retries(self.reader.read, statements, self.settings.retries)
+        table = with_retries(self.reader.read, statements, self.settings.retries, on_retry=self._retried)
         self.longest_statement = max(self.longest_statement, time.monotonic() - started)
         self.statements += len(statements)
         return table
@@ -277,7 +281,7 @@ class Extractor:
 
     def copy(self, table: SourceTable, conditions: list[str]) -> None:
         """Read the whole table (within `conditions`) into raw.<name>."""
-        started = time.monotonic()
+        started, retries = time.monotonic(), self.retries
         self.create(table)
         rows = 0
         if table.key is None:
@@ -287,7 +291,7 @@ class Extractor:
         else:
             rows = self._copy_ranges(table, conditions)
         self.progress.close()
-        table.stats.update(rows=rows, seconds=round(time.monotonic() - started, 2))
+        table.stats.update(rows=rows, seconds=round(time.monotonic() - started, 2), retries=self.retries - retries)
 
     def _copy_ranges(self, table: SourceTable, conditions: list[str]) -> int:
         low, high = self._scalar_row(self.sql.key_bounds(table))
@@ -428,7 +432,7 @@ def extract_snapshot(params, out: Path, *, progress: bool = True, parquet_dir: P
                     "window": {**window.as_dict(), "postings": "all" if postings is None else len(postings)},
                     "tables": {t.spec.name: {"rows": t.stats.get("rows", 0), "seconds": t.stats.get("seconds"),
                                              "columns": list(t.columns), "missing_columns": t.missing,
-                                             "reader": t.stats.get("reader"),
+                                             "reader": t.stats.get("reader"), "retries": t.stats.get("retries", 0),
                                              "unreadable_values": t.stats.get("unreadable_values", {})}
                                for t in tables},
                     "absent_tables": absent,
