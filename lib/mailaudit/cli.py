@@ -147,7 +147,7 @@ def cmd_check(args) -> int:
             verdict = "-"
         print(f"{name:<{width}}  {verdict:<7}  {capability.reason or ''}".rstrip())
     if not source.period_sends:
-        print(f"\nmailaudit: {source.params.period.no_sends}: every report would say so and leave the "
+        print(f"mailaudit: {source.params.period.no_sends}: every report would say so and leave the "
               "figures of the period null; check period.start and period.end", file=sys.stderr)
         return 2
     blocked = [n for n in reports if not capabilities[n].ok]

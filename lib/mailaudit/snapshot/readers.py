@@ -29,9 +29,10 @@ from sqlalchemy.engine import Engine
 from mailaudit.sources.db import scrub, session_statements
 
 _LOST_CONNECTION = re.compile(
-    r"lost connection|gone away|connection (?:refused|reset|closed|timed out)|broken pipe|server closed|"
+    r"lost connection|gone away|connection (?:refused|reset|closed|timed out|was killed)|broken pipe|server closed|"
+    r"server disconnected|"
     r"can't connect|could not connect|terminating connection|connection to server|eof|"
-    r"\b(?:2002|2003|2006|2013|2055)\b", re.I)
+    r"\b(?:1927|2002|2003|2006|2013|2055)\b", re.I)
 _TIMED_OUT = re.compile(r"max_statement_time|max_execution_time|statement timeout|canceling statement|"
                         r"\b(?:1969|3024|57014)\b", re.I)
 
