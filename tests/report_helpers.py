@@ -1,6 +1,7 @@
 """Helpers for the report-runner tests: a Bitrix-shaped SQLite file and tiny report notebooks."""
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import nbformat
@@ -18,6 +19,13 @@ def empty_bitrix_sqlite(path: Path, without: tuple[str, ...] = ()) -> Path:
     metadata.create_all(engine, tables=[t for name, t in metadata.tables.items() if name not in without])
     engine.dispose()
     return path
+
+
+def add_posting(db: Path, started: str = "2026-02-02 10:00:00") -> Path:
+    """One posting started in PERIOD (no recipient rows): `check` sees a period that may hold sends."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO b_sender_posting (ID, DATE_CREATE, DATE_SEND) VALUES (1, ?, ?)", (started, started))
+    return db
 
 
 def write_params(path: Path, db: Path, extra: str = "") -> Path:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from mailaudit import cli
 from mailaudit.report.params import REPORT_NAMES
-from report_helpers import empty_bitrix_sqlite, write_params, write_report_notebook
+from report_helpers import add_posting, empty_bitrix_sqlite, write_params, write_report_notebook
 
 SECRET = "cli-S3cret-pw"
 
@@ -99,7 +100,8 @@ def test_missing_core_tables_exit_2(tmp_path, capsys, monkeypatch, no_notebook_m
 
 
 def test_check_prints_what_can_run(workspace, capsys):
-    _, params = workspace
+    root, params = workspace
+    add_posting(root / "shop.sqlite")
     assert cli.main(["check", "--params", str(params)]) == 0
     out = capsys.readouterr().out
     assert "sqlite, database shop.sqlite, current sender layout" in out
@@ -108,13 +110,24 @@ def test_check_prints_what_can_run(workspace, capsys):
 
 def test_check_exits_2_when_a_requested_report_cannot_run(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    db = empty_bitrix_sqlite(tmp_path / "x.sqlite", without=("b_sender_posting_read",))
+    db = add_posting(empty_bitrix_sqlite(tmp_path / "x.sqlite", without=("b_sender_posting_read",)))
     params = write_params(tmp_path / "p.yaml", db)
     assert cli.main(["check", "--params", str(params)]) == 2
     captured = capsys.readouterr()
     assert "open_inflation     NO       missing table(s) b_sender_posting_read" in captured.out
     assert "cannot run: open_inflation, segments, conversion" in captured.err
     assert cli.main(["check", "--params", str(params), "--only", "data_and_tracking"]) == 0
+
+
+def test_check_exits_2_when_the_period_holds_no_sends(workspace, capsys):
+    root, params = workspace
+    add_posting(root / "shop.sqlite", started="2025-06-01 10:00:00")   # the only posting ended before the period
+    with sqlite3.connect(root / "shop.sqlite") as conn:
+        conn.execute("UPDATE b_sender_posting SET DATE_SENT = '2025-06-02 10:00:00'")
+    assert cli.main(["check", "--params", str(params)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "mailaudit: no e-mail sends between 2026-01-01 and 2026-03-31: every report would say so and leave the "
+        "figures of the period null; check period.start and period.end"]
 
 
 def test_run_writes_the_bundle_to_reports_client_slug(workspace, capsys):
