@@ -1,5 +1,11 @@
 """The fault matrix: one row per bad input or fault, each built from the 3000-contact demo.
 
+Rows: the output folder (foreign, forged marker, old bundle, the user's files, read-only, a second run),
+interruptions (SIGINT, a failing notebook, a slow cell), the source (each core table missing, optional
+tables one by one, NULL-heavy columns from `--nulls`, garbage and hostile addresses, a connection killed
+during the snapshot on MariaDB), the period (future, past, `check` on it) and the logs (empty, binary
+junk, truncated gzip).
+
 Every row states what `mailaudit run` must do and is checked the same way:
 - the exit code of `mailaudit.cli.main` (or of the command in a subprocess);
 - stderr: exactly the one expected line, or nothing (kernel noise included: stderr is captured
@@ -10,8 +16,10 @@ Every row states what `mailaudit run` must do and is checked the same way:
   snapshot a run extracts goes to `snapshot.path`, set to a folder of the test's own.
 
 A row adds a fault by giving `arrange` (build the bad input in `World`), the expectations, and
-`act` when the command must run in a subprocess (signals, concurrent runs). Runner faults use the
-small notebooks below (MAILAUDIT_NOTEBOOKS); data faults run the kit's own notebooks with --only.
+`act` when the command must run otherwise (a subprocess for signals and concurrent runs, `check`, a
+second database session). Runner faults use the small notebooks below (MAILAUDIT_NOTEBOOKS) and read
+the demo's snapshot made once per session; data faults copy and change the demo database (or point
+at other logs) and run the kit's own notebooks with --only, on the reports the fault concerns.
 """
 from __future__ import annotations
 
