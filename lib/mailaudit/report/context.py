@@ -48,6 +48,8 @@ SEVERITIES = ("high", "medium", "low", "info")
 RESERVED_SECTIONS = ("schema_version", "period", "source", "reports", "run")
 """summary.json keys the runner writes; a notebook cannot record into them."""
 WORKDIR_ENV = "MAILAUDIT_WORKDIR"
+# the runner sets it when reports run side by side: each kernel's share of snapshot.memory_mb
+ENGINE_MEMORY_ENV = "MAILAUDIT_ENGINE_MEMORY_MB"
 """The runner sets this for the kernel: relative paths in the parameter file resolve against it."""
 
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
@@ -179,7 +181,8 @@ class ReportContext:
         out.mkdir(parents=True, exist_ok=True)
         if snapshot_path is None:
             snapshot_path, _manifest = snapshot_for(params, workdir, reuse=True)
-        return cls(report, params, out, open_snapshot(Path(snapshot_path), params.snapshot["memory_mb"]))
+        memory_mb = int(os.environ.get(ENGINE_MEMORY_ENV) or params.snapshot["memory_mb"])
+        return cls(report, params, out, open_snapshot(Path(snapshot_path), memory_mb))
 
     def sql(self, query: str, params: dict | list | None = None) -> pd.DataFrame:
         """Run SQL on the snapshot's model (sends, reads, clicks, contacts…) and return a DataFrame."""

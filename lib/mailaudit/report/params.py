@@ -156,6 +156,8 @@ _SECTIONS: dict[str, dict[str, tuple[Callable[[Any, str], Any], Any]]] = {
     "run": {
         # a notebook cell still running after this long is stopped and fails its report
         "cell_timeout_seconds": (_positive_int, 1800),
+        # reports executed at once, each in its own kernel (the engine's memory cap is shared)
+        "parallel_reports": (_positive_int, 2),
     },
 }
 _TOP_KEYS = ("client", "period", "database", "logs", *_SECTIONS, "reports")

@@ -6,7 +6,8 @@ Order of work, and why:
    `InputError` (exit 2) before a notebook starts;
 2. the bundle is built in a hidden sibling folder ``.<name>.partial-<pid>-<random>`` (such
    folders left by a killed run are removed by the next run into the same DIR);
-3. each report runs in the kit's own kernel, every cell within run.cell_timeout_seconds; a
+3. each report runs in the kit's own kernel (run.parallel_reports at a time, in threads: the work
+   is in the kernels), every cell within run.cell_timeout_seconds; a
    failing notebook is exported with a one-line error (the traceback goes to logs/<report>.log)
    and the run goes on; a report the schema cannot support is "skipped" (not a failure);
 4. summary.json, index.html and the marker listing the bundle's files are written, then the
@@ -26,15 +27,17 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 import mailaudit
-from mailaudit.report.context import WORKDIR_ENV, database_config, mask_text, read_parts
+from mailaudit.report.context import ENGINE_MEMORY_ENV, WORKDIR_ENV, database_config, mask_text, read_parts
 from mailaudit.report.dotenv import load_env_file
 from mailaudit.report.html import export_report_html, report_title, sanitize_notebook, write_index
+from mailaudit.report.kernel import kill_kernels
 from mailaudit.report.output_folder import (OutputFolderError, OutputLock, check_writable, inspect_output,
                                             new_partial, publish, remove_abandoned_folders, write_marker)
 from mailaudit.report.params import REPORT_NAMES, Params, ParamsError, load_params
@@ -276,15 +279,15 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
     os.environ[WORKDIR_ENV] = str(workdir)   # the kernel inherits it: relative paths as here
     private = tempfile.TemporaryDirectory(prefix="mailaudit-kernel-")   # sockets and kernel output
     try:
-        for number, name in enumerate(reports, 1):
-            if progress:
-                print(f"[{number}/{len(reports)}] {name}", file=sys.stderr, flush=True)
+        outcomes, runs = {}, []
+        for name in reports:
             capability = source.schema.capabilities[name]
-            if not capability.ok:
-                result.outcomes.append(ReportOutcome(name, "skipped", reason=capability.reason))
-                continue
-            run = _NotebookRun(name, notebooks, partial, kernel, params_file, Path(private.name), progress)
-            result.outcomes.append(run.execute(papermill, out, cover, source))
+            if capability.ok:
+                runs.append(_NotebookRun(name, notebooks, partial, kernel, params_file, Path(private.name), progress))
+            else:
+                outcomes[name] = ReportOutcome(name, "skipped", reason=capability.reason)
+        outcomes.update(_execute_all(runs, papermill, out, cover, source, params.run["parallel_reports"], progress))
+        result.outcomes = [outcomes[name] for name in reports]
         parts = read_parts(partial)
         for outcome in result.outcomes:
             outcome.headline = parts.get(outcome.name, {}).get("headline")
@@ -309,6 +312,41 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
             os.environ[WORKDIR_ENV] = previous_workdir
 
 
+def _execute_all(runs: list[_NotebookRun], papermill, out: Path, cover: dict, source: Source, parallel: int,
+                 progress: bool) -> dict[str, ReportOutcome]:
+    """Execute the notebooks, `parallel` at a time (each in its own kernel); Ctrl-C kills every kernel.
+
+    Side by side, the reports share the engine's memory cap (snapshot.memory_mb) and papermill's
+    per-cell progress bars give way to one line per finished report.
+    """
+    parallel = max(1, min(parallel, len(runs)))
+    if parallel > 1:
+        share = max(256, source.params.snapshot["memory_mb"] // parallel)
+        os.environ[ENGINE_MEMORY_ENV] = str(share)
+    kernels: list = []
+    done: dict[str, ReportOutcome] = {}
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="mailaudit-report")
+    try:
+        futures = {}
+        for number, run in enumerate(runs, 1):
+            run.kernels, run.cell_progress = kernels, progress and parallel == 1
+            if progress and parallel == 1:
+                print(f"[{number}/{len(runs)}] {run.name}", file=sys.stderr, flush=True)
+            futures[pool.submit(run.execute, papermill, out, cover, source)] = run.name
+        for future in as_completed(futures):
+            outcome = done[futures[future]] = future.result()
+            if progress and parallel > 1:
+                print(f"[{len(done)}/{len(runs)}] {outcome.name}: {outcome.status} in {outcome.seconds:.0f} s",
+                      file=sys.stderr, flush=True)
+        return done
+    except BaseException:
+        kill_kernels(kernels)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        os.environ.pop(ENGINE_MEMORY_ENV, None)
+
+
 @dataclass
 class _NotebookRun:
     """One report's notebook executed into the partial bundle: page, executed notebook, log."""
@@ -319,6 +357,8 @@ class _NotebookRun:
     params_file: str
     private: Path          # this user's temporary folder: kernel sockets and the kernel's output
     progress: bool
+    cell_progress: bool = True     # papermill's progress bar (off when reports run side by side)
+    kernels: list = field(default_factory=list)   # every kernel manager started, for an interrupt
 
     def execute(self, papermill, out: Path, cover: dict, source: Source) -> ReportOutcome:
         from nbclient.exceptions import CellTimeoutError
@@ -336,6 +376,8 @@ class _NotebookRun:
             return outcome
         timeout = source.params.run["cell_timeout_seconds"]
         kernel_output = self.private / f"{self.name}.kernel.txt"
+        sockets = self.private / self.name
+        sockets.mkdir(mode=0o700, exist_ok=True)
         failure = None
         try:
             with captured_execution_logs() as logged:
@@ -343,9 +385,10 @@ class _NotebookRun:
                     str(notebook), str(executed),
                     parameters={"params_path": self.params_file, "out_dir": str(self.partial),
                                 "snapshot_path": str(source.snapshot)},
-                    kernel_name=self.kernel, cwd=str(self.notebooks), progress_bar=self.progress,
+                    kernel_name=self.kernel, progress_bar=self.cell_progress,
                     log_output=False, execution_timeout=timeout,
-                    kernel_manager_class=quiet_kernel_manager(str(self.private), str(kernel_output)))
+                    kernel_manager_class=quiet_kernel_manager(str(sockets), str(kernel_output),
+                                                              cwd=str(self.notebooks), started=self.kernels))
         except PapermillExecutionError as exc:
             outcome.status = "failed"
             outcome.error = source.scrub(_one_line(f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"))
