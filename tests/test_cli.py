@@ -91,6 +91,21 @@ def test_unreachable_database_exit_2_without_the_password(workspace, capsys, mon
     assert SECRET not in captured.err + captured.out
 
 
+def test_a_file_without_database_is_an_error_unless_it_says_demo(workspace, capsys, monkeypatch,
+                                                                 no_notebook_may_start):
+    root, params = workspace
+    monkeypatch.delenv("MAILAUDIT_DB_URL", raising=False)
+    params.write_text(params.read_text().replace("database: {sqlite: shop.sqlite}\n", ""))
+    assert cli.main(["check", "--params", str(params)]) == 2
+    line = one_line_error(capsys)
+    assert "names no database" in line and "demo: true" in line
+    (root / "data").mkdir()
+    empty_bitrix_sqlite(root / "data" / "demo.sqlite")
+    params.write_text(params.read_text() + "demo: true\n")
+    assert cli.main(["check", "--params", str(params)]) == 0
+    assert "demo.sqlite" in capsys.readouterr().out
+
+
 def test_missing_core_tables_exit_2(tmp_path, capsys, monkeypatch, no_notebook_may_start):
     monkeypatch.chdir(tmp_path)
     db = empty_bitrix_sqlite(tmp_path / "x.sqlite", without=("b_sender_contact",))

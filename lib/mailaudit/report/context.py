@@ -144,8 +144,9 @@ def _default_workdir() -> Path:
 class ReportContext:
     """One report's view of the run; see the module docstring."""
 
-    def __init__(self, report: str, params: Params, out_dir: Path, model):
+    def __init__(self, report: str, params: Params, out_dir: Path, model, interactive: bool = False):
         self.report = report
+        self.interactive = interactive   # opened by hand (JupyterLab), not by `mailaudit run`
         self.params = params
         self.period = params.period
         self.out_dir = out_dir
@@ -161,7 +162,11 @@ class ReportContext:
              snapshot_path: str | os.PathLike | None = None) -> "ReportContext":
         """Validate the parameters and open the snapshot the report reads: `snapshot_path` (what
         `mailaudit run` made), else the one the parameters name, else the default snapshot of these
-        parameters, made now if it is missing or does not fit (interactive use)."""
+        parameters, made now if it is missing or does not fit (interactive use).
+
+        Without `snapshot_path` the notebook was opened by hand: every file it writes, suppression files
+        included, masks addresses when privacy.mask_emails (whole addresses are for the bundles of
+        `mailaudit run`, which the secret scan checks), and one printed line says where the files go."""
         from mailaudit.snapshot.store import open_snapshot, snapshot_for
 
         if report not in REPORT_NAMES:
@@ -177,9 +182,14 @@ class ReportContext:
         if not out.is_absolute():
             out = (Path.cwd() / out).resolve()
         out.mkdir(parents=True, exist_ok=True)
-        if snapshot_path is None:
+        interactive = snapshot_path is None
+        if interactive:
             snapshot_path, _manifest = snapshot_for(params, workdir, reuse=True)
-        return cls(report, params, out, open_snapshot(Path(snapshot_path), params.snapshot["memory_mb"]))
+            masked = "addresses masked" if params.mask_emails else "whole addresses (privacy.mask_emails: false)"
+            print(f"Interactive run: tables and suppression files go to {out} ({masked}); "
+                  "`mailaudit run` writes the bundle with whole-address suppression files.")
+        return cls(report, params, out, open_snapshot(Path(snapshot_path), params.snapshot["memory_mb"]),
+                   interactive=interactive)
 
     def sql(self, query: str, params: dict | list | None = None) -> pd.DataFrame:
         """Run SQL on the snapshot's model (sends, reads, clicks, contacts…) and return a DataFrame."""
@@ -261,7 +271,8 @@ class ReportContext:
         folder = self.out_dir / "tables"
         folder.mkdir(exist_ok=True)
         data = mask_frame(df) if self.mask_emails else df
-        write_csv(data, folder / f"{name}.csv", index=not isinstance(df.index, pd.RangeIndex))
+        write_csv(data, folder / f"{name}.csv", index=not isinstance(df.index, pd.RangeIndex),
+                  bom=self.params.csv_bom)
         relative = f"tables/{name}.csv"
         if relative not in self._parts["tables"]:
             self._parts["tables"].append(relative)
@@ -270,10 +281,12 @@ class ReportContext:
 
     def write_suppression(self, reason: str, df: pd.DataFrame) -> str:
         """Write DIR/suppress_<reason>.csv with whole addresses (the file is for importing into a
-        blacklist); returns its file name, also listed under hygiene.suppression_files."""
+        blacklist; masked in an interactive run with privacy.mask_emails); returns its file name, also
+        listed under hygiene.suppression_files."""
         self._check_name(reason)
         filename = f"suppress_{reason}.csv"
-        write_csv(df, self.out_dir / filename)
+        data = mask_frame(df) if self.interactive and self.mask_emails else df
+        write_csv(data, self.out_dir / filename, bom=self.params.csv_bom)
         self._parts["suppression_files"][reason] = filename
         self._save_parts()
         return filename
@@ -298,15 +311,23 @@ class ReportContext:
         self.model.close()
 
 
+NO_DATABASE_MESSAGE = (
+    "the parameter file names no database: add database: {sqlite: FILE} or {url_env: VARIABLE} "
+    "(or set MAILAUDIT_DB_URL), or demo: true to audit the demo database")
+
+
 def database_config(params: Params, workdir: Path) -> dict | None:
-    """The `database` section for `resolve_database_url`, with the embedded demo database (the
-    default when neither the file nor MAILAUDIT_DB_URL names one) located under `workdir`."""
-    from mailaudit.sources.db import DEFAULT_URL_ENV, DEMO_SQLITE
+    """The `database` section for `resolve_database_url`. Without one: MAILAUDIT_DB_URL when set, else the
+    embedded demo database under `workdir` if the file says ``demo: true``; otherwise a DatabaseConfigError,
+    so that a forgotten `database` never silently audits the demo."""
+    from mailaudit.sources.db import DEFAULT_URL_ENV, DEMO_SQLITE, DatabaseConfigError
 
     if params.database is not None and not params.database.get("snapshot"):
         return {k: str(v) for k, v in params.database.items()}
     if os.environ.get(DEFAULT_URL_ENV):
         return None
+    if not params.demo:
+        raise DatabaseConfigError(NO_DATABASE_MESSAGE)
     return {"sqlite": str(workdir / DEMO_SQLITE)}
 
 
