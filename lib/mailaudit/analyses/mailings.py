@@ -148,6 +148,7 @@ def labelled(board: MailingScoreboard) -> pd.DataFrame:
     """The scoreboard with the median row, its columns named for readers (dates as YYYY-MM-DD)."""
     table = board.with_median()
     table["first_send"] = pd.to_datetime(table["first_send"]).dt.strftime("%Y-%m-%d")
+    table["posting_id"] = table["posting_id"].map(lambda v: "" if pd.isna(v) else str(int(v)))   # an id, not a count
     return table.rename(columns={
         "posting_id": "posting", "mailing": "mailing", "letter": "letter", "first_send": "first sent",
         "delivered": "delivered", "human_open_rate": "opened by people", "human_click_rate": "clicked by people",
@@ -157,4 +158,4 @@ def labelled(board: MailingScoreboard) -> pd.DataFrame:
 
 PERCENT_COLUMNS = ("opened by people", "clicked by people")
 AMOUNT_COLUMNS = ("revenue", "revenue per recipient")
-COUNT_COLUMNS = ("posting", "delivered", "unsubscribes", "bounces", "complaints", "orders")
+COUNT_COLUMNS = ("delivered", "unsubscribes", "bounces", "complaints", "orders")
