@@ -65,7 +65,13 @@ def test_notes_headline_and_findings_are_kept_and_masked(ctx):
     assert stored["notes"] == ["3 addresses like i***@mail.ru bounced"]
     assert stored["headline"] == "12 contacts to suppress"
     assert stored["findings"] == [{"severity": "high", "title": "Sends after a hard bounce",
-                                   "detail": "to a***@yandex.ru and 4 more"}]
+                                   "detail": "to a***@yandex.ru and 4 more", "anchor": "finding-1"}]
+    ctx.finding("medium", "Unsubscribed people still mailed", count=np.int64(40), of=1200, unit="contacts",
+                stake="complaints from olga@mail.ru's peers", fix="exclude them", evidence="suppress_unsubscribed.csv")
+    assert parts(ctx)["findings"][-1] == {
+        "severity": "medium", "title": "Unsubscribed people still mailed", "detail": "", "count": 40, "of": 1200,
+        "unit": "contacts", "stake": "complaints from o***@mail.ru's peers", "fix": "exclude them",
+        "evidence": "suppress_unsubscribed.csv", "anchor": "finding-2"}
 
 
 def test_tables_are_masked_suppression_files_of_a_run_are_not(ctx, tmp_path):

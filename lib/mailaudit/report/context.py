@@ -231,16 +231,27 @@ class ReportContext:
         self._parts["headline"] = self._clean(text)
         self._save_parts()
 
-    def finding(self, severity: str, title: str, detail: str = "") -> None:
-        """Show a one-line finding with its severity and keep it for summary.json."""
+    def finding(self, severity: str, title: str, detail: str = "", *, count: int | None = None,
+                of: int | None = None, unit: str = "", stake: str | None = None, fix: str | None = None,
+                evidence: str | None = None) -> None:
+        """Show a one-line finding with its severity and keep it for summary.json and the index's audit
+        summary: `count` of `of` `unit` (how many it concerns, of how many), `stake` (the money or
+        deliverability at stake, in words), `fix` (what to do) and `evidence` (a bundle file, such as a
+        suppression file). The finding gets an anchor (``finding-<n>``) the index links to."""
         if severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
         title, detail = self._clean(title), self._clean(detail)
-        self._parts["findings"].append({"severity": severity, "title": title, "detail": detail})
+        anchor = f"finding-{len(self._parts['findings']) + 1}"
+        record = {"severity": severity, "title": title, "detail": detail}
+        extra = {"count": count, "of": of, "unit": unit or None, "stake": self._clean(stake) if stake else None,
+                 "fix": self._clean(fix) if fix else None, "evidence": evidence}
+        record.update({k: json_safe(v) for k, v in extra.items() if v is not None})
+        record["anchor"] = anchor
+        self._parts["findings"].append(record)
         self._save_parts()
         colour, background = _SEVERITY_STYLE[severity]
         display(HTML(
-            f'<div class="finding finding-{severity}" style="border-left:4px solid {colour};'
+            f'<div id="{anchor}" class="finding finding-{severity}" style="border-left:4px solid {colour};'
             f'background:{background};padding:6px 10px;margin:6px 0">'
             f'<strong style="color:{colour};text-transform:uppercase;font-size:0.8em;'
             f'margin-right:8px">{severity}</strong><strong>{html.escape(title)}</strong>'
@@ -279,16 +290,21 @@ class ReportContext:
         self._save_parts()
         return relative
 
-    def write_suppression(self, reason: str, df: pd.DataFrame) -> str:
+    def write_suppression(self, reason: str, df: pd.DataFrame, *, listed: bool = True,
+                          import_file: bool = False) -> str:
         """Write DIR/suppress_<reason>.csv with whole addresses (the file is for importing into a
-        blacklist; masked in an interactive run with privacy.mask_emails); returns its file name, also
-        listed under hygiene.suppression_files."""
+        blacklist; masked in an interactive run with privacy.mask_emails); returns its file name, listed
+        under hygiene.suppression_files unless `listed` is False (a file that combines the reasons).
+        `import_file`: no header line and no byte-order mark, for an import that reads every line as an
+        address."""
         self._check_name(reason)
         filename = f"suppress_{reason}.csv"
         data = mask_frame(df) if self.interactive and self.mask_emails else df
-        write_csv(data, self.out_dir / filename, bom=self.params.csv_bom)
-        self._parts["suppression_files"][reason] = filename
-        self._save_parts()
+        write_csv(data, self.out_dir / filename, bom=self.params.csv_bom and not import_file,
+                  header=not import_file)
+        if listed:
+            self._parts["suppression_files"][reason] = filename
+            self._save_parts()
         return filename
 
     # --- internals --------------------------------------------------------------------------

@@ -32,6 +32,8 @@ from pathlib import Path
 import nbformat
 
 import mailaudit
+from mailaudit.report.audit_summary import actions as audit_actions
+from mailaudit.report.audit_summary import suppression_listing
 from mailaudit.report.context import WORKDIR_ENV, database_config, mask_text, read_parts
 from mailaudit.report.dotenv import load_env_file
 from mailaudit.report.html import export_report_html, report_title, sanitize_notebook, write_index
@@ -381,14 +383,17 @@ def _read_text(path: Path) -> str:
 
 
 def _write_bundle_files(partial: Path, source: Source, result: RunResult, parts: dict, cover: dict) -> None:
+    reports = [{**o.as_dict(), "title": report_title(o.name)} for o in result.outcomes]
+    actions = audit_actions(parts, reports, partial)
+    suppression = suppression_listing(partial)
     summary = build_summary(period=source.params.period, source=source.description,
                             outcomes=[o.as_dict() for o in result.outcomes], parts=parts,
                             run={"kit_version": cover["version"], "generated_at": cover["generated_at"],
                                  "parameters": source.params.to_dict()})
+    summary["audit_summary"] = {"actions": actions, "suppression_files": suppression}
     write_summary(partial / "summary.json", summary)
     tables = sorted(p.relative_to(partial).as_posix() for p in (partial / "tables").glob("*.csv"))
-    suppression = sorted(p.name for p in partial.glob("suppress_*.csv"))
     write_index(partial / "index.html", client=cover["client"], period=cover["period"],
                 source=cover["source"], generated_at=cover["generated_at"], version=cover["version"],
-                reports=[o.as_dict() for o in result.outcomes], suppression_files=suppression,
-                tables=tables)
+                reports=[o.as_dict() for o in result.outcomes], tables=tables, actions=actions,
+                suppression=suppression)
