@@ -64,4 +64,5 @@ def test_the_median_row_is_each_columns_median_over_mailings(setting):
     assert board.median["revenue_per_recipient"] == pytest.approx(board.table["revenue_per_recipient"].median())
     shown = mailings.labelled(board)
     assert len(shown) == len(board.table) + 1 and shown.iloc[-1]["mailing"].startswith("median mailing of ")
+    assert "posting_id" not in shown.columns and shown["first sent"].iloc[0][:2] == "20"
     assert "opened by people" in shown.columns and "revenue per recipient" in shown.columns

@@ -145,12 +145,12 @@ def scoreboard(model: Model, period: Period, *, opens_params: dict, open_window_
 
 
 def labelled(board: MailingScoreboard) -> pd.DataFrame:
-    """The scoreboard with the median row, its columns named for readers (dates as YYYY-MM-DD)."""
-    table = board.with_median()
+    """The scoreboard with the median row, its columns named for readers (dates as YYYY-MM-DD); the posting
+    ID stays in the CSV, so that the page's table fits."""
+    table = board.with_median().drop(columns="posting_id")
     table["first_send"] = pd.to_datetime(table["first_send"]).dt.strftime("%Y-%m-%d")
-    table["posting_id"] = table["posting_id"].map(lambda v: "" if pd.isna(v) else str(int(v)))   # an id, not a count
     return table.rename(columns={
-        "posting_id": "posting", "mailing": "mailing", "letter": "letter", "first_send": "first sent",
+        "mailing": "mailing", "letter": "letter", "first_send": "first sent",
         "delivered": "delivered", "human_open_rate": "opened by people", "human_click_rate": "clicked by people",
         "unsubscribes": "unsubscribes", "bounces": "bounces", "complaints": "complaints", "orders": "orders",
         "revenue": "revenue", "revenue_per_recipient": "revenue per recipient"})

@@ -158,7 +158,9 @@ def sortable_table_html(df: pd.DataFrame, caption: str, percent: tuple[str, ...]
                 shown = f"{float(value):,.2f}"
             elif column in counts and _finite(value):
                 shown = f"{float(value):,.0f}"
-            cells.append(f"<td data-v='{html.escape(key, quote=True)}'>{html.escape(shown)}</td>")
+            numeric = column in percent or column in intervals or (_finite(value) and not isinstance(value, bool))
+            css = " class='num'" if numeric else ""
+            cells.append(f"<td{css} data-v='{html.escape(key, quote=True)}'>{html.escape(shown)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     script = (
         "<script>(function(){var t=document.getElementById('%s');if(!t)return;"
