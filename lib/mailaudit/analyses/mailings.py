@@ -9,7 +9,7 @@ Every figure counts the posting's sends whose DATE_SENT is in the period (`Perio
   prefetch signature), computed within the posting (``opens.human_open_rate_by_posting``), so that this
   table and the open-inflation report agree. A fraction of delivered.
 * **human_click_rate**: delivered sends with a person's click (``sends.human_clicks`` > 0: the model's
-  machine clicks left out) ÷ delivered.
+  machine clicks left out) ÷ delivered; None for a campaign with click tracking off (TRACK_CLICK 'N').
 * **unsubscribes**: delivered sends followed by an unsubscribe (the recipient's IS_UNSUB flag or an
   unsubscribe row).
 * **bounces**: with a delivery log, sends whose address hard- or soft-bounced (a final non-delivery of that
@@ -43,6 +43,7 @@ MEDIAN_LABEL = "median mailing"
 
 _SENDS = """
     SELECT s.posting_id, any_value(c.name) AS mailing, any_value(l.title) AS letter, min(s.sent_at) AS first_send,
+           coalesce(bool_and(c.track_click), true) AS tracks_clicks,
            count_if(s.delivered) AS delivered,
            count_if(s.delivered AND s.human_clicks > 0) AS human_clickers,
            count_if(s.delivered AND (s.unsubscribed_at IS NOT NULL OR coalesce(s.unsub_flag, false))) AS unsubscribes,
@@ -90,7 +91,8 @@ def scoreboard(model: Model, period: Period, *, opens_params: dict, open_window_
     evidence = evidence or opens.classify_contacts(model, period, opens_params)
     human = opens.human_open_rate_by_posting(evidence, model)[["posting", "human_open_rate"]]
     table = table.merge(human.rename(columns={"posting": "posting_id"}), on="posting_id", how="left")
-    table["human_click_rate"] = table["human_clickers"] / table["delivered"]
+    # a campaign with click tracking off records no click: its click rate is unknown, not 0
+    table["human_click_rate"] = (table["human_clickers"] / table["delivered"]).where(table["tracks_clicks"])
 
     if model.has_delivery_log:
         bounced = model.sql(_LOG_BOUNCES, {**bounds, "end_with_slack": period.end_exclusive + SEND_MATCH_SLACK})
