@@ -20,13 +20,14 @@ def finding(severity, title, anchor, **extra):
     return {"severity": severity, "title": title, "detail": "d", "anchor": anchor, **extra}
 
 
-def test_actions_rank_by_severity_then_share_then_count_and_link_their_evidence(tmp_path):
+def test_actions_rank_by_severity_then_stake_then_share_then_count_and_link_their_evidence(tmp_path):
     (tmp_path / "suppress_hard_bounce.csv").write_text("email\n")
     parts = {
         "data_and_tracking": {"findings": [
             finding("medium", "small share", "finding-1", count=50, of=1000),
             finding("info", "just so you know", "finding-2"),
-            finding("high", "no count", "finding-3")]},
+            finding("high", "no count", "finding-3"),
+            finding("medium", "a stake", "finding-4", count=1, of=1000, stake="revenue 5 RUB")]},
         "list_hygiene": {"findings": [
             finding("medium", "large share", "finding-1", count=10, of=20, unit="contacts", fix="suppress them",
                     evidence="suppress_hard_bounce.csv", stake="bounce rate"),
@@ -35,7 +36,7 @@ def test_actions_rank_by_severity_then_share_then_count_and_link_their_evidence(
         "segments": {"findings": [finding("high", "from a report without a page", "finding-1")]},
     }
     ranked = actions(parts, REPORTS, tmp_path)
-    assert [a["title"] for a in ranked] == ["sends after a bounce", "no count", "large share", "small share"]
+    assert [a["title"] for a in ranked] == ["sends after a bounce", "no count", "large share", "a stake", "small share"]
     first, third = ranked[0], ranked[2]
     assert first["link"] == "list_hygiene.html#finding-2" and first["how_many"] == "5 of 100 sends"
     assert first["evidence"] is None                     # the file is not in the bundle: no dead link

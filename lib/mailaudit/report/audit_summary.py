@@ -2,7 +2,8 @@
 suppression files with their row counts.
 
 Actions are the reports' findings (info findings left out), ranked by severity (high, medium, low), then
-by the share of its whole a finding concerns (`count` ÷ `of`), then by its count; at most MAX_ACTIONS.
+those whose stake (money or deliverability) the report states before those it does not, then by the share
+of its whole a finding concerns (`count` ÷ `of`), then by its count; at most MAX_ACTIONS.
 Each links to the finding in its report page (``<report>.html#finding-<n>``) and to its evidence file
 when the bundle holds one.
 """
@@ -47,7 +48,8 @@ def actions(parts: dict[str, dict], reports: list[dict], bundle: Path, limit: in
                 "stake": finding.get("stake") or "", "report": report["title"],
                 "link": f"{report['html']}#{finding['anchor']}" if finding.get("anchor") else report["html"],
                 "evidence": evidence if evidence and (bundle / evidence).is_file() else None,
-                "_key": (SEVERITY_RANK[finding["severity"]], -(count / of if count and of else 0.0),
+                "_key": (SEVERITY_RANK[finding["severity"]], not finding.get("stake"),
+                         -(count / of if count and of else 0.0),
                          -(count or 0), order)})
     found.sort(key=lambda item: item["_key"])
     return [{k: v for k, v in item.items() if k != "_key"} for item in found[:limit]]
