@@ -993,3 +993,10 @@ def log_quality_table(result: OpensResult) -> pd.DataFrame:
     }
     stats = result.log_stats or {}
     return pd.DataFrame([(labels.get(k, k), v) for k, v in stats.items()], columns=["what", "count"]).set_index("what")
+
+
+def human_open_rate_by_posting(ev: ContactEvidence, model: Model) -> pd.DataFrame:
+    """Per posting of the period: delivered, raw and human open rate (the headline estimator within the
+    posting), inflation in points, prefetch share, title and send date -- the open-inflation report's
+    per-posting figures, for other reports to show the same numbers."""
+    return _by_period_unit(ev.sums.posting, "posting", ev.evidence, model)

@@ -138,11 +138,14 @@ def month_heatmap(monthly: pd.DataFrame, dimension: str, metric: str, period_lab
 
 
 def sortable_table_html(df: pd.DataFrame, caption: str, percent: tuple[str, ...] = (),
-                        intervals: tuple[str, ...] = ()) -> str:
+                        intervals: tuple[str, ...] = (), amounts: tuple[str, ...] = (),
+                        counts: tuple[str, ...] = ()) -> str:
     """An HTML table whose columns sort on a click (a few lines of inline JavaScript, no fetch).
 
     `percent` columns hold fractions shown as percentages; `intervals` columns hold [low, high]
-    fractions shown as "low–high %". Cells keep their raw value in ``data-v`` for sorting.
+    fractions shown as "low–high %"; `amounts` are money (two decimals, thousands separated); `counts`
+    are whole numbers (a median may end in .5: shown rounded). Cells keep their raw value in ``data-v``
+    for sorting.
     """
     table_id = f"seg-{uuid.uuid4().hex[:8]}"
     head = "".join(f"<th style='cursor:pointer' title='sort'>{html.escape(str(c))}</th>" for c in df.columns)
@@ -151,7 +154,13 @@ def sortable_table_html(df: pd.DataFrame, caption: str, percent: tuple[str, ...]
         cells = []
         for column, value in zip(df.columns, record):
             shown, key = _cell(value, column in percent, column in intervals)
-            cells.append(f"<td data-v='{html.escape(key, quote=True)}'>{html.escape(shown)}</td>")
+            if column in amounts and _finite(value):
+                shown = f"{float(value):,.2f}"
+            elif column in counts and _finite(value):
+                shown = f"{float(value):,.0f}"
+            numeric = column in percent or column in intervals or (_finite(value) and not isinstance(value, bool))
+            css = " class='num'" if numeric else ""
+            cells.append(f"<td{css} data-v='{html.escape(key, quote=True)}'>{html.escape(shown)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     script = (
         "<script>(function(){var t=document.getElementById('%s');if(!t)return;"

@@ -146,8 +146,9 @@ def _default_workdir() -> Path:
 class ReportContext:
     """One report's view of the run; see the module docstring."""
 
-    def __init__(self, report: str, params: Params, out_dir: Path, model):
+    def __init__(self, report: str, params: Params, out_dir: Path, model, interactive: bool = False):
         self.report = report
+        self.interactive = interactive   # opened by hand (JupyterLab), not by `mailaudit run`
         self.params = params
         self.period = params.period
         self.out_dir = out_dir
@@ -163,7 +164,11 @@ class ReportContext:
              snapshot_path: str | os.PathLike | None = None) -> "ReportContext":
         """Validate the parameters and open the snapshot the report reads: `snapshot_path` (what
         `mailaudit run` made), else the one the parameters name, else the default snapshot of these
-        parameters, made now if it is missing or does not fit (interactive use)."""
+        parameters, made now if it is missing or does not fit (interactive use).
+
+        Without `snapshot_path` the notebook was opened by hand: every file it writes, suppression files
+        included, masks addresses when privacy.mask_emails (whole addresses are for the bundles of
+        `mailaudit run`, which the secret scan checks), and one printed line says where the files go."""
         from mailaudit.snapshot.store import open_snapshot, snapshot_for
 
         if report not in REPORT_NAMES:
@@ -179,10 +184,15 @@ class ReportContext:
         if not out.is_absolute():
             out = (Path.cwd() / out).resolve()
         out.mkdir(parents=True, exist_ok=True)
-        if snapshot_path is None:
+        interactive = snapshot_path is None
+        if interactive:
             snapshot_path, _manifest = snapshot_for(params, workdir, reuse=True)
+            masked = "addresses masked" if params.mask_emails else "whole addresses (privacy.mask_emails: false)"
+            print(f"Interactive run: tables and suppression files go to {out} ({masked}); "
+                  "`mailaudit run` writes the bundle with whole-address suppression files.")
         memory_mb = int(os.environ.get(ENGINE_MEMORY_ENV) or params.snapshot["memory_mb"])
-        return cls(report, params, out, open_snapshot(Path(snapshot_path), memory_mb))
+        return cls(report, params, out, open_snapshot(Path(snapshot_path), memory_mb),
+                   interactive=interactive)
 
     def sql(self, query: str, params: dict | list | None = None) -> pd.DataFrame:
         """Run SQL on the snapshot's model (sends, reads, clicks, contacts…) and return a DataFrame."""
@@ -224,16 +234,27 @@ class ReportContext:
         self._parts["headline"] = self._clean(text)
         self._save_parts()
 
-    def finding(self, severity: str, title: str, detail: str = "") -> None:
-        """Show a one-line finding with its severity and keep it for summary.json."""
+    def finding(self, severity: str, title: str, detail: str = "", *, count: int | None = None,
+                of: int | None = None, unit: str = "", stake: str | None = None, fix: str | None = None,
+                evidence: str | None = None) -> None:
+        """Show a one-line finding with its severity and keep it for summary.json and the index's audit
+        summary: `count` of `of` `unit` (how many it concerns, of how many), `stake` (the money or
+        deliverability at stake, in words), `fix` (what to do) and `evidence` (a bundle file, such as a
+        suppression file). The finding gets an anchor (``finding-<n>``) the index links to."""
         if severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
         title, detail = self._clean(title), self._clean(detail)
-        self._parts["findings"].append({"severity": severity, "title": title, "detail": detail})
+        anchor = f"finding-{len(self._parts['findings']) + 1}"
+        record = {"severity": severity, "title": title, "detail": detail}
+        extra = {"count": count, "of": of, "unit": unit or None, "stake": self._clean(stake) if stake else None,
+                 "fix": self._clean(fix) if fix else None, "evidence": evidence}
+        record.update({k: json_safe(v) for k, v in extra.items() if v is not None})
+        record["anchor"] = anchor
+        self._parts["findings"].append(record)
         self._save_parts()
         colour, background = _SEVERITY_STYLE[severity]
         display(HTML(
-            f'<div class="finding finding-{severity}" style="border-left:4px solid {colour};'
+            f'<div id="{anchor}" class="finding finding-{severity}" style="border-left:4px solid {colour};'
             f'background:{background};padding:6px 10px;margin:6px 0">'
             f'<strong style="color:{colour};text-transform:uppercase;font-size:0.8em;'
             f'margin-right:8px">{severity}</strong><strong>{html.escape(title)}</strong>'
@@ -264,21 +285,29 @@ class ReportContext:
         folder = self.out_dir / "tables"
         folder.mkdir(exist_ok=True)
         data = mask_frame(df) if self.mask_emails else df
-        write_csv(data, folder / f"{name}.csv", index=not isinstance(df.index, pd.RangeIndex))
+        write_csv(data, folder / f"{name}.csv", index=not isinstance(df.index, pd.RangeIndex),
+                  bom=self.params.csv_bom)
         relative = f"tables/{name}.csv"
         if relative not in self._parts["tables"]:
             self._parts["tables"].append(relative)
         self._save_parts()
         return relative
 
-    def write_suppression(self, reason: str, df: pd.DataFrame) -> str:
+    def write_suppression(self, reason: str, df: pd.DataFrame, *, listed: bool = True,
+                          import_file: bool = False) -> str:
         """Write DIR/suppress_<reason>.csv with whole addresses (the file is for importing into a
-        blacklist); returns its file name, also listed under hygiene.suppression_files."""
+        blacklist; masked in an interactive run with privacy.mask_emails); returns its file name, listed
+        under hygiene.suppression_files unless `listed` is False (a file that combines the reasons).
+        `import_file`: no header line and no byte-order mark, for an import that reads every line as an
+        address."""
         self._check_name(reason)
         filename = f"suppress_{reason}.csv"
-        write_csv(df, self.out_dir / filename)
-        self._parts["suppression_files"][reason] = filename
-        self._save_parts()
+        data = mask_frame(df) if self.interactive and self.mask_emails else df
+        write_csv(data, self.out_dir / filename, bom=self.params.csv_bom and not import_file,
+                  header=not import_file)
+        if listed:
+            self._parts["suppression_files"][reason] = filename
+            self._save_parts()
         return filename
 
     # --- internals --------------------------------------------------------------------------
@@ -301,9 +330,22 @@ class ReportContext:
         self.model.close()
 
 
+DEMO_FALLBACK_WARNING = (
+    "warning: the parameter file names no database and MAILAUDIT_DB_URL is not set: auditing the built-in "
+    "DEMO database; add database: {sqlite: FILE} or {url_env: VARIABLE}, or demo: true to silence this")
+
+
+def audits_demo_by_default(params: Params) -> bool:
+    """True when the parameters fall back to the demo without asking for it (no `database`, no
+    MAILAUDIT_DB_URL, no ``demo: true``): the run says so loudly, on the terminal and on every page."""
+    from mailaudit.sources.db import DEFAULT_URL_ENV
+
+    return params.database is None and not os.environ.get(DEFAULT_URL_ENV) and not params.demo
+
+
 def database_config(params: Params, workdir: Path) -> dict | None:
-    """The `database` section for `resolve_database_url`, with the embedded demo database (the
-    default when neither the file nor MAILAUDIT_DB_URL names one) located under `workdir`."""
+    """The `database` section for `resolve_database_url`. Without one: MAILAUDIT_DB_URL when set, else the
+    embedded demo database under `workdir` (see `audits_demo_by_default` for the warning)."""
     from mailaudit.sources.db import DEFAULT_URL_ENV, DEMO_SQLITE
 
     if params.database is not None and not params.database.get("snapshot"):

@@ -119,9 +119,10 @@ def insert_toc(page: str) -> str:
 
 
 def write_index(path: Path, *, client: str, period: str, source: str, generated_at: str,
-                version: str, reports: list[dict], suppression_files: list[str],
-                tables: list[str]) -> None:
-    """index.html: the cover and one line per report (status, headline or error, link).
+                version: str, reports: list[dict], tables: list[str], actions: list[dict] = (),
+                suppression: list[dict] = ()) -> None:
+    """index.html: the cover, the audit summary (`actions` and `suppression`, see audit_summary.py) and
+    one line per report (status, headline or error, link).
 
     `reports`: dicts with name, status, html (file name or None), log, headline, error, reason.
     """
@@ -130,6 +131,6 @@ def write_index(path: Path, *, client: str, period: str, source: str, generated_
     env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=select_autoescape(["html", "j2"]))
     page = env.get_template("index_page.html.j2").render(
         client=client, period=period, source=source, generated_at=generated_at, version=version,
-        css=report_css(), suppression_files=suppression_files, tables=tables,
+        css=report_css(), tables=tables, actions=list(actions), suppression=list(suppression),
         reports=[{**r, "title": report_title(r["name"])} for r in reports])
     path.write_text(page, encoding="utf-8")

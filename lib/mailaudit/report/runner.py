@@ -34,7 +34,10 @@ from pathlib import Path
 import nbformat
 
 import mailaudit
-from mailaudit.report.context import ENGINE_MEMORY_ENV, WORKDIR_ENV, database_config, mask_text, read_parts
+from mailaudit.report.audit_summary import actions as audit_actions
+from mailaudit.report.audit_summary import suppression_listing
+from mailaudit.report.context import (DEMO_FALLBACK_WARNING, ENGINE_MEMORY_ENV, WORKDIR_ENV, audits_demo_by_default,
+                                     database_config, mask_text, read_parts)
 from mailaudit.report.dotenv import load_env_file
 from mailaudit.report.html import export_report_html, report_title, sanitize_notebook, write_index
 from mailaudit.report.kernel import kill_kernels
@@ -150,6 +153,8 @@ def prepare(params_path: str | os.PathLike, workdir: Path | None = None) -> Sour
             return Source(params=params, url=None, schema=_SnapshotTables(manifest),
                           description=snapshot_description(manifest), snapshot=path)
         url = resolve_database_url(database_config(params, workdir))
+        if audits_demo_by_default(params):
+            print(DEMO_FALLBACK_WARNING, file=sys.stderr, flush=True)
     except (DatabaseConfigError, SnapshotError) as exc:
         raise InputError(str(exc)) from None
     try:
@@ -157,7 +162,8 @@ def prepare(params_path: str | os.PathLike, workdir: Path | None = None) -> Sour
         try:
             with engine.connect() as conn:
                 schema = reflect_schema(conn)
-                description = {**describe_source(url), "layout": schema.layout, "charset": schema.charset}
+                description = {**describe_source(url), "layout": schema.layout, "charset": schema.charset,
+                               "demo_by_default": audits_demo_by_default(params)}
         finally:
             engine.dispose()
     except MissingTableError as exc:
@@ -206,7 +212,8 @@ def make_snapshot(source: Source, workdir: Path, progress: bool) -> None:
         detail = getattr(exc, "orig", None) or exc
         raise InputError("cannot make the snapshot: " + scrub(_one_line(str(detail)), source.url)) from None
     source.snapshot = path
-    source.description = snapshot_description(manifest)
+    source.description = {**snapshot_description(manifest),
+                          "demo_by_default": source.description.get("demo_by_default", False)}
     source.schema = _SnapshotTables(manifest)
     if progress:
         print(f"snapshot: {path} ({manifest['seconds']:.1f} s)", file=sys.stderr, flush=True)
@@ -223,7 +230,8 @@ def source_label(description: dict) -> str:
         parts.append(f"database {description['database']}")
     if description.get("layout"):
         parts.append(f"{description['layout']} sender layout")
-    return ", ".join(parts)
+    label = ", ".join(parts)
+    return f"DEMO DATA (the parameter file names no database): {label}" if description.get("demo_by_default") else label
 
 
 def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only=None,
@@ -424,14 +432,17 @@ def _read_text(path: Path) -> str:
 
 
 def _write_bundle_files(partial: Path, source: Source, result: RunResult, parts: dict, cover: dict) -> None:
+    reports = [{**o.as_dict(), "title": report_title(o.name)} for o in result.outcomes]
+    actions = audit_actions(parts, reports, partial)
+    suppression = suppression_listing(partial)
     summary = build_summary(period=source.params.period, source=source.description,
                             outcomes=[o.as_dict() for o in result.outcomes], parts=parts,
                             run={"kit_version": cover["version"], "generated_at": cover["generated_at"],
                                  "parameters": source.params.to_dict()})
+    summary["audit_summary"] = {"actions": actions, "suppression_files": suppression}
     write_summary(partial / "summary.json", summary)
     tables = sorted(p.relative_to(partial).as_posix() for p in (partial / "tables").glob("*.csv"))
-    suppression = sorted(p.name for p in partial.glob("suppress_*.csv"))
     write_index(partial / "index.html", client=cover["client"], period=cover["period"],
                 source=cover["source"], generated_at=cover["generated_at"], version=cover["version"],
-                reports=[o.as_dict() for o in result.outcomes], suppression_files=suppression,
-                tables=tables)
+                reports=[o.as_dict() for o in result.outcomes], tables=tables, actions=actions,
+                suppression=suppression)
