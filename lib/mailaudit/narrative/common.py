@@ -108,10 +108,10 @@ def interval(low, high, formatter=pct) -> str:
 
 
 def times(ratio) -> str:
-    """A ratio in words-friendly form: 1.6× (or "—")."""
+    """A ratio: 1.06×, 12× (or "—")."""
     if ratio is None or (isinstance(ratio, float) and not math.isfinite(ratio)):
         return "—"
-    return f"{ratio:.2g}×" if ratio < 10 else f"{ratio:,.0f}×"
+    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:,.0f}×"
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:

@@ -18,7 +18,8 @@ def _line_severity(worst: float, lines: tuple[float, ...]) -> str:
 def findings(result: HygieneResult, hygiene: dict, have_log: bool) -> list[Finding]:
     """What to fix, most severe and largest first. Severity scales with size (`severity_by_share` of
     the contacts or sends concerned), kept at medium or above for consent and dead-address problems;
-    per-mailing bounce and complaint rates are judged against the providers' published lines."""
+    mail after an opt-out is always high (each one breaks the person's explicit refusal); per-mailing bounce
+    and complaint rates are judged against the providers' published lines."""
     f, facts = result.figures, result.facts
     contacts = f.get("contacts") or 0
     attempted = facts.get("attempted_sends") or 0
@@ -37,7 +38,7 @@ def findings(result: HygieneResult, hygiene: dict, have_log: bool) -> list[Findi
         "senders (unsubscribes honoured within 48 hours) and is a legal exposure.",
         "exclude the addresses in suppress_unsubscribed.csv from every segment, stop re-importing them into "
         "the campaign's address book and check that the campaign's subscriptions are not reset",
-        floor="medium")
+        floor="high")
     add("sent_after_hard_bounce", f.get("sent_after_hard_bounce"), attempted,
         f"Mail sent to {count(facts.get('addresses_sent_after_hard_bounce'))} addresses that had already "
         "bounced as dead",
@@ -185,3 +186,27 @@ CRM_LABELS = {"crm_contact_id": "CRM contact no.", "opted_out_in_sender": "Opted
               "opted_out_on": "Opted out on"}
 SUPPRESSION_LABELS = {"reason": "Reason", "file": "File", "addresses": "Addresses",
                       "recommended action": "What to do"}
+SUPPRESSION_REASONS = {
+    "hard_bounce": ("Dead addresses (hard bounces)",
+                    "add to the blacklist and unsubscribe in Bitrix; remove only if the bounce is shown wrong"),
+    "soft_bounce_streak": ("Repeatedly refused mailboxes",
+                           "pause; try again after 30–90 days or once the contact confirms the address"),
+    "complaint": ("Spam complaints", "never mail again: the person marked your mail as spam"),
+    "unsubscribed": ("Unsubscribed", "exclude from every campaign and add to the CRM's exclusion list"),
+    "invalid_syntax": ("Invalid addresses", "correct or delete the address in the CRM; it cannot be delivered"),
+    "typo_domain": ("Mistyped domains", "correct the domain (a suggestion is given) after confirming with the contact"),
+    "disposable": ("Throw-away mailboxes", "suppress: nobody reads a throw-away mailbox"),
+    "role_account": ("Role mailboxes", "review: keep a shared mailbox (info@, sales@) only with documented consent"),
+    "duplicate": ("Duplicate mailboxes", "merge with the kept contact; mail one address per mailbox"),
+    "inactive": ("Inactive contacts", "send a re-engagement campaign; suppress those who stay silent"),
+    "no_mail_domain": ("Domains that accept no mail", "suppress; check the domain again before deleting"),
+    "crm_exclusion": ("Opt-outs to exclude in the CRM", "add to the CRM's exclusion list (CRM > Settings > Exclusions)"),
+}
+
+
+def suppression_view(overview: pd.DataFrame) -> pd.DataFrame:
+    """The suppression files with each reason and action in words."""
+    view = overview.copy()
+    view["recommended action"] = view["reason"].map(lambda r: SUPPRESSION_REASONS.get(r, (r, ""))[1])
+    view["reason"] = view["reason"].map(lambda r: SUPPRESSION_REASONS.get(r, (r.replace("_", " "), ""))[0])
+    return view

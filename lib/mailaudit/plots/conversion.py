@@ -56,7 +56,7 @@ def sensitivity(table: pd.DataFrame, period_label: str):
     ax.set_ylabel("attributed revenue")
     thousands_axis(ax)
     ax.set_ylim(bottom=0)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)
 
 
@@ -130,5 +130,5 @@ def followup(table: pd.DataFrame, period_label: str, days: int, top: int = 15):
             color=PALETTE[1], label="no follow-up")
     thousands_axis(ax, "x")
     ax.set_xlabel("engaged recipients")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)

@@ -42,7 +42,7 @@ def bounce_rate_per_posting(by_posting: pd.DataFrame, period_label: str, have_lo
     ax.set_ylim(0, top)
     percent_axis(ax, "y", decimals=0)
     ax.set_ylabel(name.lower())
-    ax.legend(loc="upper left", bbox_to_anchor=(1, 1))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)
 
 
@@ -62,7 +62,7 @@ def complaint_rate_per_posting(by_posting: pd.DataFrame, period_label: str):
     ax.set_ylim(0, top)
     percent_axis(ax, "y", decimals=2)
     ax.set_ylabel("complaint rate")
-    ax.legend(loc="upper left", bbox_to_anchor=(1, 1))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)
 
 
