@@ -174,7 +174,9 @@ ISSUE_LABELS = {"contact_id": "Contact no.", "suggestion": "Suggested correction
 RULE_LABELS = {"bounce_class": "Kind of bounce", "rule": "Rule that matched", "events": "Bounces",
                "addresses": "Addresses", "example": "Typical reply"}
 LOG_FILE_LABELS = {"file": "File", "format": "Format", "lines": "Lines", "events": "Delivery events",
-                   "unparseable": "Lines not understood"}
+                   "unparseable": "Lines not understood", "truncated_lines": "Lines cut short",
+                   "undecodable_lines": "Lines in an unknown encoding", "read_error": "Read error",
+                   "year_source": "Year taken from"}
 UNCLASSIFIED_LABELS = {"reply": "Reply (addresses removed)", "events": "Bounces", "example_status": "Example status"}
 RATE_LABELS = {"posting_id": "Mailing no.", "campaign": "Campaign", "first_send": "First send",
                "provider": "Mailbox provider", "attempted": "Attempted", "sent": "Sent",
