@@ -114,13 +114,14 @@ ARTEFACT_NOTE = ("Differences by mail client, and open and click-to-open rates b
                  "those differences describe machines and who opened rather than the audience. They stay in the tables.")
 
 TABLE_LABELS = {
-    "segment": "Segment", "contacts": "Contacts", "delivered": "Delivered", "open_rate": "Open rate",
-    "open_rate_ci": "Open rate, 95% interval", "human_open_rate": "Human open rate",
-    "human_open_rate_ci": "Human open rate, 95% interval", "click_rate": "Click rate",
-    "click_rate_ci": "Click rate, 95% interval", "ctor": "Click-to-open", "ctor_ci": "Click-to-open, 95% interval",
-    "unsub_rate": "Unsubscribe rate", "unsub_rate_ci": "Unsubscribe rate, 95% interval",
-    "complaint_rate": "Complaint rate", "complaint_rate_ci": "Complaint rate, 95% interval",
-    "error_rate": "Error rate", "error_rate_ci": "Error rate, 95% interval",
+    "segment": "Segment", "contacts": "Contacts", "delivered": "Delivered",
+    "open_rate": "Open rate (95% interval)", "open_rate_ci": "Open rate, 95% interval",
+    "human_open_rate": "Human open rate (95% interval)", "human_open_rate_ci": "Human open rate, 95% interval",
+    "click_rate": "Click rate (95% interval)", "click_rate_ci": "Click rate, 95% interval",
+    "ctor": "Click-to-open (95% interval)", "ctor_ci": "Click-to-open, 95% interval",
+    "unsub_rate": "Unsubscribe rate (95% interval)", "unsub_rate_ci": "Unsubscribe rate, 95% interval",
+    "complaint_rate": "Complaint rate (95% interval)", "complaint_rate_ci": "Complaint rate, 95% interval",
+    "error_rate": "Error rate (95% interval)", "error_rate_ci": "Error rate, 95% interval",
     "previous_open_rate": "Open rate, previous period", "open_rate_change_pp": "Open rate change",
     "tested": "Compared",
 }
@@ -150,9 +151,13 @@ def differences_view(differences: pd.DataFrame) -> pd.DataFrame:
     return view
 
 
+def _in_sentence(name: str) -> str:
+    return name if name.isupper() or name.split()[0].isupper() else name[:1].lower() + name[1:]
+
+
 def scope_line(figures: dict, dimensions, settings) -> str:
     previous = figures.get("previous_period") or {}
     return (f"Compared with the previous period {previous.get('start')} – {previous.get('end')}; compared by "
-            f"{', '.join(DIMENSIONS.get(d, d).lower() for d in dimensions)}; a segment needs at least "
+            f"{', '.join(_in_sentence(DIMENSIONS.get(d, d)) for d in dimensions)}; a segment needs at least "
             f"{settings.min_delivered:,} delivered sends to be tested; significance allows for the number of "
             f"comparisons ({settings.correction} correction).")

@@ -146,17 +146,23 @@ def sortable_table_html(df: pd.DataFrame, caption: str, percent: tuple[str, ...]
     """An HTML table the page's script sorts on a click on a header (see report/templates/sort_tables.js).
 
     `percent` columns hold fractions shown as percentages; `intervals` columns hold [low, high]
-    fractions shown as "low–high %"; `labels` name the columns for a reader. Cells keep their raw value
-    in ``data-v`` for sorting."""
+    fractions: an interval whose rate is a column too (``open_rate_ci`` beside ``open_rate``) is shown
+    in the rate's cell, "41.0% (40.1%–42.0%)", so the table stays narrow enough to print; any other as
+    "low–high". `labels` name the columns for a reader. Cells keep their raw value in ``data-v``."""
     from mailaudit.narrative.common import label
 
+    merged = {c: f"{c}_ci" for c in df.columns if f"{c}_ci" in intervals and f"{c}_ci" in df.columns}
+    columns = [c for c in df.columns if c not in merged.values()]
     head = "".join(f"<th class='{'text' if df[c].dtype == object and c not in percent else 'num'}'>"
-                   f"{html.escape(label(c, labels))}</th>" for c in df.columns)
+                   f"{html.escape(label(c, labels))}</th>" for c in columns)
     body = []
-    for record in df.itertuples(index=False):
+    for record in df.to_dict(orient="records"):
         cells = []
-        for column, value in zip(df.columns, record):
-            shown, key = _cell(value, column in percent, column in intervals)
+        for column in columns:
+            shown, key = _cell(record[column], column in percent, column in intervals)
+            if column in merged and shown != "—":
+                bounds, _ = _cell(record[merged[column]], False, True)
+                shown += f" ({bounds})" if bounds != "—" else ""
             cells.append(f"<td data-v='{html.escape(key, quote=True)}'>{html.escape(shown)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<p class='ma-caption'><strong>{html.escape(caption)}</strong> "
