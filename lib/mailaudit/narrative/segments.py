@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from mailaudit.bitrix.codes import CrmSource
-from mailaudit.narrative.common import Finding, SEVERITY_ORDER, interval, of, pct, severity_by_share, times
+from mailaudit.narrative.common import HIGH_SHARE, SEVERITY_ORDER, Finding, interval, of, pct, times
 
 DIMENSIONS = {"list": "Address book", "provider": "Mailbox provider", "crm_source": "CRM source",
               "tenure": "Time on the list", "client": "Mail client"}
@@ -73,8 +73,8 @@ def findings(differences: pd.DataFrame, total_delivered: int | None = None, limi
 
     Reported: significant within the same mailings after the correction, at least `LARGE_EFFECT` either
     way, not in `NOT_AUDIENCE`; the `limit` largest. Severity scales with the segment's share of the
-    delivered sends (`severity_by_share`, at most medium: a segment difference is an opportunity, not a
-    breakage). A mix effect (a pooled difference that vanishes within mailings) is info: the segment got
+    delivered sends: medium from `HIGH_SHARE` (5%) up, low below (never high: a segment difference is an
+    opportunity, not a breakage). A mix effect (a pooled difference that vanishes within mailings) is info: the segment got
     different letters."""
     if differences.empty:
         return []
@@ -86,7 +86,7 @@ def findings(differences: pd.DataFrame, total_delivered: int | None = None, limi
     out = []
     for r in chosen.to_dict(orient="records"):
         direction = "high" if r["ratio"] > 1 else "low"
-        severity = severity_by_share(int(r["segment_delivered"]), total, ceiling="medium")
+        severity = "medium" if r["segment_delivered"] >= HIGH_SHARE * total else "low"
         out.append(Finding(
             severity,
             f"{who(r['dimension'], r['segment'])} {VERBS[r['metric']]} {how_often(r['ratio'])} "
