@@ -185,7 +185,17 @@ RATE_LABELS = {"posting_id": "Mailing no.", "campaign": "Campaign", "first_send"
                "error_rows": "Sends in error", "error_rate": "Error rate", "complaints": "Complaints",
                "complaint_rate": "Complaint rate"}
 CRM_LABELS = {"crm_contact_id": "CRM contact no.", "opted_out_in_sender": "Opted out by",
-              "opted_out_on": "Opted out on"}
+              "opted_out_on": "Opted out on", "action": "What to do"}
+
+
+def crm_view(remediation: pd.DataFrame) -> pd.DataFrame:
+    """The opt-outs to exclude in the CRM, how each opted out in words (the CSV keeps the evidence codes)."""
+    view = remediation.copy()
+    view["opted_out_in_sender"] = view["opted_out_in_sender"].astype(str).str.replace(
+        r"^contact [A-Z_/]+$", "marked unsubscribed or blacklisted in the sender module", regex=True)
+    if "action" in view:
+        view["action"] = "add to the CRM's exclusion list"
+    return view
 SUPPRESSION_LABELS = {"reason": "Reason", "file": "File", "addresses": "Addresses",
                       "recommended action": "What to do"}
 SUPPRESSION_REASONS = {
