@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -159,6 +160,6 @@ def test_address_columns_are_masked_whole_even_when_invalid(ctx, monkeypatch):
                        "issue": ["invalid_syntax", "invalid_syntax"]})
     ctx.show(df)
     assert "irina527outlook.com" not in shown[0] and "svetlana" not in shown[0]
-    assert "<td class=\"num\">708</td>" in shown[0] and '<td class="text">invalid_syntax</td>' in shown[0]
+    assert re.search(r'<td class="num"[^>]*>708</td>', shown[0]) and re.search(r'<td class="text"[^>]*>invalid_syntax</td>', shown[0])
     ctx.save_table("issues", df)
     assert "irina" not in (ctx.out_dir / "tables" / "issues.csv").read_text()

@@ -62,7 +62,7 @@ def sensitivity(table: pd.DataFrame, period_label: str, currency: str = ""):
     ax.set_ylabel("attributed revenue" + _in(currency))
     thousands_axis(ax)
     ax.set_ylim(bottom=0)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)
 
 
@@ -136,5 +136,5 @@ def followup(table: pd.DataFrame, period_label: str, days: int, top: int = 15):
             color=PALETTE[1], label="no follow-up")
     thousands_axis(ax, "x")
     ax.set_xlabel("engaged recipients")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)

@@ -62,6 +62,20 @@ _SEVERITY_STYLE = {
 }
 
 
+def finding_html(severity: str, title: str, detail: str = "", fix: str = "", anchor: str = "") -> str:
+    """A finding's block: severity tag, what (bold), how many, and its fix on a line of its own; `anchor`
+    is its id, the target of the index's links."""
+    colour, background = _SEVERITY_STYLE[severity]
+    ident = f' id="{html.escape(anchor, quote=True)}"' if anchor else ""
+    return (f'<div{ident} class="finding finding-{severity}" style="border-left:4px solid {colour};'
+            f'background:{background};padding:6px 10px;margin:6px 0">'
+            f'<strong style="color:{colour};text-transform:uppercase;font-size:0.8em;'
+            f'margin-right:8px">{severity}</strong><strong>{html.escape(title)}</strong>'
+            + (f' — {html.escape(detail)}' if detail else "")
+            + (f'<div class="finding-fix"><strong>What to do:</strong> {html.escape(fix)}</div>' if fix else "")
+            + "</div>")
+
+
 def mask_text(text: str) -> str:
     """Mask every address inside a piece of text (``ivan@mail.ru`` -> ``i***@mail.ru``)."""
     return EMAIL_PATTERN.sub(lambda m: emails.mask(m.group(0)), text)
@@ -234,31 +248,44 @@ class ReportContext:
         self._parts["headline"] = self._clean(text)
         self._save_parts()
 
-    def finding(self, severity: str, title: str, detail: str = "", *, count: int | None = None,
-                of: int | None = None, unit: str = "", stake: str | None = None, fix: str | None = None,
+    def finding(self, severity, title: str | None = None, detail: str = "", *, fix: str = "",
+                count: int | None = None, of: int | None = None, unit: str = "", stake: str | None = None,
                 evidence: str | None = None) -> None:
-        """Show a one-line finding with its severity and keep it for summary.json and the index's audit
-        summary: `count` of `of` `unit` (how many it concerns, of how many), `stake` (the money or
-        deliverability at stake, in words), `fix` (what to do) and `evidence` (a bundle file, such as a
-        suppression file). The finding gets an anchor (``finding-<n>``) the index links to."""
+        """Show a finding (severity, what, how many of how many, what to do) and keep it for summary.json
+        and the index's audit summary: `count` of `of` `unit`, `stake` (the money or deliverability at
+        stake, in words), `fix` and `evidence` (a bundle file, such as a suppression file). The finding
+        gets an anchor (``finding-<n>``) the index links to.
+
+        `severity` may instead be a `narrative.common.Finding`, which carries the rest (its
+        `denominator` is `of`; `unit`, `stake` and `evidence` may sit in its `extra`)."""
+        if not isinstance(severity, str):
+            item = severity
+            severity, title, detail, fix = item.severity, item.title, item.detail, item.fix
+            count, of = item.count, item.denominator
+            unit = item.extra.get("unit", unit)
+            stake = item.extra.get("stake", stake)
+            evidence = item.extra.get("evidence", evidence)
         if severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
-        title, detail = self._clean(title), self._clean(detail)
+        title, detail, fix = self._clean(title), self._clean(detail), self._clean(fix)
         anchor = f"finding-{len(self._parts['findings']) + 1}"
         record = {"severity": severity, "title": title, "detail": detail}
-        extra = {"count": count, "of": of, "unit": unit or None, "stake": self._clean(stake) if stake else None,
-                 "fix": self._clean(fix) if fix else None, "evidence": evidence}
-        record.update({k: json_safe(v) for k, v in extra.items() if v is not None})
+        extra = {"fix": fix, "count": count, "of": of, "unit": unit, "stake": self._clean(stake) if stake else None,
+                 "evidence": evidence}
+        record.update({k: v for k, v in extra.items() if v not in (None, "")})
         record["anchor"] = anchor
-        self._parts["findings"].append(record)
+        self._parts["findings"].append(json_safe(record))
         self._save_parts()
-        colour, background = _SEVERITY_STYLE[severity]
-        display(HTML(
-            f'<div id="{anchor}" class="finding finding-{severity}" style="border-left:4px solid {colour};'
-            f'background:{background};padding:6px 10px;margin:6px 0">'
-            f'<strong style="color:{colour};text-transform:uppercase;font-size:0.8em;'
-            f'margin-right:8px">{severity}</strong><strong>{html.escape(title)}</strong>'
-            + (f' — {html.escape(detail)}' if detail else "") + "</div>"))
+        display(HTML(finding_html(severity, title, detail, fix, anchor)))
+    def say(self, text: str) -> None:
+        """A sentence of the report as a paragraph of the page (never console text)."""
+        display(HTML(f"<p class='ma-text'>{html.escape(self._clean(text))}</p>"))
+
+    def key_figures(self, items: list[tuple[str, str]]) -> None:
+        """The report's key numbers as a short list of (what, value) pairs."""
+        rows = "".join(f"<dt>{html.escape(self._clean(what))}</dt><dd>{html.escape(self._clean(value))}</dd>"
+                       for what, value in items)
+        display(HTML(f"<dl class='ma-keys'>{rows}</dl>"))
 
     # --- tables -----------------------------------------------------------------------------
 
@@ -267,13 +294,14 @@ class ReportContext:
         return emails.mask(address) if self.mask_emails else address
 
     def show(self, df: pd.DataFrame, caption: str | None = None, percent: list[str] | tuple = (),
-             max_rows: int = 50) -> None:
-        """Display `df` as an HTML table: addresses masked, counts with thousands separators,
-        the `percent` columns (fractions) as percentages, at most `max_rows` rows. A named
-        index is shown as the first column; an unnamed one is not."""
+             max_rows: int = 50, *, labels: dict | None = None, money=(), currency: str | None = None,
+             of: dict | None = None) -> None:
+        """Display `df` as a sortable HTML table (see `table_html`): addresses masked, reader labels
+        from `labels` (the report's narrative) or the shared ones, numbers formatted by kind, at most
+        `max_rows` rows. A named index is shown as the first column; an unnamed one is not."""
         shown = mask_frame(df) if self.mask_emails else df
         more = len(shown) - max_rows
-        table = table_html(shown.head(max_rows), percent)
+        table = table_html(shown.head(max_rows), percent, labels=labels, money=money, currency=currency, of=of)
         head = f"<p class='ma-caption'><strong>{html.escape(self._clean(caption))}</strong></p>" if caption else ""
         tail = f"<p class='ma-more'>… {more:,} more rows (see tables/ in the bundle)</p>" if more > 0 else ""
         display(HTML(head + table + tail))
@@ -355,32 +383,96 @@ def database_config(params: Params, workdir: Path) -> dict | None:
     return {"sqlite": str(workdir / DEMO_SQLITE)}
 
 
-def table_html(df: pd.DataFrame, percent=()) -> str:
-    """A plain HTML table: numbers right-aligned and formatted, text left-aligned, all escaped."""
-    def label(value) -> str:
-        return " / ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+_RATE_NAME = re.compile(r"(^|_)(rate|share|ctor)(_ci_low|_ci_high|_low|_high)?$")
+_MONEY_NAME = re.compile(r"(^|_)revenue(_|$)|(^|_)(amount|order_value)$")
+_POINTS_NAME = re.compile(r"_pp$")
 
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
-               for c in df.columns]
+
+def table_html(df: pd.DataFrame, percent=(), *, labels: dict | None = None, money=(), currency: str | None = None,
+               of: dict | None = None) -> str:
+    """An HTML table that sorts on a click on its header: reader labels on every column (see
+    `narrative.common.label`), numbers formatted by kind and right-aligned, text left-aligned, all escaped.
+
+    Kinds: rates (the `percent` columns and names ending in ``_rate``, ``_share``, ``ctor``) as
+    percentages; money (the `money` columns and ``revenue`` names) with two decimals and `currency`;
+    ``_pp`` as percentage points; counts with thousands separators; ids plain; yes/no for booleans.
+    `of` maps a count column to its denominator (a column name or a number): the cell reads
+    "1,234 (5.6%)". Every cell keeps its raw value in ``data-v`` for sorting.
+    """
+    from mailaudit.narrative.common import label as reader_label
+
+    def head(value) -> str:
+        return reader_label(value, labels)
+
+    kinds = [_column_kind(c, df[c], percent, money) for c in df.columns]
     with_index = any(name is not None for name in df.index.names)
-    header = ("".join(f"<th>{html.escape(label(n))}</th>" for n in df.index.names) if with_index else "") + \
-        "".join(f'<th class="{"num" if num else "text"}">{html.escape(label(c))}</th>'
-                for c, num in zip(df.columns, numeric))
+    header = ("".join(f'<th class="text">{html.escape(head(n))}</th>' for n in df.index.names) if with_index else "") + \
+        "".join(f'<th class="{"text" if kind == "text" else "num"}">{html.escape(head(c))}</th>'
+                for c, kind in zip(df.columns, kinds))
+    totals = {c: (df[d] if isinstance(d, str) else pd.Series(d, index=df.index)) for c, d in (of or {}).items()}
     rows = []
-    for key, values in zip(df.index, df.itertuples(index=False, name=None)):
-        cells = "".join(f"<th>{html.escape(label(k))}</th>" for k in (key if isinstance(key, tuple) else (key,))) \
-            if with_index else ""
-        for column, value, num in zip(df.columns, values, numeric):
-            if column in percent:
-                text = _format_percent(value)
-            elif _is_identifier(column) and isinstance(value, (int, np.integer)):
-                text = str(value)   # ids without thousands separators
-            else:
-                text = _format_number(value)
-            cells += f'<td class="{"num" if num or column in percent else "text"}">{html.escape(text)}</td>'
+    for position, (key, values) in enumerate(zip(df.index, df.itertuples(index=False, name=None))):
+        cells = "".join(f'<th class="text" data-v="{html.escape(str(k), quote=True)}">{html.escape(_format_number(k))}</th>'
+                        for k in (key if isinstance(key, tuple) else (key,))) if with_index else ""
+        for column, value, kind in zip(df.columns, values, kinds):
+            text = _format_cell(value, kind, currency)
+            if column in totals and kind == "count":
+                total = totals[column].iloc[position]
+                if _finite_number(value) and _finite_number(total) and total:
+                    text += f" ({percent_text(float(value) / float(total))})"
+            cells += (f'<td class="{"text" if kind == "text" else "num"}" data-v="{html.escape(_sort_key(value), quote=True)}">'
+                      f'{html.escape(text)}</td>')
         rows.append(f"<tr>{cells}</tr>")
-    return (f'<table class="ma-table"><thead><tr>{header}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+    return (f'<div class="ma-table-wrap"><table class="ma-table sortable"><thead><tr>{header}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _column_kind(column, values: pd.Series, percent, money) -> str:
+    name = str(column).lower()
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if column in percent or (numeric and _RATE_NAME.search(name)):
+        return "percent"
+    if column in money or (numeric and _MONEY_NAME.search(name)):
+        return "money"
+    if numeric and _POINTS_NAME.search(name):
+        return "points"
+    if numeric and _is_identifier(column):
+        return "id"
+    if pd.api.types.is_bool_dtype(values):
+        return "bool"
+    return "count" if numeric else "text"
+
+
+def _format_cell(value, kind: str, currency: str | None) -> str:
+    if value is None or value is pd.NA or value is pd.NaT or (
+            isinstance(value, (float, np.floating)) and not math.isfinite(value)):
+        return "—"
+    if kind == "percent":
+        return _format_percent(value)
+    if kind == "money" and isinstance(value, (int, float, np.integer, np.floating)):
+        return f"{float(value):,.2f}" + (f" {currency}" if currency else "")
+    if kind == "points" and isinstance(value, (int, float, np.integer, np.floating)):
+        return f"{float(value):+.1f} pp"
+    if kind == "id" and isinstance(value, (int, np.integer, float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return _format_number(value)
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+        and math.isfinite(float(value))
+
+
+def _sort_key(value) -> str:
+    if _finite_number(value):
+        return repr(float(value))
+    if isinstance(value, (bool, np.bool_)):
+        return "1" if value else "0"
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, (list, tuple)) and value and _finite_number(value[0]):
+        return repr(float(value[0]))
+    return str(value)
 
 
 def _is_identifier(column) -> bool:
@@ -390,7 +482,7 @@ def _is_identifier(column) -> bool:
 
 def _format_number(value) -> str:
     if isinstance(value, (bool, np.bool_)):
-        return str(value)
+        return "yes" if value else "no"
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):
@@ -398,11 +490,15 @@ def _format_number(value) -> str:
             return "—"
         if float(value).is_integer() and abs(value) >= 1:
             return f"{value:,.0f}"
-        return f"{value:,.3f}" if abs(value) < 1 else f"{value:,.2f}"
+        if value == 0:
+            return "0"
+        return f"{value:,.3g}" if abs(value) < 1 else f"{value:,.2f}"
     if value is None or value is pd.NA or value is pd.NaT:
         return "—"
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else value.strftime("%Y-%m-%d")
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(_finite_number(v) for v in value):
+        return f"{_format_number(value[0])}–{_format_number(value[1])}"
     return str(value)
 
 

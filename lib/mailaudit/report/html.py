@@ -1,7 +1,7 @@
 """HTML of the bundle: one offline page per executed notebook, and the index page.
 
 Notebook pages go through nbconvert's HTMLExporter with the kit's own ``mailaudit`` template
-(cell markup from ``classic``, a head of our own with no script, CDN or web font), code and
+(cell markup from ``classic``, a head of our own with no CDN or web font; one inline script sorts tables), code and
 prompts excluded, and the ``parameters`` / ``injected-parameters`` cells removed. Tracebacks and
 what cells wrote to stderr stay out of the page (the cover says in one line why a report failed;
 the bundle's logs/<report>.log keeps the rest).
@@ -39,6 +39,12 @@ _TAG = re.compile(r"<[^>]+>")
 @lru_cache(maxsize=1)
 def report_css() -> str:
     return (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def sort_script() -> str:
+    """The page's only script: tables sort on a click on a header (inline, no fetch)."""
+    return (TEMPLATES_DIR / "sort_tables.js").read_text(encoding="utf-8")
 
 
 def report_title(name: str) -> str:
@@ -101,7 +107,7 @@ def export_report_html(nb: nbformat.NotebookNode, html_path: Path, cover: dict) 
     `cover`: client, title, period, source, generated_at, version, status, error, log (the
     bundle's log file of this report).
     """
-    resources = {"mailaudit": {**cover, "css": report_css()}}
+    resources = {"mailaudit": {**cover, "css": report_css(), "sort_script": sort_script()}}
     body, _ = _exporter().from_notebook_node(_reader_outputs(nb), resources=resources)
     html_path.write_text(insert_toc(body), encoding="utf-8")
 
