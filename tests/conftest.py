@@ -126,6 +126,17 @@ def demo_model(demo, tmp_path_factory):
     model.close()
 
 
+@pytest.fixture(scope="session")
+def demo_bundle(demo, tmp_path_factory):
+    """Every report of the shared demo run into one bundle (database, Postfix and access logs) -> its folder."""
+    from mailaudit.report.runner import run_reports
+
+    folder = tmp_path_factory.mktemp("demo-bundle")
+    result = run_reports(_write_demo_params(demo, folder), folder / "bundle", progress=False)
+    assert result.exit_code == 0, "the demo bundle did not build"
+    return result.out_dir
+
+
 @pytest.fixture
 def model_of(tmp_path):
     """A factory: the model of the snapshot of a parameter file (extracted into tmp_path)."""

@@ -92,6 +92,32 @@ def test_unreachable_database_exit_2_without_the_password(workspace, capsys, mon
     assert SECRET not in captured.err + captured.out
 
 
+def test_a_file_without_database_audits_the_demo_loudly_unless_it_says_demo(workspace, capsys, monkeypatch,
+                                                                           no_notebook_may_start):
+    """The contract: without `database`, MAILAUDIT_DB_URL, else the demo — never silently."""
+    root, params = workspace
+    monkeypatch.delenv("MAILAUDIT_DB_URL", raising=False)
+    params.write_text(params.read_text().replace("database: {sqlite: shop.sqlite}\n", ""))
+    (root / "data").mkdir()
+    empty_bitrix_sqlite(root / "data" / "demo.sqlite")
+    assert cli.main(["check", "--params", str(params)]) == 0
+    captured = capsys.readouterr()
+    warning = [line for line in captured.err.splitlines() if "DEMO" in line]
+    assert len(warning) == 1 and "names no database" in warning[0] and "demo: true" in warning[0]
+    assert "demo.sqlite" in captured.out
+    params.write_text(params.read_text() + "demo: true\n")
+    assert cli.main(["check", "--params", str(params)]) == 0
+    assert "DEMO" not in capsys.readouterr().err
+
+
+def test_a_run_that_falls_back_to_the_demo_says_so_on_its_pages():
+    from mailaudit.report.runner import source_label
+
+    description = {"dialect": "sqlite", "database": "demo.sqlite", "layout": "current"}
+    assert not source_label(description).startswith("DEMO")
+    assert source_label({**description, "demo_by_default": True}).startswith("DEMO DATA")
+
+
 def test_missing_core_tables_exit_2(tmp_path, capsys, monkeypatch, no_notebook_may_start):
     monkeypatch.chdir(tmp_path)
     db = empty_bitrix_sqlite(tmp_path / "x.sqlite", without=("b_sender_contact",))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -65,20 +66,58 @@ def test_notes_headline_and_findings_are_kept_and_masked(ctx):
     assert stored["notes"] == ["3 addresses like i***@mail.ru bounced"]
     assert stored["headline"] == "12 contacts to suppress"
     assert stored["findings"] == [{"severity": "high", "title": "Sends after a hard bounce",
-                                   "detail": "to a***@yandex.ru and 4 more"}]
+                                   "detail": "to a***@yandex.ru and 4 more", "anchor": "finding-1"}]
+    ctx.finding("medium", "Unsubscribed people still mailed", count=np.int64(40), of=1200, unit="contacts",
+                stake="complaints from olga@mail.ru's peers", fix="exclude them", evidence="suppress_unsubscribed.csv")
+    assert parts(ctx)["findings"][-1] == {
+        "severity": "medium", "title": "Unsubscribed people still mailed", "detail": "", "count": 40, "of": 1200,
+        "unit": "contacts", "stake": "complaints from o***@mail.ru's peers", "fix": "exclude them",
+        "evidence": "suppress_unsubscribed.csv", "anchor": "finding-2"}
 
 
-def test_tables_are_masked_suppression_files_are_not(ctx):
+def test_tables_are_masked_suppression_files_of_a_run_are_not(ctx, tmp_path):
     df = pd.DataFrame({"email": ["Ivan.Petrov@mail.ru", None], "sends": [3, 4]})
-    assert ctx.save_table("bounced", df) == "tables/bounced.csv"
-    assert (ctx.out_dir / "tables" / "bounced.csv").read_text().splitlines()[1] == "I***@mail.ru,3"
-    assert ctx.write_suppression("hard_bounce", df) == "suppress_hard_bounce.csv"
-    assert "Ivan.Petrov@mail.ru" in (ctx.out_dir / "suppress_hard_bounce.csv").read_text()
-    stored = parts(ctx)
+    # as `mailaudit run` opens it: the snapshot it made is named
+    run = ReportContext.open("list_hygiene", tmp_path / "p.yaml", tmp_path / "run",
+                             tmp_path / "snapshots" / "test-shop.duckdb")
+    assert run.save_table("bounced", df) == "tables/bounced.csv"
+    assert (run.out_dir / "tables" / "bounced.csv").read_text().splitlines()[1] == "I***@mail.ru,3"
+    assert run.write_suppression("hard_bounce", df) == "suppress_hard_bounce.csv"
+    assert "Ivan.Petrov@mail.ru" in (run.out_dir / "suppress_hard_bounce.csv").read_text()
+    stored = read_parts(run.out_dir)["list_hygiene"]
     assert stored["tables"] == ["tables/bounced.csv"]
     assert stored["suppression_files"] == {"hard_bounce": "suppress_hard_bounce.csv"}
     with pytest.raises(ValueError):
-        ctx.save_table("../escape", df)
+        run.save_table("../escape", df)
+    run.close()
+
+
+def test_an_interactive_run_masks_suppression_files_and_says_where_it_writes(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAILAUDIT_WORKDIR", raising=False)
+    params = write_params(tmp_path / "p.yaml", empty_bitrix_sqlite(tmp_path / "shop.sqlite"))
+    context = ReportContext.open("list_hygiene", params, tmp_path / "mine")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and str(tmp_path / "mine") in lines[0] and "addresses masked" in lines[0]
+    context.write_suppression("hard_bounce", pd.DataFrame({"email": ["Ivan.Petrov@mail.ru"]}))
+    text = (tmp_path / "mine" / "suppress_hard_bounce.csv").read_text(encoding="utf-8-sig")
+    assert "I***@mail.ru" in text and "Ivan.Petrov" not in text
+    context.close()
+
+
+def test_csv_files_carry_a_byte_order_mark_unless_turned_off(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAILAUDIT_WORKDIR", raising=False)
+    db = empty_bitrix_sqlite(tmp_path / "shop.sqlite")
+    df = pd.DataFrame({"город": ["Москва"]})
+    for extra, bom in (("", True), ("report: {csv_bom: false}\n", False)):
+        params = write_params(tmp_path / "p.yaml", db, extra)
+        context = ReportContext.open("segments", params, tmp_path / f"out-{bom}")
+        for written in (context.out_dir / context.save_table("cities", df),
+                        context.out_dir / context.write_suppression("cities", df)):
+            assert written.read_bytes().startswith("\ufeff".encode("utf-8")) is bom
+            assert written.read_text(encoding="utf-8-sig").startswith("город")
+        context.close()
 
 
 def test_show_masks_and_formats(ctx, monkeypatch):
@@ -121,6 +160,6 @@ def test_address_columns_are_masked_whole_even_when_invalid(ctx, monkeypatch):
                        "issue": ["invalid_syntax", "invalid_syntax"]})
     ctx.show(df)
     assert "irina527outlook.com" not in shown[0] and "svetlana" not in shown[0]
-    assert "<td class=\"num\">708</td>" in shown[0] and '<td class="text">invalid_syntax</td>' in shown[0]
+    assert re.search(r'<td class="num"[^>]*>708</td>', shown[0]) and re.search(r'<td class="text"[^>]*>invalid_syntax</td>', shown[0])
     ctx.save_table("issues", df)
     assert "irina" not in (ctx.out_dir / "tables" / "issues.csv").read_text()

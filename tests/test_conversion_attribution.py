@@ -534,8 +534,11 @@ def utm_timeline() -> Timeline:
     t.contact(1)
     t.send(1, dt(2026, 1, 3, 9), rid=11)
     t.add("b_sender_mailing_chain", ID=2, MAILING_ID=1, MESSAGE_CODE="mail", MESSAGE_ID="6", TITLE="No medium")
+    t.add("b_sender_mailing_chain", ID=3, MAILING_ID=1, MESSAGE_CODE="mail", MESSAGE_ID="7", TITLE="January news, resent")
     for message, code, value in ((5, "utm_source", "sender"), (5, "utm_medium", "email"),
-                                 (5, "utm_campaign", "news_202601"), (6, "utm_source", "sender")):
+                                 (5, "utm_campaign", "news_202601"), (6, "utm_source", "sender"),
+                                 (7, "utm_campaign", "NEWS_202601"), (7, "utm_source", "sender"),
+                                 (7, "utm_medium", "email")):
         t.add("b_sender_message_utm", MESSAGE_ID=message, CODE=code, VALUE=value)
     deals = [  # (stage, closed, value, {UTM code: value})
         ("S", dt(2026, 1, 9), 500, {"UTM_SOURCE": "sender", "UTM_MEDIUM": "email", "UTM_CAMPAIGN": "news_202601"}),
@@ -556,8 +559,14 @@ def check_utm(result):
     # won deals closed in January with an e-mail utm_medium: 500 and 200 (the medium's case is ignored)
     assert (result.figures["utm"]["deals"], result.figures["utm"]["revenue"]) == (2, 700.0)
     letters = result.utm_letters
-    # "January news" matches the 500 deal only; "No medium" (utm_source=sender only) matches both
-    assert dict(zip(letters["letter"], letters["revenue"])) == {"January news": 500.0, "No medium": 700.0}
+    # "January news" and its resend share one UTM set: one row naming both. The 500 deal matches that set
+    # and "No medium" (utm_source=sender only); it is credited once, to the more specific set.
+    assert dict(zip(letters["letters"], letters["revenue"])) == {"January news; January news, resent": 500.0,
+                                                                 "No medium": 200.0}
+    assert dict(zip(letters["letters"], letters["letter_count"])) == {"January news; January news, resent": 2,
+                                                                      "No medium": 1}
+    # no deal is counted twice: the rows add up to the e-mail-tagged deals they matched
+    assert letters["count"].sum() == 2 and letters["revenue"].sum() == 700.0
 
 
 def test_utm_tagged_deals_are_counted_and_matched_to_letters(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import snapshot_model
 
-from mailaudit.analyses.conversion import analyse_conversion
+from mailaudit.analyses.conversion import analyse_conversion, attributed_sends
 from mailaudit.demo import build_demo
 from mailaudit.period import Period
 from mailaudit.report.runner import run_reports
@@ -144,3 +144,34 @@ def test_snapshot_of_a_server_copy_gives_the_same_figures(server_copy, demo, dem
     on_sqlite = request.getfixturevalue("figures" if layout == "current" else "legacy_figures")
     for key in ("baseline", "click_only", "linking", "followup", "time_to_order", "utm"):
         assert on_server[key] == on_sqlite[key], key
+
+
+def test_no_total_counts_an_order_or_deal_twice(demo, demo_model):
+    params = demo.truth_figures["parameters"]
+    period = Period(date.fromisoformat(params["period"]["start"]), date.fromisoformat(params["period"]["end"]))
+    windows = {"open_window_days": params["conversion"]["open_window_days"],
+               "click_window_days": params["conversion"]["click_window_days"]}
+    result = analyse_conversion(demo_model, period, cohort=params["conversion"]["cohort"], **windows)
+    figures = result.figures
+    credited = attributed_sends(demo_model, period, **windows)
+    # each purchase is credited to one send, and the totals are the sums over distinct purchases
+    assert credited["purchase_id"].is_unique and len(credited) == figures["attributed_orders"]
+    assert credited["value"].sum() == pytest.approx(figures["revenue"], abs=0.01)
+    assert result.converted_sends["revenue"].sum() == pytest.approx(figures["revenue"], abs=0.01)
+    assert sum(c["revenue"] for c in figures["cohorts"]) == pytest.approx(figures["revenue"], abs=0.01)
+    # the UTM table: one row per set of letters; its rows add up to at most the e-mail-tagged deals and orders
+    utm = result.utm_letters
+    assert not utm.duplicated(["utm_set", "entity", "currency"]).any()
+    deals, orders = utm[utm["entity"] == "deal"], utm[utm["entity"] == "order"]
+    assert deals["count"].sum() <= figures["utm"]["deals"] and orders["count"].sum() <= figures["utm"]["orders"]
+    assert deals["revenue"].sum() <= figures["utm"]["revenue"] + 0.01
+    assert (utm["letter_count"] == utm["letters"].str.count("; ") + 1).all()
+
+
+def test_amounts_carry_the_purchases_currency_and_an_incremental_revenue(figures):
+    assert figures["currency"] == "RUB" and figures["currencies"] == ["RUB"]
+    low, high = figures["incremental_revenue_ci"]
+    assert low <= figures["incremental_revenue"] <= high
+    share = figures["baseline"]["incremental_share"]
+    assert figures["incremental_revenue"] == pytest.approx(figures["revenue"] * share, abs=0.01)
+    assert share == pytest.approx(1 - figures["baseline"]["baseline_rate"] / figures["baseline"]["mailed_rate"])

@@ -8,6 +8,7 @@ and PostgreSQL and expect the figures of the SQLite snapshot.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -216,15 +217,22 @@ def test_crm_remediation_list_is_the_unexcluded_opt_outs(audits):
     assert run.crm_remediation["email"].is_unique
 
 
-def test_findings_are_ranked_and_name_the_bitrix_fix(audits):
-    findings = audits["postfix"].findings
-    order = [hyg.SEVERITY_ORDER[f["severity"]] for f in findings]
+def test_findings_are_ranked_plain_and_name_the_bitrix_fix(audits):
+    from mailaudit.narrative import list_hygiene as words
+    from mailaudit.narrative.common import SEVERITY_ORDER
+
+    run = audits["postfix"]
+    findings = words.findings(run, {"unsub_grace_hours": 48, "soft_bounce_streak": 3, "inactive_min_sends": 5,
+                                    "inactive_months": 6}, have_log=True)
+    order = [SEVERITY_ORDER[f.severity] for f in findings]
     assert order == sorted(order)
-    unsub = [f for f in findings if "unsubscribed from that campaign" in f["title"]]
-    assert unsub and unsub[0]["severity"] == "high"
-    crm = [f for f in findings if "not excluded in the CRM" in f["title"]]
-    assert "OnAfterRecipientUnsub" in crm[0]["fix"] and "b_crm_exclusion" in crm[0]["fix"]
-    assert not any("OnSenderMailingUnsubscribe" in f["detail"] for f in findings)
+    unsub = [f for f in findings if f.key == "sent_after_unsubscribe"]
+    assert unsub and unsub[0].severity in ("high", "medium") and "unsubscribed from that campaign" in unsub[0].title
+    crm = [f for f in findings if f.key == "unsubscribed_not_excluded_in_crm"]
+    assert "OnAfterRecipientUnsub" in crm[0].fix and "exclusion list" in crm[0].fix
+    for f in findings:
+        assert f.fix and f.denominator, f.key
+        assert not re.search(r"\bb_[a-z_]+|TYPE_ID|STATUS", f.title + f.detail + f.fix), f.key
 
 
 def test_rate_tables_count_the_periods_delivered_sends(audits, formats_demo):

@@ -38,7 +38,9 @@ def test_defaults_match_the_contract(tmp_path):
     assert params.segments == {"dimensions": ["list", "provider", "crm_source", "tenure", "client"],
                                "custom": [], "correction": "holm", "min_delivered": 500, "human_opens": True}
     assert params.opens == {"apple_ranges": None, "scanner_seconds": 10}
-    assert params.run == {"cell_timeout_seconds": 1800}
+    assert params.run == {"cell_timeout_seconds": 1800, "parallel_reports": 2}
+    assert params.report == {"csv_bom": True, "language": "en"} and params.csv_bom
+    assert params.demo is False
     assert params.reports == list(REPORT_NAMES)
 
 
@@ -169,3 +171,10 @@ def test_to_dict_is_plain_data(tmp_path):
     plain = load(tmp_path, MINIMAL).to_dict()
     assert plain["period"] == {"start": "2026-01-01", "end": "2026-03-31"}
     assert plain["hygiene"]["soft_bounce_streak"] == 3
+
+
+def test_demo_and_csv_bom_are_booleans(tmp_path):
+    params = load(tmp_path, MINIMAL + "demo: true\nreport: {csv_bom: false}\n")
+    assert params.demo is True and params.csv_bom is False
+    assert "demo: expected true or false" in error(tmp_path, MINIMAL + "demo: yes please\n")
+    assert "report.csv_bom: expected true or false" in error(tmp_path, MINIMAL + "report: {csv_bom: 1}\n")

@@ -17,4 +17,6 @@ def test_ratio_ticks_keep_one_and_never_crowd_a_wide_axis():
 def test_small_rates_keep_two_significant_digits_in_the_table():
     table = pd.DataFrame({"segment": ["a"], "complaint_rate": [0.000357], "complaint_rate_ci": [[0.000255, 0.0105]]})
     html = charts.sortable_table_html(table, "t", percent=("complaint_rate",), intervals=("complaint_rate_ci",))
-    assert ">0.036%<" in html and ">0.026%–1.1%<" in html
+    assert ">0.036% (0.026%–1.1%)<" in html          # the interval shares its rate's cell
+    alone = charts.sortable_table_html(table.drop(columns="complaint_rate"), "t", intervals=("complaint_rate_ci",))
+    assert ">0.026%–1.1%<" in alone

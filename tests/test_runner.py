@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 
 import nbformat
 import papermill
@@ -16,6 +18,7 @@ from report_helpers import empty_bitrix_sqlite, write_params, write_report_noteb
 
 OK_BODY = """
 import sys
+import time
 ctx.record("data_and_tracking", {"kernel_python": sys.executable, "tables": len(ctx.model.tables)})
 ctx.note("a note")
 ctx.headline("Tracking is fine")
@@ -276,3 +279,74 @@ def test_a_publish_killed_half_way_beside_user_files_is_finished_by_the_next_run
                             "data_and_tracking.html", "data_and_tracking.ipynb", "logs/data_and_tracking.log"])
     assert (root / "out" / "notes.txt").read_text() == "mine"
     assert not [p for p in root.iterdir() if p.name.startswith(".out")]
+
+
+def _rendezvous(me: str, other: str, folder) -> str:
+    """A notebook body that finishes only if the other report's kernel runs at the same time."""
+    return f"""
+import pathlib, time
+folder = pathlib.Path({str(folder)!r})
+(folder / "{me}").touch()
+deadline = time.monotonic() + 60
+while not (folder / "{other}").exists():
+    if time.monotonic() > deadline:
+        raise RuntimeError("{other} never ran beside {me}")
+    time.sleep(0.1)
+ctx.record("data_and_tracking" if "{me}" == "a" else "hygiene", {{"met": True}})
+"""
+
+
+def test_reports_run_side_by_side_with_the_engine_memory_shared(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    db = empty_bitrix_sqlite(tmp_path / "shop.sqlite")
+    params = write_params(tmp_path / "shop.yaml", db.relative_to(tmp_path),
+                          "reports: [data_and_tracking, list_hygiene]\n"
+                          "snapshot: {memory_mb: 1000}\nrun: {parallel_reports: 2}\n")
+    notebooks = tmp_path / "notebooks"
+    (tmp_path / "meet").mkdir()
+    write_report_notebook(notebooks, "data_and_tracking", _rendezvous("a", "b", tmp_path / "meet")
+                          + "\nimport os\nctx.note('memory ' + os.environ['MAILAUDIT_ENGINE_MEMORY_MB'])")
+    write_report_notebook(notebooks, "list_hygiene", _rendezvous("b", "a", tmp_path / "meet"))
+    result = run_reports(params, tmp_path / "out", notebooks_dir=notebooks, progress=False)
+    assert [o.status for o in result.outcomes] == ["ok", "ok"], result.outcomes
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary["reports"]["data_and_tracking"]["notes"] == ["memory 500"]
+    assert [name for name in summary["reports"]] == ["data_and_tracking", "list_hygiene"]
+    assert "MAILAUDIT_ENGINE_MEMORY_MB" not in os.environ
+    assert os.getcwd() == str(tmp_path), "papermill's process-wide chdir is not used"
+
+
+def test_an_interrupt_while_reports_run_side_by_side_kills_their_kernels(tmp_path, monkeypatch):
+    import threading
+
+    from mailaudit.report import kernel as kernel_module
+
+    monkeypatch.chdir(tmp_path)
+    db = empty_bitrix_sqlite(tmp_path / "shop.sqlite")
+    params = write_params(tmp_path / "shop.yaml", db.relative_to(tmp_path),
+                          "reports: [data_and_tracking, list_hygiene]\nrun: {parallel_reports: 2}\n")
+    notebooks = tmp_path / "notebooks"
+    for name in ("data_and_tracking", "list_hygiene"):
+        write_report_notebook(notebooks, name, f"import pathlib, time\npathlib.Path({str(tmp_path)!r}, '{name}').touch()\n"
+                                               "time.sleep(600)")
+    killed = []
+    real_kill = kernel_module.kill_kernels
+
+    def watch(managers):
+        killed.extend(m.provisioner.process for m in managers if m.provisioner)
+        real_kill(managers)
+
+    monkeypatch.setattr("mailaudit.report.runner.kill_kernels", watch)
+
+    def interrupt_when_both_sleep():
+        while not all((tmp_path / n).exists() for n in ("data_and_tracking", "list_hygiene")):
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGINT)   # as Ctrl-C reaches the runner (the kernels ignore it here)
+
+    started = time.monotonic()
+    threading.Thread(target=interrupt_when_both_sleep, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_reports(params, tmp_path / "out", notebooks_dir=notebooks, progress=False)
+    assert time.monotonic() - started < 120, "the sleeping kernels were not left to finish"
+    assert len(killed) == 2 and all(process.poll() is not None for process in killed)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))

@@ -259,3 +259,34 @@ def test_legacy_layout_sends_reach_contacts_by_address(tmp_path, demo_params):
     assert unmatched <= orphan_rows and email_rows > 5000
     assert model.scalar("SELECT count(*) FROM sends s JOIN contacts c USING (contact_id) WHERE s.email <> c.email") == 0
     model.close()
+
+
+def test_large_logs_are_parsed_in_worker_processes_with_the_same_rows(demo, demo_model, tmp_path, monkeypatch):
+    """Above IN_PROCESS_BYTES the logs are parsed in spawned workers while the database is read; the
+    snapshot's log tables and counts are the same as when they are parsed in the extracting process."""
+    from mailaudit.snapshot import logs as snapshot_logs
+
+    monkeypatch.setattr(snapshot_logs, "IN_PROCESS_BYTES", 0)
+    started = []
+    real = snapshot_logs.LogParsing.__init__
+
+    def watch(self, *args):
+        real(self, *args)
+        started.append(self.pool is not None)
+
+    monkeypatch.setattr(snapshot_logs.LogParsing, "__init__", watch)
+    folder = tmp_path / "worker"
+    folder.mkdir()
+    from conftest import _write_demo_params, snapshot_model
+
+    model = snapshot_model(_write_demo_params(demo, folder), folder / "demo.duckdb")
+    try:
+        assert started == [True]
+        for table in ("logs.delivery_events", "logs.tracking_hits", "logs.delivery_files"):
+            query = f"SELECT * FROM {table} ORDER BY ALL"
+            assert model.sql(query).equals(demo_model.sql(query)), table
+        assert len(model.sql("SELECT * FROM logs.tracking_hits")) > 1000
+        assert model.manifest["logs"] == demo_model.manifest["logs"]
+    finally:
+        model.close()
+    assert not list(folder.glob(".demo.duckdb.logs-*")), "the parsed files are removed"

@@ -601,9 +601,25 @@ def _baseline_table(months, acc, window_days):
         "lift_ci": _interval(*_percentile(lift_b)) if lift is not None else None,
         "difference_pp": float(100 * (mailed_rate - baseline_rate)) if ok else None,
         "difference_pp_ci": _interval(*[100 * x for x in _percentile(diff_b)]) if ok else None,
+        "incremental_share": float(1 - baseline_rate / mailed_rate) if ok and mailed_rate > 0 else None,
         "matched_on": ["posting month", "prior purchase", "tenure"],
     }
-    return table, figures
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share_b = 1 - baseline_b / mailed_b
+    return table, figures, share_b
+
+
+def _incremental_revenue(revenue: float, base: dict, revenue_boot: np.ndarray, share_boot: np.ndarray):
+    """(incremental revenue, its 95% interval): the attributed revenue times the share of the mailed
+    contacts' buying that the not-mailed baseline does not explain, 1 - baseline rate / mailed rate.
+    The interval resamples contacts for both factors at once (the same contact weights in each replicate).
+    Assumes credited purchases would have happened anyway in the baseline's proportion; None without a baseline."""
+    share = base.get("incremental_share")
+    if share is None:
+        return None, None
+    with np.errstate(invalid="ignore"):
+        replicates = revenue_boot * share_boot   # a replicate without mailed buyers has no share: NaN, left out
+    return round(revenue * share, 2), _interval(*_percentile(replicates))
 
 
 # --------------------------------------------------------------------------------------------
@@ -726,43 +742,59 @@ _UTM = """
     ), by_email AS (
         SELECT entity_type_id, entity_id FROM tags WHERE code = 'utm_medium' AND list_contains($mediums, value)
     ), counted AS (
-        SELECT 'deal' AS entity, $deal AS entity_type_id, deal_id AS entity_id, value AS revenue FROM deals
+        SELECT 'deal' AS entity, $deal AS entity_type_id, deal_id AS entity_id, value AS revenue, currency FROM deals
         WHERE won AND coalesce(closed_at, created_at) >= $start AND coalesce(closed_at, created_at) < $end
         UNION ALL
-        SELECT 'order', $order, order_id, value FROM orders
+        SELECT 'order', $order, order_id, value, currency FROM orders
         WHERE NOT cancelled AND ordered_at >= $start AND ordered_at < $end
     )
     SELECT c.* FROM counted c SEMI JOIN by_email b USING (entity_type_id, entity_id)"""
 
 _UTM_LETTERS = """
     WITH letter_tags AS (
-        SELECT u.letter_id, coalesce(l.title, u.letter_id::VARCHAR) AS letter, u.code, lower(u.value) AS value
+        SELECT DISTINCT u.letter_id, coalesce(l.title, u.letter_id::VARCHAR) AS letter, u.code, lower(u.value) AS value
         FROM letter_utm u JOIN letters l USING (letter_id)
         WHERE l.is_email AND list_contains($codes, u.code)
+    ), letter_sets AS (          -- each letter's UTM set, as text
+        SELECT letter_id, any_value(letter) AS letter, count(*) AS n,
+               string_agg(code || '=' || coalesce(value, ''), '&' ORDER BY code, value) AS utm_set
+        FROM letter_tags GROUP BY letter_id
+    ), sets AS (                 -- the letters sharing one UTM set: one group
+        SELECT utm_set, any_value(n) AS n, min(letter_id) AS first_letter, count(*) AS letter_count,
+               string_agg(letter, '; ' ORDER BY letter_id) AS letters
+        FROM letter_sets GROUP BY utm_set
+    ), set_tags AS (
+        SELECT DISTINCT s.utm_set, t.code, t.value FROM letter_sets s JOIN letter_tags t USING (letter_id)
     ), tags AS (
         SELECT entity_type_id, entity_id, code, lower(first(value)) AS value
         FROM crm_utm WHERE entity_type_id IN ($deal, $order) GROUP BY ALL
-    ), sizes AS (
-        SELECT letter_id, count(*) AS n FROM letter_tags GROUP BY letter_id
-    ), matched AS (
-        SELECT t.letter_id, any_value(t.letter) AS letter, e.entity, e.entity_id, any_value(e.revenue) AS revenue
-        FROM letter_tags t
+    ), matched AS (              -- every tag of the set is on the deal or order
+        SELECT t.utm_set, e.entity, e.entity_id, any_value(e.revenue) AS revenue, any_value(e.currency) AS currency
+        FROM set_tags t
         JOIN tags g ON g.code = t.code AND g.value = t.value
         JOIN conv_utm e USING (entity_type_id, entity_id)
-        GROUP BY t.letter_id, e.entity, e.entity_id
-        HAVING count(*) = (SELECT n FROM sizes s WHERE s.letter_id = t.letter_id)
+        GROUP BY t.utm_set, e.entity, e.entity_id
+        HAVING count(*) = (SELECT n FROM sets s WHERE s.utm_set = t.utm_set)
+    ), credited AS (             -- once: to the most specific set it matches (most tags, then the oldest letter)
+        SELECT m.*, row_number() OVER (PARTITION BY m.entity, m.entity_id ORDER BY s.n DESC, s.first_letter) AS nth
+        FROM matched m JOIN sets s USING (utm_set)
     )
-    SELECT letter_id, any_value(letter) AS letter, entity, count(*) AS count, sum(revenue) AS revenue
-    FROM matched GROUP BY letter_id, entity ORDER BY entity, letter_id"""
+    SELECT s.letters, s.letter_count, s.utm_set, c.entity, c.currency, count(*) AS count, sum(c.revenue) AS revenue
+    FROM credited c JOIN sets s USING (utm_set)
+    WHERE c.nth = 1
+    GROUP BY ALL ORDER BY c.entity, revenue DESC, s.letters"""
 
 
 def utm_attribution(cur, model: Model, period: Period):
     """Won deals (and orders) of the period whose utm_medium marks e-mail, matched to letters by their UTM set.
 
     Counted: won deals dated (closed_at, else created_at) in the period, and orders (not cancelled) placed in
-    it. A letter matches when every UTM code the letter sets has the same value on the deal (case-insensitive).
+    it. A UTM set matches when every code it sets has the same value on the deal (case-insensitive). Letters
+    sharing one UTM set cannot be told apart by it: they form one row (`letters`, `letter_count`), and each
+    deal or order is credited once, to the most specific set it matches (the most tags; ties: the set of the
+    oldest letter), so the rows' counts and revenue add up without counting any deal twice.
     """
-    columns = ["letter_id", "letter", "entity", "count", "revenue"]
+    columns = ["letters", "letter_count", "utm_set", "entity", "count", "revenue", "currency"]
     if not model.has("b_crm_utm"):
         return pd.DataFrame(columns=columns), {"deals": None, "revenue": None}
     kinds = {"deal": int(codes.CrmEntityType.DEAL), "order": int(codes.CrmEntityType.ORDER)}
@@ -804,6 +836,55 @@ def analyse_conversion(model: Model, period: Period, *, open_window_days: int = 
         cur.close()
 
 
+def attributed_sends(model: Model, period: Period, *, open_window_days: int = 5,
+                     click_window_days: int = 30) -> pd.DataFrame:
+    """Every purchase credited by last touch to a delivered send of `period`, one row per purchase:
+    purchase_id, recipient_id, contact_id, sent_at and purchased_at (seconds), value, currency. The same rule
+    and windows as `analyse_conversion`, without its intervals, baseline and tables."""
+    empty = pd.DataFrame(columns=["purchase_id", "recipient_id", "contact_id", "sent_at", "purchased_at", "value",
+                                  "currency"])
+    source = purchase_source(model)
+    if source is None:
+        return empty
+    cur = model.con.cursor()
+    try:
+        cur.execute("CREATE TEMP MACRO secs(t) AS epoch_ms(t) // 1000")
+        _prepare_purchases(cur, source)
+        pairs = sort_pairs(touch_pairs(cur, max(open_window_days, click_window_days)))
+        return _credited_in_period(attribute(pairs, click_window_days, open_window_days), _purchase_values(cur),
+                                   period)
+    finally:
+        cur.close()
+
+
+def _purchase_values(cur) -> pd.DataFrame:
+    """purchased_at, value and currency of each purchase, by purchase_id."""
+    return cur.execute("SELECT purchase_id, purchased_at, value, currency FROM conv_purchases").df() \
+        .set_index("purchase_id")
+
+
+def _credited_in_period(chosen: pd.DataFrame, values: pd.DataFrame, period: Period) -> pd.DataFrame:
+    """The chosen (purchase, send) rows with the purchase's time, value and currency, for sends in `period`."""
+    start, end = (int(x) for x in _seconds([period.start_dt, period.end_exclusive]))
+    credited = _with_purchase(chosen, values)
+    return credited[(credited["sent_at"] >= start) & (credited["sent_at"] < end)].reset_index(drop=True)
+
+
+def currency_label(currencies: list[str]) -> str:
+    """What to write beside an amount: the purchases' one currency code, "mixed currencies (RUB, USD)" when
+    they hold several (amounts then add them up unconverted), or "" when the data names none."""
+    if len(currencies) == 1:
+        return currencies[0]
+    return f"mixed currencies ({', '.join(currencies)})" if currencies else ""
+
+
+def money(amount: float | None, currency: str) -> str:
+    """An amount with its currency: "1,867,685.00 RUB"; a dash when unknown."""
+    if amount is None or not np.isfinite(amount):
+        return "—"
+    return f"{amount:,.2f} {currency}".rstrip()
+
+
 def _analyse(cur, model, period, source, windows, cohort, followup_days, contacts_per_chunk, replicates, seed):
     notes: list[str] = []
     open_window_days, click_window_days = windows["open_days"], windows["click_days"]
@@ -817,6 +898,9 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
     if len(currencies) > 1:
         notes.append(f"Purchases are in {len(currencies)} currencies ({', '.join(currencies)}): revenue adds them "
                      "up unconverted.")
+    elif not currencies:
+        notes.append("No order or deal names its currency (CURRENCY / CURRENCY_ID empty): amounts are shown "
+                     "without one.")
     if model.layout == "legacy":
         notes.append("Legacy sender layout: recipient rows reach contacts by their EMAIL; sends to an address "
                      "no contact has count as delivered, but no purchase can be linked to them.")
@@ -829,10 +913,9 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
     # --- attribution: every (purchase, touched send) pair within the longest window
     max_days = max(open_window_days, click_window_days, max(SENSITIVITY_DAYS))
     pairs = sort_pairs(touch_pairs(cur, max_days))
-    values = cur.execute("SELECT purchase_id, purchased_at, value FROM conv_purchases").df().set_index("purchase_id")
-    in_p = lambda df: df[(df["sent_at"] >= p_start) & (df["sent_at"] < p_end)]
-    attributed = in_p(_with_purchase(attribute(pairs, click_window_days, open_window_days), values))
-    click_only = in_p(_with_purchase(attribute(pairs, click_window_days, None), values))
+    values = _purchase_values(cur)
+    attributed = _credited_in_period(attribute(pairs, click_window_days, open_window_days), values, period)
+    click_only = _credited_in_period(attribute(pairs, click_window_days, None), values, period)
     sens = window_sensitivity(pairs, values["value"].reindex(pairs["purchase_id"]).to_numpy(float),
                               ((pairs["sent_at"] >= p_start) & (pairs["sent_at"] < p_end)).to_numpy())
 
@@ -898,7 +981,8 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
     km_counts, data_end = time_to_purchase_counts(cur, period)
     time_to_order, km = _kaplan_meier(km_counts)
     km["censored_at"] = pd.Timestamp(data_end, unit="s").isoformat() if km_counts else None
-    baseline, base_figures = _baseline_table(postings.months, base, click_window_days)
+    baseline, base_figures, incremental_share_boot = _baseline_table(postings.months, base, click_window_days)
+    incremental = _incremental_revenue(revenue, base_figures, rev_boot.sum(axis=1), incremental_share_boot)
     utm_letters, utm_figures = utm_attribution(cur, model, period)
     followup = followup_table(cur, period, followup_days)
 
@@ -917,11 +1001,15 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
         "conversion_rate": conversion_rate,
         "conversion_rate_ci": _interval(*_percentile(total_conv_boot)) if delivered else None,
         "revenue": round(revenue, 2),
+        "currency": currency_label(currencies) or None,
+        "currencies": currencies,
         "revenue_per_recipient": rpr,
         "revenue_per_recipient_ci": _interval(*_percentile(total_rpr_boot)) if delivered else None,
         "attributed_orders": int(len(attributed)),
         "baseline_conversion_rate": base_figures["baseline_rate"],
         "baseline": base_figures,
+        "incremental_revenue": incremental[0],
+        "incremental_revenue_ci": incremental[1],
         "click_only": {
             "converted": int(len(click_sends)),
             "conversion_rate": len(click_sends) / delivered if delivered else None,
@@ -950,7 +1038,8 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
 
 def _empty_result(windows: dict, reason: str) -> ConversionResult:
     figures = {"windows": windows, "source": None, "delivered": None, "converted": None, "conversion_rate": None,
-               "revenue": None, "revenue_per_recipient": None, "baseline_conversion_rate": None, "cohorts": [],
+               "revenue": None, "currency": None, "currencies": [], "revenue_per_recipient": None,
+               "baseline_conversion_rate": None, "incremental_revenue": None, "incremental_revenue_ci": None, "cohorts": [],
                "utm": {"deals": None, "revenue": None}}
     empty = pd.DataFrame()
     return ConversionResult(figures, empty, empty, empty, empty, empty, empty, empty, empty, empty,
@@ -977,7 +1066,7 @@ def _percentile(values: np.ndarray):
 
 def _with_purchase(chosen: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
     out = chosen.astype("int64").join(values, on="purchase_id")
-    return out[["purchase_id", "recipient_id", "contact_id", "sent_at", "purchased_at", "value"]]
+    return out[["purchase_id", "recipient_id", "contact_id", "sent_at", "purchased_at", "value", "currency"]]
 
 
 def _per_send(attributed: pd.DataFrame, w_start: np.ndarray) -> pd.DataFrame:

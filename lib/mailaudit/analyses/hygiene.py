@@ -105,6 +105,7 @@ class HygieneResult:
     crm_remediation: pd.DataFrame
     findings: list[dict] = field(default_factory=list)
     have_log: bool = False              # a delivery log with at least one usable line (an event)
+    facts: dict = field(default_factory=dict)   # what the findings name beyond the figures (people, sends)
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,7 +576,6 @@ def _with_rates(frame: pd.DataFrame, rates: dict[str, tuple[str, str]]) -> pd.Da
 
 SUPPRESSION_COLUMNS = ["email", "reason", "evidence_code", "evidence_text", "evidence_date", "evidence_posting",
                        "recommended_action"]
-SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
 
 
 def _suppression(frame: pd.DataFrame, reason: str, code, text, date, posting, action=None) -> pd.DataFrame:
@@ -776,7 +776,11 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
         by_month=by_month, suppressions=suppressions, crm_remediation=crm_remediation.reset_index(drop=True),
         have_log=have_log,
     )
-    result.findings = findings(result, hygiene, late_sends, after_hard, have_log)
+    result.facts = {
+        "people_sent_after_unsubscribe": int(late_sends["email"].nunique()) if not late_sends.empty else 0,
+        "addresses_sent_after_hard_bounce": int(after_hard["email"].nunique()) if not after_hard.empty else 0,
+        "attempted_sends": int(totals["attempted"]),
+    }
     return result
 
 
@@ -882,133 +886,9 @@ def _whole_addresses(suppressions: dict[str, pd.DataFrame]) -> tuple[dict[str, p
     return kept, left_out
 
 
-def findings(result: HygieneResult, hygiene: dict, late_sends: pd.DataFrame, after_hard: pd.DataFrame,
-             have_log: bool) -> list[dict]:
-    """What to fix, ranked by severity then count: {severity, title, detail, count, risk, fix}."""
-    f = result.figures
-    out: list[dict] = []
-
-    def add(severity, count, title, risk, fix):
-        if count:
-            out.append({"severity": severity, "count": int(count), "title": title, "risk": risk, "fix": fix,
-                        "detail": f"Risk: {risk} Fix: {fix}"})
-
-    add("high", f["sent_after_unsubscribe"],
-        f"{f['sent_after_unsubscribe'] or 0:,} sends to people more than {hygiene['unsub_grace_hours']} h after they "
-        f"unsubscribed from that campaign ({late_sends['email'].nunique() if not late_sends.empty else 0:,} people)",
-        "mail against an explicit opt-out: spam complaints, Gmail/Yahoo bulk-sender violations (48 h rule), legal exposure.",
-        "stop re-importing these contacts into the campaign's address book; exclude suppress_unsubscribed.csv from "
-        "every segment; check that the campaign's subscription (b_sender_mailing_subscription) is not reset.")
-    add("high", f["sent_after_hard_bounce"],
-        f"{f['sent_after_hard_bounce'] or 0:,} sends to addresses that had already hard-bounced "
-        f"({after_hard['email'].nunique() if not after_hard.empty else 0:,} addresses)",
-        "every send to a dead address raises the bounce rate that mailbox providers judge the domain by.",
-        "import suppress_hard_bounce.csv into the blacklist (Settings > Blacklist, b_main_mail_blacklist) and "
-        "unsubscribe those contacts; keep Bitrix's automatic blacklist on.")
-    worst_complaint = result.by_posting["complaint_rate"].max() if not result.by_posting.empty else np.nan
-    if pd.notna(worst_complaint) and worst_complaint >= COMPLAINT_LINES[0]:
-        over = int((result.by_posting["complaint_rate"] >= COMPLAINT_LINES[0]).sum())
-        add("high" if worst_complaint >= COMPLAINT_LINES[1] else "medium", over,
-            f"{over:,} postings with a complaint rate at or above 0.1% (worst {worst_complaint:.2%})",
-            "Gmail and Yahoo reject bulk mail from senders above 0.3% complaints.",
-            "blacklist the addresses in suppress_complaint.csv; mail only recently engaged contacts; make the "
-            "unsubscribe link prominent and RFC 8058 one-click.")
-    if have_log and not result.by_posting.empty:
-        worst = result.by_posting["hard_bounce_rate"].max()
-        if pd.notna(worst) and worst >= BOUNCE_LINES[0]:
-            over = int((result.by_posting["hard_bounce_rate"] >= BOUNCE_LINES[0]).sum())
-            add("high" if worst >= BOUNCE_LINES[1] else "medium", over,
-                f"{over:,} postings with a hard-bounce rate at or above 2% (worst {worst:.1%})",
-                "bounce rates above 2% draw provider filtering; Amazon SES reviews accounts at 5%.",
-                "suppress suppress_hard_bounce.csv before the next send and verify old address books before mailing them.")
-    add("medium", f["unsubscribed_not_excluded_in_crm"],
-        f"{f['unsubscribed_not_excluded_in_crm'] or 0:,} unsubscribed or blacklisted contacts are not excluded in the CRM",
-        "salespeople and CRM automation (robots, one-to-one mail) keep writing to people who opted out.",
-        "import suppress_crm_exclusion.csv into the CRM exclusion list (b_crm_exclusion, TYPE_ID 2), then add an "
-        "event handler on the sender module's OnAfterRecipientUnsub that adds the unsubscribed address to the CRM "
-        "exclusion list (\\Bitrix\\Crm\\Exclusion\\Store::add) so the gap stays closed.")
-    add("medium", f["complaints"], f"{f['complaints'] or 0:,} contacts reported your mail as spam",
-        "each complaint counts against the Gmail/Yahoo 0.1% line.",
-        "never mail them again (suppress_complaint.csv); Bitrix already blacklists them: check no import re-adds them.")
-    add("medium", f["soft_bounce_streak"],
-        f"{f['soft_bounce_streak'] or 0:,} addresses soft-bounced {hygiene['soft_bounce_streak']}+ times in a row",
-        "full or abandoned mailboxes become dead addresses; repeated sends add bounces.",
-        "pause them (suppress_soft_bounce_streak.csv) and retry after 30-90 days.")
-    add("medium", f["sender_block_events"],
-        f"{f['sender_block_events'] or 0:,} bounces were blocks of the sender, not bad addresses",
-        "providers are refusing your mail for reputation or policy reasons; every recipient there is affected.",
-        "check SPF, DKIM and DMARC for the sending domain, Google Postmaster Tools and the provider's block list "
-        "(Microsoft S3150: delist at sender.office.com); slow down sending to that provider.")
-    add("medium", f["typo_domain"], f"{f['typo_domain']:,} addresses with a mistyped domain (gmial.com, mail.ri…)",
-        "they bounce or, worse, reach typo-squatting domains that act as spam traps.",
-        "correct them with the suggestion in suppress_typo_domain.csv after confirming with the contact; add "
-        "double opt-in to the sign-up forms.")
-    add("medium", f["invalid_syntax"], f"{f['invalid_syntax']:,} addresses that are not valid e-mail syntax",
-        "they can never be delivered and count as errors on every send.",
-        "fix or delete them in the CRM (suppress_invalid_syntax.csv); validate the address in web forms.")
-    add("medium", f["inactive"],
-        f"{f['inactive'] or 0:,} contacts got {hygiene['inactive_min_sends']}+ sends in {hygiene['inactive_months']} months "
-        "without opening or clicking",
-        "silent recipients lower engagement, which Gmail and Mail.ru use for inbox placement; old inactive "
-        "addresses become spam traps.",
-        "send them a re-engagement (sunset) campaign, then suppress those who stay silent (suppress_inactive.csv).")
-    add("low", f["disposable_domain"], f"{f['disposable_domain']:,} throw-away (disposable) mailboxes",
-        "nobody reads them after sign-up.", "suppress them (suppress_disposable.csv); block disposable domains in forms.")
-    add("low", f["role_account"], f"{f['role_account']:,} role mailboxes (info@, sales@…)",
-        "shared mailboxes complain more and rarely gave personal consent.",
-        "review suppress_role_account.csv; keep only those with documented consent.")
-    add("low", f["duplicate_contacts"],
-        f"{f['duplicate_contacts']:,} contacts are another spelling of an existing mailbox",
-        "the same person gets the same letter twice.", "merge the duplicates listed in suppress_duplicate.csv.")
-    return sorted(out, key=lambda item: (SEVERITY_ORDER[item["severity"]], -item["count"]))
-
-
 # --------------------------------------------------------------------------------------------
 # 7. views for the report
 # --------------------------------------------------------------------------------------------
-
-FIGURE_DEFINITIONS = {
-    "contacts": "e-mail contacts (b_sender_contact TYPE_ID 1; legacy: rows with an EMAIL)",
-    "invalid_syntax": "contacts whose address is not valid e-mail syntax (email-validator, no DNS)",
-    "role_account": "contacts whose local part is a role mailbox (info, sales, support, noreply…)",
-    "disposable_domain": "contacts on a disposable-domain blocklist domain (disposable-email-domains)",
-    "typo_domain": "contacts whose domain is one or two keystrokes from a popular provider's (gmial.com)",
-    "duplicate_contacts": "contacts reaching the same mailbox as an older contact (Gmail dots and +tags, "
-                          "googlemail.com, Yandex domains…), all but the oldest",
-    "hard_bounce": "addresses with a hard bounce in the delivery log or an automatic b_main_mail_blacklist entry",
-    "soft_bounce_streak": "addresses with N+ soft bounces in a row (no delivery between) from 2+ postings over 7+ days",
-    "sender_block_events": "delivery-log events that were blocks of the sender (reputation, policy), not bad addresses",
-    "sent_after_hard_bounce": "recipient rows sent in the period (any STATUS) after the address's first "
-                              "hard-bounced send, which may be older",
-    "unsubscribed_not_excluded_in_crm": "unsubscribed or blacklisted contacts whose CRM e-mail is in neither "
-                                        "b_crm_exclusion (TYPE_ID 2) nor b_main_mail_blacklist",
-    "sent_after_unsubscribe": "recipient rows of a campaign sent in the period (any STATUS) more than the grace "
-                              "period after the contact unsubscribed from that campaign, which may be older",
-    "complaints": "distinct contacts with a spam complaint (b_sender_abuse)",
-    "inactive": "contacts with the minimum sends in the look-back window and no open or click in it (the "
-                "notes name the evidence when the portal lacks read or click rows)",
-}
-
-
-def figures_table(figures: dict) -> pd.DataFrame:
-    """The contract's figures as a table: figure, value (None = needs data the source lacks), definition."""
-    return pd.DataFrame([{"figure": key, "value": figures.get(key), "definition": text}
-                         for key, text in FIGURE_DEFINITIONS.items()])
-
-
-def headline(result: HygieneResult) -> str:
-    f = result.figures
-    parts = [f"{f['contacts']:,} contacts"]
-    if f.get("hard_bounce") is not None:
-        parts.append(f"{f['hard_bounce']:,} hard-bounced")
-    if f.get("sent_after_unsubscribe"):
-        parts.append(f"{f['sent_after_unsubscribe']:,} sends after unsubscribe")
-    if f.get("sent_after_hard_bounce"):
-        parts.append(f"{f['sent_after_hard_bounce']:,} sends after a hard bounce")
-    high = sum(1 for item in result.findings if item["severity"] == "high")
-    parts.append(f"{high} high-severity finding{'s' if high != 1 else ''}")
-    return "; ".join(parts)
-
 
 def rule_counts(bounce_events: pd.DataFrame) -> pd.DataFrame:
     """Non-delivery events per classifier rule: class, rule, events, addresses, an example reply."""

@@ -1,6 +1,6 @@
 """Data and tracking readiness: what the snapshot holds, its quality, and whether links and clicks are tracked.
 
-Every check returns a count with its denominator and a one-line finding with a severity. Everything is
+Every check returns a count with its denominator (its words and severity are in narrative/data_and_tracking.py). Everything is
 counted in the snapshot (the model's relations; the integrity checks look at the raw Bitrix rows, which
 is what they are about); only small aggregates come back to Python.
 """
@@ -8,7 +8,7 @@ is what they are about); only small aggregates come back to Python.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
@@ -38,20 +38,17 @@ DATE_COLUMNS = {
     "b_sale_order": "DATE_INSERT",
 }
 
-SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
-
 
 @dataclass
 class Check:
-    """One data-quality or tracking check: ``count`` out of ``denominator`` ``unit``."""
+    """One data-quality or tracking check: ``count`` out of ``denominator``, and the facts its finding
+    names (``narrative.data_and_tracking`` words it and judges its severity). A check the source
+    cannot make has ``count`` None and the missing table or column under ``facts["missing"]``."""
 
     key: str
-    title: str
     count: int | None
     denominator: int | None
-    unit: str
-    severity: str
-    finding: str
+    facts: dict = field(default_factory=dict)
 
     @property
     def share(self) -> float | None:
@@ -143,17 +140,12 @@ def data_quality_checks(model: Model, now: datetime | None = None) -> list[Check
     checks = []
     for name, label in (("b_sender_posting_read", "reads"), ("b_sender_posting_click", "clicks")):
         if not model.has(name):
-            checks.append(_missing(f"{label}_without_recipient", f"{label.capitalize()} whose recipient is missing", name))
+            checks.append(_missing(f"{label}_without_recipient", name))
             continue
         total = count(f"SELECT count(*) FROM raw.{name}")
         orphans = count(f"SELECT count(*) FROM raw.{name} e WHERE NOT EXISTS "
                         "(SELECT 1 FROM raw.b_sender_posting_recipient r WHERE r.ID = e.RECIPIENT_ID)")
-        checks.append(Check(
-            f"{label}_without_recipient", f"{label.capitalize()} whose recipient row is missing",
-            orphans, total, f"{label} rows", "medium" if orphans else "info",
-            f"{orphans:,} of {total:,} {label} rows point to no recipient: they count in no rate "
-            "(recipients deleted by a clean-up?)" if orphans else f"every {label[:-1]} row has its recipient",
-        ))
+        checks.append(Check(f"{label}_without_recipient", orphans, total))
     if model.has("b_sender_posting_read", "b_sender_posting_click"):
         # Clicks whose recipient row is gone are counted by the check above, not here.
         clickers, unread = model.row(
@@ -162,45 +154,19 @@ def data_quality_checks(model: Model, now: datetime | None = None) -> list[Check
                           SELECT 1 FROM raw.b_sender_posting_read r WHERE r.RECIPIENT_ID = c.RECIPIENT_ID))
                FROM raw.b_sender_posting_click c
                JOIN raw.b_sender_posting_recipient x ON x.ID = c.RECIPIENT_ID""")
-        checks.append(Check(
-            "clicks_without_read", "Recipients with a click but no read row", unread, clickers,
-            "clicking recipients", "medium" if unread else "info",
-            f"{unread:,} of {clickers:,} clicking recipients have no read row, although Bitrix writes one "
-            "with every click: reads were deleted or imported partially" if unread
-            else "every clicking recipient also has a read row, as Bitrix writes them",
-        ))
+        checks.append(Check("clicks_without_read", unread, clickers))
     checks.append(_recipients_without_contact(model, total_recipients))
     undated = count("SELECT count(*) FROM sends WHERE attempted AND sent_at IS NULL")
     attempted = count("SELECT count(*) FROM sends WHERE attempted")
-    checks.append(Check(
-        "sent_without_date", "Sent recipient rows without a send date", undated, attempted,
-        "sent recipient rows (e-mail, STATUS N or E)", "medium" if undated else "info",
-        f"{undated:,} of {attempted:,} recipient rows marked sent or failed have no DATE_SENT: no report can place "
-        "them in a period, so every rate leaves them out" if undated else "every sent recipient row has its send date",
-    ))
+    checks.append(Check("sent_without_date", undated, attempted))
     blank = count("SELECT count(*) FROM contacts WHERE is_email_contact AND email IS NULL")
     contacts = count("SELECT count(*) FROM contacts WHERE is_email_contact")
-    checks.append(Check(
-        "contacts_without_address", "E-mail contacts with a blank address", blank, contacts, "e-mail contacts",
-        "low" if blank else "info",
-        f"{blank:,} of {contacts:,} e-mail contacts have an empty address: they cannot be mailed, checked or "
-        "suppressed" if blank else "every e-mail contact has an address",
-    ))
+    checks.append(Check("contacts_without_address", blank, contacts))
     future = count("SELECT count(*) FROM raw.b_sender_posting_recipient WHERE DATE_SENT > $now", {"now": now})
-    checks.append(Check(
-        "sends_in_future", "Recipient rows sent after today", future, total_recipients, "recipient rows",
-        "medium" if future else "info",
-        f"{future:,} recipient rows carry a send date after {now:%Y-%m-%d}: the server clock or an import is wrong"
-        if future else "no send date lies in the future",
-    ))
+    checks.append(Check("sends_in_future", future, total_recipients, {"today": now.date()}))
     early = count("SELECT count(*) FROM raw.b_sender_posting_recipient r JOIN raw.b_sender_posting p "
                   "ON p.ID = r.POSTING_ID WHERE r.DATE_SENT < p.DATE_CREATE")
-    checks.append(Check(
-        "sends_before_posting", "Recipient rows sent before their posting was created", early,
-        total_recipients, "recipient rows", "low" if early else "info",
-        f"{early:,} recipient rows were sent before their posting existed: dates were rewritten or imported"
-        if early else "no recipient was sent before its posting was created",
-    ))
+    checks.append(Check("sends_before_posting", early, total_recipients))
     return _nothing_to_check(checks)
 
 
@@ -208,8 +174,8 @@ def _nothing_to_check(checks: list[Check]) -> list[Check]:
     """A check over no rows (a period without sends, a table without rows) is null, not a clean 0."""
     for check in checks:
         if check.denominator == 0:
-            check.count, check.severity = None, "info"
-            check.finding = f"nothing to check: no {check.unit}"
+            check.count = None
+            check.facts["nothing"] = True
     return checks
 
 
@@ -217,17 +183,10 @@ def _recipients_without_contact(model: Model, total: int) -> Check:
     if model.layout == "legacy":
         missing = model.scalar("SELECT count(*) FROM raw.b_sender_posting_recipient "
                                "WHERE address(EMAIL) IS NULL")
-        what = "have no e-mail address"
     else:
         missing = model.scalar("SELECT count(*) FROM raw.b_sender_posting_recipient r WHERE NOT EXISTS "
                                "(SELECT 1 FROM raw.b_sender_contact c WHERE c.ID = r.CONTACT_ID)")
-        what = "point to no contact"
-    return Check(
-        "recipients_without_contact", "Recipient rows without a contact", missing, total, "recipient rows",
-        "medium" if missing else "info",
-        f"{missing:,} of {total:,} recipient rows {what}: they cannot be segmented or linked to orders"
-        if missing else "every recipient row has its contact",
-    )
+    return Check("recipients_without_contact", missing, total, {"legacy": model.layout == "legacy"})
 
 
 def reads_per_recipient(model: Model) -> pd.DataFrame:
@@ -247,35 +206,15 @@ def tracking_checks(model: Model, period: Period) -> tuple[list[Check], pd.DataF
     Returns the checks and one row per letter (its UTM codes, links, links lacking UTM).
     """
     letters = letters_sent_in(model, period)
-    checks = []
-    n_letters = len(letters)
     incomplete = letters[letters["missing_utm"] != ""]
-    checks.append(Check(
-        "letters_missing_utm", "Letters whose UTM set lacks utm_source, utm_medium or utm_campaign",
-        len(incomplete), n_letters, "letters sent in the period", "high" if len(incomplete) else "info",
-        f"{len(incomplete):,} of {n_letters:,} letters sent in the period lack "
-        + ", ".join(sorted({c for m in incomplete["missing_utm"] for c in m.split(", ")}))
-        + ": visits and orders from them are not credited to e-mail in web analytics or b_crm_utm; "
-        "fill the letter's UTM fields in the sender module" if len(incomplete)
-        else "every letter sent in the period has utm_source, utm_medium and utm_campaign",
-    ))
-    checks.append(_click_tracking(model, period))
+    missing_codes = sorted({c for m in incomplete["missing_utm"] for c in m.split(", ")})
     links = int(letters["links"].sum())
-    untagged = int(letters["links_without_utm"].sum())
-    effective = int(letters["links_reaching_site_untagged"].sum())
-    checks.append(Check(
-        "links_without_utm", "Links in letter HTML without UTM parameters", untagged, links,
-        "links in letters sent in the period", "info",
-        f"{untagged:,} of {links:,} links carry no UTM parameters in the letter HTML; Bitrix appends the "
-        "letter's UTM set when it sends, so this matters only where that set is incomplete",
-    ))
-    checks.append(Check(
-        "links_reaching_site_untagged", "Links that reach the site without a complete UTM set", effective,
-        links, "links in letters sent in the period", "medium" if effective else "info",
-        f"{effective:,} of {links:,} links will reach the site without utm_source, utm_medium and "
-        "utm_campaign (neither in the link nor in the letter's UTM set)" if effective
-        else "every link reaches the site with a complete UTM set",
-    ))
+    checks = [
+        Check("letters_missing_utm", len(incomplete), len(letters), {"missing_codes": missing_codes}),
+        _click_tracking(model, period),
+        Check("links_without_utm", int(letters["links_without_utm"].sum()), links),
+        Check("links_reaching_site_untagged", int(letters["links_reaching_site_untagged"].sum()), links),
+    ]
     return _nothing_to_check(checks), letters
 
 
@@ -333,32 +272,17 @@ def _has_complete_utm(link: str) -> bool:
 
 def _click_tracking(model: Model, period: Period) -> Check:
     if "TRACK_CLICK" not in model.columns("b_sender_mailing"):
-        return _missing("campaigns_click_tracking_off", "Campaigns with click tracking off",
-                        "b_sender_mailing.TRACK_CLICK")
+        return _missing("campaigns_click_tracking_off", "b_sender_mailing.TRACK_CLICK")
     campaigns = model.sql(
         "SELECT campaign_id, name, coalesce(NOT track_click, false) AS off FROM campaigns WHERE campaign_id IN "
         "(SELECT campaign_id FROM postings WHERE started_at >= $start AND started_at < $end) ORDER BY campaign_id",
         _started_in(period))
-    off = list(campaigns.loc[campaigns["off"].astype(bool), "name"].fillna("(no name)"))
-    return Check(
-        "campaigns_click_tracking_off", "Campaigns with click tracking off (TRACK_CLICK = 'N')", len(off),
-        len(campaigns), "campaigns that sent in the period", "high" if off else "info",
-        f"{len(off):,} of {len(campaigns):,} campaigns send without click tracking ({'; '.join(off[:3])}): "
-        "their clicks, click-anchored open estimates and click attribution are blind; switch on "
-        "'Track clicks' in the campaign settings" if off
-        else "every campaign that sent in the period tracks clicks",
-    )
+    off = list(campaigns.loc[campaigns["off"].astype(bool), "name"].fillna(""))
+    return Check("campaigns_click_tracking_off", len(off), len(campaigns), {"campaigns": off})
 
 
-def _missing(key: str, title: str, what: str) -> Check:
-    return Check(key, title, None, None, "", "info", f"cannot check: {what} is not in this database")
-
-
-def checks_frame(checks: list[Check]) -> pd.DataFrame:
-    """Checks ranked by severity, for the report table and tables/*.csv."""
-    frame = pd.DataFrame([asdict(c) | {"share": c.share} for c in checks])
-    frame["rank"] = frame["severity"].map(SEVERITY_ORDER)
-    return frame.sort_values(["rank", "key"]).drop(columns="rank").reset_index(drop=True)
+def _missing(key: str, what: str) -> Check:
+    return Check(key, None, None, {"missing": what})
 
 
 def figures(checks: list[Check], letters: pd.DataFrame) -> dict:

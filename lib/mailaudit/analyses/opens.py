@@ -931,58 +931,6 @@ def headline(result: OpensResult) -> str:
             f"{f['machine_open_share']:.0%} of opens are machine opens (estimated from {source}).")
 
 
-def findings(result: OpensResult) -> list[tuple[str, str, str]]:
-    """(severity, title, detail) for the report, from the figures."""
-    f, out = result.figures, []
-    if f.get("human_open_rate") is None:
-        return out
-    inflation = (f["raw_open_rate"] - f["human_open_rate"]) * 100
-    severity = "high" if inflation >= 10 else "medium" if inflation >= 4 else "low"
-    out.append((severity, f"Open Rate overstates people's opens by {inflation:.1f} percentage points",
-                f"{f['unique_opens']:,} of {f['delivered']:,} delivered rows have a read; an estimated "
-                f"{f['machine_open_share']:.0%} of those opens are machine opens (Apple's privacy proxy, "
-                "security scanners). Compare mailings and segments on the human open rate or on clicks."))
-    apple = f["by_client"].get("apple") or {}
-    if apple.get("inflation_pp") is not None and apple.get("delivered"):
-        out.append(("medium" if apple["inflation_pp"] >= 20 else "low",
-                    f"Apple Mail contacts: Open Rate {apple['raw_open_rate']:.0%}, people about "
-                    f"{apple['human_open_rate']:.0%}",
-                    f"{f['apple_share']:.0%} of delivered rows go to Apple Mail contacts; their pixel is "
-                    "loaded by Apple's proxy whether or not they read."))
-    spread = f.get("estimator_spread_pp")
-    if spread is not None and spread >= 5:
-        out.append(("info", f"The estimators disagree by {spread:.1f} points",
-                    "Each rests on a different assumption (see the table); the headline uses "
-                    f"{f['headline_estimator'].replace('_', ' ')}."))
-    if not result.by_posting.empty and {"rank_raw", "rank_human"} <= set(result.by_posting.columns):
-        last = result.by_posting.head(15)
-        moved = int((last["raw_open_rate"].rank(ascending=False, method="first")
-                     != last["human_open_rate"].rank(ascending=False, method="first")).sum())
-        if moved:
-            out.append(("info", f"{moved} of the last {len(last)} mailings change rank once machine opens are removed",
-                        "A letter that looked best by Open Rate may only have gone to more Apple Mail users."))
-    return out
-
-
-def summary_table(result: OpensResult) -> pd.DataFrame:
-    """The headline figures as a two-column table of formatted text."""
-    f = result.figures
-    ci = f.get("human_open_rate_ci") or [None, None]
-    def pct(x):
-        return "—" if x is None else f"{x:.1%}"
-
-    rows = [
-        ("delivered letters (recipient rows sent OK)", f"{f['delivered']:,}"),
-        ("opened letters (≥ 1 read row)", f"{f['unique_opens']:,}"),
-        ("Open Rate as Bitrix counts it", pct(f["raw_open_rate"])),
-        (f"human open rate ({f.get('headline_estimator', '').replace('_', ' ')})", pct(f["human_open_rate"])),
-        ("human open rate, 95% interval", f"{pct(ci[0])} – {pct(ci[1])}"),
-        ("machine opens among opens", pct(f["machine_open_share"])),
-        ("letters to Apple Mail contacts", pct(f.get("apple_share"))),
-    ]
-    return pd.DataFrame(rows, columns=["figure", "value"]).set_index("figure")
-
-
 def access_log_notes(log_stats: dict) -> list[str]:
     """A note naming each access-log file without a usable line (no sender hit) and each file that could
     not be read to its end."""
@@ -1004,18 +952,8 @@ def log_files_table(result: OpensResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=access_logs.FILE_COLUMNS)
 
 
-def log_quality_table(result: OpensResult) -> pd.DataFrame:
-    labels = {
-        "files": "log files read", "lines": "lines", "unparsed_lines": "tracking lines in an unknown format",
-        "tracking_lines": "requests to the pixel or click endpoints", "sender_opens": "campaign pixel hits",
-        "sender_clicks": "campaign click hits", "crm_hits": "CRM one-to-one mail hits (not campaigns)",
-        "other_module_hits": "hits of other modules", "garbage_tags": "tags that decode to no recipient",
-        "failed_requests": "failed requests (HTTP ≥ 400)",
-        "undecodable_lines": "other lines with bytes that are not UTF-8 (binary junk)", "unreadable_files": "log files that could not be read",
-        "orphan_recipient_hits": "hits whose tag names a recipient that does not exist",
-        "orphan_recipients": "recipient ids named by such tags",
-        "outside_period_hits": "hits of letters sent outside the period (or not delivered)",
-        "opened_rows_in_log_share": "opened letters of the period seen in the log (fraction)",
-    }
-    stats = {k: v for k, v in (result.log_stats or {}).items() if k != "per_file"}
-    return pd.DataFrame([(labels.get(k, k), v) for k, v in stats.items()], columns=["what", "count"]).set_index("what")
+def human_open_rate_by_posting(ev: ContactEvidence, model: Model) -> pd.DataFrame:
+    """Per posting of the period: delivered, raw and human open rate (the headline estimator within the
+    posting), inflation in points, prefetch share, title and send date -- the open-inflation report's
+    per-posting figures, for other reports to show the same numbers."""
+    return _by_period_unit(ev.sums.posting, "posting", ev.evidence, model)

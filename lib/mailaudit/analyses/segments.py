@@ -677,8 +677,7 @@ def marketer_sentence(difference: dict) -> str:
         difference["dimension"], f"Contacts with {difference['dimension']} = {difference['segment']}")
     low, high = difference["ci"]
     return (f"{who} {_METRIC_VERBS[difference['metric']]} {_how_often(difference['ratio'])} the "
-            f"{difference['versus']}, in the same mailings (95% interval {low:.2f}–{high:.2f}×, "
-            f"adjusted p = {difference['p_adjusted']:.2g})")
+            f"{difference['versus']}, in the same mailings (95% interval {low:.2f}–{high:.2f}×)")
 
 
 TABLE_COLUMNS = ["segment", "contacts", "delivered", "open_rate", "open_rate_ci", "human_open_rate",
@@ -691,29 +690,6 @@ def dimension_table(metrics: pd.DataFrame, dimension: str) -> pd.DataFrame:
     """The table shown for one dimension: one row per segment, largest first."""
     rows = metrics[metrics["dimension"] == dimension]
     return rows[[c for c in TABLE_COLUMNS if c in rows.columns]].reset_index(drop=True)
-
-
-def findings(differences: pd.DataFrame, limit: int = 10) -> list[tuple[str, str, str]]:
-    """(severity, title, detail): the `limit` largest significant differences, then every mix effect
-    on open or click rate. The full list is the differences table."""
-    if differences.empty:
-        return []
-    out = []
-    significant = differences[differences["significant"]].copy()
-    significant["size"] = np.abs(np.log(significant["ratio"]))
-    for record in significant.sort_values("size", ascending=False).head(limit).to_dict(orient="records"):
-        severity = "medium" if record["size"] >= np.log(1.5) else "low"
-        out.append((severity, marketer_sentence(record),
-                    f"{record['segment_delivered']:,} delivered sends against {record['versus_delivered']:,}; "
-                    f"pooled over all mailings the ratio is {record['raw_ratio']:.2f}"))
-    mixed = differences[differences["mix_effect"] & differences["metric"].isin(["open_rate", "click_rate"])]
-    for record in mixed.to_dict(orient="records"):
-        verb = _METRIC_VERBS[record["metric"]]
-        out.append(("info", f"Mix effect: {record['segment']} ({record['dimension']}) seem to {verb} "
-                            f"{_how_often(record['raw_ratio'])} the {record['versus']}, but not in the same mailings",
-                    f"within postings the ratio is {record['ratio']:.2f} (95% interval {record['ci'][0]:.2f}–"
-                    f"{record['ci'][1]:.2f}): they received different letters, they do not behave differently"))
-    return out
 
 
 def headline(differences: pd.DataFrame, correction: str) -> str:

@@ -138,6 +138,18 @@ class DealSemantic:
     LOST = "F"
 
 
+class CrmSource:
+    """b_crm_contact.SOURCE_ID: the CRM's standard sources (a portal may add its own), with the names
+    Bitrix24 shows for them."""
+
+    LABELS = {
+        "CALL": "Call", "EMAIL": "E-mail", "WEB": "Website", "ADVERTISING": "Advertising",
+        "PARTNER": "Existing client", "RECOMMENDATION": "By recommendation", "TRADE_SHOW": "Show or exhibition",
+        "WEBFORM": "CRM form", "CALLBACK": "Callback", "RC_GENERATOR": "Sales boost", "STORE": "Online store",
+        "OTHER": "Other", "SELF": "Personal contact", "BOOKING": "Online booking",
+    }
+
+
 CRM_ACTIVITY_EMAIL = 4
 """b_crm_act.TYPE_ID of an e-mail activity."""
 

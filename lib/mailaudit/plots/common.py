@@ -70,17 +70,31 @@ def finish(fig):
     return fig
 
 
-def show(fig) -> None:
-    """Display the figure once, as a PNG with its title and subtitle as alternative text, and
-    release it."""
+def show(fig, alt: str | None = None) -> None:
+    """Display the figure once, as a PNG whose alternative text is `alt` (else the chart's own
+    description: the title and subtitle `figure` set, or the figure's and axes' titles), and release
+    it. `None` (a chart with nothing to draw) shows nothing."""
     from io import BytesIO
 
     from IPython.display import Image, display
 
+    if fig is None:
+        return
+    text = alt or describe(fig)
     buffer = BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight", facecolor="white")
     plt.close(fig)
-    display(Image(data=buffer.getvalue(), format="png", alt=fig.get_label() or None))
+    display(Image(data=buffer.getvalue(), format="png", alt=text, metadata={"alt": text}))
+
+
+def describe(fig) -> str:
+    """A chart's description from its own texts: the label `figure` set, else the suptitle and the
+    titles of its axes."""
+    if fig.get_label():
+        return fig.get_label()
+    texts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) is not None else []
+    texts += [ax.get_title(loc=loc) for ax in fig.axes for loc in ("center", "left") if ax.get_title(loc=loc)]
+    return ". ".join(dict.fromkeys(t.strip() for t in texts if t.strip())) or "Chart"
 
 
 def percent_axis(ax, axis: str = "y", decimals: int = 0) -> None:

@@ -16,8 +16,13 @@ from mailaudit.plots.common import (
 )
 
 
-def cohorts(table: pd.DataFrame, period_label: str, windows: dict):
-    """Conversion rate per send cohort (Wilson 95% interval) and revenue per recipient (bootstrap 95%)."""
+def _in(currency: str) -> str:
+    return f" ({currency})" if currency else ""
+
+
+def cohorts(table: pd.DataFrame, period_label: str, windows: dict, currency: str = ""):
+    """Conversion rate per send cohort (Wilson 95% interval) and revenue per recipient (bootstrap 95%), in
+    `currency` (the purchases' code; "" when unknown)."""
     apply_theme()
     fig, (left, right) = figure(
         "Conversion and revenue per recipient by send cohort",
@@ -37,12 +42,13 @@ def cohorts(table: pd.DataFrame, period_label: str, windows: dict):
         ax.grid(axis="x", visible=False)
     percent_axis(left, decimals=1)
     left.set_ylabel("converted ÷ delivered")
-    right.set_ylabel("revenue per delivered send")
+    right.set_ylabel("revenue per delivered send" + _in(currency))
     return finish(fig)
 
 
-def sensitivity(table: pd.DataFrame, period_label: str):
-    """Attributed revenue as the attribution window grows from 1 to 30 days: last touch and click only."""
+def sensitivity(table: pd.DataFrame, period_label: str, currency: str = ""):
+    """Attributed revenue (in `currency`) as the attribution window grows from 1 to 30 days: last touch and
+    click only."""
     apply_theme()
     fig, ax = figure(
         "Attributed revenue depends on the window you choose",
@@ -53,10 +59,10 @@ def sensitivity(table: pd.DataFrame, period_label: str):
     ax.plot(table["window_days"], table["click_only_revenue"], color=PALETTE[1], marker="o", ms=3,
             label="click only")
     ax.set_xlabel("attribution window, days")
-    ax.set_ylabel("attributed revenue")
+    ax.set_ylabel("attributed revenue" + _in(currency))
     thousands_axis(ax)
     ax.set_ylim(bottom=0)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)
 
 
@@ -130,5 +136,5 @@ def followup(table: pd.DataFrame, period_label: str, days: int, top: int = 15):
             color=PALETTE[1], label="no follow-up")
     thousands_axis(ax, "x")
     ax.set_xlabel("engaged recipients")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)

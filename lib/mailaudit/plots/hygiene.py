@@ -22,15 +22,15 @@ def _rate_column(have_log: bool) -> tuple[str, str, str]:
     """(column, name, what it counts) of the bounce rate shown: log hard bounces, else Bitrix error rows."""
     if have_log:
         return ("hard_bounce_rate", "Hard-bounce rate",
-                "addresses that hard-bounced (delivery log) / recipient rows sent (STATUS 'N' or 'E')")
+                "dead addresses found in the mail server's log ÷ sends attempted (sent or in error)")
     return ("error_rate", "Error rate (no delivery log)",
-            "recipient rows with STATUS 'E' / rows with STATUS 'N' or 'E'")
+            "sends Bitrix marked as errors ÷ sends attempted (sent or in error)")
 
 
 def bounce_rate_per_posting(by_posting: pd.DataFrame, period_label: str, have_log: bool):
     """Each posting's hard-bounce (or error) rate by its send date, with the 2% / 5% / 10% lines."""
     column, name, counts = _rate_column(have_log)
-    fig, ax = figure(f"{name} of each posting", f"{counts}; one dot per posting sent in {period_label}",
+    fig, ax = figure(f"{name} of each mailing", f"{counts}; one dot per mailing sent in {period_label}",
                      size=(9, 3.8))
     data = by_posting.dropna(subset=[column])
     over = data[column] >= BOUNCE_LINES[0]
@@ -42,15 +42,15 @@ def bounce_rate_per_posting(by_posting: pd.DataFrame, period_label: str, have_lo
     ax.set_ylim(0, top)
     percent_axis(ax, "y", decimals=0)
     ax.set_ylabel(name.lower())
-    ax.legend(loc="upper left", bbox_to_anchor=(1, 1))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)
 
 
 def complaint_rate_per_posting(by_posting: pd.DataFrame, period_label: str):
     """Each posting's complaint rate by its send date, with the Gmail/Yahoo 0.1% and 0.3% lines."""
-    fig, ax = figure("Spam-complaint rate of each posting",
-                     "contacts with a b_sender_abuse complaint matched to the posting / recipient rows sent "
-                     f"(STATUS 'N'); one dot per posting sent in {period_label}", size=(9, 3.8))
+    fig, ax = figure("Spam-complaint rate of each mailing",
+                     "contacts who marked the mailing as spam ÷ sends delivered; "
+                     f"one dot per mailing sent in {period_label}", size=(9, 3.8))
     data = by_posting.dropna(subset=["complaint_rate"])
     over = data["complaint_rate"] >= COMPLAINT_LINES[0]
     ax.scatter(data.loc[~over, "first_send"], data.loc[~over, "complaint_rate"], color=PALETTE[0], s=22,
@@ -62,7 +62,7 @@ def complaint_rate_per_posting(by_posting: pd.DataFrame, period_label: str):
     ax.set_ylim(0, top)
     percent_axis(ax, "y", decimals=2)
     ax.set_ylabel("complaint rate")
-    ax.legend(loc="upper left", bbox_to_anchor=(1, 1))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)
 
 
@@ -70,8 +70,8 @@ def rates_by_month(by_month: pd.DataFrame, period_label: str, have_log: bool):
     """Two panels per send month: the bounce (or error) rate and the complaint rate, with their lines."""
     column, name, counts = _rate_column(have_log)
     fig, axes = figure("Bounce and complaint rates per month",
-                       f"left: {counts}; right: complaints / rows sent (STATUS 'N'); {period_label}",
-                       size=(10, 3.6), ncols=2)
+                       f"left: {counts}; right: spam complaints ÷ sends delivered; {period_label}",
+                       size=(12, 3.6), ncols=2)
     months = by_month["month"].astype(str)
     for ax, col, lines, labels, decimals, title in (
             (axes[0], column, BOUNCE_LINES, ("2%", "5%", "10%"), 0, name),
@@ -83,7 +83,7 @@ def rates_by_month(by_month: pd.DataFrame, period_label: str, have_log: bool):
         percent_axis(ax, "y", decimals=decimals)
         ax.set_title(title, fontsize=10)
         ax.tick_params(axis="x", rotation=60)
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     return finish(fig)
 
 
@@ -91,7 +91,7 @@ def rates_by_provider(by_provider: pd.DataFrame, period_label: str, have_log: bo
     """Per mailbox provider: the bounce (or error) rate and the complaint rate with 95% intervals."""
     column, name, counts = _rate_column(have_log)
     fig, axes = figure("Bounce and complaint rates by mailbox provider",
-                       f"left: {counts}; right: complaints / rows sent (STATUS 'N'); sends in {period_label}; "
+                       f"left: {counts}; right: spam complaints ÷ sends delivered; sends in {period_label}; "
                        "whiskers: 95% Wilson intervals",
                        size=(10, 1.2 + 0.42 * max(len(by_provider), 3)), ncols=2, sharey=True)
     data = by_provider.sort_values("sent", ascending=False)
@@ -123,7 +123,7 @@ def address_problems(figures: dict):
              "role_account": "role mailbox", "duplicate_contacts": "duplicate"}
     counts = pd.Series({label: figures.get(key) or 0 for key, label in names.items()})
     fig, ax = figure("Address problems found without sending",
-                     f"e-mail contacts (b_sender_contact) with each problem, of {figures['contacts']:,} contacts; "
+                     f"e-mail contacts with each problem, of {figures['contacts']:,} contacts; "
                      "one contact may have several", size=(7, 2.8))
     ax.barh(counts.index, counts.values, color=PALETTE[1])
     label_bars(ax)

@@ -45,7 +45,7 @@ def by_client_chart(by_client: pd.DataFrame, period_label: str, evidence: str):
     ax.invert_yaxis()
     percent_axis(ax, "x")
     ax.set_xlim(0, min(1.0, float(np.nanmax(data["raw_open_rate"])) * 1.45 + 0.05))
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)
 
 
@@ -79,7 +79,7 @@ def over_time_chart(by_month: pd.DataFrame, period_label: str):
     ax.set_xticks(x, by_month["month"], rotation=45, ha="right")
     percent_axis(ax)
     ax.set_ylim(0, max(0.05, float(np.nanmax(by_month[["raw_open_rate", "prefetch_share"]].to_numpy())) * 1.2))
-    ax.legend(loc="upper left", ncols=3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)
 
 

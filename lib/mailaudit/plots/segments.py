@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import math
-import uuid
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FixedLocator, NullLocator
 
+from mailaudit.narrative.segments import DIMENSIONS, segment_name
 from mailaudit.report.context import percent_text
 
 METRIC_LABELS = {
@@ -38,6 +38,7 @@ def forest_plot(differences: pd.DataFrame, dimension: str, period_label: str, co
     if data.empty or not metrics:
         return None
     segments = list(dict.fromkeys(data.sort_values("segment_delivered", ascending=False)["segment"]))
+    names = [segment_name(dimension, s) for s in segments]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 1.5, 0.45 * len(segments) + 1.8),
                              sharey=True, squeeze=False)
     for ax, metric in zip(axes[0], metrics):
@@ -58,10 +59,10 @@ def forest_plot(differences: pd.DataFrame, dimension: str, period_label: str, co
         ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}×")
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_title(METRIC_LABELS[metric].split(" (")[0], fontsize=10)
-        ax.set_yticks(y, segments)
+        ax.set_yticks(y, names)
         ax.invert_yaxis()
         sns.despine(ax=ax)
-    fig.suptitle(f"{dimension}: rate of each segment ÷ rate of the rest, within the same postings",
+    fig.suptitle(f"{DIMENSIONS.get(dimension, dimension)}: rate of each segment ÷ rate of the rest, within the same mailings",
                  x=0.01, ha="left", fontweight="bold")
     fig.text(0.01, 0.005, f"Points: rate ratio; bars: 95% interval (contacts as clusters); sends in {period_label}; "
              f"dark = significant after {correction} correction, orange = mix effect, grey = not significant",
@@ -101,15 +102,16 @@ def human_open_chart(metrics: pd.DataFrame, dimension: str, period_label: str, e
             if isinstance(ci, (list, tuple)) and all(_finite(v) for v in ci):
                 ax.plot([ci[0] * 100, ci[1] * 100], [i, i], color=colour, lw=1.5, zorder=2)
             ax.plot(rate * 100, i, "o", color=colour, zorder=3)
-    ax.set_yticks(y, data["segment"])
+    ax.set_yticks(y, [segment_name(dimension, s) for s in data["segment"]])
     ax.invert_yaxis()
     ax.set_xlabel("% of delivered sends")
     ax.set_xlim(left=0)
     ax.plot([], [], "o", color="#e76f51", label="open rate as Bitrix counts it (any read)")
     ax.plot([], [], "o", color="#1d3557", label="estimated human open rate")
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     sns.despine(ax=ax)
-    fig.suptitle(f"{dimension}: opened ÷ delivered, as counted and by people", x=0.01, ha="left", fontweight="bold")
+    fig.suptitle(f"{DIMENSIONS.get(dimension, dimension)}: opened ÷ delivered, as counted and by people", x=0.01,
+                 ha="left", fontweight="bold")
     ax.set_title(f"sends delivered in {period_label}; bars: 95% intervals (contacts as clusters; human rate: contact "
                  f"bootstrap, {evidence.replace('_', ' ')} evidence)", loc="left", fontsize=8, color="#555")
     fig.tight_layout()
@@ -124,10 +126,12 @@ def month_heatmap(monthly: pd.DataFrame, dimension: str, metric: str, period_lab
     table = data.pivot_table(index="segment", columns="month", values=metric, aggfunc="first")
     order = data.groupby("segment")["delivered"].sum().sort_values(ascending=False).index
     table = table.reindex(order)
+    table.index = [segment_name(dimension, s) for s in table.index]
     fig, ax = plt.subplots(figsize=(max(8.0, 2.5 + 0.8 * len(table.columns)), 0.45 * len(table) + 2.0))
     sns.heatmap(table * 100, annot=True, fmt=".1f", cmap="Blues", cbar_kws={"label": "%"}, ax=ax)
-    fig.suptitle(f"{dimension}: {METRIC_LABELS[metric]} by send month, %", x=0.01, ha="left", fontweight="bold")
-    ax.set_title(f"recipient rows delivered in {period_label}, by month of DATE_SENT; blank: no delivered row",
+    fig.suptitle(f"{DIMENSIONS.get(dimension, dimension)}: {METRIC_LABELS[metric]} by send month, %", x=0.01,
+                 ha="left", fontweight="bold")
+    ax.set_title(f"sends delivered in {period_label}, by month of sending; blank: no delivered send",
                  loc="left", fontsize=9, color="#555")
     ax.set_xlabel("")
     ax.set_ylabel("")
@@ -138,32 +142,43 @@ def month_heatmap(monthly: pd.DataFrame, dimension: str, metric: str, period_lab
 
 
 def sortable_table_html(df: pd.DataFrame, caption: str, percent: tuple[str, ...] = (),
-                        intervals: tuple[str, ...] = ()) -> str:
-    """An HTML table whose columns sort on a click (a few lines of inline JavaScript, no fetch).
+                        intervals: tuple[str, ...] = (), labels: dict | None = None,
+                        amounts: tuple[str, ...] = (), counts: tuple[str, ...] = ()) -> str:
+    """An HTML table the page's script sorts on a click on a header (see report/templates/sort_tables.js).
 
     `percent` columns hold fractions shown as percentages; `intervals` columns hold [low, high]
-    fractions shown as "low–high %". Cells keep their raw value in ``data-v`` for sorting.
-    """
-    table_id = f"seg-{uuid.uuid4().hex[:8]}"
-    head = "".join(f"<th style='cursor:pointer' title='sort'>{html.escape(str(c))}</th>" for c in df.columns)
+    fractions: an interval whose rate is a column too (``open_rate_ci`` beside ``open_rate``) is shown
+    in the rate's cell, "41.0% (40.1%–42.0%)", so the table stays narrow enough to print; any other as
+    "low–high". `amounts` are money (two decimals, thousands separated); `counts` whole numbers (a
+    median may end in .5: shown rounded). `labels` name the columns for a reader. Cells keep their raw
+    value in ``data-v``."""
+    from mailaudit.narrative.common import label
+
+    merged = {c: f"{c}_ci" for c in df.columns if f"{c}_ci" in intervals and f"{c}_ci" in df.columns}
+    columns = [c for c in df.columns if c not in merged.values()]
+    head = "".join(f"<th class='{'text' if df[c].dtype == object and c not in percent else 'num'}'>"
+                   f"{html.escape(label(c, labels))}</th>" for c in columns)
     body = []
-    for record in df.itertuples(index=False):
+    for record in df.to_dict(orient="records"):
         cells = []
-        for column, value in zip(df.columns, record):
+        for column in columns:
+            value = record[column]
             shown, key = _cell(value, column in percent, column in intervals)
-            cells.append(f"<td data-v='{html.escape(key, quote=True)}'>{html.escape(shown)}</td>")
+            if column in merged and shown != "—":
+                bounds, _ = _cell(record[merged[column]], False, True)
+                shown += f" ({bounds})" if bounds != "—" else ""
+            elif column in amounts and _finite(value):
+                shown = f"{float(value):,.2f}"
+            elif column in counts and _finite(value):
+                shown = f"{float(value):,.0f}"
+            numeric = column in percent or column in intervals or (_finite(value) and not isinstance(value, bool))
+            css = " class='num'" if numeric else ""
+            cells.append(f"<td{css} data-v='{html.escape(key, quote=True)}'>{html.escape(shown)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    script = (
-        "<script>(function(){var t=document.getElementById('%s');if(!t)return;"
-        "t.querySelectorAll('th').forEach(function(th,i){var asc=false;th.onclick=function(){"
-        "asc=!asc;var rows=Array.from(t.tBodies[0].rows);rows.sort(function(a,b){"
-        "var x=a.cells[i].dataset.v,y=b.cells[i].dataset.v,nx=parseFloat(x),ny=parseFloat(y);"
-        "var c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c;});"
-        "rows.forEach(function(r){t.tBodies[0].appendChild(r);});};});})();</script>" % table_id)
     return (f"<p class='ma-caption'><strong>{html.escape(caption)}</strong> "
             f"<span style='color:#777;font-size:0.85em'>(click a column to sort)</span></p>"
-            f"<table id='{table_id}' class='ma-table'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>{script}")
+            f"<div class='ma-table-wrap'><table class='ma-table sortable'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
 def _cell(value, percent: bool, interval: bool) -> tuple[str, str]:

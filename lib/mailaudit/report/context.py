@@ -51,6 +51,8 @@ SEVERITIES = ("high", "medium", "low", "info")
 RESERVED_SECTIONS = ("schema_version", "period", "source", "reports", "run")
 """summary.json keys the runner writes; a notebook cannot record into them."""
 WORKDIR_ENV = "MAILAUDIT_WORKDIR"
+# the runner sets it when reports run side by side: each kernel's share of snapshot.memory_mb
+ENGINE_MEMORY_ENV = "MAILAUDIT_ENGINE_MEMORY_MB"
 """The runner sets this for the kernel: relative paths in the parameter file resolve against it."""
 
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
@@ -61,6 +63,20 @@ _SEVERITY_STYLE = {
     "low": ("#1f5f99", "#eaf2fb"),
     "info": ("#44515c", "#f1f3f5"),
 }
+
+
+def finding_html(severity: str, title: str, detail: str = "", fix: str = "", anchor: str = "") -> str:
+    """A finding's block: severity tag, what (bold), how many, and its fix on a line of its own; `anchor`
+    is its id, the target of the index's links."""
+    colour, background = _SEVERITY_STYLE[severity]
+    ident = f' id="{html.escape(anchor, quote=True)}"' if anchor else ""
+    return (f'<div{ident} class="finding finding-{severity}" style="border-left:4px solid {colour};'
+            f'background:{background};padding:6px 10px;margin:6px 0">'
+            f'<strong style="color:{colour};text-transform:uppercase;font-size:0.8em;'
+            f'margin-right:8px">{severity}</strong><strong>{html.escape(title)}</strong>'
+            + (f' — {html.escape(detail)}' if detail else "")
+            + (f'<div class="finding-fix"><strong>What to do:</strong> {html.escape(fix)}</div>' if fix else "")
+            + "</div>")
 
 
 def mask_text(text: str) -> str:
@@ -147,8 +163,9 @@ def _default_workdir() -> Path:
 class ReportContext:
     """One report's view of the run; see the module docstring."""
 
-    def __init__(self, report: str, params: Params, out_dir: Path, model):
+    def __init__(self, report: str, params: Params, out_dir: Path, model, interactive: bool = False):
         self.report = report
+        self.interactive = interactive   # opened by hand (JupyterLab), not by `mailaudit run`
         self.params = params
         self.period = params.period
         self.out_dir = out_dir
@@ -165,7 +182,11 @@ class ReportContext:
              snapshot_path: str | os.PathLike | None = None) -> "ReportContext":
         """Validate the parameters and open the snapshot the report reads: `snapshot_path` (what
         `mailaudit run` made), else the one the parameters name, else the default snapshot of these
-        parameters, made now if it is missing or does not fit (interactive use)."""
+        parameters, made now if it is missing or does not fit (interactive use).
+
+        Without `snapshot_path` the notebook was opened by hand: every file it writes, suppression files
+        included, masks addresses when privacy.mask_emails (whole addresses are for the bundles of
+        `mailaudit run`, which the secret scan checks), and one printed line says where the files go."""
         from mailaudit.snapshot.store import open_snapshot, snapshot_for
 
         if report not in REPORT_NAMES:
@@ -181,9 +202,15 @@ class ReportContext:
         if not out.is_absolute():
             out = (Path.cwd() / out).resolve()
         out.mkdir(parents=True, exist_ok=True)
-        if snapshot_path is None:
+        interactive = snapshot_path is None
+        if interactive:
             snapshot_path, _manifest = snapshot_for(params, workdir, reuse=True)
-        return cls(report, params, out, open_snapshot(Path(snapshot_path), params.snapshot["memory_mb"]))
+            masked = "addresses masked" if params.mask_emails else "whole addresses (privacy.mask_emails: false)"
+            print(f"Interactive run: tables and suppression files go to {out} ({masked}); "
+                  "`mailaudit run` writes the bundle with whole-address suppression files.")
+        memory_mb = int(os.environ.get(ENGINE_MEMORY_ENV) or params.snapshot["memory_mb"])
+        return cls(report, params, out, open_snapshot(Path(snapshot_path), memory_mb),
+                   interactive=interactive)
 
     def sql(self, query: str, params: dict | list | None = None) -> pd.DataFrame:
         """Run SQL on the snapshot's model (sends, reads, clicks, contacts…) and return a DataFrame."""
@@ -257,20 +284,44 @@ class ReportContext:
         self._parts["headline"] = self._clean(text)
         self._save_parts()
 
-    def finding(self, severity: str, title: str, detail: str = "") -> None:
-        """Show a one-line finding with its severity and keep it for summary.json."""
+    def finding(self, severity, title: str | None = None, detail: str = "", *, fix: str = "",
+                count: int | None = None, of: int | None = None, unit: str = "", stake: str | None = None,
+                evidence: str | None = None) -> None:
+        """Show a finding (severity, what, how many of how many, what to do) and keep it for summary.json
+        and the index's audit summary: `count` of `of` `unit`, `stake` (the money or deliverability at
+        stake, in words), `fix` and `evidence` (a bundle file, such as a suppression file). The finding
+        gets an anchor (``finding-<n>``) the index links to.
+
+        `severity` may instead be a `narrative.common.Finding`, which carries the rest (its
+        `denominator` is `of`; `unit`, `stake` and `evidence` may sit in its `extra`)."""
+        if not isinstance(severity, str):
+            item = severity
+            severity, title, detail, fix = item.severity, item.title, item.detail, item.fix
+            count, of = item.count, item.denominator
+            unit = item.extra.get("unit", unit)
+            stake = item.extra.get("stake", stake)
+            evidence = item.extra.get("evidence", evidence)
         if severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
-        title, detail = self._clean(title), self._clean(detail)
-        self._parts["findings"].append({"severity": severity, "title": title, "detail": detail})
+        title, detail, fix = self._clean(title), self._clean(detail), self._clean(fix)
+        anchor = f"finding-{len(self._parts['findings']) + 1}"
+        record = {"severity": severity, "title": title, "detail": detail}
+        extra = {"fix": fix, "count": count, "of": of, "unit": unit, "stake": self._clean(stake) if stake else None,
+                 "evidence": evidence}
+        record.update({k: v for k, v in extra.items() if v not in (None, "")})
+        record["anchor"] = anchor
+        self._parts["findings"].append(json_safe(record))
         self._save_parts()
-        colour, background = _SEVERITY_STYLE[severity]
-        display(HTML(
-            f'<div class="finding finding-{severity}" style="border-left:4px solid {colour};'
-            f'background:{background};padding:6px 10px;margin:6px 0">'
-            f'<strong style="color:{colour};text-transform:uppercase;font-size:0.8em;'
-            f'margin-right:8px">{severity}</strong><strong>{html.escape(title)}</strong>'
-            + (f' — {html.escape(detail)}' if detail else "") + "</div>"))
+        display(HTML(finding_html(severity, title, detail, fix, anchor)))
+    def say(self, text: str) -> None:
+        """A sentence of the report as a paragraph of the page (never console text)."""
+        display(HTML(f"<p class='ma-text'>{html.escape(self._clean(text))}</p>"))
+
+    def key_figures(self, items: list[tuple[str, str]]) -> None:
+        """The report's key numbers as a short list of (what, value) pairs."""
+        rows = "".join(f"<dt>{html.escape(self._clean(what))}</dt><dd>{html.escape(self._clean(value))}</dd>"
+                       for what, value in items)
+        display(HTML(f"<dl class='ma-keys'>{rows}</dl>"))
 
     # --- tables -----------------------------------------------------------------------------
 
@@ -279,13 +330,14 @@ class ReportContext:
         return emails.mask(address) if self.mask_emails else address
 
     def show(self, df: pd.DataFrame, caption: str | None = None, percent: list[str] | tuple = (),
-             max_rows: int = 50) -> None:
-        """Display `df` as an HTML table: addresses masked, counts with thousands separators,
-        the `percent` columns (fractions) as percentages, at most `max_rows` rows. A named
-        index is shown as the first column; an unnamed one is not."""
+             max_rows: int = 50, *, labels: dict | None = None, money=(), currency: str | None = None,
+             of: dict | None = None) -> None:
+        """Display `df` as a sortable HTML table (see `table_html`): addresses masked, reader labels
+        from `labels` (the report's narrative) or the shared ones, numbers formatted by kind, at most
+        `max_rows` rows. A named index is shown as the first column; an unnamed one is not."""
         shown = mask_frame(df) if self.mask_emails else df
         more = len(shown) - max_rows
-        table = table_html(shown.head(max_rows), percent)
+        table = table_html(shown.head(max_rows), percent, labels=labels, money=money, currency=currency, of=of)
         head = f"<p class='ma-caption'><strong>{html.escape(self._clean(caption))}</strong></p>" if caption else ""
         tail = f"<p class='ma-more'>… {more:,} more rows (see tables/ in the bundle)</p>" if more > 0 else ""
         display(HTML(head + table + tail))
@@ -297,21 +349,29 @@ class ReportContext:
         folder = self.out_dir / "tables"
         folder.mkdir(exist_ok=True)
         data = mask_frame(df) if self.mask_emails else df
-        write_csv(data, folder / f"{name}.csv", index=not isinstance(df.index, pd.RangeIndex))
+        write_csv(data, folder / f"{name}.csv", index=not isinstance(df.index, pd.RangeIndex),
+                  bom=self.params.csv_bom)
         relative = f"tables/{name}.csv"
         if relative not in self._parts["tables"]:
             self._parts["tables"].append(relative)
         self._save_parts()
         return relative
 
-    def write_suppression(self, reason: str, df: pd.DataFrame) -> str:
+    def write_suppression(self, reason: str, df: pd.DataFrame, *, listed: bool = True,
+                          import_file: bool = False) -> str:
         """Write DIR/suppress_<reason>.csv with whole addresses (the file is for importing into a
-        blacklist); returns its file name, also listed under hygiene.suppression_files."""
+        blacklist; masked in an interactive run with privacy.mask_emails); returns its file name, listed
+        under hygiene.suppression_files unless `listed` is False (a file that combines the reasons).
+        `import_file`: no header line and no byte-order mark, for an import that reads every line as an
+        address."""
         self._check_name(reason)
         filename = f"suppress_{reason}.csv"
-        write_csv(df, self.out_dir / filename)
-        self._parts["suppression_files"][reason] = filename
-        self._save_parts()
+        data = mask_frame(df) if self.interactive and self.mask_emails else df
+        write_csv(data, self.out_dir / filename, bom=self.params.csv_bom and not import_file,
+                  header=not import_file)
+        if listed:
+            self._parts["suppression_files"][reason] = filename
+            self._save_parts()
         return filename
 
     # --- internals --------------------------------------------------------------------------
@@ -334,9 +394,22 @@ class ReportContext:
         self.model.close()
 
 
+DEMO_FALLBACK_WARNING = (
+    "warning: the parameter file names no database and MAILAUDIT_DB_URL is not set: auditing the built-in "
+    "DEMO database; add database: {sqlite: FILE} or {url_env: VARIABLE}, or demo: true to silence this")
+
+
+def audits_demo_by_default(params: Params) -> bool:
+    """True when the parameters fall back to the demo without asking for it (no `database`, no
+    MAILAUDIT_DB_URL, no ``demo: true``): the run says so loudly, on the terminal and on every page."""
+    from mailaudit.sources.db import DEFAULT_URL_ENV
+
+    return params.database is None and not os.environ.get(DEFAULT_URL_ENV) and not params.demo
+
+
 def database_config(params: Params, workdir: Path) -> dict | None:
-    """The `database` section for `resolve_database_url`, with the embedded demo database (the
-    default when neither the file nor MAILAUDIT_DB_URL names one) located under `workdir`."""
+    """The `database` section for `resolve_database_url`. Without one: MAILAUDIT_DB_URL when set, else the
+    embedded demo database under `workdir` (see `audits_demo_by_default` for the warning)."""
     from mailaudit.sources.db import DEFAULT_URL_ENV, DEMO_SQLITE
 
     if params.database is not None and not params.database.get("snapshot"):
@@ -346,32 +419,96 @@ def database_config(params: Params, workdir: Path) -> dict | None:
     return {"sqlite": str(workdir / DEMO_SQLITE)}
 
 
-def table_html(df: pd.DataFrame, percent=()) -> str:
-    """A plain HTML table: numbers right-aligned and formatted, text left-aligned, all escaped."""
-    def label(value) -> str:
-        return " / ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+_RATE_NAME = re.compile(r"(^|_)(rate|share|ctor)(_ci_low|_ci_high|_low|_high)?$")
+_MONEY_NAME = re.compile(r"(^|_)revenue(_|$)|(^|_)(amount|order_value)$")
+_POINTS_NAME = re.compile(r"_pp$")
 
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
-               for c in df.columns]
+
+def table_html(df: pd.DataFrame, percent=(), *, labels: dict | None = None, money=(), currency: str | None = None,
+               of: dict | None = None) -> str:
+    """An HTML table that sorts on a click on its header: reader labels on every column (see
+    `narrative.common.label`), numbers formatted by kind and right-aligned, text left-aligned, all escaped.
+
+    Kinds: rates (the `percent` columns and names ending in ``_rate``, ``_share``, ``ctor``) as
+    percentages; money (the `money` columns and ``revenue`` names) with two decimals and `currency`;
+    ``_pp`` as percentage points; counts with thousands separators; ids plain; yes/no for booleans.
+    `of` maps a count column to its denominator (a column name or a number): the cell reads
+    "1,234 (5.6%)". Every cell keeps its raw value in ``data-v`` for sorting.
+    """
+    from mailaudit.narrative.common import label as reader_label
+
+    def head(value) -> str:
+        return reader_label(value, labels)
+
+    kinds = [_column_kind(c, df[c], percent, money) for c in df.columns]
     with_index = any(name is not None for name in df.index.names)
-    header = ("".join(f"<th>{html.escape(label(n))}</th>" for n in df.index.names) if with_index else "") + \
-        "".join(f'<th class="{"num" if num else "text"}">{html.escape(label(c))}</th>'
-                for c, num in zip(df.columns, numeric))
+    header = ("".join(f'<th class="text">{html.escape(head(n))}</th>' for n in df.index.names) if with_index else "") + \
+        "".join(f'<th class="{"text" if kind == "text" else "num"}">{html.escape(head(c))}</th>'
+                for c, kind in zip(df.columns, kinds))
+    totals = {c: (df[d] if isinstance(d, str) else pd.Series(d, index=df.index)) for c, d in (of or {}).items()}
     rows = []
-    for key, values in zip(df.index, df.itertuples(index=False, name=None)):
-        cells = "".join(f"<th>{html.escape(label(k))}</th>" for k in (key if isinstance(key, tuple) else (key,))) \
-            if with_index else ""
-        for column, value, num in zip(df.columns, values, numeric):
-            if column in percent:
-                text = _format_percent(value)
-            elif _is_identifier(column) and isinstance(value, (int, np.integer)):
-                text = str(value)   # ids without thousands separators
-            else:
-                text = _format_number(value)
-            cells += f'<td class="{"num" if num or column in percent else "text"}">{html.escape(text)}</td>'
+    for position, (key, values) in enumerate(zip(df.index, df.itertuples(index=False, name=None))):
+        cells = "".join(f'<th class="text" data-v="{html.escape(str(k), quote=True)}">{html.escape(_format_number(k))}</th>'
+                        for k in (key if isinstance(key, tuple) else (key,))) if with_index else ""
+        for column, value, kind in zip(df.columns, values, kinds):
+            text = _format_cell(value, kind, currency)
+            if column in totals and kind == "count":
+                total = totals[column].iloc[position]
+                if _finite_number(value) and _finite_number(total) and total:
+                    text += f" ({percent_text(float(value) / float(total))})"
+            cells += (f'<td class="{"text" if kind == "text" else "num"}" data-v="{html.escape(_sort_key(value), quote=True)}">'
+                      f'{html.escape(text)}</td>')
         rows.append(f"<tr>{cells}</tr>")
-    return (f'<table class="ma-table"><thead><tr>{header}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+    return (f'<div class="ma-table-wrap"><table class="ma-table sortable"><thead><tr>{header}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _column_kind(column, values: pd.Series, percent, money) -> str:
+    name = str(column).lower()
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if column in percent or (numeric and _RATE_NAME.search(name)):
+        return "percent"
+    if column in money or (numeric and _MONEY_NAME.search(name)):
+        return "money"
+    if numeric and _POINTS_NAME.search(name):
+        return "points"
+    if numeric and _is_identifier(column):
+        return "id"
+    if pd.api.types.is_bool_dtype(values):
+        return "bool"
+    return "count" if numeric else "text"
+
+
+def _format_cell(value, kind: str, currency: str | None) -> str:
+    if value is None or value is pd.NA or value is pd.NaT or (
+            isinstance(value, (float, np.floating)) and not math.isfinite(value)):
+        return "—"
+    if kind == "percent":
+        return _format_percent(value)
+    if kind == "money" and isinstance(value, (int, float, np.integer, np.floating)):
+        return f"{float(value):,.2f}" + (f" {currency}" if currency else "")
+    if kind == "points" and isinstance(value, (int, float, np.integer, np.floating)):
+        return f"{float(value):+.1f} pp"
+    if kind == "id" and isinstance(value, (int, np.integer, float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return _format_number(value)
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+        and math.isfinite(float(value))
+
+
+def _sort_key(value) -> str:
+    if _finite_number(value):
+        return repr(float(value))
+    if isinstance(value, (bool, np.bool_)):
+        return "1" if value else "0"
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, (list, tuple)) and value and _finite_number(value[0]):
+        return repr(float(value[0]))
+    return str(value)
 
 
 def _is_identifier(column) -> bool:
@@ -381,7 +518,7 @@ def _is_identifier(column) -> bool:
 
 def _format_number(value) -> str:
     if isinstance(value, (bool, np.bool_)):
-        return str(value)
+        return "yes" if value else "no"
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):
@@ -389,11 +526,15 @@ def _format_number(value) -> str:
             return "—"
         if float(value).is_integer() and abs(value) >= 1:
             return f"{value:,.0f}"
-        return f"{value:,.3f}" if abs(value) < 1 else f"{value:,.2f}"
+        if value == 0:
+            return "0"
+        return f"{value:,.3g}" if abs(value) < 1 else f"{value:,.2f}"
     if value is None or value is pd.NA or value is pd.NaT:
         return "—"
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else value.strftime("%Y-%m-%d")
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(_finite_number(v) for v in value):
+        return f"{_format_number(value[0])}–{_format_number(value[1])}"
     return str(value)
 
 

@@ -39,10 +39,12 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = False, bom: bool = True) -> Path:
-    """Write `frame` to `path` as a spreadsheet-safe UTF-8 CSV (see the module docstring)."""
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = False, bom: bool = True,
+              header: bool = True) -> Path:
+    """Write `frame` to `path` as a spreadsheet-safe UTF-8 CSV (see the module docstring); `header=False`
+    leaves out the line of column names (an import that reads every line as data)."""
     path = Path(path)
     # CRLF line ends (RFC 4180): the csv writer then quotes any cell holding a CR or LF
-    neutralise_frame(frame).to_csv(path, index=index, encoding="utf-8-sig" if bom else "utf-8",
+    neutralise_frame(frame).to_csv(path, index=index, header=header, encoding="utf-8-sig" if bom else "utf-8",
                                    lineterminator="\r\n")
     return path

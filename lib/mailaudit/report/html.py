@@ -1,7 +1,7 @@
 """HTML of the bundle: one offline page per executed notebook, and the index page.
 
 Notebook pages go through nbconvert's HTMLExporter with the kit's own ``mailaudit`` template
-(cell markup from ``classic``, a head of our own with no script, CDN or web font), code and
+(cell markup from ``classic``, a head of our own with no CDN or web font; one inline script sorts tables), code and
 prompts excluded, and the ``parameters`` / ``injected-parameters`` cells removed. Tracebacks and
 what cells wrote to stderr stay out of the page (the cover says in one line why a report failed;
 the bundle's logs/<report>.log keeps the rest).
@@ -39,6 +39,12 @@ _TAG = re.compile(r"<[^>]+>")
 @lru_cache(maxsize=1)
 def report_css() -> str:
     return (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def sort_script() -> str:
+    """The page's only script: tables sort on a click on a header (inline, no fetch)."""
+    return (TEMPLATES_DIR / "sort_tables.js").read_text(encoding="utf-8")
 
 
 def report_title(name: str) -> str:
@@ -101,7 +107,7 @@ def export_report_html(nb: nbformat.NotebookNode, html_path: Path, cover: dict) 
     `cover`: client, title, period, source, generated_at, version, status, error, log (the
     bundle's log file of this report).
     """
-    resources = {"mailaudit": {**cover, "css": report_css()}}
+    resources = {"mailaudit": {**cover, "css": report_css(), "sort_script": sort_script()}}
     body, _ = _exporter().from_notebook_node(_reader_outputs(nb), resources=resources)
     html_path.write_text(insert_toc(body), encoding="utf-8")
 
@@ -119,9 +125,10 @@ def insert_toc(page: str) -> str:
 
 
 def write_index(path: Path, *, client: str, period: str, source: str, generated_at: str,
-                version: str, reports: list[dict], suppression_files: list[str],
-                tables: list[str]) -> None:
-    """index.html: the cover and one line per report (status, headline or error, link).
+                version: str, reports: list[dict], tables: list[str], actions: list[dict] = (),
+                suppression: list[dict] = ()) -> None:
+    """index.html: the cover, the audit summary (`actions` and `suppression`, see audit_summary.py) and
+    one line per report (status, headline or error, link).
 
     `reports`: dicts with name, status, html (file name or None), log, headline, error, reason.
     """
@@ -130,6 +137,6 @@ def write_index(path: Path, *, client: str, period: str, source: str, generated_
     env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=select_autoescape(["html", "j2"]))
     page = env.get_template("index_page.html.j2").render(
         client=client, period=period, source=source, generated_at=generated_at, version=version,
-        css=report_css(), suppression_files=suppression_files, tables=tables,
+        css=report_css(), tables=tables, actions=list(actions), suppression=list(suppression),
         reports=[{**r, "title": report_title(r["name"])} for r in reports])
     path.write_text(page, encoding="utf-8")

@@ -156,9 +156,17 @@ _SECTIONS: dict[str, dict[str, tuple[Callable[[Any, str], Any], Any]]] = {
     "run": {
         # a notebook cell still running after this long is stopped and fails its report
         "cell_timeout_seconds": (_positive_int, 1800),
+        # reports executed at once, each in its own kernel (the engine's memory cap is shared)
+        "parallel_reports": (_positive_int, 2),
+    },
+    "report": {
+        # CSV files start with a UTF-8 byte-order mark, so that Excel reads Cyrillic as UTF-8
+        "csv_bom": (_boolean, True),
+        # the language of the bundle's text; only English is written so far
+        "language": (_choice("en"), "en"),
     },
 }
-_TOP_KEYS = ("client", "period", "database", "logs", *_SECTIONS, "reports")
+_TOP_KEYS = ("client", "period", "demo", "database", "logs", *_SECTIONS, "reports")
 _CUSTOM_DIMENSION_KEYS = ("table", "column", "name")
 DATABASE_KEYS = ("sqlite", "url_env", "snapshot")
 
@@ -195,11 +203,17 @@ class Params:
     opens: dict
     snapshot: dict
     run: dict
+    report: dict
     reports: list[str] = field(default_factory=lambda: list(REPORT_NAMES))
+    demo: bool = False              # without `database`: audit the demo database (else an error)
 
     @property
     def mask_emails(self) -> bool:
         return bool(self.privacy["mask_emails"])
+
+    @property
+    def csv_bom(self) -> bool:
+        return bool(self.report["csv_bom"])
 
     def to_dict(self) -> dict:
         """Plain JSON/YAML-safe form (dates as ISO text, paths as text); holds no secret."""
@@ -213,6 +227,7 @@ class Params:
             return value
         return plain({
             "client": self.client,
+            "demo": self.demo,
             "period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
             "database": self.database,
             "logs": self.logs,
@@ -223,6 +238,7 @@ class Params:
             "opens": self.opens,
             "snapshot": self.snapshot,
             "run": self.run,
+            "report": self.report,
             "reports": self.reports,
         })
 
@@ -270,6 +286,7 @@ def validate_params(raw: dict, path: str | os.PathLike = "<params>",
 
     client = _text(raw["client"], "client") if raw.get("client") is not None else Path(path).stem
     period = _period(raw.get("period"))
+    demo = _boolean(raw["demo"], "demo") if raw.get("demo") is not None else False
     database = _database(raw.get("database"), base)
     logs = _logs(raw.get("logs"), base)
 
@@ -294,7 +311,7 @@ def validate_params(raw: dict, path: str | os.PathLike = "<params>",
     reports = list(REPORT_NAMES) if reports is None else _choices_list(*REPORT_NAMES)(reports, "reports")
 
     return Params(path=Path(path), client=client, period=period, database=database, logs=logs,
-                  reports=reports, **sections)
+                  reports=reports, demo=demo, **sections)
 
 
 def _period(value: Any) -> Period:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,32 +32,51 @@ def plain(text: str) -> str:
 
 
 class _Collect(logging.Handler):
+    """Keeps the records of one thread: reports running side by side each collect their own."""
+
     def __init__(self, lines: list[str]):
         super().__init__(logging.WARNING)
         self.lines = lines
+        self.thread = threading.get_ident()
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
+        if record.thread == self.thread:
+            self.lines.append(self.format(record))
+
+
+_capturing = threading.Lock()
+_captures: list[_Collect] = []
+_saved_propagate: dict[str, bool] = {}
 
 
 @contextmanager
 def captured_execution_logs() -> Iterator[list[str]]:
-    """Collect what the notebook machinery logs (for the report's log) instead of printing it."""
+    """Collect what the notebook machinery logs (for the report's log) instead of printing it.
+
+    The loggers stop propagating while any capture is active and get their setting back when the
+    last one ends, so captures may overlap (one per report thread).
+    """
     lines: list[str] = []
     handler = _Collect(lines)
-    saved = []
-    for name in EXECUTION_LOGGERS:
-        logger = logging.getLogger(name)
-        saved.append((logger, logger.propagate))
-        logger.addHandler(handler)
-        logger.propagate = False
+    with _capturing:
+        if not _captures:
+            for name in EXECUTION_LOGGERS:
+                _saved_propagate[name] = logging.getLogger(name).propagate
+                logging.getLogger(name).propagate = False
+        _captures.append(handler)
+        for name in EXECUTION_LOGGERS:
+            logging.getLogger(name).addHandler(handler)
     try:
         yield lines
     finally:
-        for logger, propagate in saved:
-            logger.removeHandler(handler)
-            logger.propagate = propagate
+        with _capturing:
+            for name in EXECUTION_LOGGERS:
+                logging.getLogger(name).removeHandler(handler)
+            _captures.remove(handler)
+            if not _captures:
+                for name, propagate in _saved_propagate.items():
+                    logging.getLogger(name).propagate = propagate
 
 
 def _cell_sections(nb: nbformat.NotebookNode | None) -> list[tuple[str, str]]:

@@ -6,7 +6,8 @@ Order of work, and why:
    `InputError` (exit 2) before a notebook starts;
 2. the bundle is built in a hidden sibling folder ``.<name>.partial-<pid>-<random>`` (such
    folders left by a killed run are removed by the next run into the same DIR);
-3. each report runs in the kit's own kernel, every cell within run.cell_timeout_seconds; a
+3. each report runs in the kit's own kernel (run.parallel_reports at a time, in threads: the work
+   is in the kernels), every cell within run.cell_timeout_seconds; a
    failing notebook is exported with a one-line error (the traceback goes to logs/<report>.log)
    and the run goes on; a report the schema cannot support is "skipped" (not a failure);
 4. summary.json, index.html and the marker listing the bundle's files are written, then the
@@ -26,15 +27,20 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 import mailaudit
-from mailaudit.report.context import WORKDIR_ENV, database_config, mask_text, read_parts
+from mailaudit.report.audit_summary import actions as audit_actions
+from mailaudit.report.audit_summary import suppression_listing
+from mailaudit.report.context import (DEMO_FALLBACK_WARNING, ENGINE_MEMORY_ENV, WORKDIR_ENV, audits_demo_by_default,
+                                     database_config, mask_text, read_parts)
 from mailaudit.report.dotenv import load_env_file
 from mailaudit.report.html import export_report_html, report_title, sanitize_notebook, write_index
+from mailaudit.report.kernel import kill_kernels
 from mailaudit.report.output_folder import (OutputFolderError, OutputLock, check_writable, inspect_output,
                                             new_partial, publish, remove_abandoned_folders, write_marker)
 from mailaudit.report.params import REPORT_NAMES, Params, ParamsError, load_params
@@ -154,6 +160,8 @@ def prepare(params_path: str | os.PathLike, workdir: Path | None = None, look_at
                           description=snapshot_description(manifest), snapshot=path,
                           period_sends=snapshot_sends(path, params) if look_at_period else None)
         url = resolve_database_url(database_config(params, workdir))
+        if audits_demo_by_default(params):
+            print(DEMO_FALLBACK_WARNING, file=sys.stderr, flush=True)
     except (DatabaseConfigError, SnapshotError) as exc:
         raise InputError(str(exc)) from None
     try:
@@ -162,7 +170,8 @@ def prepare(params_path: str | os.PathLike, workdir: Path | None = None, look_at
         try:
             with engine.connect() as conn:
                 schema = reflect_schema(conn)
-                description = {**describe_source(url), "layout": schema.layout, "charset": schema.charset}
+                description = {**describe_source(url), "layout": schema.layout, "charset": schema.charset,
+                               "demo_by_default": audits_demo_by_default(params)}
                 if look_at_period:
                     period_sends = postings_may_send_in(conn, params.period.start_dt, params.period.end_exclusive)
         finally:
@@ -224,7 +233,8 @@ def make_snapshot(source: Source, workdir: Path, progress: bool) -> None:
         detail = getattr(exc, "orig", None) or exc
         raise InputError("cannot make the snapshot: " + scrub(_one_line(str(detail)), source.url)) from None
     source.snapshot = path
-    source.description = snapshot_description(manifest)
+    source.description = {**snapshot_description(manifest),
+                          "demo_by_default": source.description.get("demo_by_default", False)}
     source.schema = _SnapshotTables(manifest)
     if progress:
         print(f"snapshot: {path} ({manifest['seconds']:.1f} s)", file=sys.stderr, flush=True)
@@ -241,7 +251,8 @@ def source_label(description: dict) -> str:
         parts.append(f"database {description['database']}")
     if description.get("layout"):
         parts.append(f"{description['layout']} sender layout")
-    return ", ".join(parts)
+    label = ", ".join(parts)
+    return f"DEMO DATA (the parameter file names no database): {label}" if description.get("demo_by_default") else label
 
 
 def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only=None,
@@ -298,15 +309,15 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
     os.environ[WORKDIR_ENV] = str(workdir)   # the kernel inherits it: relative paths as here
     private = tempfile.TemporaryDirectory(prefix="mailaudit-kernel-")   # sockets and kernel output
     try:
-        for number, name in enumerate(reports, 1):
-            if progress:
-                print(f"[{number}/{len(reports)}] {name}", file=sys.stderr, flush=True)
+        outcomes, runs = {}, []
+        for name in reports:
             capability = source.schema.capabilities[name]
-            if not capability.ok:
-                result.outcomes.append(ReportOutcome(name, "skipped", reason=capability.reason))
-                continue
-            run = _NotebookRun(name, notebooks, partial, kernel, params_file, Path(private.name), progress)
-            result.outcomes.append(run.execute(papermill, out, cover, source))
+            if capability.ok:
+                runs.append(_NotebookRun(name, notebooks, partial, kernel, params_file, Path(private.name), progress))
+            else:
+                outcomes[name] = ReportOutcome(name, "skipped", reason=capability.reason)
+        outcomes.update(_execute_all(runs, papermill, out, cover, source, params.run["parallel_reports"], progress))
+        result.outcomes = [outcomes[name] for name in reports]
         parts = read_parts(partial)
         for outcome in result.outcomes:
             outcome.headline = parts.get(outcome.name, {}).get("headline")
@@ -331,6 +342,41 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
             os.environ[WORKDIR_ENV] = previous_workdir
 
 
+def _execute_all(runs: list[_NotebookRun], papermill, out: Path, cover: dict, source: Source, parallel: int,
+                 progress: bool) -> dict[str, ReportOutcome]:
+    """Execute the notebooks, `parallel` at a time (each in its own kernel); Ctrl-C kills every kernel.
+
+    Side by side, the reports share the engine's memory cap (snapshot.memory_mb) and papermill's
+    per-cell progress bars give way to one line per finished report.
+    """
+    parallel = max(1, min(parallel, len(runs)))
+    if parallel > 1:
+        share = max(256, source.params.snapshot["memory_mb"] // parallel)
+        os.environ[ENGINE_MEMORY_ENV] = str(share)
+    kernels: list = []
+    done: dict[str, ReportOutcome] = {}
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="mailaudit-report")
+    try:
+        futures = {}
+        for number, run in enumerate(runs, 1):
+            run.kernels, run.cell_progress = kernels, progress and parallel == 1
+            if progress and parallel == 1:
+                print(f"[{number}/{len(runs)}] {run.name}", file=sys.stderr, flush=True)
+            futures[pool.submit(run.execute, papermill, out, cover, source)] = run.name
+        for future in as_completed(futures):
+            outcome = done[futures[future]] = future.result()
+            if progress and parallel > 1:
+                print(f"[{len(done)}/{len(runs)}] {outcome.name}: {outcome.status} in {outcome.seconds:.0f} s",
+                      file=sys.stderr, flush=True)
+        return done
+    except BaseException:
+        kill_kernels(kernels)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        os.environ.pop(ENGINE_MEMORY_ENV, None)
+
+
 @dataclass
 class _NotebookRun:
     """One report's notebook executed into the partial bundle: page, executed notebook, log."""
@@ -341,6 +387,8 @@ class _NotebookRun:
     params_file: str
     private: Path          # this user's temporary folder: kernel sockets and the kernel's output
     progress: bool
+    cell_progress: bool = True     # papermill's progress bar (off when reports run side by side)
+    kernels: list = field(default_factory=list)   # every kernel manager started, for an interrupt
 
     def execute(self, papermill, out: Path, cover: dict, source: Source) -> ReportOutcome:
         from nbclient.exceptions import CellTimeoutError
@@ -358,6 +406,8 @@ class _NotebookRun:
             return outcome
         timeout = source.params.run["cell_timeout_seconds"]
         kernel_output = self.private / f"{self.name}.kernel.txt"
+        sockets = self.private / self.name
+        sockets.mkdir(mode=0o700, exist_ok=True)
         failure = None
         try:
             with captured_execution_logs() as logged:
@@ -365,9 +415,10 @@ class _NotebookRun:
                     str(notebook), str(executed),
                     parameters={"params_path": self.params_file, "out_dir": str(self.partial),
                                 "snapshot_path": str(source.snapshot)},
-                    kernel_name=self.kernel, cwd=str(self.notebooks), progress_bar=self.progress,
+                    kernel_name=self.kernel, progress_bar=self.cell_progress,
                     log_output=False, execution_timeout=timeout,
-                    kernel_manager_class=quiet_kernel_manager(str(self.private), str(kernel_output)))
+                    kernel_manager_class=quiet_kernel_manager(str(sockets), str(kernel_output),
+                                                              cwd=str(self.notebooks), started=self.kernels))
         except PapermillExecutionError as exc:
             outcome.status = "failed"
             outcome.error = source.scrub(_one_line(f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"))
@@ -403,14 +454,17 @@ def _read_text(path: Path) -> str:
 
 
 def _write_bundle_files(partial: Path, source: Source, result: RunResult, parts: dict, cover: dict) -> None:
+    reports = [{**o.as_dict(), "title": report_title(o.name)} for o in result.outcomes]
+    actions = audit_actions(parts, reports, partial)
+    suppression = suppression_listing(partial)
     summary = build_summary(period=source.params.period, source=source.description,
                             outcomes=[o.as_dict() for o in result.outcomes], parts=parts,
                             run={"kit_version": cover["version"], "generated_at": cover["generated_at"],
                                  "parameters": source.params.to_dict()})
+    summary["audit_summary"] = {"actions": actions, "suppression_files": suppression}
     write_summary(partial / "summary.json", summary)
     tables = sorted(p.relative_to(partial).as_posix() for p in (partial / "tables").glob("*.csv"))
-    suppression = sorted(p.name for p in partial.glob("suppress_*.csv"))
     write_index(partial / "index.html", client=cover["client"], period=cover["period"],
                 source=cover["source"], generated_at=cover["generated_at"], version=cover["version"],
-                reports=[o.as_dict() for o in result.outcomes], suppression_files=suppression,
-                tables=tables)
+                reports=[o.as_dict() for o in result.outcomes], tables=tables, actions=actions,
+                suppression=suppression)

@@ -19,7 +19,9 @@ import datetime as dt
 import json
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -400,8 +402,12 @@ def extract_snapshot(params, out: Path, *, progress: bool = True, parquet_dir: P
         reader = (ConnectorXReader(url, dialect, flavour, settings.statement_timeout_seconds)
                   if dialect in ("mysql", "mariadb", "postgresql") else DbapiReader(engine))
         with _private_files():
-            con = duckdb.connect(str(partial))
+            parsed_logs = Path(tempfile.mkdtemp(prefix=f".{out.name}.logs-", dir=out.parent))
+            parsing = con = None
             try:
+                parsing = snapshot_logs.LogParsing(params.logs.get("delivery") or [], params.logs.get("access") or [],
+                                                   parsed_logs)
+                con = duckdb.connect(str(partial))
                 con.execute(f"SET memory_limit = '{int(settings.memory_mb)}MB'")
                 quiet(con)
                 con.execute("SET preserve_insertion_order = false")
@@ -422,7 +428,7 @@ def extract_snapshot(params, out: Path, *, progress: bool = True, parquet_dir: P
                         postings = window_postings(con, window)
                 for name in absent:   # empty, so that every model relation exists (the manifest says why)
                     extractor.create(SourceTable(next(s for s in specs if s.name == name), name, {}, [], None))
-                log_files = _load_logs(con, params)
+                log_files = parsing.load(con)
                 manifest = {
                     "format": SNAPSHOT_FORMAT,
                     "kit_version": mailaudit.__version__,
@@ -449,7 +455,11 @@ def extract_snapshot(params, out: Path, *, progress: bool = True, parquet_dir: P
                     write_parquet(con, Path(parquet_dir))
                 con.execute("CHECKPOINT")
             finally:
-                con.close()
+                if con is not None:
+                    con.close()
+                if parsing is not None:
+                    parsing.close()
+                shutil.rmtree(parsed_logs, ignore_errors=True)
         os.chmod(partial, 0o600)
         os.replace(partial, out)
         return manifest
@@ -477,16 +487,6 @@ def _copy_with_fallback(extractor: Extractor, fallback: DbapiReader, table: Sour
             raise SnapshotError(f"reading {table.spec.name} failed: {again}") from None
         finally:
             extractor.reader = native
-
-
-def _load_logs(con, params) -> dict:
-    delivery = params.logs.get("delivery") or []
-    access = params.logs.get("access") or []
-    return {
-        "delivery": {"files": [str(p) for p in delivery],
-                     "stats": snapshot_logs.load_delivery_logs(con, delivery)},
-        "access": {"files": [str(p) for p in access], "stats": snapshot_logs.load_access_logs(con, access)},
-    }
 
 
 def write_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> list[Path]:
