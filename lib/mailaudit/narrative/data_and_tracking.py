@@ -215,3 +215,9 @@ def utm_alt(missing: dict[str, int], letters: int) -> str:
     text = (f"most often missing: {UTM_WORDS.get(worst, worst).split(' ', 1)[1]} ({of(missing[worst], letters)})"
             if worst and missing[worst] else "no tag is missing")
     return UTM_ALT.format(letters=count(letters), worst=text)
+
+
+MISSING_CAPTION = "Empty values per column read (keys aside), most missing first"
+MISSING_LABELS = {"table": "Table", "column": "Column", "type": "Type", "rows": "Rows", "null": "NULL",
+                  "empty": "Empty text", "whitespace": "Only spaces", "missing": "Missing in all",
+                  "missing_share": "Share missing"}

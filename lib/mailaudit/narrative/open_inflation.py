@@ -129,3 +129,10 @@ def last_mailings(by_posting: pd.DataFrame, last: int = 15) -> pd.DataFrame:
         return by_posting
     return by_posting.dropna(subset=["human_open_rate"]).head(last)
 
+
+
+LOG_FILES_CAPTION = "Access-log files: what each held (a damaged file is read up to the damage)"
+LOG_FILE_LABELS = {"file": "File", "lines": "Lines", "tracking_lines": "Requests to the image or click addresses",
+                   "sender_hits": "Campaign requests", "unparsed_lines": "Lines in an unknown format",
+                   "garbage_tags": "Tags that name no recipient", "undecodable_lines": "Lines of binary junk",
+                   "read_error": "Read error"}
