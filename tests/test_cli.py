@@ -99,7 +99,7 @@ def test_a_file_without_database_audits_the_demo_loudly_unless_it_says_demo(work
     monkeypatch.delenv("MAILAUDIT_DB_URL", raising=False)
     params.write_text(params.read_text().replace("database: {sqlite: shop.sqlite}\n", ""))
     (root / "data").mkdir()
-    empty_bitrix_sqlite(root / "data" / "demo.sqlite")
+    add_posting(empty_bitrix_sqlite(root / "data" / "demo.sqlite"))
     assert cli.main(["check", "--params", str(params)]) == 0
     captured = capsys.readouterr()
     warning = [line for line in captured.err.splitlines() if "DEMO" in line]
