@@ -107,13 +107,30 @@ def _difference(result, planted: dict) -> dict:
     return rows[0]
 
 
+DETECTABLE_RATIO = 1.5
+DETECTABLE_EVENTS = 150
+"""A planted effect must be found when the truth's realised ratio (segment vs rest, within postings) is at
+least this far from 1 and the segment has this many events: a 1.6x open multiplier that machine opens
+dilute to 1.09 in the counted Open Rate (cold world), or a click effect on a few dozen clicks, is
+beyond any test of the table's size; it must then only not be contradicted."""
+
+
 @pytest.mark.parametrize("world", list(WORLDS))
 def test_planted_segment_effects_found_and_no_null_flagged(worlds, world):
     truth, result = worlds[world]["truth"]["segments"], worlds[world]["segments"]
     assert truth["effects"]
+    detectable = 0
     for planted in truth["effects"]:
         found = _difference(result, planted)
-        assert found["significant"] and (found["ratio"] > 1) == (planted["multiplier"] > 1), (world, planted, found)
+        up = planted["ratio"] > 1
+        assert not (found["significant"] and (found["ratio"] > 1) != up), (world, planted, found)
+        events = found["segment_rate"] * found["segment_delivered"]
+        if max(planted["ratio"], 1 / planted["ratio"]) >= DETECTABLE_RATIO and events >= DETECTABLE_EVENTS:
+            detectable += 1
+            assert found["significant"], (world, planted, found)
+        else:
+            assert found["significant"] or found["ci"][0] <= planted["ratio"] <= found["ci"][1], (world, planted, found)
+    assert detectable >= 1, world   # the cold world leaves one (its 3.5% human open rate, 0.3% click rate)
     for planted in truth["nulls"]:
         if planted["dimension"] == "provider" and planted["segment"] in MERGED_PROVIDERS:
             continue

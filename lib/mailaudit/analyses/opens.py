@@ -54,7 +54,7 @@ PREFETCH_SIGNATURE_SHARE = 0.25
 """Database route: a contact at least this share of whose delivered letters were first read within
 PREFETCH_SIGNATURE_SECONDS of sending is behind a prefetching proxy (Apple) or gateway. People open
 that fast a few times in a hundred; Apple's proxy does it for most letters."""
-PREFETCH_OPENED_SHARE = 0.85
+PREFETCH_OPENED_SHARE = 0.75
 PREFETCH_MIN_LETTERS = 2
 """Database route, the other prefetch signature: a contact with at least PREFETCH_MIN_LETTERS delivered
 letters, PREFETCH_OPENED_SHARE of them read before any click (a pixel load, not the read row a click
@@ -416,13 +416,15 @@ def _sums(model: Model, evidence: str, params: dict) -> tuple[pd.DataFrame, pd.S
 
 
 def _database_prefetched(contacts: pd.DataFrame) -> np.ndarray:
-    """Database route: per contact, whether a machine fetches its letters -- most of them first read
-    within minutes of sending, or nearly all of them read before any click (see PREFETCH_SIGNATURE_SHARE,
+    """Database route: per contact, whether a machine fetches its letters -- an Apple address (read in
+    Apple Mail, whose proxy fetches for nearly all its users), most letters first read within minutes
+    of sending, or nearly all of them read before any click (see PREFETCH_SIGNATURE_SHARE,
     PREFETCH_OPENED_SHARE)."""
     delivered = contacts["delivered"].to_numpy()
+    apple = contacts["db_client"].to_numpy() == APPLE
     early = contacts["early_read"].to_numpy() >= PREFETCH_SIGNATURE_SHARE * delivered
     reads_all = (delivered >= PREFETCH_MIN_LETTERS) & (contacts["pixel_read"].to_numpy() >= PREFETCH_OPENED_SHARE * delivered)
-    return early | reads_all
+    return apple | early | reads_all
 
 
 def _contact_cells(contacts: pd.DataFrame, log_client: pd.Series,
@@ -708,12 +710,15 @@ def diagnose(name: str, s_point: CellSums, s_boot: CellSums, evidence: str, log_
 
 def choose_headline(estimators: dict) -> tuple[str, str]:
     """(estimator, reason): among the estimators with the fewest failed checks (none, when any passes
-    them all), the one whose implied click-to-open ratio is nearest that of the people seen loading
-    images (the estimate most consistent with what people were seen to do), then the narrowest interval."""
+    them all), the one nearest the median of their estimates (distinct values: two estimators that
+    reduce to the same formula count once), then the narrowest interval. An estimator whose checks
+    fail never heads the report while one whose checks pass exists, and one outlier among passing
+    estimators does not either. Ties go to the estimate whose implied click-to-open ratio is nearest that
+    of the people seen loading images, then to the narrowest interval."""
     def width(e):
         return (e["ci"][1] - e["ci"][0]) if e["ci"] else np.inf
 
-    def distance(e):
+    def ctor_distance(e):
         ratio = next((c["value"] for c in e["diagnostics"] if c["check"] == "implied_click_to_open"), None)
         return abs(np.log(ratio)) if ratio else np.inf
 
@@ -723,14 +728,16 @@ def choose_headline(estimators: dict) -> tuple[str, str]:
     failed = {n: sum(not c["passed"] for c in e["diagnostics"]) for n, e in usable.items()}
     fewest = min(failed.values())
     candidates = [n for n in usable if failed[n] == fewest]
-    best = min(candidates, key=lambda n: (distance(usable[n]), width(usable[n])))
+    middle = float(np.median(sorted({round(usable[n]["human_open_rate"], 12) for n in candidates})))
+    best = min(candidates, key=lambda n: (round(abs(usable[n]["human_open_rate"] - middle), 12),
+                                          ctor_distance(usable[n]), width(usable[n])))
     if fewest:
-        reason = f"no estimator passes every check; it fails the fewest ({fewest})"
+        reason = f"no estimator passes every check; it fails the fewest ({fewest}) and is nearest their median"
     elif len(candidates) == 1:
         reason = "it is the only estimator whose checks all pass"
     else:
-        reason = (f"its checks pass (as do those of {', '.join(n.replace('_', ' ') for n in candidates if n != best)}) "
-                  "and the click-to-open ratio it implies is nearest that of the people seen opening")
+        reason = (f"its checks pass, as do those of {', '.join(n.replace('_', ' ') for n in candidates if n != best)}, "
+                  "and it is nearest the median of those estimates")
     return best, reason
 
 
@@ -838,10 +845,12 @@ class ContactEvidence:
             opened = s_point("opened")
             log_coverage = float(s_point("logged") / opened) if evidence == "access_log" and opened else None
             estimators = {}
+            ceiling = float(ceiling_rate(s_point))
             for name in (evidence, "exclusion", "click_anchored", "timing_mixture"):
                 checks = diagnose(name, s_point, s_boot, evidence, log_coverage)
+                ci = _interval(estimator_rate(name, s_boot, evidence))
                 estimators[name] = {"human_open_rate": _value(estimator_rate(name, s_point, evidence)),
-                                    "ci": _interval(estimator_rate(name, s_boot, evidence)),
+                                    "ci": None if ci is None else [min(ci[0], ceiling), min(ci[1], ceiling)],
                                     "assumption": ASSUMPTIONS[name], "passes": all(c.passed for c in checks),
                                     "diagnostics": [c.as_dict() for c in checks]}
             self._overall_ctor[key] = (point, boot, estimators)
