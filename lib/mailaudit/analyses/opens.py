@@ -56,9 +56,9 @@ PREFETCH_SIGNATURE_SECONDS of sending is behind a prefetching proxy (Apple) or g
 that fast a few times in a hundred; Apple's proxy does it for most letters."""
 PREFETCH_OPENED_SHARE = 0.75
 PREFETCH_MIN_LETTERS = 2
-"""Database route, the other prefetch signature: a contact with at least PREFETCH_MIN_LETTERS delivered
-letters, PREFETCH_OPENED_SHARE of them read before any click (a pixel load, not the read row a click
-writes). Apple's proxy fetches nearly
+"""Database route, the other prefetch signature: a contact whose AGENT names no other client, with at
+least PREFETCH_MIN_LETTERS delivered letters, PREFETCH_OPENED_SHARE of them read before any click (a
+pixel load, not the read row a click writes). Apple's proxy fetches nearly
 every letter -- within minutes, or hours later when the device wakes -- so its delay cannot tell it;
 that it reads (almost) everything can. A person who does the same is only counted through their clicks,
 like the proxy's users: no bias, a little less precision."""
@@ -420,10 +420,12 @@ def _database_prefetched(contacts: pd.DataFrame) -> np.ndarray:
     Apple Mail, whose proxy fetches for nearly all its users), most letters first read within minutes
     of sending, or nearly all of them read before any click (see PREFETCH_SIGNATURE_SHARE,
     PREFETCH_OPENED_SHARE)."""
-    delivered = contacts["delivered"].to_numpy()
-    apple = contacts["db_client"].to_numpy() == APPLE
+    delivered, db_client = contacts["delivered"].to_numpy(), contacts["db_client"].to_numpy()
+    apple = db_client == APPLE
     early = contacts["early_read"].to_numpy() >= PREFETCH_SIGNATURE_SHARE * delivered
-    reads_all = (delivered >= PREFETCH_MIN_LETTERS) & (contacts["pixel_read"].to_numpy() >= PREFETCH_OPENED_SHARE * delivered)
+    # Bitrix records Apple's proxy as AGENT 0: a contact whose AGENT names another client reads there
+    reads_all = ((delivered >= PREFETCH_MIN_LETTERS) & np.isin(db_client, (APPLE, UNKNOWN_CLIENT))
+                 & (contacts["pixel_read"].to_numpy() >= PREFETCH_OPENED_SHARE * delivered))
     return apple | early | reads_all
 
 
@@ -602,8 +604,9 @@ ASSUMPTIONS = {
         "ratio of the other contacts estimate it."),
     "database": (
         "Contacts most of whose letters are first read within "
-        f"{PREFETCH_SIGNATURE_SECONDS // 60} minutes of sending, or {PREFETCH_OPENED_SHARE:.0%} of whose letters "
-        f"(at least {PREFETCH_MIN_LETTERS}) are read before any click, are behind Apple's prefetching proxy (or a "
+        f"{PREFETCH_SIGNATURE_SECONDS // 60} minutes of sending, Apple addresses, and contacts of no other known "
+        f"client {PREFETCH_OPENED_SHARE:.0%} of whose letters (at least {PREFETCH_MIN_LETTERS}) are read before any "
+        "click are behind Apple's prefetching proxy (or a "
         "gateway), however late it fetches; the other contacts' reads after the scanner window are people's. For the prefetch "
         "group, a person's open is hidden: their clicks ÷ the click-to-open ratio of the others' "
         "pixel-loading readers estimate it."),
@@ -938,7 +941,7 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
                        "failed_checks": "; ".join(failing.get(name, [])), "assumption": e["assumption"]}
                       for name, e in estimators.items()]
 
-    by_client = _by_client(point, boot, client, evidence, headline)
+    by_client = _by_client(point, boot, client, evidence)
     figures = {
         "evidence": evidence,
         "delivered": delivered,
@@ -988,9 +991,11 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
     )
 
 
-def _by_client(point: np.ndarray, boot: np.ndarray, client: np.ndarray, evidence: str,
-               estimator: str) -> pd.DataFrame:
-    """Per mail client (contact-level): delivered, raw and human open rate, inflation in points."""
+def _by_client(point: np.ndarray, boot: np.ndarray, client: np.ndarray, evidence: str) -> pd.DataFrame:
+    """Per mail client (contact-level): delivered, raw and human open rate, inflation in points. The
+    human open rate is the route's classified estimator (capped at what was recorded): the only one
+    that measures each client's own opens -- exclusion and timing borrow other clients' rates and
+    delays, so within one client they have nothing to borrow from."""
     rows = []
     contacts_per_client = np.bincount(client, minlength=len(CLIENTS))
     for code, name in enumerate(CLIENTS):
@@ -999,8 +1004,8 @@ def _by_client(point: np.ndarray, boot: np.ndarray, client: np.ndarray, evidence
         if delivered == 0 and name not in ("apple", "gmail"):
             continue
         raw = _value(_ratio(s_point("opened"), delivered))
-        human = _value(headline_rate(s_point, evidence, estimator))
-        ci = _interval(headline_rate(s_boot, evidence, estimator))
+        human = _value(headline_rate(s_point, evidence))
+        ci = _interval(headline_rate(s_boot, evidence))
         rows.append({"client": name, "contacts": int(contacts_per_client[code]), "delivered": delivered,
                      "opened": int(s_point("opened")), "raw_open_rate": raw, "human_open_rate": human,
                      "human_open_rate_ci_low": ci[0] if ci else None,
