@@ -1028,7 +1028,8 @@ def human_open_rates_by_segment(ev: ContactEvidence, members: pd.DataFrame, n_bo
     segment) pairs, a contact in several segments counting in each. Returns segment, delivered,
     raw_open_rate, human_open_rate and its 95% interval (contact bootstrap), inflation_pp,
     prefetch_share, own_reference (whether the segment's own click-to-open ratio was used: classified
-    estimator) and estimator."""
+    estimator) and estimator (the one used: the headline's, or the classified one where the headline's
+    needs comparison contacts the segment does not have)."""
     columns = ["segment", "delivered", "raw_open_rate", "human_open_rate", "human_open_rate_ci",
                "inflation_pp", "prefetch_share", "own_reference", "estimator"]
     estimator = estimator or ev.headline_estimator()
@@ -1059,12 +1060,17 @@ def human_open_rates_by_segment(ev: ContactEvidence, members: pd.DataFrame, n_bo
         overall_point, overall_boot = ev.overall_pixel_ctor(n_boot, seed + 1)
         reference_point = np.where(own, own_point, overall_point)
         reference_boot = np.where(own, own_boot, overall_boot[:, None])
-    if estimator in ("access_log", "database"):
-        human = np.minimum(classified_rate(s_point, ev.evidence, reference_point), ceiling_rate(s_point))
-        human_boot = np.minimum(classified_rate(s_boot, ev.evidence, reference_boot), ceiling_rate(s_boot))
-    else:
-        human, human_boot = estimator_rate(estimator, s_point, ev.evidence), estimator_rate(estimator, s_boot, ev.evidence)
-        own = np.zeros(len(labels), bool)
+    human = np.minimum(classified_rate(s_point, ev.evidence, reference_point), ceiling_rate(s_point))
+    human_boot = np.minimum(classified_rate(s_boot, ev.evidence, reference_boot), ceiling_rate(s_boot))
+    used = np.full(len(labels), ev.evidence, dtype=object)
+    if estimator not in ("access_log", "database"):
+        # exclusion and timing borrow the segment's comparison contacts' rates and delays: a segment
+        # without them (all Apple addresses, say) keeps the classified estimate
+        other, other_boot = estimator_rate(estimator, s_point, ev.evidence), estimator_rate(estimator, s_boot, ev.evidence)
+        ok = np.isfinite(other) & (np.isfinite(other_boot).mean(axis=0) >= 0.9)
+        human, human_boot = np.where(ok, other, human), np.where(ok, other_boot, human_boot)
+        own = own & ~ok
+        used[ok] = estimator
     delivered = s_point("delivered")
     raw = _ratio(s_point("opened"), delivered)
     return pd.DataFrame({
@@ -1076,7 +1082,7 @@ def human_open_rates_by_segment(ev: ContactEvidence, members: pd.DataFrame, n_bo
         "inflation_pp": (raw - human) * 100,
         "prefetch_share": _ratio(s_point("delivered", (PREFETCH,)), delivered),
         "own_reference": own,
-        "estimator": estimator,
+        "estimator": used,
     }, columns=columns)
 
 
