@@ -16,10 +16,12 @@ from datetime import date
 import pytest
 from opens_fixtures import built_model
 
+from mailaudit.analyses import hygiene as hyg
 from mailaudit.analyses import opens
 from mailaudit.analyses import segments as seg
 from mailaudit.demo.worlds import WORLDS
 from mailaudit.period import Period
+from mailaudit.report.params import load_params
 
 CONTACTS = 20_000
 SEEDS = {name: 11 + i for i, name in enumerate(WORLDS)}
@@ -36,8 +38,8 @@ def worlds(tmp_path_factory):
     """world -> {truth, access_log / database: OpensResult, segments: SegmentResult (headline's evidence)}."""
     out = {}
     for name in WORLDS:
-        model, truth, _ = built_model(tmp_path_factory.mktemp(f"world-{name}"), contacts=CONTACTS,
-                                      seed=SEEDS[name], world=name)
+        folder = tmp_path_factory.mktemp(f"world-{name}")
+        model, truth, _ = built_model(folder, contacts=CONTACTS, seed=SEEDS[name], world=name)
         try:
             period = Period(*(date.fromisoformat(truth["parameters"]["period"][k]) for k in ("start", "end")))
             found = {"truth": truth}
@@ -46,6 +48,9 @@ def worlds(tmp_path_factory):
             evidence = opens.classify_contacts(model, period, OPENS_PARAMS)
             found["segments"] = seg.analyse_segments(model, period, seg.SegmentSettings(), evidence)
             found["machine_clicks"] = model.scalar("SELECT count(*) FROM machine_clicks")
+            if truth["clicks"]["machine_click_rows"]["gateway"]:
+                params = load_params(folder / "params.yaml")
+                found["hygiene"] = hyg.audit_hygiene(model, params.period, params.hygiene)
         finally:
             model.close()
         out[name] = found
@@ -161,3 +166,16 @@ def test_world_builds_differ_and_carry_their_profile(worlds):
     rates = [round(w["truth"]["opens"]["human_open_rate"], 4) for w in worlds.values()]
     assert len(set(rates)) == len(rates)
     json.dumps({name: w["access_log"].figures["headline_choice"] for name, w in worlds.items()})
+
+
+def test_addresses_only_machines_click_are_inactive(worlds):
+    """b2b_gateways: an address whose only clicks (and the read rows they wrote) are a gateway's is
+    inactive, as the truth counts it when machine clicks are ignored; counting them kept it active."""
+    found = worlds["b2b_gateways"]
+    clicks, hygiene = found["truth"]["clicks"], found["hygiene"]
+    assert hygiene.figures["inactive"] > found["truth"]["hygiene"]["inactive"]
+    assert abs(hygiene.figures["inactive"] - clicks["inactive_ignoring_machine_clicks"]) <= 0.05 * clicks["inactive_ignoring_machine_clicks"]
+    removed = hygiene.figures["machine_clicks_removed"]
+    assert removed["link_burst"] + removed["access_log"] > 0
+    assert set(hygiene.machine_clicks["reason"]) == {"access_log", "link_burst", "before_delivery_possible",
+                                                     "automated_contact", "person"}

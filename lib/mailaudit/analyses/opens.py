@@ -60,8 +60,9 @@ PREFETCH_MIN_LETTERS = 2
 least PREFETCH_MIN_LETTERS delivered letters, PREFETCH_OPENED_SHARE of them read before any click (a
 pixel load, not the read row a click writes). Apple's proxy fetches nearly
 every letter -- within minutes, or hours later when the device wakes -- so its delay cannot tell it;
-that it reads (almost) everything can. A person who does the same is only counted through their clicks,
-like the proxy's users: no bias, a little less precision."""
+that it reads (almost) everything can. A person who does the same is counted through their clicks, like
+the proxy's users: less precise, and a little high when such readers also click more per open than the
+others (benchmarks/worlds_accuracy.py measures it)."""
 DELAY_BINS_SECONDS = np.array(
     [0, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
      4 * 86400, 7 * 86400, 14 * 86400, 30 * 86400], dtype=float)
@@ -130,7 +131,7 @@ ROW_GROUP_SQL = {
     # the send's group for the per-posting and per-month views (contacts get theirs in _contact_cells)
     "access_log": (f"CASE WHEN apple_proxy OR row_client = {APPLE} THEN {PREFETCH} "
                    f"WHEN row_client IN ({UNKNOWN_CLIENT}, {SCANNER_CLIENT}) THEN {UNKNOWN_GROUP} ELSE {REFERENCE} END"),
-    "database": f"CASE WHEN early_read THEN {PREFETCH} ELSE {REFERENCE} END",
+    "database": "NULL::INTEGER",   # the contact's group, joined in _sums (the signature is a contact's)
 }
 
 
@@ -818,7 +819,7 @@ class ContactEvidence:
     log_stats: dict | None
     scanner_seconds: float
     notes: list[str]
-    _overall_ctor: dict = field(default_factory=dict, repr=False)   # cached sums and estimates
+    _cache: dict = field(default_factory=dict, repr=False)   # cached sums and estimates
 
     @property
     def features(self) -> np.ndarray:
@@ -829,7 +830,7 @@ class ContactEvidence:
         replicate -- and every estimator's human open rate, interval, assumption and checks; computed
         once per (n_boot, seed)."""
         key = ("estimates", n_boot, seed)
-        if key not in self._overall_ctor:
+        if key not in self._cache:
             evidence, client, group = self.evidence, self.client, self.group
             slots = len(GROUPS) + 1      # + PREDICTED: a draw of comparison contacts the prefetch group's size
             cell = client.astype(np.int64) * slots + group
@@ -856,8 +857,8 @@ class ContactEvidence:
                                     "ci": None if ci is None else [min(ci[0], ceiling), min(ci[1], ceiling)],
                                     "assumption": ASSUMPTIONS[name], "passes": all(c.passed for c in checks),
                                     "diagnostics": [c.as_dict() for c in checks]}
-            self._overall_ctor[key] = (point, boot, estimators)
-        return self._overall_ctor[key]
+            self._cache[key] = (point, boot, estimators)
+        return self._cache[key]
 
     def headline_estimator(self, n_boot: int = N_BOOT, seed: int = 0) -> str:
         """The estimator the open_inflation headline uses on this evidence (see choose_headline)."""
@@ -866,14 +867,14 @@ class ContactEvidence:
     def overall_pixel_ctor(self, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Click-to-open ratio of all contacts' pixel-loading readers outside the prefetch group:
         (point estimate, one value per contact-bootstrap replicate), computed once per (n_boot, seed)."""
-        if (n_boot, seed) not in self._overall_ctor:
+        if (n_boot, seed) not in self._cache:
             slots, others = len(GROUPS), _comparison_groups(self.evidence)
             point = np.zeros((slots, len(FEATURES)))
             np.add.at(point, self.group, self.features)
             boot = contact_bootstrap_sums(self.features, self.group, slots, n_boot, seed)
-            self._overall_ctor[(n_boot, seed)] = (pixel_ctor(CellSums(point[None]), others),
+            self._cache[(n_boot, seed)] = (pixel_ctor(CellSums(point[None]), others),
                                                   pixel_ctor(CellSums(boot[:, None]), others))
-        return self._overall_ctor[(n_boot, seed)]
+        return self._cache[(n_boot, seed)]
 
 
 def classify_contacts(model: Model, period: Period, opens_params: dict, *,
