@@ -1167,7 +1167,7 @@ def headline(result: OpensResult) -> str:
     low, high = choice["range"]
     failing = "; ".join(f"{name.replace('_', ' ')} assumes {SHORT_ASSUMPTIONS[name]}, which fails here "
                         f"({says[0]})" for name, says in choice["failing"].items())
-    return (line + f", {choice['estimator'].replace('_', ' ')} estimator). The estimators range from {low:.1%} to "
+    return (line + f"; estimator: {choice['estimator'].replace('_', ' ')}). The estimators range from {low:.1%} to "
             f"{high:.1%}" + (f": {failing}." if failing else "; every one passes its checks.")
             + f" The headline's estimator was chosen because {choice['reason']}.")
 
