@@ -61,22 +61,25 @@ def server_cpu_seconds() -> float | None:
         return None
 
 
-def tree_peak_rss(process: subprocess.Popen, every: float = 0.2) -> int:
+def tree_peak_rss(process: subprocess.Popen, every: float = 0.2) -> tuple[int, int]:
     """Wait for `process`; the peak of its and its descendants' resident memory summed (reports run side
-    by side, each in its own kernel process, so the largest single process is not the machine's cost)."""
+    by side, each in its own kernel process, so the largest single process is not the machine's cost),
+    and the largest single process's."""
     import psutil
 
-    root, peak = psutil.Process(process.pid), 0
+    root, peak, largest = psutil.Process(process.pid), 0, 0
     while process.poll() is None:
         total = 0
         try:
             for member in [root, *root.children(recursive=True)]:
-                total += member.memory_info().rss
+                rss = member.memory_info().rss
+                total += rss
+                largest = max(largest, rss)
         except psutil.Error:   # a kernel ended between listing and reading
             pass
         peak = max(peak, total)
         time.sleep(every)
-    return peak
+    return peak, largest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,10 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "mailaudit.cli", "run", "--params", str(run_params),
                                     "--out", str(args.workdir / "reports")])
-        peak = tree_peak_rss(process)
+        peak, largest = tree_peak_rss(process)
         figures["reports_seconds"] = round(time.perf_counter() - started, 1)
         figures["reports_exit"] = process.returncode
         figures["reports_peak_rss_mib"] = round(peak / 2**20)
+        figures["reports_largest_process_rss_mib"] = round(largest / 2**20)
     print(json.dumps(figures))
     return 0
 

@@ -62,11 +62,14 @@ def build_mix_effect_db(target: Path | URL, contacts: int = 4000, postings: int 
                 recipient["STATUS"] = RecipientStatus.ERROR
                 continue
             if rng.random() < min(open_rate * propensity[i], 1.0):
-                reads.append({"POSTING_ID": j + 1, "RECIPIENT_ID": rid, "DATE_INSERT": sent_at})
+                # a person opens hours later and clicks a minute after (a click at the send's own second
+                # would be a machine's: see analyses.machine_clicks)
+                reads.append({"POSTING_ID": j + 1, "RECIPIENT_ID": rid, "DATE_INSERT": sent_at + timedelta(hours=2)})
                 recipient["IS_READ"] = YES
                 click_given_open = 0.15 * (PROMO_CLICK_RATIO if promo[i] else 1.0) * min(propensity[i], 2.5)
                 if rng.random() < min(click_given_open, 1.0):
-                    clicks.append({"POSTING_ID": j + 1, "RECIPIENT_ID": rid, "DATE_INSERT": sent_at,
+                    clicks.append({"POSTING_ID": j + 1, "RECIPIENT_ID": rid,
+                                   "DATE_INSERT": sent_at + timedelta(hours=2, minutes=1),
                                    "URL": "https://example.org/"})
                     recipient["IS_CLICK"] = YES
     complainers = rng.choice(np.flatnonzero(~dead), contacts // 30, replace=False)

@@ -82,6 +82,9 @@ def _model(sends: int = 400, seed: int = 5) -> tuple[Model, pd.DataFrame]:
     con.execute("CREATE TABLE sends AS SELECT * FROM _sends")
     con.execute("CREATE TABLE tracking_hits AS SELECT * FROM _hits")
     con.execute("CREATE TABLE user_agents AS SELECT DISTINCT user_agent FROM tracking_hits")
+    # no click rows here, so no machine clicks: every verdict comes from the hits alone
+    con.execute("CREATE TABLE clicks (click_id BIGINT, recipient_id BIGINT, clicked_at TIMESTAMP)")
+    con.execute("CREATE TABLE machine_clicks (click_id BIGINT, recipient_id BIGINT, reason VARCHAR)")
     con.execute("CREATE SCHEMA raw")
     con.execute("CREATE TABLE raw.b_sender_posting_recipient AS SELECT recipient_id AS ID FROM sends "
                 "UNION ALL SELECT 9001")

@@ -14,6 +14,8 @@ Definitions (the contract's, made exact):
   for an order, through its site user (``orders.user_id`` = ``contacts.user_id`` of an e-mail contact).
 * **touch**: a read (``reads``: an open, machine loads included) or click (``clicks``) row of a delivered send.
   Bitrix writes a read row with a click that had no earlier read, so clicks are not counted as opens a second time.
+  A machine click (``machine_clicks``: a security gateway or link scanner, ``analyses.machine_clicks``) and the
+  read row it wrote (``machine_click_reads``) are no one's touch: they attribute no purchase.
 * **last touch** (contract): a purchase is attributed to the latest send (by `sent_at`; on equal times the higher
   recipient ID) of any of its contacts that has a click at or before the purchase and at most
   ``click_window_days`` x 24 h before it; failing that, to the latest send with a read row at most
@@ -363,8 +365,10 @@ _TOUCH_PAIRS = """
     WITH touched AS (
         SELECT s.recipient_id, s.contact_id, secs(s.sent_at) AS sent_at, secs(t.touched_at) AS touched_at, t.is_click
         FROM sends s
-        JOIN (SELECT recipient_id, read_at AS touched_at, false AS is_click FROM reads
-              UNION ALL SELECT recipient_id, clicked_at, true FROM clicks) t USING (recipient_id)
+        JOIN (SELECT r.recipient_id, r.read_at AS touched_at, false AS is_click FROM reads r
+              WHERE NOT EXISTS (SELECT 1 FROM machine_click_reads m WHERE m.read_id = r.read_id)
+              UNION ALL SELECT k.recipient_id, k.clicked_at, true FROM clicks k
+              WHERE NOT EXISTS (SELECT 1 FROM machine_clicks m WHERE m.click_id = k.click_id)) t USING (recipient_id)
         WHERE s.delivered AND s.sent_at IS NOT NULL AND t.touched_at IS NOT NULL
           AND s.contact_id IN (SELECT contact_id FROM conv_links)
     ), reached AS (
@@ -695,9 +699,9 @@ def _kaplan_meier(counts: dict):
 
 _FOLLOWUP = """
     WITH engaged AS (
-        SELECT recipient_id, campaign_id, contact_id, secs(least(first_read_at, first_click_at)) AS first_touch
+        SELECT recipient_id, campaign_id, contact_id, secs(least(first_read_at, first_human_click_at)) AS first_touch
         FROM sends
-        WHERE delivered AND sent_at >= $start AND sent_at < $end AND (reads > 0 OR clicks > 0)
+        WHERE delivered AND sent_at >= $start AND sent_at < $end AND (reads > 0 OR human_clicks > 0)
     ), crm_links AS (
         SELECT DISTINCT crm_contact_id, contact_id FROM crm_emails WHERE contact_id IS NOT NULL
     ), events AS (

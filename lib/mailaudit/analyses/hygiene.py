@@ -37,7 +37,8 @@ Definitions (the contract's `hygiene` keys; "sent" = the model's ``delivered``, 
 - ``complaints``: distinct contacts with a b_sender_abuse row before the period end.
 - ``inactive``: contacts with at least `inactive_min_sends` sent rows in the `inactive_months`
   calendar months before the period end and no open or click in that window. The evidence is the
-  read and click rows; a portal without one of those tables is judged by the next best evidence
+  read and click rows, machine clicks left out (``analyses.machine_clicks``: an address whose only
+  clicks are a security gateway's is not active, nor is the read row such a click wrote); a portal without one of those tables is judged by the next best evidence
   it has (`engagement_evidence`), and a portal that records no opens at all gets no verdict (null).
 
 Suppression files hold whole addresses only: a contact whose address is blank is counted in a note,
@@ -55,6 +56,7 @@ import pyarrow as pa
 from dateutil.relativedelta import relativedelta
 
 from mailaudit.analyses import addresses as addr
+from mailaudit.analyses import machine_clicks
 from mailaudit.analyses.bounces import AUTO_REPLY, HARD, SENDER_SIDE, SOFT, UNKNOWN, reply_pattern
 from mailaudit.analyses.stats import wilson_interval
 from mailaudit.emails import provider_series
@@ -106,6 +108,7 @@ class HygieneResult:
     findings: list[dict] = field(default_factory=list)
     have_log: bool = False              # a delivery log with at least one usable line (an event)
     facts: dict = field(default_factory=dict)   # what the findings name beyond the figures (people, sends)
+    machine_clicks: pd.DataFrame = field(default_factory=pd.DataFrame)   # removed_clicks of the inactivity window
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,12 +470,16 @@ class Evidence:
 
 
 ENGAGEMENT_EVIDENCE = (
+    # a read row that a machine click wrote (model: machine_click_reads) is no one's open, and
+    # a machine click no one's click (analyses.machine_clicks): an address only machines click is inactive
     Evidence("read rows", "b_sender_posting_read", (),
              "SELECT s.contact_id FROM reads r JOIN sends s ON s.recipient_id = r.recipient_id "
-             "WHERE r.read_at >= $start AND r.read_at < $end", opens=True),
+             "WHERE r.read_at >= $start AND r.read_at < $end "
+             "AND NOT EXISTS (SELECT 1 FROM machine_click_reads m WHERE m.read_id = r.read_id)", opens=True),
     Evidence("click rows", "b_sender_posting_click", (),
              "SELECT s.contact_id FROM clicks k JOIN sends s ON s.recipient_id = k.recipient_id "
-             "WHERE k.clicked_at >= $start AND k.clicked_at < $end", opens=False),
+             "WHERE k.clicked_at >= $start AND k.clicked_at < $end "
+             "AND NOT EXISTS (SELECT 1 FROM machine_clicks m WHERE m.click_id = k.click_id)", opens=False),
     Evidence("the recipient rows' IS_READ/IS_CLICK flags of the letters sent in the window",
              "b_sender_posting_recipient", ("IS_READ", "IS_CLICK"),
              "SELECT contact_id FROM sends WHERE (read_flag OR click_flag) AND sent_at >= $start AND sent_at < $end",
@@ -735,6 +742,8 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
     inactive, window_start = inactive_contacts(model, period, months, min_sends, evidence) if evidence \
         else (pd.DataFrame(columns=["email", "sends", "last_send"]), None)
     figures["inactive"] = int(len(inactive)) if evidence else None
+    removed = machine_clicks.removed_clicks(model, window_start or period.start_dt, period.end_exclusive)
+    figures["machine_clicks_removed"] = machine_clicks.removed_by_reason(removed)
 
     # rates in the period
     by_posting, by_provider, by_month = _rate_tables(model, period, bounces, abuse, have_log)
@@ -774,7 +783,7 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
         bounce_events=bounces.drop(columns=["send_key"], errors="ignore"), unclassified=unclassified,
         log_files=scan.files, log_samples=scan.samples, by_posting=by_posting, by_provider=by_provider,
         by_month=by_month, suppressions=suppressions, crm_remediation=crm_remediation.reset_index(drop=True),
-        have_log=have_log,
+        have_log=have_log, machine_clicks=removed,
     )
     result.facts = {
         "people_sent_after_unsubscribe": int(late_sends["email"].nunique()) if not late_sends.empty else 0,

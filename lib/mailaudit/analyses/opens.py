@@ -55,6 +55,15 @@ PREFETCH_SIGNATURE_SHARE = 0.25
 """Database route: a contact at least this share of whose delivered letters were first read within
 PREFETCH_SIGNATURE_SECONDS of sending is behind a prefetching proxy (Apple) or gateway. People open
 that fast a few times in a hundred; Apple's proxy does it for most letters."""
+PREFETCH_OPENED_SHARE = 0.75
+PREFETCH_MIN_LETTERS = 2
+"""Database route, the other prefetch signature: a contact whose AGENT names no other client, with at
+least PREFETCH_MIN_LETTERS delivered letters, PREFETCH_OPENED_SHARE of them read before any click (a
+pixel load, not the read row a click writes). Apple's proxy fetches nearly
+every letter -- within minutes, or hours later when the device wakes -- so its delay cannot tell it;
+that it reads (almost) everything can. A person who does the same is counted through their clicks, like
+the proxy's users: less precise, and a little high when such readers also click more per open than the
+others (benchmarks/worlds_accuracy.py measures it)."""
 DELAY_BINS_SECONDS = np.array(
     [0, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
      4 * 86400, 7 * 86400, 14 * 86400, 30 * 86400], dtype=float)
@@ -95,6 +104,11 @@ FEATURES_SQL = {
     # a person's click: the model's machine clicks (scanners in the access log, link bursts, clicks
     # faster than delivery, gateway-like contacts) left out
     "human_click": "human_clicks > 0",
+    # read before any click: a pixel load, not the read row Bitrix writes at a click (the prefetch
+    # signature counts these, so clicking does not make a contact look prefetched)
+    "pixel_read": "opened AND (NOT clicked OR coalesce(first_read < first_click, false))",
+    # a person's click and no read row: an images-off reader the data shows beyond the Open Rate
+    "clicked_unread": "human_click AND NOT opened",
 }
 ROUTE_FEATURES_SQL = {
     "access_log": {
@@ -118,7 +132,7 @@ ROW_GROUP_SQL = {
     # the send's group for the per-posting and per-month views (contacts get theirs in _contact_cells)
     "access_log": (f"CASE WHEN apple_proxy OR row_client = {APPLE} THEN {PREFETCH} "
                    f"WHEN row_client IN ({UNKNOWN_CLIENT}, {SCANNER_CLIENT}) THEN {UNKNOWN_GROUP} ELSE {REFERENCE} END"),
-    "database": f"CASE WHEN early_read THEN {PREFETCH} ELSE {REFERENCE} END",
+    "database": "NULL::INTEGER",   # the contact's group, joined in _sums (the signature is a contact's)
 }
 
 
@@ -249,7 +263,7 @@ def _network_flags(con, ip_evidence: IpEvidence, classifier: mc.MailClientClassi
             con.unregister("_opens_other_ips")
 
 
-TEMPORARY_TABLES = ("_opens_agents", "_opens_ips", "_opens_hits", "_opens_hit_verdicts")
+TEMPORARY_TABLES = ("_opens_agents", "_opens_ips", "_opens_machine_ips", "_opens_hits", "_opens_hit_verdicts")
 """The analysis's working tables, on the model's connection only while classify_contacts runs."""
 
 
@@ -266,15 +280,25 @@ def _classify_hits(model: Model, period: Period, ip_evidence: IpEvidence, scanne
     _network_flags(con, ip_evidence, classifier)
     con.execute("CREATE OR REPLACE TEMP TABLE _opens_agents AS SELECT coalesce(user_agent, '') AS user_agent, "
                 "(row_number() OVER (ORDER BY user_agent))::INTEGER AS agent FROM user_agents")
+    # the addresses that made a send's machine clicks (the model's rules): a gateway that loads the pixel
+    # and then clicks every link does both from one address, whatever its User-Agent or network
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _opens_machine_ips AS
+        SELECT DISTINCT h.recipient_id, coalesce(h.ip, '') AS ip
+        FROM machine_clicks m JOIN clicks k USING (click_id)
+        JOIN tracking_hits h ON h.recipient_id = k.recipient_id AND h.kind = '{CLICK}'
+             AND h.time BETWEEN k.clicked_at - INTERVAL 2 SECOND AND k.clicked_at + INTERVAL 2 SECOND""")
     # the period's hits per send, kind, User-Agent and network, with the last one's delay after sending
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _opens_hits AS
         SELECT h.recipient_id, h.kind = '{CLICK}' AS is_click, a.agent, i.in_apple, i.in_gateway,
+               m.recipient_id IS NOT NULL AS machine_ip,
                max(epoch(h.time)::BIGINT - s.sent) AS last, count(*) AS hits
         FROM tracking_hits h
         JOIN ({PERIOD_SENT_SQL}) s USING (recipient_id)
         JOIN _opens_agents a ON a.user_agent = coalesce(h.user_agent, '')
         JOIN _opens_ips i ON i.ip = coalesce(h.ip, '')
+        LEFT JOIN _opens_machine_ips m ON m.recipient_id = h.recipient_id AND m.ip = coalesce(h.ip, '')
         GROUP BY ALL""", {"start": period.start_dt, "end": period.end_exclusive})
     kinds = con.execute("""
         SELECT k.agent, k.in_apple, k.in_gateway, a.user_agent, n.ip
@@ -294,12 +318,14 @@ def _classify_hits(model: Model, period: Period, ip_evidence: IpEvidence, scanne
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _opens_hit_verdicts AS
             WITH grouped AS (
-                SELECT h.recipient_id, h.is_click, k.hit_class, k.client, max(h.last) AS last, sum(h.hits) AS hits
+                SELECT h.recipient_id, h.is_click, h.machine_ip, k.hit_class, k.client, max(h.last) AS last,
+                       sum(h.hits) AS hits
                 FROM _opens_hits h JOIN _opens_hit_kinds k USING (agent, in_apple, in_gateway)
                 GROUP BY ALL
             ), judged AS (
-                -- an ordinary client whose every hit came within scanner_seconds of delivery is a gateway scanner
-                SELECT *, NOT list_contains({machine}, hit_class)
+                -- an ordinary client whose every hit came within scanner_seconds of delivery is a gateway
+                -- scanner; so is any hit from the address that made one of the send's machine clicks
+                SELECT *, NOT list_contains({machine}, hit_class) AND NOT machine_ip
                           AND NOT (list_contains({timing_checked}, hit_class) AND last <= $scanner_seconds) AS human
                 FROM grouped
             )
@@ -352,7 +378,7 @@ def _database_group(client: np.ndarray) -> np.ndarray:
 
 
 def _feature_sums() -> str:
-    return ", ".join(f"count_if({name})::INTEGER AS {name}" for name in FEATURES)
+    return ", ".join(f"coalesce(count_if({name}), 0)::INTEGER AS {name}" for name in FEATURES)
 
 
 def _sums(model: Model, evidence: str, params: dict) -> tuple[pd.DataFrame, pd.Series, _Sums]:
@@ -368,8 +394,18 @@ def _sums(model: Model, evidence: str, params: dict) -> tuple[pd.DataFrame, pd.S
                               GROUP BY contact, hit_client QUALIFY row_number() OVER (
                                   PARTITION BY contact ORDER BY count(*) DESC, min(recipient_id)) = 1
                               """).set_index("contact")["client"]
-    units = query(f"""SELECT posting_id, month, grp, row_client, delay_bin, {_feature_sums()} FROM s
-                      GROUP BY GROUPING SETS ((posting_id, grp), (month, grp), (row_client, delay_bin))""")
+    if evidence == "database":   # a send's group is its contact's (the prefetch signature is a contact's)
+        model.con.register("_opens_contact_groups", pd.DataFrame(
+            {"contact": contacts.index.to_numpy(), "contact_grp": np.where(_database_prefetched(contacts), PREFETCH, REFERENCE)}))
+        source = "(SELECT s.* REPLACE (g.contact_grp AS grp) FROM s JOIN _opens_contact_groups g USING (contact))"
+    else:
+        source = "s"
+    try:
+        units = query(f"""SELECT posting_id, month, grp, row_client, delay_bin, {_feature_sums()} FROM {source}
+                          GROUP BY GROUPING SETS ((posting_id, grp), (month, grp), (row_client, delay_bin))""")
+    finally:
+        if evidence == "database":
+            model.con.unregister("_opens_contact_groups")
     posting, month, delays = (units[units[key].notna()] for key in ("posting_id", "month", "delay_bin"))
     counts = np.zeros((len(CLIENTS), len(DELAY_BINS_SECONDS)), np.int64)
     counts[delays["row_client"].to_numpy(int), delays["delay_bin"].to_numpy(int)] = delays["delivered"].to_numpy()
@@ -379,6 +415,20 @@ def _sums(model: Model, evidence: str, params: dict) -> tuple[pd.DataFrame, pd.S
     by_unit["posting"].index = by_unit["posting"].index.set_levels(
         by_unit["posting"].index.levels[0].astype(np.int64), level=0)
     return contacts, log_client, _Sums(by_unit["posting"], by_unit["month"], counts)
+
+
+def _database_prefetched(contacts: pd.DataFrame) -> np.ndarray:
+    """Database route: per contact, whether a machine fetches its letters -- an Apple address (read in
+    Apple Mail, whose proxy fetches for nearly all its users), most letters first read within minutes
+    of sending, or nearly all of them read before any click (see PREFETCH_SIGNATURE_SHARE,
+    PREFETCH_OPENED_SHARE)."""
+    delivered, db_client = contacts["delivered"].to_numpy(), contacts["db_client"].to_numpy()
+    apple = db_client == APPLE
+    early = contacts["early_read"].to_numpy() >= PREFETCH_SIGNATURE_SHARE * delivered
+    # Bitrix records Apple's proxy as AGENT 0: a contact whose AGENT names another client reads there
+    reads_all = ((delivered >= PREFETCH_MIN_LETTERS) & np.isin(db_client, (APPLE, UNKNOWN_CLIENT))
+                 & (contacts["pixel_read"].to_numpy() >= PREFETCH_OPENED_SHARE * delivered))
+    return apple | early | reads_all
 
 
 def _contact_cells(contacts: pd.DataFrame, log_client: pd.Series,
@@ -400,7 +450,7 @@ def _contact_cells(contacts: pd.DataFrame, log_client: pd.Series,
         group = np.where(contacts["apple_proxy"].to_numpy() > 0, PREFETCH,
                          np.where(seen, _database_group(client), UNKNOWN_GROUP))
     else:
-        prefetched = contacts["early_read"].to_numpy() >= PREFETCH_SIGNATURE_SHARE * contacts["delivered"].to_numpy()
+        prefetched = _database_prefetched(contacts)
         group = np.where(prefetched, PREFETCH, REFERENCE)
         # Bitrix records Apple's proxy as AGENT 0: a prefetching contact with no other client is Apple's
         client = np.where(prefetched & (db_client == UNKNOWN_CLIENT), APPLE, client).astype(np.int16)
@@ -523,8 +573,28 @@ def timing_rate(s: CellSums, evidence: str) -> np.ndarray:
     return _ratio(people, s("delivered") - np.maximum(machine_first, 0))
 
 
-def headline_rate(s: CellSums, evidence: str) -> np.ndarray:
-    return classified_rate(s, evidence)
+def ceiling_rate(s: CellSums) -> np.ndarray:
+    """The most people can have opened (fraction of delivered rows): every opened row, plus the rows a
+    person clicked with no read row at all (an images-off reader the data shows). No estimate may exceed
+    what was recorded."""
+    return _ratio(s("opened") + s("clicked_unread"), s("delivered"))
+
+
+ESTIMATOR_FUNCTIONS = {"classified": classified_rate, "exclusion": exclusion_rate,
+                       "click_anchored": click_anchored_rate, "timing_mixture": timing_rate}
+"""Estimator name -> its function; "classified" is named after its evidence (access_log or database)."""
+
+
+def estimator_rate(name: str, s: CellSums, evidence: str) -> np.ndarray:
+    """The human open rate by estimator `name` (the evidence's name for the classified one), never above
+    `ceiling_rate`."""
+    value = ESTIMATOR_FUNCTIONS["classified" if name in ("access_log", "database") else name](s, evidence)
+    return np.where(np.isnan(value), np.nan, np.minimum(value, ceiling_rate(s)))
+
+
+def headline_rate(s: CellSums, evidence: str, estimator: str | None = None) -> np.ndarray:
+    """The human open rate by the headline's estimator (default: the evidence's classified one)."""
+    return estimator_rate(estimator or evidence, s, evidence)
 
 
 ASSUMPTIONS = {
@@ -536,8 +606,10 @@ ASSUMPTIONS = {
         "ratio of the other contacts estimate it."),
     "database": (
         "Contacts most of whose letters are first read within "
-        f"{PREFETCH_SIGNATURE_SECONDS // 60} minutes of sending are behind Apple's prefetching proxy (or a "
-        "gateway); the other contacts' reads after the scanner window are people's. For the prefetch "
+        f"{PREFETCH_SIGNATURE_SECONDS // 60} minutes of sending, Apple addresses, and contacts of no other known "
+        f"client {PREFETCH_OPENED_SHARE:.0%} of whose letters (at least {PREFETCH_MIN_LETTERS}) are read before any "
+        "click are behind Apple's prefetching proxy (or a "
+        "gateway), however late it fetches; the other contacts' reads after the scanner window are people's. For the prefetch "
         "group, a person's open is hidden: their clicks ÷ the click-to-open ratio of the others' "
         "pixel-loading readers estimate it."),
     "exclusion": (
@@ -559,6 +631,119 @@ ASSUMPTIONS = {
         "first. Assumes no machine fetches later than a day, people open with the same delays whatever "
         "their client, and letters a machine fetched first are opened at the others' rate."),
 }
+
+
+# --- diagnostics and the headline's choice ----------------------------------------------------
+
+EQUAL_CLICK_BAND = (0.8, 1.25)
+"""Exclusion: the prefetch group's human click rate ÷ the others' must lie in this band (or its interval
+include 1): people who click alike open alike; if they click differently, they open differently."""
+CTOR_BAND = (0.6, 1 / 0.6)
+"""Every estimator: the click-to-open ratio it implies (human clicks ÷ its human opens) ÷ that of the
+people seen loading images must lie in this band: an estimate that makes people click far more or far
+less often per open than the people whose opens are seen is not about those people."""
+SPREAD_POINTS = 5.0
+"""Estimators further apart than this (percentage points) make the headline give their range."""
+
+SHORT_ASSUMPTIONS = {
+    "access_log": "every pixel and click hit is classified as a machine's or a person's by the access log",
+    "database": "the contacts behind a prefetching proxy are known by their reads (within minutes, or of "
+                "nearly every letter), the others' reads are people's",
+    "exclusion": "contacts behind a prefetching proxy open as often as the others",
+    "click_anchored": "people click as often per open whatever their mail client",
+    "timing_mixture": "no machine fetches a letter later than a day after sending",
+}
+
+
+@dataclass
+class Check:
+    """One diagnostic of an estimator's assumption: its measured value, whether it passed, and what it
+    says in words."""
+
+    name: str
+    value: float | None
+    passed: bool
+    says: str
+
+    def as_dict(self) -> dict:
+        return {"check": self.name, "value": self.value, "passed": self.passed, "says": self.says}
+
+
+def _band_check(name: str, point: float, boot: np.ndarray, band: tuple[float, float], says: str) -> Check:
+    """A ratio that should be 1: passes when the point lies in `band` or its bootstrap interval holds 1
+    (too few data to tell it from 1); unmeasurable: passes."""
+    if not np.isfinite(point):
+        return Check(name, None, True, f"{says}: not measurable here")
+    ci = _interval(boot)
+    inside = band[0] <= point <= band[1] or (ci is not None and ci[0] <= 1 <= ci[1])
+    interval = f" (95% interval {ci[0]:.2f}–{ci[1]:.2f})" if ci else ""
+    return Check(name, float(point), bool(inside),
+                 f"{says}: {point:.2f}{interval}, {'within' if inside else 'outside'} {band[0]:.2f}–{band[1]:.2f}")
+
+
+def diagnose(name: str, s_point: CellSums, s_boot: CellSums, evidence: str, log_coverage: float | None) -> list[Check]:
+    """The checks of estimator `name`'s assumptions, on the data."""
+    fn = ESTIMATOR_FUNCTIONS["classified" if name in ("access_log", "database") else name]
+    value, ceiling = float(fn(s_point, evidence)), float(ceiling_rate(s_point))
+    others = _comparison_groups(evidence)
+    checks = []
+    if np.isfinite(value):
+        checks.append(Check("ceiling", value, value <= ceiling + 1e-12,
+                            f"its unbounded value {value:.1%} {'is within' if value <= ceiling + 1e-12 else 'exceeds'} "
+                            f"what was recorded ({ceiling:.1%}: rows with a read, plus rows clicked without one)"))
+    implied = lambda s, v: _ratio(s("human_click"), v * s("delivered"))   # noqa: E731
+    seen = lambda s: pixel_ctor(s, others)                                # noqa: E731
+    checks.append(_band_check(
+        "implied_click_to_open", float(_ratio(implied(s_point, value), seen(s_point))),
+        _ratio(implied(s_boot, fn(s_boot, evidence)), seen(s_boot)), CTOR_BAND,
+        "the click-to-open ratio it implies ÷ that of the people seen loading images"))
+    if name == "exclusion":
+        rate = lambda s, g: _ratio(s("human_click", g), s("delivered", g))   # noqa: E731
+        checks.append(_band_check(
+            "prefetch_click_rate_ratio", float(_ratio(rate(s_point, (PREFETCH,)), rate(s_point, others))),
+            _ratio(rate(s_boot, (PREFETCH,)), rate(s_boot, others)), EQUAL_CLICK_BAND,
+            "human click rate of the prefetch group ÷ the others'"))
+    if name == "click_anchored" and evidence == "access_log":
+        ratio = lambda s: _ratio(_ctor(s, evidence, (UNKNOWN_GROUP,)), _ctor(s, evidence, (REFERENCE,)))  # noqa: E731
+        checks.append(_band_check("unknown_client_click_to_open_ratio", float(ratio(s_point)), ratio(s_boot),
+                                  CTOR_BAND, "click-to-open ratio of unidentified clients ÷ identified ones"))
+    if name == "access_log" and log_coverage is not None:
+        checks.append(Check("log_coverage", log_coverage, log_coverage >= 0.9,
+                            f"the access log holds {log_coverage:.0%} of the opened rows (needs 90%)"))
+    return checks
+
+
+def choose_headline(estimators: dict) -> tuple[str, str]:
+    """(estimator, reason): among the estimators with the fewest failed checks (none, when any passes
+    them all), the one nearest the median of their estimates (distinct values: two estimators that
+    reduce to the same formula count once), then the narrowest interval. An estimator whose checks
+    fail never heads the report while one whose checks pass exists, and one outlier among passing
+    estimators does not either. Ties go to the estimate whose implied click-to-open ratio is nearest that
+    of the people seen loading images, then to the narrowest interval."""
+    def width(e):
+        return (e["ci"][1] - e["ci"][0]) if e["ci"] else np.inf
+
+    def ctor_distance(e):
+        ratio = next((c["value"] for c in e["diagnostics"] if c["check"] == "implied_click_to_open"), None)
+        return abs(np.log(ratio)) if ratio else np.inf
+
+    usable = {n: e for n, e in estimators.items() if e["human_open_rate"] is not None}
+    if not usable:
+        return next(iter(estimators)), "no estimator could be computed"
+    failed = {n: sum(not c["passed"] for c in e["diagnostics"]) for n, e in usable.items()}
+    fewest = min(failed.values())
+    candidates = [n for n in usable if failed[n] == fewest]
+    middle = float(np.median(sorted({round(usable[n]["human_open_rate"], 12) for n in candidates})))
+    best = min(candidates, key=lambda n: (round(abs(usable[n]["human_open_rate"] - middle), 12),
+                                          ctor_distance(usable[n]), width(usable[n])))
+    if fewest:
+        reason = f"no estimator passes every check; it fails the fewest ({fewest}) and is nearest their median"
+    elif len(candidates) == 1:
+        reason = "it is the only estimator whose checks all pass"
+    else:
+        reason = (f"its checks pass, as do those of {', '.join(n.replace('_', ' ') for n in candidates if n != best)}, "
+                  "and it is nearest the median of those estimates")
+    return best, reason
 
 
 # --- bootstrap --------------------------------------------------------------------------------
@@ -635,23 +820,62 @@ class ContactEvidence:
     log_stats: dict | None
     scanner_seconds: float
     notes: list[str]
-    _overall_ctor: dict = field(default_factory=dict, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)   # cached sums and estimates
 
     @property
     def features(self) -> np.ndarray:
         return self.contacts[list(FEATURES)].to_numpy()
 
+    def estimates(self, n_boot: int = N_BOOT, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Feature sums by (client, group) cell -- point (n_clients, slots, n_features) and per bootstrap
+        replicate -- and every estimator's human open rate, interval, assumption and checks; computed
+        once per (n_boot, seed)."""
+        key = ("estimates", n_boot, seed)
+        if key not in self._cache:
+            evidence, client, group = self.evidence, self.client, self.group
+            slots = len(GROUPS) + 1      # + PREDICTED: a draw of comparison contacts the prefetch group's size
+            cell = client.astype(np.int64) * slots + group
+            point = np.zeros((len(CLIENTS) * slots, len(FEATURES)))
+            np.add.at(point, cell, self.features)
+            point = point.reshape(len(CLIENTS), slots, len(FEATURES))
+            comparison = np.isin(group, _comparison_groups(evidence))
+            size_ratio = float((group == PREFETCH).sum()) / max(int(comparison.sum()), 1)
+            point[:, PREDICTED] = size_ratio * point[:, list(_comparison_groups(evidence))].sum(axis=1)
+            # the prefetch group's own people are a sample too: its imputed opens vary like a group of that
+            # many comparison contacts (a predictive draw, so the interval covers the realised rate)
+            predicted_cell = np.where(comparison, client.astype(np.int64) * slots + PREDICTED, -1)
+            boot = contact_bootstrap_sums(self.features, cell, len(CLIENTS) * slots, n_boot, seed, predicted_cell,
+                                          size_ratio).reshape(n_boot, len(CLIENTS), slots, len(FEATURES))
+            s_point, s_boot = CellSums(point), CellSums(boot)
+            opened = s_point("opened")
+            log_coverage = float(s_point("logged") / opened) if evidence == "access_log" and opened else None
+            estimators = {}
+            ceiling = float(ceiling_rate(s_point))
+            for name in (evidence, "exclusion", "click_anchored", "timing_mixture"):
+                checks = diagnose(name, s_point, s_boot, evidence, log_coverage)
+                ci = _interval(estimator_rate(name, s_boot, evidence))
+                estimators[name] = {"human_open_rate": _value(estimator_rate(name, s_point, evidence)),
+                                    "ci": None if ci is None else [min(ci[0], ceiling), min(ci[1], ceiling)],
+                                    "assumption": ASSUMPTIONS[name], "passes": all(c.passed for c in checks),
+                                    "diagnostics": [c.as_dict() for c in checks]}
+            self._cache[key] = (point, boot, estimators)
+        return self._cache[key]
+
+    def headline_estimator(self, n_boot: int = N_BOOT, seed: int = 0) -> str:
+        """The estimator the open_inflation headline uses on this evidence (see choose_headline)."""
+        return choose_headline(self.estimates(n_boot, seed)[2])[0]
+
     def overall_pixel_ctor(self, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Click-to-open ratio of all contacts' pixel-loading readers outside the prefetch group:
         (point estimate, one value per contact-bootstrap replicate), computed once per (n_boot, seed)."""
-        if (n_boot, seed) not in self._overall_ctor:
+        if (n_boot, seed) not in self._cache:
             slots, others = len(GROUPS), _comparison_groups(self.evidence)
             point = np.zeros((slots, len(FEATURES)))
             np.add.at(point, self.group, self.features)
             boot = contact_bootstrap_sums(self.features, self.group, slots, n_boot, seed)
-            self._overall_ctor[(n_boot, seed)] = (pixel_ctor(CellSums(point[None]), others),
+            self._cache[(n_boot, seed)] = (pixel_ctor(CellSums(point[None]), others),
                                                   pixel_ctor(CellSums(boot[:, None]), others))
-        return self._overall_ctor[(n_boot, seed)]
+        return self._cache[(n_boot, seed)]
 
 
 def classify_contacts(model: Model, period: Period, opens_params: dict, *,
@@ -695,42 +919,31 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
         notes.append("No delivered recipient rows in the period: every opens figure is null.")
         return _empty_result(evidence, log_stats, notes)
 
-    client, group = ev.client, ev.group
-    slots = len(GROUPS) + 1          # + PREDICTED: a draw of comparison contacts the prefetch group's size
-    cell = client.astype(np.int64) * slots + group
-    feature_matrix = ev.features
-    point = np.zeros((len(CLIENTS) * slots, len(FEATURES)))
-    np.add.at(point, cell, feature_matrix)
-    point = point.reshape(len(CLIENTS), slots, len(FEATURES))
-    comparison = np.isin(group, _comparison_groups(evidence))
-    size_ratio = float((group == PREFETCH).sum()) / max(int(comparison.sum()), 1)
-    point[:, PREDICTED] = size_ratio * point[:, list(_comparison_groups(evidence))].sum(axis=1)
-    # the prefetch group's own people are a sample too: its imputed opens vary like a group of that
-    # many comparison contacts (a predictive draw, so the interval covers the realised rate)
-    predicted_cell = np.where(comparison, client.astype(np.int64) * slots + PREDICTED, -1)
-    boot = contact_bootstrap_sums(feature_matrix, cell, len(CLIENTS) * slots, n_boot, seed,
-                                  predicted_cell, size_ratio).reshape(n_boot, len(CLIENTS), slots, len(FEATURES))
-    s_point, s_boot = CellSums(point), CellSums(boot)
-
+    client = ev.client
+    point, boot, estimators = ev.estimates(n_boot, seed)
+    s_point = CellSums(point)
     delivered = int(s_point("delivered"))
     opened = int(s_point("opened"))
     raw = opened / delivered
-    human = _value(headline_rate(s_point, evidence))
-    human_ci = _interval(headline_rate(s_boot, evidence))
-
-    headline = evidence
-    estimator_functions = {evidence: classified_rate, "exclusion": exclusion_rate,
-                           "click_anchored": click_anchored_rate, "timing_mixture": timing_rate}
-    estimators, estimator_rows = {}, []
-    for name, fn in estimator_functions.items():
-        value, ci = _value(fn(s_point, evidence)), _interval(fn(s_boot, evidence))
-        estimators[name] = {"human_open_rate": value, "ci": ci, "assumption": ASSUMPTIONS[name]}
-        estimator_rows.append({"estimator": name, "human_open_rate": value,
-                               "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
-                               "headline": name == headline, "assumption": ASSUMPTIONS[name]})
-        if value is None:
+    ceiling = float(ceiling_rate(s_point))
+    for name, e in estimators.items():
+        if e["human_open_rate"] is None:
             notes.append(f"Estimator {name} cannot be computed: its comparison group has no human "
                          "opens or clicks in the period.")
+    headline, reason = choose_headline(estimators)
+    human, human_ci = estimators[headline]["human_open_rate"], estimators[headline]["ci"]
+    values = [e["human_open_rate"] for e in estimators.values() if e["human_open_rate"] is not None]
+    failing = {name: [c["says"] for c in e["diagnostics"] if not c["passed"]]
+               for name, e in estimators.items() if not e["passes"]}
+    choice = {"estimator": headline, "reason": reason,
+              "range": [min(values), max(values)] if values else None,
+              "spread_pp": (max(values) - min(values)) * 100 if values else None,
+              "failing": failing}
+    estimator_rows = [{"estimator": name, "human_open_rate": e["human_open_rate"],
+                       "ci_low": e["ci"][0] if e["ci"] else None, "ci_high": e["ci"][1] if e["ci"] else None,
+                       "headline": name == headline, "checks_pass": e["passes"],
+                       "failed_checks": "; ".join(failing.get(name, [])), "assumption": e["assumption"]}
+                      for name, e in estimators.items()]
 
     by_client = _by_client(point, boot, client, evidence)
     figures = {
@@ -748,6 +961,8 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
         },
         "estimators": estimators,
         "headline_estimator": headline,
+        "headline_choice": choice,
+        "human_open_ceiling": ceiling,
         "apple_share": float(s_point.restrict([APPLE])("delivered") / delivered),
         "scanner_seconds": ev.scanner_seconds,
     }
@@ -773,8 +988,8 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
         figures=figures,
         estimators=pd.DataFrame(estimator_rows),
         by_client=by_client,
-        by_posting=_by_period_unit(sums.posting, "posting", evidence, model),
-        by_month=_by_period_unit(sums.month, "month", evidence, model),
+        by_posting=_by_period_unit(sums.posting, "posting", evidence, model, headline),
+        by_month=_by_period_unit(sums.month, "month", evidence, model, headline),
         delays=_delay_table(sums.delay_counts),
         log_stats=log_stats,
         notes=notes,
@@ -782,7 +997,10 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
 
 
 def _by_client(point: np.ndarray, boot: np.ndarray, client: np.ndarray, evidence: str) -> pd.DataFrame:
-    """Per mail client (contact-level): delivered, raw and human open rate, inflation in points."""
+    """Per mail client (contact-level): delivered, raw and human open rate, inflation in points. The
+    human open rate is the route's classified estimator (capped at what was recorded): the only one
+    that measures each client's own opens -- exclusion and timing borrow other clients' rates and
+    delays, so within one client they have nothing to borrow from."""
     rows = []
     contacts_per_client = np.bincount(client, minlength=len(CLIENTS))
     for code, name in enumerate(CLIENTS):
@@ -809,13 +1027,17 @@ readers outside the prefetch group to measure its own)."""
 
 
 def human_open_rates_by_segment(ev: ContactEvidence, members: pd.DataFrame, n_boot: int = N_BOOT,
-                                seed: int = 0) -> pd.DataFrame:
-    """The headline estimator per segment. `members`: (contact_id, segment) pairs, a contact in several
-    segments counting in each. Returns segment, delivered, raw_open_rate, human_open_rate and its 95%
-    interval (contact bootstrap), inflation_pp, prefetch_share and own_reference (whether the
-    segment's own click-to-open ratio was used)."""
+                                seed: int = 0, estimator: str | None = None) -> pd.DataFrame:
+    """The open_inflation headline's estimator per segment (`estimator`: that one by default, see
+    ContactEvidence.headline_estimator), capped like it at what was recorded. `members`: (contact_id,
+    segment) pairs, a contact in several segments counting in each. Returns segment, delivered,
+    raw_open_rate, human_open_rate and its 95% interval (contact bootstrap), inflation_pp,
+    prefetch_share, own_reference (whether the segment's own click-to-open ratio was used: classified
+    estimator) and estimator (the one used: the headline's, or the classified one where the headline's
+    needs comparison contacts the segment does not have)."""
     columns = ["segment", "delivered", "raw_open_rate", "human_open_rate", "human_open_rate_ci",
-               "inflation_pp", "prefetch_share", "own_reference"]
+               "inflation_pp", "prefetch_share", "own_reference", "estimator"]
+    estimator = estimator or ev.headline_estimator()
     members = members.assign(contact_id=pd.to_numeric(members["contact_id"], errors="coerce"))
     members = members.sort_values(["segment", "contact_id"], kind="stable")   # engines return rows in any order
     pos = ev.contacts.index.get_indexer(members["contact_id"])
@@ -824,14 +1046,17 @@ def human_open_rates_by_segment(ev: ContactEvidence, members: pd.DataFrame, n_bo
         return pd.DataFrame(columns=columns)
     pos = pos[keep]
     labels, code = np.unique(members["segment"].to_numpy()[keep].astype(str), return_inverse=True)
-    slots, n_features = len(GROUPS), len(FEATURES)
+    slots, n_features = len(GROUPS) + 1, len(FEATURES)
     features, cell = ev.features[pos], code * slots + ev.group[pos]
     point = np.zeros((len(labels) * slots, n_features))
     np.add.at(point, cell, features)
-    s_point = CellSums(point.reshape(len(labels), 1, slots, n_features))
-    s_boot = CellSums(contact_bootstrap_sums(features, cell, len(labels) * slots, n_boot, seed)
-                      .reshape(n_boot, len(labels), 1, slots, n_features))
+    point = point.reshape(len(labels), 1, slots, n_features)
+    boot = contact_bootstrap_sums(features, cell, len(labels) * slots, n_boot, seed).reshape(
+        n_boot, len(labels), 1, slots, n_features)
     others = _comparison_groups(ev.evidence)
+    for sums in (point, boot):   # exclusion's open rate of the others: the segment's comparison contacts
+        sums[..., PREDICTED, :] = sums[..., list(others), :].sum(axis=-2)
+    s_point, s_boot = CellSums(point), CellSums(boot)
     own = s_point("pixel_human_click", others, whole=True) >= MIN_SEGMENT_REFERENCE_CLICKS
     own_point, own_boot = pixel_ctor(s_point, others), pixel_ctor(s_boot, others)
     if own.all():
@@ -840,8 +1065,17 @@ def human_open_rates_by_segment(ev: ContactEvidence, members: pd.DataFrame, n_bo
         overall_point, overall_boot = ev.overall_pixel_ctor(n_boot, seed + 1)
         reference_point = np.where(own, own_point, overall_point)
         reference_boot = np.where(own, own_boot, overall_boot[:, None])
-    human = classified_rate(s_point, ev.evidence, reference_point)
-    human_boot = classified_rate(s_boot, ev.evidence, reference_boot)
+    human = np.minimum(classified_rate(s_point, ev.evidence, reference_point), ceiling_rate(s_point))
+    human_boot = np.minimum(classified_rate(s_boot, ev.evidence, reference_boot), ceiling_rate(s_boot))
+    used = np.full(len(labels), ev.evidence, dtype=object)
+    if estimator not in ("access_log", "database"):
+        # exclusion and timing borrow the segment's comparison contacts' rates and delays: a segment
+        # without them (all Apple addresses, say) keeps the classified estimate
+        other, other_boot = estimator_rate(estimator, s_point, ev.evidence), estimator_rate(estimator, s_boot, ev.evidence)
+        ok = np.isfinite(other) & (np.isfinite(other_boot).mean(axis=0) >= 0.9)
+        human, human_boot = np.where(ok, other, human), np.where(ok, other_boot, human_boot)
+        own = own & ~ok
+        used[ok] = estimator
     delivered = s_point("delivered")
     raw = _ratio(s_point("opened"), delivered)
     return pd.DataFrame({
@@ -853,17 +1087,19 @@ def human_open_rates_by_segment(ev: ContactEvidence, members: pd.DataFrame, n_bo
         "inflation_pp": (raw - human) * 100,
         "prefetch_share": _ratio(s_point("delivered", (PREFETCH,)), delivered),
         "own_reference": own,
+        "estimator": used,
     }, columns=columns)
 
 
-def _by_period_unit(table: pd.DataFrame, key: str, evidence: str, model: Model) -> pd.DataFrame:
+def _by_period_unit(table: pd.DataFrame, key: str, evidence: str, model: Model, estimator: str) -> pd.DataFrame:
     """Per posting or per month: delivered, raw and human open rate (same estimator as the headline,
     its click-to-open reference taken within the unit), inflation in points, prefetch share."""
     units = table.index.get_level_values(0).unique()
-    arr = np.zeros((len(units), 1, len(GROUPS), len(FEATURES)))
+    arr = np.zeros((len(units), 1, len(GROUPS) + 1, len(FEATURES)))
     unit_pos = {u: i for i, u in enumerate(units)}
     for (unit, grp), values in zip(table.index, table[list(FEATURES)].to_numpy()):
         arr[unit_pos[unit], 0, grp] = values
+    arr[..., PREDICTED, :] = arr[..., list(_comparison_groups(evidence)), :].sum(axis=-2)   # exclusion's rate
     s = CellSums(arr)
     delivered = s("delivered")
     frame = pd.DataFrame({
@@ -871,7 +1107,7 @@ def _by_period_unit(table: pd.DataFrame, key: str, evidence: str, model: Model) 
         "delivered": delivered.astype(int),
         "opened": s("opened").astype(int),
         "raw_open_rate": _ratio(s("opened"), delivered),
-        "human_open_rate": headline_rate(s, evidence),
+        "human_open_rate": headline_rate(s, evidence, estimator),
         "prefetch_share": _ratio(s("delivered", (PREFETCH,)), delivered),
     })
     frame["inflation_pp"] = (frame["raw_open_rate"] - frame["human_open_rate"]) * 100
@@ -927,8 +1163,17 @@ def headline(result: OpensResult) -> str:
     ci = f.get("human_open_rate_ci") or [None, None]
     interval = f" (95% interval {ci[0]:.1%}–{ci[1]:.1%})" if ci[0] is not None else ""
     source = "the web server's access log" if f["evidence"] == "access_log" else "the database alone"
-    return (f"Open Rate {f['raw_open_rate']:.1%}, of which people about {f['human_open_rate']:.1%}{interval}: "
-            f"{f['machine_open_share']:.0%} of opens are machine opens (estimated from {source}).")
+    line = (f"Open Rate {f['raw_open_rate']:.1%}, of which people about {f['human_open_rate']:.1%}{interval}: "
+            f"{f['machine_open_share']:.0%} of opens are machine opens (estimated from {source}")
+    choice = f.get("headline_choice") or {}
+    if (choice.get("spread_pp") or 0) <= SPREAD_POINTS:
+        return line + ")."
+    low, high = choice["range"]
+    failing = "; ".join(f"{name.replace('_', ' ')} assumes {SHORT_ASSUMPTIONS[name]}, which fails here "
+                        f"({says[0]})" for name, says in choice["failing"].items())
+    return (line + f"; estimator: {choice['estimator'].replace('_', ' ')}). The estimators range from {low:.1%} to "
+            f"{high:.1%}" + (f": {failing}." if failing else "; every one passes its checks.")
+            + f" The headline's estimator was chosen because {choice['reason']}.")
 
 
 def access_log_notes(log_stats: dict) -> list[str]:
@@ -956,4 +1201,4 @@ def human_open_rate_by_posting(ev: ContactEvidence, model: Model) -> pd.DataFram
     """Per posting of the period: delivered, raw and human open rate (the headline estimator within the
     posting), inflation in points, prefetch share, title and send date -- the open-inflation report's
     per-posting figures, for other reports to show the same numbers."""
-    return _by_period_unit(ev.sums.posting, "posting", ev.evidence, model)
+    return _by_period_unit(ev.sums.posting, "posting", ev.evidence, model, ev.headline_estimator())

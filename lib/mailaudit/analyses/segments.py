@@ -8,8 +8,10 @@ attempted, e-mail contact, provider and mail client are the model's, see model/s
 - ``open_rate``: delivered sends opened ÷ delivered sends. Opened = the recipient's IS_READ flag,
   which Bitrix sets with the first read row (sender 15.x has no flag: there, a read row); machine
   opens (Apple MPP) included.
-- ``click_rate``: delivered sends clicked (IS_CLICK, else a click row) ÷ delivered sends.
-- ``ctor`` (click-to-open): opened sends that also have a click ÷ opened sends.
+- ``click_rate``: delivered sends a person clicked (IS_CLICK, else a click row; a send whose every
+  click row is a machine's -- the model's ``machine_clicks``: security gateways, link scanners -- is not
+  clicked) ÷ delivered sends.
+- ``ctor`` (click-to-open): opened sends that also have a person's click ÷ opened sends.
 - ``unsub_rate``: delivered sends unsubscribed (IS_UNSUB, else an unsubscribe row) ÷ delivered sends.
 - ``complaint_rate``: delivered sends that drew a spam complaint ÷ delivered sends. A complaint
   carries no posting: each e-mail complaint dated before the period end is attributed to the
@@ -272,6 +274,10 @@ recipient's own flag with the first read, click or unsubscribe row, so where the
 it is the evidence; sender 15.x has no such flags: there, the tracking rows are."""
 
 
+PERSON_CLICKED = "NOT (s.clicks > 0 AND s.human_clicks = 0)"
+"""A send's click evidence is a person's unless every click row of it is a machine click."""
+
+
 def complaints_recorded(model: Model) -> bool:
     """Whether complaints can be tied to contacts: b_sender_abuse with its CONTACT_ID column."""
     return model.has("b_sender_abuse") and "CONTACT_ID" in model.columns("b_sender_abuse")
@@ -326,8 +332,9 @@ class SegmentSends:
                    s.delivered::UTINYINT AS delivered,
                    (NOT s.delivered)::UTINYINT AS errors,
                    (s.delivered AND {evidence['opened']})::UTINYINT AS opened,
-                   (s.delivered AND {evidence['clicked']})::UTINYINT AS clicked,
-                   (s.delivered AND {evidence['opened']} AND {evidence['clicked']})::UTINYINT AS clicked_after_open,
+                   (s.delivered AND {evidence['clicked']} AND {PERSON_CLICKED})::UTINYINT AS clicked,
+                   (s.delivered AND {evidence['opened']} AND {evidence['clicked']} AND {PERSON_CLICKED})::UTINYINT
+                       AS clicked_after_open,
                    (s.delivered AND {evidence['unsubscribed']})::UTINYINT AS unsubscribed,
                    (s.delivered AND k.recipient_id IS NOT NULL)::UTINYINT AS complaints,
                    1::UTINYINT AS attempted
@@ -594,8 +601,9 @@ def analyse_segments(model: Model, period: Period, settings: SegmentSettings,
                      "corrected) was not computed for this run")
     else:
         notes.append(f"human_open_rate: the open-inflation estimate per segment ({human_opens.evidence} "
-                     "evidence), shown with a contact-bootstrap interval and not tested; differences test the raw "
-                     "open_rate, within postings")
+                     f"evidence, the open_inflation headline's estimator: "
+                     f"{human_opens.headline_estimator().replace('_', ' ')}), shown with a contact-bootstrap "
+                     "interval and not tested; differences test the raw open_rate, within postings")
 
     empty = pd.DataFrame(columns=["dimension", "segment"])   # a period without sends has no segment
     metrics = pd.concat(metric_frames, ignore_index=True) if metric_frames else empty

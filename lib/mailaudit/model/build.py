@@ -14,7 +14,7 @@ import pandas as pd
 from mailaudit import emails
 from mailaudit.bitrix import codes
 
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 """Raised whenever a relation's definition changes: a snapshot with an older model is rebuilt on open."""
 
 RELATIONS = ("campaigns", "letters", "postings", "contacts", "tracking", "sends", "evidence", "crm", "commerce")

@@ -190,3 +190,21 @@ def label(column, labels: dict | None = None) -> str:
         return COLUMN_LABELS[name]
     return name[:1].upper() + name[1:] if "_" not in name else name
 
+
+
+# --- machine clicks (every report that counts clicks publishes the ones it left out) ----------------
+
+MACHINE_CLICK_WHO = {"access_log": "Security scanner seen in the access log",
+                     "link_burst": "Several links clicked within seconds",
+                     "before_delivery_possible": "Clicked within a minute of sending",
+                     "automated_contact": "Contact whose every letter is clicked like a gateway's",
+                     "person": "People"}
+MACHINE_CLICK_LABELS = {"reason": "Who clicked", "clicks": "Click rows", "sends": "Sends with such a click",
+                        "share": "Share of click rows", "meaning": "How it is recognised"}
+
+
+def machine_clicks_view(table):
+    """`analyses.machine_clicks.removed_clicks` with each reason in words."""
+    view = table.copy()
+    view["reason"] = view["reason"].map(lambda r: MACHINE_CLICK_WHO.get(r, r))
+    return view

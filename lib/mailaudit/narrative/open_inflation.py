@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mailaudit.analyses.opens import SHORT_ASSUMPTIONS, SPREAD_POINTS
 from mailaudit.narrative.common import Finding, count, interval, of, pct
 
 ESTIMATORS = {"access_log": "web-server log", "database": "database split", "exclusion": "exclusion",
@@ -42,11 +43,23 @@ def findings(result) -> list[Finding]:
             fix="exclude Apple Mail opens from re-engagement and inactivity rules; use clicks for them",
             count=apple.get("delivered"), key="apple"))
     spread = f.get("estimator_spread_pp")
-    if spread is not None and spread >= 5:
+    choice = f.get("headline_choice") or {}
+    if spread is not None and spread > SPREAD_POINTS and choice.get("range"):
+        failing = " ".join(f"The {estimator_name(name)} estimate assumes {SHORT_ASSUMPTIONS[name]}; its checks say: "
+                           f"{'; '.join(says)}." for name, says in choice.get("failing", {}).items())
         out.append(Finding(
-            "info", f"The estimators disagree by {spread:.1f} percentage points",
-            f"each rests on a different assumption (see the appendix); the headline uses the "
-            f"{estimator_name(f['headline_estimator'])} estimate", key="spread"))
+            "info", f"The estimators disagree by {spread:.1f} percentage points "
+                    f"({interval(*choice['range'])})",
+            (failing + " " if failing else "") + f"The headline uses the {estimator_name(f['headline_estimator'])} "
+            f"estimate: {choice.get('reason', '')}", key="spread"))
+    capped = [name for name, e in f["estimators"].items()
+              if any(c["check"] == "ceiling" and not c["passed"] for c in e.get("diagnostics", []))]
+    if capped:
+        out.append(Finding(
+            "info", f"The {', '.join(estimator_name(n) for n in capped)} estimate is capped at what was recorded",
+            f"no estimate is shown above {pct(f['human_open_ceiling'])}: the Open Rate plus the letters a person "
+            "clicked without any recorded open (images off); an estimate beyond it fails its assumption",
+            key="ceiling"))
     last = last_mailings(result.by_posting)
     if len(last):
         moved = int((last["raw_open_rate"].rank(ascending=False, method="first")
