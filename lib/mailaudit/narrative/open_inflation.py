@@ -114,7 +114,8 @@ def log_quality_table(result) -> pd.DataFrame:
 LOG_QUALITY_LABELS = {"what": "In the web-server log", "count": "Count"}
 
 ESTIMATOR_LABELS = {"estimator": "Estimator", "human_open_rate": "Human open rate", "ci_low": "95% interval from",
-                    "ci_high": "95% interval to", "headline": "Used for the answer", "assumption": "Assumes"}
+                    "ci_high": "95% interval to", "headline": "Used for the answer", "assumption": "Assumes",
+                    "checks_pass": "Its checks pass", "failed_checks": "Checks that fail"}
 CLIENT_LABELS = {"client": "Mail client", "contacts": "Contacts", "delivered": "Delivered", "opened": "Opened",
                  "raw_open_rate": "Open rate (Bitrix)", "human_open_rate": "Human open rate",
                  "human_open_rate_ci_low": "95% interval from", "human_open_rate_ci_high": "95% interval to",
