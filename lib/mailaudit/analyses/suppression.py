@@ -40,38 +40,72 @@ DESCRIPTIONS = {
 COMBINED_COLUMNS = ["email", "reasons", "contact_ids", "evidence", "recommended_actions"]
 
 
-def _evidence_text(row: pd.Series) -> str:
-    """`reason: code, text (date, posting N)` of one suppression row, empty parts left out."""
-    code, text = row.get("evidence_code"), row.get("evidence_text")
-    parts = [v for v in (code, text) if pd.notna(v) and str(v).strip() and str(v) != row["reason"]]
-    what = ", ".join(str(v) for v in parts)
-    when = [str(row["evidence_date"])[:10]] if pd.notna(row.get("evidence_date")) else []
-    if pd.notna(row.get("evidence_posting")):
-        when.append(f"posting {int(row['evidence_posting'])}")
-    return f"{row['reason']}: {what}" + (f" ({', '.join(when)})" if when else "")
+def _text(values: pd.Series) -> pd.Series:
+    """Each value as text (None where missing), as Python's str() writes it."""
+    return values.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+
+
+# `reason: code, text (date, posting N)` of each row: code and text left out when blank or equal to the
+# reason; then each column's distinct values per address, joined in the order the rows come.
+_COMBINE = """
+    WITH rows AS (
+        SELECT seq, key, email, reason, recommended_action,
+               reason || ': ' || concat_ws(', ',
+                   CASE WHEN trim(code) <> '' AND code <> reason THEN code END,
+                   CASE WHEN trim(text) <> '' AND text <> reason THEN text END)
+               || CASE WHEN day IS NULL AND posting IS NULL THEN ''
+                       ELSE ' (' || concat_ws(', ', day, 'posting ' || posting) || ')' END AS evidence
+        FROM _suppression_rows
+    ), firsts AS (
+        SELECT key, min(seq) AS seq, arg_min(email, seq) AS email FROM rows GROUP BY key
+    ), joined AS (
+        SELECT key, column_name, string_agg(value, ' | ' ORDER BY first) AS value FROM (
+            SELECT key, column_name, value, min(seq) AS first
+            FROM (UNPIVOT (SELECT seq, key, reason, evidence, recommended_action FROM rows)
+                  ON reason, evidence, recommended_action INTO NAME column_name VALUE value)
+            GROUP BY ALL)
+        GROUP BY ALL
+    ), contacts_by_key AS (
+        SELECT lower(trim(email)) AS key, string_agg(contact_id::VARCHAR, ' | ' ORDER BY contact_id) AS contact_ids
+        FROM contacts WHERE email IS NOT NULL AND lower(trim(email)) IN (SELECT key FROM firsts) GROUP BY 1
+    )
+    SELECT f.email,
+           max(j.value) FILTER (WHERE j.column_name = 'reason') AS reasons,
+           c.contact_ids,
+           max(j.value) FILTER (WHERE j.column_name = 'evidence') AS evidence,
+           max(j.value) FILTER (WHERE j.column_name = 'recommended_action') AS recommended_actions
+    FROM firsts f JOIN joined j USING (key) LEFT JOIN contacts_by_key c USING (key)
+    GROUP BY f.key, f.email, c.contact_ids
+    ORDER BY f.key"""
 
 
 def combined(model: Model, suppressions: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per address (compared lower-cased and trimmed) of every suppression table: the reasons, the
     sender contacts holding it (IDs), the evidence and the recommended actions, each joined with " | " in
-    the order of `suppressions`. Sorted by address."""
-    frames = [frame.assign(_order=i) for i, frame in enumerate(suppressions.values()) if len(frame)]
+    the order of `suppressions`. Sorted by address. Computed by the embedded engine: a large list has
+    hundreds of thousands of addresses."""
+    frames = [frame for frame in suppressions.values() if len(frame)]
     if not frames:
         return pd.DataFrame(columns=COMBINED_COLUMNS)
     rows = pd.concat(frames, ignore_index=True)
-    rows["key"] = rows["email"].astype(str).str.strip().str.lower()
-    rows["evidence"] = rows.apply(_evidence_text, axis=1)
-    rows = rows.sort_values(["key", "_order"], kind="stable")
-    joined = rows.groupby("key", sort=True).agg(
-        email=("email", "first"),
-        reasons=("reason", lambda s: " | ".join(dict.fromkeys(s))),
-        evidence=("evidence", lambda s: " | ".join(dict.fromkeys(s))),
-        recommended_actions=("recommended_action", lambda s: " | ".join(dict.fromkeys(s.astype(str)))))
-    contacts = model.sql("SELECT lower(trim(email)) AS key, string_agg(contact_id::VARCHAR, ' | ' ORDER BY contact_id) "
-                         "AS contact_ids FROM contacts WHERE email IS NOT NULL AND lower(trim(email)) IN "
-                         "(SELECT unnest($keys::VARCHAR[])) GROUP BY 1", {"keys": joined.index.tolist()})
-    joined = joined.join(contacts.set_index("key"))
-    return joined.reset_index(drop=True)[COMBINED_COLUMNS]
+    column = lambda name: rows[name] if name in rows else pd.Series(None, index=rows.index, dtype=object)  # noqa: E731
+    posting = pd.to_numeric(column("evidence_posting"), errors="coerce")
+    frame = pd.DataFrame({
+        "seq": range(len(rows)),
+        "key": rows["email"].astype(str).str.strip().str.lower(),
+        "email": rows["email"].astype(str),
+        "reason": rows["reason"].astype(str),
+        "recommended_action": _text(column("recommended_action")),
+        "code": _text(column("evidence_code")),
+        "text": _text(column("evidence_text")),
+        "day": _text(column("evidence_date")).str[:10],
+        "posting": _text(posting.astype("Int64")),
+    })
+    model.con.register("_suppression_rows", frame)
+    try:
+        return model.con.execute(_COMBINE).df()[COMBINED_COLUMNS]
+    finally:
+        model.con.unregister("_suppression_rows")
 
 
 def blacklist_addresses(suppressions: dict[str, pd.DataFrame]) -> pd.DataFrame:
