@@ -112,3 +112,17 @@ def write_params(path: Path, database: dict, start=PERIOD_START.date(), end=None
               "database": database, **sections}
     path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     return path
+
+
+TRUTH_PROVIDER = {"mailru": "mail.ru"}
+"""The demo truth file's provider names that the kit spells otherwise."""
+
+
+def planted_difference(result, planted: dict) -> dict:
+    """The kit's one comparison (dimension, segment, metric) for a planted effect of the truth file."""
+    segment = TRUTH_PROVIDER.get(planted["segment"], planted["segment"]) if planted["dimension"] == "provider" \
+        else planted["segment"]
+    key = (planted["dimension"], segment, planted["metric"])
+    rows = [d for d in result.figures["differences"] if (d["dimension"], d["segment"], d["metric"]) == key]
+    assert len(rows) == 1, f"no single comparison for {key}"
+    return rows[0]

@@ -12,13 +12,12 @@ from mailaudit.analyses import segments as seg
 from mailaudit.demo import build_demo
 from mailaudit.period import Period
 from mailaudit.report.context import json_safe
-from segments_fixtures import write_params
+from segments_fixtures import TRUTH_PROVIDER, planted_difference, write_params
 
 DEMO_CONTACTS = 20_000
 """The demo's default size: its smallest planted effect (CRM source ADVERTISING clicks 0.6×, about
 1,600 contacts) must be found with contacts as the unit and the whole table Holm-corrected."""
 
-TRUTH_PROVIDER = {"mailru": "mail.ru"}
 """The demo's provider labels that emails.PROVIDER_DOMAINS spells differently."""
 MERGED_PROVIDERS = {"corporate", "other"}
 """The demo's corporate and invalid-address providers are both "other" in emails.py."""
@@ -63,18 +62,12 @@ def _our_label(dimension: str, segment: str) -> str:
     return TRUTH_PROVIDER.get(segment, segment) if dimension == "provider" else segment
 
 
-def _difference(result, planted: dict) -> dict:
-    key = (planted["dimension"], _our_label(planted["dimension"], planted["segment"]), planted["metric"])
-    rows = [d for d in result.figures["differences"] if (d["dimension"], d["segment"], d["metric"]) == key]
-    assert len(rows) == 1, f"no single comparison for {key}"
-    return rows[0]
-
 
 def test_every_planted_effect_is_flagged_with_an_interval_covering_it(demo):
     truth, result = demo
     assert truth["effects"]
     for planted in truth["effects"]:
-        found = _difference(result, planted)
+        found = planted_difference(result, planted)
         assert found["significant"], planted
         assert found["ci"][0] <= planted["ratio"] <= found["ci"][1], planted
         assert (found["ratio"] > 1) == (planted["ratio"] > 1)
@@ -86,7 +79,7 @@ def test_no_planted_null_is_flagged(demo):
     for planted in truth["nulls"]:
         if planted["dimension"] == "provider" and planted["segment"] in MERGED_PROVIDERS:
             continue
-        found = _difference(result, planted)
+        found = planted_difference(result, planted)
         assert not found["significant"], planted
         assert found["ci"][0] <= planted["ratio"] <= found["ci"][1], planted
         checked += 1
@@ -99,7 +92,7 @@ def test_address_books_without_a_multiplier_get_intervals_covering_their_expecte
     truth, result = demo
     assert {c["segment"] for c in truth["composition"]} == {"Подписчики сайта", "Участники вебинаров"}
     for expected in truth["composition"]:
-        found = _difference(result, expected)
+        found = planted_difference(result, expected)
         assert found["ci"][0] <= expected["ratio"] <= found["ci"][1], expected
 
 
@@ -145,7 +138,7 @@ def test_human_open_rate_per_segment_from_the_database_alone_matches_the_truth(b
 def test_the_mix_effect_list_is_called_a_mix_effect_not_a_difference(demo):
     truth, result = demo
     mix = truth["mix_effect"]
-    click = _difference(result, {"dimension": mix["dimension"], "segment": mix["segment"], "metric": "click_rate"})
+    click = planted_difference(result, {"dimension": mix["dimension"], "segment": mix["segment"], "metric": "click_rate"})
     assert click["raw_ratio"] == pytest.approx(mix["metrics"]["click_rate"]["raw_ratio"], rel=0.1)
     assert click["mix_effect"] and not click["significant"]
     assert click["ci"][0] <= mix["metrics"]["click_rate"]["ratio"] <= click["ci"][1]

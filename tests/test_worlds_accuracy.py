@@ -15,6 +15,7 @@ from datetime import date
 
 import pytest
 from opens_fixtures import built_model
+from segments_fixtures import planted_difference
 
 from mailaudit.analyses import hygiene as hyg
 from mailaudit.analyses import opens
@@ -28,7 +29,6 @@ SEEDS = {name: 11 + i for i, name in enumerate(WORLDS)}
 """One seed per world, none of them the demo's default (1)."""
 TOLERANCE = {"access_log": 0.02, "database": 0.05}
 OPENS_PARAMS = {"scanner_seconds": 10}
-TRUTH_PROVIDER = {"mailru": "mail.ru"}
 MERGED_PROVIDERS = {"corporate", "other"}
 """The demo's corporate and invalid-address providers are both "other" in emails.py."""
 
@@ -101,15 +101,6 @@ def test_disagreement_gives_the_range_and_names_the_failing_assumption(worlds, w
         assert f["estimators"][f["headline_estimator"]]["passes"]
 
 
-def _label(dimension: str, segment: str) -> str:
-    return TRUTH_PROVIDER.get(segment, segment) if dimension == "provider" else segment
-
-
-def _difference(result, planted: dict) -> dict:
-    key = (planted["dimension"], _label(planted["dimension"], planted["segment"]), planted["metric"])
-    rows = [d for d in result.figures["differences"] if (d["dimension"], d["segment"], d["metric"]) == key]
-    assert len(rows) == 1, f"no single comparison for {key}"
-    return rows[0]
 
 
 DETECTABLE_RATIO = 1.5
@@ -126,7 +117,7 @@ def test_planted_segment_effects_found_and_no_null_flagged(worlds, world):
     assert truth["effects"]
     detectable = 0
     for planted in truth["effects"]:
-        found = _difference(result, planted)
+        found = planted_difference(result, planted)
         up = planted["ratio"] > 1
         assert not (found["significant"] and (found["ratio"] > 1) != up), (world, planted, found)
         events = found["segment_rate"] * found["segment_delivered"]
@@ -139,7 +130,7 @@ def test_planted_segment_effects_found_and_no_null_flagged(worlds, world):
     for planted in truth["nulls"]:
         if planted["dimension"] == "provider" and planted["segment"] in MERGED_PROVIDERS:
             continue
-        found = _difference(result, planted)
+        found = planted_difference(result, planted)
         assert not found["significant"], (world, planted, found)
 
 
