@@ -589,3 +589,15 @@ def test_week_cohorts_split_the_same_sends(stories, result):
     assert sum(c["converted"] for c in weekly["cohorts"]) == result.figures["converted"]
     # sends of 1-4 January fall in ISO week 1: contact 1's two, the first of contacts 5 and 6, contact 7's
     assert weekly["cohorts"][0]["delivered"] == 5
+
+
+def test_a_machine_click_attributes_no_order(tmp_path):
+    """A click 20 s after sending is a scanner's (no person receives, opens and clicks that fast): the order
+    that follows is not the mailing's. The same story with a person's click two hours later is."""
+    t = Timeline()
+    for cid, clicked in ((21, dt(2026, 1, 5, 9, 0, 20)), (22, dt(2026, 1, 5, 11))):
+        t.contact(cid)
+        t.send(cid, dt(2026, 1, 5, 9), rid=cid * 100 + 1, clicked=clicked)
+        t.crm_contact(900 + cid, f"c{cid}@example.org")
+        t.order(dt(2026, 1, 6), 100.0 * cid, crm_contact=900 + cid)
+    assert attributed_recipients(analysed(t, tmp_path, "machine")) == {2201: 2200.0}
