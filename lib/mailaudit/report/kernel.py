@@ -60,12 +60,14 @@ def ensure_kernel() -> str:
         f"{KERNEL_NAME!r} found by Jupyter point to another Python (see `jupyter kernelspec list`)")
 
 
-def quiet_kernel_manager(socket_dir: str, output_path: str, cwd: str | None = None, started: list | None = None):
+def quiet_kernel_manager(socket_dir: str, output_path: str, cwd: str | None = None, started: list | None = None,
+                         env: dict[str, str] | None = None):
     """A kernel-manager class whose kernel process writes its stdout and stderr to `output_path`.
 
-    The kernel starts in `cwd` (papermill's own `cwd` changes the whole process's directory, which
-    reports running side by side in threads would race on); each started manager is appended to
-    `started`, so that an interrupted run can stop every kernel it launched.
+    The kernel starts in `cwd` with `env` added to its environment (papermill's own `cwd`, like a
+    change of os.environ, would affect the whole process, which reports running side by side in
+    threads would race on); each started manager is appended to `started`, so that an interrupted run
+    can stop every kernel it launched.
 
     A kernel logs to its own stderr (``[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel``,
     ZMQ tracebacks when it is shut down mid-cell); inherited, that lands on the user's terminal.
@@ -86,6 +88,8 @@ def quiet_kernel_manager(socket_dir: str, output_path: str, cwd: str | None = No
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             if cwd is not None:
                 kw["cwd"] = cwd
+            if env:
+                kw["env"] = {**kw.get("env", os.environ), **env}
             with open(output_path, "ab") as output:   # the child keeps its own descriptor
                 await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": output, "stderr": output})
             if started is not None:

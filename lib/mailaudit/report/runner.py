@@ -160,7 +160,8 @@ def prepare(params_path: str | os.PathLike, workdir: Path | None = None, look_at
                           description=snapshot_description(manifest), snapshot=path,
                           period_sends=snapshot_sends(path, params) if look_at_period else None)
         url = resolve_database_url(database_config(params, workdir))
-        if audits_demo_by_default(params):
+        demo_by_default = audits_demo_by_default(params)
+        if demo_by_default:
             print(DEMO_FALLBACK_WARNING, file=sys.stderr, flush=True)
     except (DatabaseConfigError, SnapshotError) as exc:
         raise InputError(str(exc)) from None
@@ -171,7 +172,7 @@ def prepare(params_path: str | os.PathLike, workdir: Path | None = None, look_at
             with engine.connect() as conn:
                 schema = reflect_schema(conn)
                 description = {**describe_source(url), "layout": schema.layout, "charset": schema.charset,
-                               "demo_by_default": audits_demo_by_default(params)}
+                               "demo_by_default": demo_by_default}
                 if look_at_period:
                     period_sends = postings_may_send_in(conn, params.period.start_dt, params.period.end_exclusive)
         finally:
@@ -313,7 +314,7 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
         for name in reports:
             capability = source.schema.capabilities[name]
             if capability.ok:
-                runs.append(_NotebookRun(name, notebooks, partial, kernel, params_file, Path(private.name), progress))
+                runs.append(_NotebookRun(name, notebooks, partial, kernel, params_file, Path(private.name)))
             else:
                 outcomes[name] = ReportOutcome(name, "skipped", reason=capability.reason)
         outcomes.update(_execute_all(runs, papermill, out, cover, source, params.run["parallel_reports"], progress))
@@ -354,9 +355,7 @@ def _execute_all(runs: list[_NotebookRun], papermill, out: Path, cover: dict, so
     per-cell progress bars give way to one line per finished report.
     """
     parallel = max(1, min(parallel, len(runs)))
-    if parallel > 1:
-        share = max(256, source.params.snapshot["memory_mb"] // parallel)
-        os.environ[ENGINE_MEMORY_ENV] = str(share)
+    env = {ENGINE_MEMORY_ENV: str(max(256, source.params.snapshot["memory_mb"] // parallel))} if parallel > 1 else {}
     kernels: list = []
     done: dict[str, ReportOutcome] = {}
     pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="mailaudit-report")
@@ -365,7 +364,7 @@ def _execute_all(runs: list[_NotebookRun], papermill, out: Path, cover: dict, so
     try:
         futures = {}
         for number, run in enumerate(runs, 1):
-            run.kernels, run.cell_progress = kernels, progress and parallel == 1
+            run.kernels, run.cell_progress, run.env = kernels, progress and parallel == 1, env
             if progress and parallel == 1:
                 print(f"[{number}/{len(runs)}] {run.name}", file=sys.stderr, flush=True)
             futures[pool.submit(run.execute, papermill, out, cover, source)] = run.name
@@ -380,7 +379,6 @@ def _execute_all(runs: list[_NotebookRun], papermill, out: Path, cover: dict, so
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        os.environ.pop(ENGINE_MEMORY_ENV, None)
 
 
 @dataclass
@@ -392,9 +390,9 @@ class _NotebookRun:
     kernel: str
     params_file: str
     private: Path          # this user's temporary folder: kernel sockets and the kernel's output
-    progress: bool
     cell_progress: bool = True     # papermill's progress bar (off when reports run side by side)
     kernels: list = field(default_factory=list)   # every kernel manager started, for an interrupt
+    env: dict = field(default_factory=dict)       # added to the kernel's environment
 
     def execute(self, papermill, out: Path, cover: dict, source: Source) -> ReportOutcome:
         from nbclient.exceptions import CellTimeoutError
@@ -424,7 +422,8 @@ class _NotebookRun:
                     kernel_name=self.kernel, progress_bar=self.cell_progress,
                     log_output=False, execution_timeout=timeout,
                     kernel_manager_class=quiet_kernel_manager(str(sockets), str(kernel_output),
-                                                              cwd=str(self.notebooks), started=self.kernels))
+                                                              cwd=str(self.notebooks), started=self.kernels,
+                                                              env=self.env))
         except PapermillExecutionError as exc:
             outcome.status = "failed"
             outcome.error = source.scrub(_one_line(f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"))
