@@ -306,8 +306,6 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
     cover = {"client": params.client, "period": params.period.label,
              "source": source_label(source.description), "generated_at": generated_at,
              "version": mailaudit.__version__}
-    previous_workdir = os.environ.get(WORKDIR_ENV)
-    os.environ[WORKDIR_ENV] = str(workdir)   # the kernel inherits it: relative paths as here
     private = tempfile.TemporaryDirectory(prefix="mailaudit-kernel-")   # sockets and kernel output
     try:
         outcomes, runs = {}, []
@@ -317,7 +315,8 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
                 runs.append(_NotebookRun(name, notebooks, partial, kernel, params_file, Path(private.name)))
             else:
                 outcomes[name] = ReportOutcome(name, "skipped", reason=capability.reason)
-        outcomes.update(_execute_all(runs, papermill, out, cover, source, params.run["parallel_reports"], progress))
+        outcomes.update(_execute_all(runs, papermill, out, cover, source, params.run["parallel_reports"], progress,
+                                     {WORKDIR_ENV: str(workdir)}))   # the kernels resolve relative paths as here
         result.outcomes = [outcomes[name] for name in reports]
         parts = read_parts(partial)
         for outcome in result.outcomes:
@@ -337,10 +336,6 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
         raise
     finally:
         private.cleanup()
-        if previous_workdir is None:
-            os.environ.pop(WORKDIR_ENV, None)
-        else:
-            os.environ[WORKDIR_ENV] = previous_workdir
 
 
 LONGEST_FIRST = ("segments", "open_inflation", "list_hygiene", "conversion", "data_and_tracking")
@@ -348,14 +343,16 @@ LONGEST_FIRST = ("segments", "open_inflation", "list_hygiene", "conversion", "da
 
 
 def _execute_all(runs: list[_NotebookRun], papermill, out: Path, cover: dict, source: Source, parallel: int,
-                 progress: bool) -> dict[str, ReportOutcome]:
-    """Execute the notebooks, `parallel` at a time (each in its own kernel); Ctrl-C kills every kernel.
+                 progress: bool, env: dict[str, str]) -> dict[str, ReportOutcome]:
+    """Execute the notebooks, `parallel` at a time (each in its own kernel, `env` added to its
+    environment); Ctrl-C kills every kernel.
 
     Side by side, the reports share the engine's memory cap (snapshot.memory_mb) and papermill's
     per-cell progress bars give way to one line per finished report.
     """
     parallel = max(1, min(parallel, len(runs)))
-    env = {ENGINE_MEMORY_ENV: str(max(256, source.params.snapshot["memory_mb"] // parallel))} if parallel > 1 else {}
+    if parallel > 1:
+        env = {**env, ENGINE_MEMORY_ENV: str(max(256, source.params.snapshot["memory_mb"] // parallel))}
     kernels: list = []
     done: dict[str, ReportOutcome] = {}
     pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="mailaudit-report")
