@@ -137,6 +137,25 @@ def demo_bundle(demo, tmp_path_factory):
     return result.out_dir
 
 
+@pytest.fixture(scope="session")
+def demo_bundle_ru(demo, tmp_path_factory):
+    """The bundle of `demo_bundle` written in Russian -> (its folder, the messages asked for in Russian that
+    have no translation, one a line)."""
+    from mailaudit.narrative.language import MISSING_ENV
+    from mailaudit.report.runner import run_reports
+
+    folder = tmp_path_factory.mktemp("demo-bundle-ru")
+    missing = folder / "missing.txt"
+    missing.touch()
+    os.environ[MISSING_ENV] = str(missing)   # the kernels inherit it
+    try:
+        result = run_reports(_write_demo_params(demo, folder), folder / "bundle", progress=False, language="ru")
+    finally:
+        del os.environ[MISSING_ENV]
+    assert result.exit_code == 0, "the Russian demo bundle did not build"
+    return result.out_dir, missing.read_text(encoding="utf-8").splitlines()
+
+
 @pytest.fixture
 def model_of(tmp_path):
     """A factory: the model of the snapshot of a parameter file (extracted into tmp_path)."""

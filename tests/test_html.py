@@ -99,7 +99,7 @@ def test_failed_report_page_says_so_in_one_paragraph(bundle):
     page = pages(bundle)["list_hygiene.html"]
     assert re.findall(r'<p class="cover-failed">(.*?)</p>', page, re.S) == [
         "This report failed: ZeroDivisionError: division by zero (cell 4). The sections below are the "
-        'part that ran; the full error is in <a href="logs/list_hygiene.log">logs/list_hygiene.log</a>.']
+        'part that ran. The full error is in <a href="logs/list_hygiene.log">logs/list_hygiene.log</a>.']
     body = page.split("</header>", 1)[1]
     assert "division by zero" not in body and "Traceback" not in body and "ZeroDivisionError" not in body
     assert "An Exception was encountered" not in page

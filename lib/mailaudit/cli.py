@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 
 import mailaudit
+from mailaudit.narrative.language import LANGUAGES
 from mailaudit.report.params import REPORT_NAMES
 
 DEMO_DIR = Path("data")
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="bundle folder (default reports/<client>)")
     run.add_argument("--only", help="comma-separated reports: " + ", ".join(REPORT_NAMES))
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--lang", choices=LANGUAGES, help="language of the bundle (default: report.language, else en)")
 
     snap = sub.add_parser("snapshot", parents=[common],
                           help="read what the reports need from the source into a local snapshot file")
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--world", default="baseline",
                       help="demo behaviour profile (default baseline; see `mailaudit demo-db --help`)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--lang", choices=LANGUAGES, help="language of the bundle (default: en)")
 
     classify = sub.add_parser("classify", parents=[common],
                               help="classify delivery-log events or User-Agents (no database needed)")
@@ -170,7 +173,7 @@ def cmd_run(args) -> int:
     only = parse_only(args.only)
     # the output folder is checked before the database is opened (run_reports does both)
     out = args.out or Path("reports") / slug(load_params_or_fail(args.params, Path.cwd().resolve()).client)
-    result = run_reports(args.params, out, only=only, progress=not args.no_progress)
+    result = run_reports(args.params, out, only=only, progress=not args.no_progress, language=args.lang)
     return _print_result(result)
 
 
@@ -348,7 +351,8 @@ def cmd_demo(args) -> int:
     contacts = defaults["contacts"] if args.contacts is None else args.contacts
     seed = defaults["seed"] if args.seed is None else args.seed
     db, logs = ensure_demo_database(contacts, seed, root, args.world)
-    result = run_reports(demo_params(db, logs, root), out, progress=not args.no_progress, workdir=root)
+    result = run_reports(demo_params(db, logs, root), out, progress=not args.no_progress, workdir=root,
+                         language=args.lang)
     return _print_result(result)
 
 

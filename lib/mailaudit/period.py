@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from mailaudit.narrative import language
+
 
 @dataclass(frozen=True)
 class Period:
@@ -36,9 +38,11 @@ class Period:
 
     @property
     def label(self) -> str:
-        return f"{self.start.isoformat()} – {self.end.isoformat()}"
+        """The period as a reader sees it, in the active language: 2026-01-01 – 2026-06-30."""
+        return f"{language.date(self.start)} – {language.date(self.end)}"
 
     @property
     def no_sends(self) -> str:
         """The sentence every command and report uses for a period without e-mail sends."""
-        return f"no e-mail sends between {self.start.isoformat()} and {self.end.isoformat()}"
+        return language._("no e-mail sends between {start} and {end}").format(
+            start=language.date(self.start), end=language.date(self.end))

@@ -13,29 +13,30 @@ from __future__ import annotations
 import pandas as pd
 
 from mailaudit.model import Model
+from mailaudit.narrative.language import N_
 
 BLACKLIST_REASONS = ("hard_bounce", "complaint", "unsubscribed", "disposable", "no_mail_domain")
 """Reasons whose action is to stop mailing the address for good. Typos are corrected, role and duplicate
 addresses reviewed, inactive contacts re-engaged, soft-bouncing ones paused: none of those is blacklisted."""
 
 DESCRIPTIONS = {
-    "hard_bounce": "addresses the mail server reported dead (hard bounce) or Bitrix blacklisted automatically",
-    "soft_bounce_streak": "addresses that soft-bounced several times in a row: pause, retry later",
-    "complaint": "people who marked a letter as spam",
-    "unsubscribed": "people who unsubscribed in the sender module",
-    "invalid_syntax": "addresses that are not valid e-mail syntax: fix or delete the contact",
-    "typo_domain": "addresses with a mistyped domain, with the likely correction",
-    "disposable": "throw-away (disposable) mailboxes",
-    "role_account": "shared role mailboxes (info@, sales@…): keep only with documented consent",
-    "duplicate": "contacts that reach the same mailbox as another contact: merge them",
-    "no_mail_domain": "addresses whose domain accepts no mail",
-    "inactive": "contacts mailed repeatedly without an open or click: re-engage, then suppress",
-    "crm_exclusion": "unsubscribed or blacklisted people missing from the CRM exclusion list",
-    "all": "every address above once, with all its reasons, contact IDs and evidence",
-    "blacklist_import": "addresses only, ready for Bitrix's blacklist import (hard bounces, complaints, "
-                        "unsubscribes, disposable and dead domains)",
+    "hard_bounce": N_("addresses the mail server reported dead (hard bounce) or Bitrix blacklisted automatically"),
+    "soft_bounce_streak": N_("addresses that soft-bounced several times in a row: pause, retry later"),
+    "complaint": N_("people who marked a letter as spam"),
+    "unsubscribed": N_("people who unsubscribed in the sender module"),
+    "invalid_syntax": N_("addresses that are not valid e-mail syntax: fix or delete the contact"),
+    "typo_domain": N_("addresses with a mistyped domain, with the likely correction"),
+    "disposable": N_("throw-away (disposable) mailboxes"),
+    "role_account": N_("shared role mailboxes (info@, sales@…): keep only with documented consent"),
+    "duplicate": N_("contacts that reach the same mailbox as another contact: merge them"),
+    "no_mail_domain": N_("addresses whose domain accepts no mail"),
+    "inactive": N_("contacts mailed repeatedly without an open or click: re-engage, then suppress"),
+    "crm_exclusion": N_("unsubscribed or blacklisted people missing from the CRM exclusion list"),
+    "all": N_("every address above once, with all its reasons, contact IDs and evidence"),
+    "blacklist_import": N_("addresses only, ready for Bitrix's blacklist import (hard bounces, complaints, "
+                        "unsubscribes, disposable and dead domains)"),
 }
-"""One line per suppression file (by the reason in its name): what it holds."""
+"""One line per suppression file (by the reason in its name): what it holds (translated where shown)."""
 
 COMBINED_COLUMNS = ["email", "reasons", "contact_ids", "evidence", "recommended_actions"]
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from mailaudit.narrative.language import N_, _, ngettext, number, percent
+
 SEVERITIES = ("high", "medium", "low", "info")
+SEVERITY_WORDS = {"high": N_("high"), "medium": N_("medium"), "low": N_("low"), "info": N_("info")}
 SEVERITY_ORDER = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 HIGH_SHARE = 0.05
@@ -56,6 +59,11 @@ class Finding:
         return {k: v for k, v in asdict(self).items() if k != "extra"} | self.extra
 
 
+def severity_word(severity: str) -> str:
+    """high / medium / low / info as the reader sees it."""
+    return _(SEVERITY_WORDS[severity])
+
+
 def ranked(findings: list[Finding]) -> list[Finding]:
     """Most severe first, then the largest count."""
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], -(f.count or 0)))
@@ -63,41 +71,45 @@ def ranked(findings: list[Finding]) -> list[Finding]:
 
 # --- numbers in sentences ----------------------------------------------------------------------
 
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
 def count(n) -> str:
-    """12,345 (a missing count is "—")."""
-    if n is None or (isinstance(n, float) and not math.isfinite(n)):
+    """12,345 (Russian: 12 345; a missing count is "—")."""
+    if _missing(n):
         return "—"
-    return f"{int(round(n)):,}"
+    return number(int(round(n)))
 
 
 def pct(fraction, *, signed: bool = False) -> str:
     """A fraction as a percentage, with two significant digits for small rates (0.036%, not 0.0%)."""
-    if fraction is None or (isinstance(fraction, float) and not math.isfinite(fraction)):
+    if _missing(fraction):
         return "—"
     size = abs(fraction)
     digits = 1 if size >= 0.01 or size == 0 else 2 if size >= 0.001 else 3
-    return f"{fraction:{'+' if signed else ''}.{digits}%}"
+    return percent(fraction, digits, signed=signed)
 
 
 def points(pp, *, signed: bool = True) -> str:
     """Percentage points: +3.2 pp."""
-    if pp is None or (isinstance(pp, float) and not math.isfinite(pp)):
+    if _missing(pp):
         return "—"
-    return f"{pp:{'+' if signed else ''}.1f} pp"
+    return _("{value} pp").format(value=number(pp, 1, signed=signed))
 
 
 def of(n, total) -> str:
     """"3 of 109,386 (0.003%)"; without a total, the count alone."""
     if not total:
         return count(n)
-    return f"{count(n)} of {count(total)} ({pct(n / total)})"
+    return _("{n} of {total} ({share})").format(n=count(n), total=count(total), share=pct(n / total))
 
 
 def money(amount, currency: str | None = None) -> str:
     """1,867,685.00 RUB (no currency known: the amount alone)."""
-    if amount is None or (isinstance(amount, float) and not math.isfinite(amount)):
+    if _missing(amount):
         return "—"
-    return f"{amount:,.2f}" + (f" {currency}" if currency else "")
+    return number(amount, 2) + (f" {currency}" if currency else "")
 
 
 def interval(low, high, formatter=pct) -> str:
@@ -109,72 +121,68 @@ def interval(low, high, formatter=pct) -> str:
 
 def times(ratio) -> str:
     """A ratio: 1.06×, 12× (or "—")."""
-    if ratio is None or (isinstance(ratio, float) and not math.isfinite(ratio)):
+    if _missing(ratio):
         return "—"
-    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:,.0f}×"
-
-
-def plural(n: int, one: str, many: str | None = None) -> str:
-    return one if n == 1 else (many or one + "s")
+    return number(ratio, 2) + "×" if ratio < 10 else number(ratio) + "×"
 
 
 # --- column labels -----------------------------------------------------------------------------
 
 COLUMN_LABELS = {
-    "delivered": "Delivered",
-    "sent": "Sent",
-    "attempted": "Attempted",
-    "opened": "Opened",
-    "clicked": "Clicked",
-    "open_rate": "Open rate",
-    "raw_open_rate": "Open rate (Bitrix)",
-    "human_open_rate": "Human open rate",
-    "click_rate": "Click rate",
-    "ctor": "Click-to-open",
-    "unsub_rate": "Unsubscribe rate",
-    "complaint_rate": "Complaint rate",
-    "error_rate": "Error rate",
-    "hard_bounce_rate": "Hard-bounce rate",
-    "hard_bounces": "Hard bounces",
-    "soft_bounces": "Soft bounces",
-    "sender_blocks": "Blocks of the sender",
-    "error_rows": "Sends in error",
-    "complaints": "Complaints",
-    "unsubscribes": "Unsubscribes",
-    "posting": "Mailing",
-    "posting_id": "Mailing no.",
-    "campaign": "Campaign",
-    "campaign_id": "Campaign no.",
-    "letter_id": "Letter no.",
-    "title": "Letter",
-    "first_send": "First send",
-    "provider": "Mailbox provider",
-    "month": "Month",
-    "severity": "Severity",
-    "count": "Count",
-    "denominator": "Out of",
-    "unit": "Counted among",
-    "share": "Share",
-    "email": "Address",
-    "reason": "Reason",
-    "file": "File",
-    "addresses": "Addresses",
-    "events": "Events",
-    "rows": "Rows",
-    "contacts": "Contacts",
-    "revenue": "Revenue",
-    "value": "Value",
-    "figure": "Figure",
-    "definition": "What it counts",
-    "example": "Example reply",
-    "rule": "Rule that matched",
-    "issue": "Problem",
-    "dimension": "Compared by",
-    "segment": "Segment",
-    "metric": "Rate",
-    "ratio": "Ratio",
-    "p_adjusted": "p (adjusted)",
-    "significant": "Significant",
+    "delivered": N_("Delivered"),
+    "sent": N_("Sent"),
+    "attempted": N_("Attempted"),
+    "opened": N_("Opened"),
+    "clicked": N_("Clicked"),
+    "open_rate": N_("Open rate"),
+    "raw_open_rate": N_("Open rate (Bitrix)"),
+    "human_open_rate": N_("Human open rate"),
+    "click_rate": N_("Click rate"),
+    "ctor": N_("Click-to-open"),
+    "unsub_rate": N_("Unsubscribe rate"),
+    "complaint_rate": N_("Complaint rate"),
+    "error_rate": N_("Error rate"),
+    "hard_bounce_rate": N_("Hard-bounce rate"),
+    "hard_bounces": N_("Hard bounces"),
+    "soft_bounces": N_("Soft bounces"),
+    "sender_blocks": N_("Blocks of the sender"),
+    "error_rows": N_("Sends in error"),
+    "complaints": N_("Complaints"),
+    "unsubscribes": N_("Unsubscribes"),
+    "posting": N_("Mailing"),
+    "posting_id": N_("Mailing no."),
+    "campaign": N_("Campaign"),
+    "campaign_id": N_("Campaign no."),
+    "letter_id": N_("Letter no."),
+    "title": N_("Letter"),
+    "first_send": N_("First send"),
+    "provider": N_("Mailbox provider"),
+    "month": N_("Month"),
+    "severity": N_("Severity"),
+    "count": N_("Count"),
+    "denominator": N_("Out of"),
+    "unit": N_("Counted among"),
+    "share": N_("Share"),
+    "email": N_("Address"),
+    "reason": N_("Reason"),
+    "file": N_("File"),
+    "addresses": N_("Addresses"),
+    "events": N_("Events"),
+    "rows": N_("Rows"),
+    "contacts": N_("Contacts"),
+    "revenue": N_("Revenue"),
+    "value": N_("Value"),
+    "figure": N_("Figure"),
+    "definition": N_("What it counts"),
+    "example": N_("Example reply"),
+    "rule": N_("Rule that matched"),
+    "issue": N_("Problem"),
+    "dimension": N_("Compared by"),
+    "segment": N_("Segment"),
+    "metric": N_("Rate"),
+    "ratio": N_("Ratio"),
+    "p_adjusted": N_("p (adjusted)"),
+    "significant": N_("Significant"),
 }
 
 
@@ -185,26 +193,73 @@ def label(column, labels: dict | None = None) -> str:
         return " / ".join(label(c, labels) for c in column)
     name = str(column)
     if labels and name in labels:
-        return labels[name]
+        return _(labels[name])
     if name in COLUMN_LABELS:
-        return COLUMN_LABELS[name]
+        return _(COLUMN_LABELS[name])
     return name[:1].upper() + name[1:] if "_" not in name else name
 
 
 
 # --- machine clicks (every report that counts clicks publishes the ones it left out) ----------------
 
-MACHINE_CLICK_WHO = {"access_log": "Security scanner seen in the access log",
-                     "link_burst": "Several links clicked within seconds",
-                     "before_delivery_possible": "Clicked within a minute of sending",
-                     "automated_contact": "Contact whose every letter is clicked like a gateway's",
-                     "person": "People"}
-MACHINE_CLICK_LABELS = {"reason": "Who clicked", "clicks": "Click rows", "sends": "Sends with such a click",
-                        "share": "Share of click rows", "meaning": "How it is recognised"}
+MACHINE_CLICK_WHO = {"access_log": N_("Security scanner seen in the access log"),
+                     "link_burst": N_("Several links clicked within seconds"),
+                     "before_delivery_possible": N_("Clicked within a minute of sending"),
+                     "automated_contact": N_("Contact whose every letter is clicked like a gateway's"),
+                     "person": N_("People")}
+MACHINE_CLICK_MEANING = {
+    "access_log": N_("the web server logged it from a security scanner (its User-Agent, or a gateway's "
+                     "published network)"),
+    "link_burst": N_("another link of the same letter was clicked within seconds: a scanner fetches every "
+                     "link at once, a person one at a time"),
+    "before_delivery_possible": N_("clicked within a minute of sending: faster than a person can receive, "
+                                   "notice and open a letter"),
+    "automated_contact": N_("the contact clicks nearly every letter minutes after delivery without loading "
+                            "its pixel first: a gateway in front of the mailbox"),
+    "person": N_("every other click"),
+}
+MACHINE_CLICK_LABELS = {"reason": N_("Who clicked"), "clicks": N_("Click rows"), "sends": N_("Sends with such a click"),
+                        "share": N_("Share of click rows"), "meaning": N_("How it is recognised")}
 
 
 def machine_clicks_view(table):
-    """`analyses.machine_clicks.removed_clicks` with each reason in words."""
+    """`analyses.machine_clicks.removed_clicks` with each reason, and how it is recognised, in words."""
     view = table.copy()
-    view["reason"] = view["reason"].map(lambda r: MACHINE_CLICK_WHO.get(r, r))
+    view["meaning"] = view["reason"].map(lambda r: _(MACHINE_CLICK_MEANING[r]) if r in MACHINE_CLICK_MEANING else "")
+    view["reason"] = view["reason"].map(lambda r: _(MACHINE_CLICK_WHO[r]) if r in MACHINE_CLICK_WHO else r)
     return view
+
+
+def publish_machine_clicks(ctx, table, *, name: str, section: str | None, period_label: str | None) -> None:
+    """A report's "machine clicks left out" section: the table saved as `name`, its counts recorded in
+    summary.json under `section` (None: not recorded), one sentence and the table. `period_label` names
+    when the letters were sent (None: the inactivity window of list hygiene)."""
+    from mailaudit.analyses.machine_clicks import removed_by_reason
+
+    ctx.save_table(name, table)
+    if section:
+        ctx.record(section, {"machine_clicks_removed": removed_by_reason(table)})
+    period_label = period_label or _("the inactivity window")
+    ctx.say(machine_clicks_sentence(table, period_label))
+    ctx.show(machine_clicks_view(table), caption=machine_clicks_caption(period_label), percent=["share"],
+             labels=MACHINE_CLICK_LABELS)
+
+
+def machine_clicks_sentence(table, period_label: str) -> str:
+    """One line: how many click rows of letters sent in `period_label` were left out as machines', and why."""
+    machine = table[table["reason"] != "person"]
+    removed, total = int(machine["clicks"].sum()), int(table["clicks"].sum())
+    if not total:
+        return _("No click rows in {period}.").format(period=period_label)
+    if not removed:
+        return ngettext("The {total} click row of letters sent in {period} looks like a person's: none was removed.",
+                        "All {total} click rows of letters sent in {period} look like people's: none was removed.",
+                        total).format(total=count(total), period=period_label)
+    parts = "; ".join(f"{_(MACHINE_CLICK_WHO[r.reason]).lower()}: {count(r.clicks)}"
+                      for r in machine.itertuples() if r.clicks)
+    return _("{removed} click rows of letters sent in {period} are machines' and count as no one's click here "
+             "({parts}).").format(removed=of(removed, total), period=period_label, parts=parts)
+
+
+def machine_clicks_caption(period_label: str) -> str:
+    return _("Click rows of letters sent in {period}, by who made them").format(period=period_label)

@@ -12,7 +12,8 @@ import seaborn as sns
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from mailaudit.narrative.segments import DIMENSIONS, segment_name
-from mailaudit.report.context import percent_text
+from mailaudit.narrative.common import pct
+from mailaudit.narrative.language import _, number
 
 METRIC_LABELS = {
     "open_rate": "open rate (opened ÷ delivered)",
@@ -185,17 +186,17 @@ def _cell(value, percent: bool, interval: bool) -> tuple[str, str]:
     if interval:
         if not isinstance(value, (list, tuple)) or not all(_finite(v) for v in value):
             return "—", ""
-        return f"{percent_text(value[0])}–{percent_text(value[1])}", f"{value[0]}"
+        return f"{pct(value[0])}–{pct(value[1])}", f"{value[0]}"
     if isinstance(value, (bool, np.bool_)):
-        return ("yes" if value else "no"), str(int(value))
+        return (_("yes") if value else _("no")), str(int(value))
     if not _finite(value) and isinstance(value, (float, np.floating)):
         return "—", ""
     if percent:
-        return percent_text(float(value)), f"{float(value)}"
+        return pct(float(value)), f"{float(value)}"
     if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}", str(int(value))
+        return number(int(value)), str(int(value))
     if isinstance(value, (float, np.floating)):
-        return f"{float(value):,.3g}", f"{float(value)}"
+        return number(float(value), significant=3), f"{float(value)}"
     return ("—", "") if value is None else (str(value), str(value))
 
 

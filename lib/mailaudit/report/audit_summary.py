@@ -13,6 +13,7 @@ import csv
 from pathlib import Path
 
 from mailaudit.analyses.suppression import DESCRIPTIONS
+from mailaudit.narrative.language import _, number
 
 MAX_ACTIONS = 10
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
@@ -22,11 +23,12 @@ HEADERLESS = ("suppress_blacklist_import.csv",)
 
 
 def how_many(finding: dict) -> str:
-    """"1,234 of 20,000 contacts", "1,234 sends" or "" for a finding without a count."""
+    """"1,234 of 20,000 contacts", "1,234 sends" or "" for a finding without a count (the unit is the
+    finding's own words, already in the bundle's language)."""
     count, of, unit = finding.get("count"), finding.get("of"), finding.get("unit") or ""
     if count is None:
         return ""
-    text = f"{count:,}" + (f" of {of:,}" if of else "")
+    text = _("{n} of {total}").format(n=number(count), total=number(of)) if of else number(count)
     return f"{text} {unit}".strip()
 
 
@@ -68,7 +70,8 @@ def suppression_listing(bundle: Path) -> list[dict]:
     for path in bundle.glob("suppress_*.csv"):
         reason = path.stem[len("suppress_"):]
         listing.append({"file": path.name, "rows": _data_rows(path),
-                        "description": DESCRIPTIONS.get(reason, f"addresses to suppress: {reason.replace('_', ' ')}")})
+                        "description": _(DESCRIPTIONS[reason]) if reason in DESCRIPTIONS else
+                        _("addresses to suppress: {reason}").format(reason=reason.replace("_", " "))})
     combined = [item for name in COMBINED_FILES for item in listing if item["file"] == name]
     others = sorted((item for item in listing if item["file"] not in COMBINED_FILES),
                     key=lambda item: (-item["rows"], item["file"]))

@@ -42,6 +42,9 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from mailaudit import emails
+from mailaudit.narrative import language
+from mailaudit.narrative.common import severity_word
+from mailaudit.narrative.language import _, ngettext
 from mailaudit.report.csv_files import write_csv
 from mailaudit.report.dotenv import load_env_file
 from mailaudit.report.params import REPORT_NAMES, Params, load_params
@@ -69,13 +72,15 @@ def finding_html(severity: str, title: str, detail: str = "", fix: str = "", anc
     """A finding's block: severity tag, what (bold), how many, and its fix on a line of its own; `anchor`
     is its id, the target of the index's links."""
     colour, background = _SEVERITY_STYLE[severity]
+    what_to_do = _("What to do:")
     ident = f' id="{html.escape(anchor, quote=True)}"' if anchor else ""
     return (f'<div{ident} class="finding finding-{severity}" style="border-left:4px solid {colour};'
             f'background:{background};padding:6px 10px;margin:6px 0">'
             f'<strong style="color:{colour};text-transform:uppercase;font-size:0.8em;'
-            f'margin-right:8px">{severity}</strong><strong>{html.escape(title)}</strong>'
+            f'margin-right:8px">{html.escape(severity_word(severity))}</strong><strong>{html.escape(title)}</strong>'
             + (f' — {html.escape(detail)}' if detail else "")
-            + (f'<div class="finding-fix"><strong>What to do:</strong> {html.escape(fix)}</div>' if fix else "")
+            + (f'<div class="finding-fix"><strong>{html.escape(what_to_do)}</strong> {html.escape(fix)}</div>'
+               if fix else "")
             + "</div>")
 
 
@@ -208,6 +213,7 @@ class ReportContext:
             masked = "addresses masked" if params.mask_emails else "whole addresses (privacy.mask_emails: false)"
             print(f"Interactive run: tables and suppression files go to {out} ({masked}); "
                   "`mailaudit run` writes the bundle with whole-address suppression files.")
+        language.use(os.environ.get(language.LANGUAGE_ENV) or params.report["language"])
         memory_mb = int(os.environ.get(ENGINE_MEMORY_ENV) or params.snapshot["memory_mb"])
         return cls(report, params, out, open_snapshot(Path(snapshot_path), memory_mb),
                    interactive=interactive)
@@ -237,12 +243,20 @@ class ReportContext:
         address is empty or whitespace."""
         undated = self.model.scalar("SELECT count(*) FROM sends WHERE attempted AND sent_at IS NULL")
         if undated:
-            self.note(f"{undated:,} recipient rows were sent (STATUS N or E) without a DATE_SENT: no period can hold "
-                      "them, so every figure of this report leaves them out (data_and_tracking counts them).")
+            self.note(ngettext(
+                "{n} letter was sent without a send date: no period can hold it, so every figure of this report "
+                "leaves it out (the data and tracking report counts such letters).",
+                "{n} letters were sent without a send date: no period can hold them, so every figure of this "
+                "report leaves them out (the data and tracking report counts them).", undated
+            ).format(n=language.number(undated)))
         blank = self.model.scalar("SELECT count(*) FROM contacts WHERE is_email_contact AND email IS NULL")
         if blank and blank_addresses:
-            self.note(f"{blank:,} e-mail contacts have an empty or whitespace-only address: they cannot be mailed "
-                      "or matched, and this report leaves them out (data_and_tracking counts them).")
+            self.note(ngettext(
+                "{n} e-mail contact has an empty address: it cannot be mailed or matched, and this report "
+                "leaves it out (the data and tracking report counts such contacts).",
+                "{n} e-mail contacts have an empty address: they cannot be mailed or matched, and this report "
+                "leaves them out (the data and tracking report counts them).", blank
+            ).format(n=language.number(blank)))
 
     def says_if_empty(self) -> bool:
         """Whether the period holds no e-mail send (a future period, or one before the data). If so the
@@ -250,14 +264,16 @@ class ReportContext:
         if self.model.sends_in(self.period):
             return False
         self._empty_period = True
-        self.note(f"{self.period.no_sends}: the rates of the period are null; checks of the contacts and "
-                  "of the evidence (bounces, unsubscribes, blacklist, orders) still apply")
-        self.headline(self.period.no_sends)
+        no_sends = self.period.no_sends
+        self.note(_("{no_sends}: the rates of the period are null; checks of the contacts and of the evidence "
+                    "(bounces, unsubscribes, blacklist, orders) still apply").format(no_sends=no_sends))
+        self.headline(no_sends)
         display(HTML(f'<p class="ma-empty-period" style="border-left:4px solid #9a5b00;background:#fff4e0;'
-                     f'padding:6px 10px"><strong>{html.escape(self.period.no_sends.capitalize())}.</strong> '
-                     "Nothing of the period can be measured: its rates are null (dashes). Checks of the contacts "
-                     "and of the evidence (bounces, unsubscribes, blacklist, orders) still apply. Is the period "
-                     "right? The dates the data covers are in the data_and_tracking report.</p>"))
+                     f'padding:6px 10px"><strong>{html.escape(no_sends[:1].upper() + no_sends[1:])}.</strong> '
+                     + html.escape(_("Nothing of the period can be measured: its rates are null (dashes). Checks of "
+                                     "the contacts and of the evidence (bounces, unsubscribes, blacklist, orders) "
+                                     "still apply. Is the period right? The dates the data covers are in the data "
+                                     "and tracking report.")) + "</p>"))
         return True
 
     # --- recording --------------------------------------------------------------------------
@@ -339,7 +355,10 @@ class ReportContext:
         more = len(shown) - max_rows
         table = table_html(shown.head(max_rows), percent, labels=labels, money=money, currency=currency, of=of)
         head = f"<p class='ma-caption'><strong>{html.escape(self._clean(caption))}</strong></p>" if caption else ""
-        tail = f"<p class='ma-more'>… {more:,} more rows (see tables/ in the bundle)</p>" if more > 0 else ""
+        tail = ""
+        if more > 0:
+            more_rows = _("… {n} more rows (see tables/ in the bundle)").format(n=language.number(more))
+            tail = f"<p class='ma-more'>{html.escape(more_rows)}</p>"
         display(HTML(head + table + tail))
 
     def save_table(self, name: str, df: pd.DataFrame) -> str:
@@ -435,7 +454,7 @@ def table_html(df: pd.DataFrame, percent=(), *, labels: dict | None = None, mone
     `of` maps a count column to its denominator (a column name or a number): the cell reads
     "1,234 (5.6%)". Every cell keeps its raw value in ``data-v`` for sorting.
     """
-    from mailaudit.narrative.common import label as reader_label
+    from mailaudit.narrative.common import label as reader_label, pct
 
     def head(value) -> str:
         return reader_label(value, labels)
@@ -455,7 +474,7 @@ def table_html(df: pd.DataFrame, percent=(), *, labels: dict | None = None, mone
             if column in totals and kind == "count":
                 total = totals[column].iloc[position]
                 if _finite_number(value) and _finite_number(total) and total:
-                    text += f" ({percent_text(float(value) / float(total))})"
+                    text += f" ({pct(float(value) / float(total))})"
             cells += (f'<td class="{"text" if kind == "text" else "num"}" data-v="{html.escape(_sort_key(value), quote=True)}">'
                       f'{html.escape(text)}</td>')
         rows.append(f"<tr>{cells}</tr>")
@@ -480,15 +499,17 @@ def _column_kind(column, values: pd.Series, percent, money) -> str:
 
 
 def _format_cell(value, kind: str, currency: str | None) -> str:
+    from mailaudit.narrative.common import money, points
+
     if value is None or value is pd.NA or value is pd.NaT or (
             isinstance(value, (float, np.floating)) and not math.isfinite(value)):
         return "—"
     if kind == "percent":
         return _format_percent(value)
     if kind == "money" and isinstance(value, (int, float, np.integer, np.floating)):
-        return f"{float(value):,.2f}" + (f" {currency}" if currency else "")
+        return money(float(value), currency)
     if kind == "points" and isinstance(value, (int, float, np.integer, np.floating)):
-        return f"{float(value):+.1f} pp"
+        return points(float(value))
     if kind == "id" and isinstance(value, (int, np.integer, float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return _format_number(value)
@@ -518,38 +539,36 @@ def _is_identifier(column) -> bool:
 
 def _format_number(value) -> str:
     if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
+        return language.number(int(value))
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
             return "—"
         if float(value).is_integer() and abs(value) >= 1:
-            return f"{value:,.0f}"
+            return language.number(value)
         if value == 0:
             return "0"
-        return f"{value:,.3g}" if abs(value) < 1 else f"{value:,.2f}"
+        return language.number(value, significant=3) if abs(value) < 1 else language.number(value, 2)
     if value is None or value is pd.NA or value is pd.NaT:
         return "—"
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else value.strftime("%Y-%m-%d")
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        return language.date_time(value) if (value.hour or value.minute) else language.date(value)
+    if isinstance(value, dt.date):
+        return language.date(value)
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(_finite_number(v) for v in value):
         return f"{_format_number(value[0])}–{_format_number(value[1])}"
     return str(value)
 
 
-def percent_text(fraction: float) -> str:
-    """A fraction as a percentage, with two significant digits for small rates (0.036%, not 0.0%)."""
-    size = abs(fraction)
-    return f"{fraction:.1%}" if size >= 0.01 or size == 0 else f"{fraction:.2%}" if size >= 0.001 else f"{fraction:.3%}"
-
-
 def _format_percent(value) -> str:
+    from mailaudit.narrative.common import pct
+
     if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and not math.isfinite(value)):
         return "—"
     if isinstance(value, str):
         return value
-    return percent_text(float(value))
+    return pct(float(value))
 
 
 def read_parts(out_dir: str | os.PathLike) -> dict[str, dict]:

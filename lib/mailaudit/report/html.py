@@ -19,18 +19,23 @@ import nbformat
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
+from mailaudit.narrative import language
+from mailaudit.narrative.common import severity_word
+from mailaudit.narrative.language import N_, _, ngettext
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 PARAMETER_TAGS = ("parameters", "injected-parameters")
 PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
 """papermill's big red "An Exception was encountered" banners; the cover says it in one line."""
 TOC_PLACEHOLDER = "<!--MAILAUDIT-TOC-->"
 REPORT_TITLES = {
-    "data_and_tracking": "Data and tracking readiness",
-    "list_hygiene": "List hygiene",
-    "open_inflation": "Open Rate inflation",
-    "segments": "Segment comparison",
-    "conversion": "Email to order conversion",
+    "data_and_tracking": N_("Data and tracking readiness"),
+    "list_hygiene": N_("List hygiene"),
+    "open_inflation": N_("Open Rate inflation"),
+    "segments": N_("Segment comparison"),
+    "conversion": N_("Email to order conversion"),
 }
+STATUS_WORDS = {"ok": N_("ok"), "failed": N_("failed"), "skipped": N_("skipped")}
 
 _HEADING = re.compile(r'<h([23])\s+id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
 _TAG = re.compile(r"<[^>]+>")
@@ -48,7 +53,15 @@ def sort_script() -> str:
 
 
 def report_title(name: str) -> str:
-    return REPORT_TITLES.get(name, name.replace("_", " ").capitalize())
+    return _(REPORT_TITLES[name]) if name in REPORT_TITLES else name.replace("_", " ").capitalize()
+
+
+def cover_words() -> dict[str, str]:
+    """The fixed words of a report page's cover, in the bundle's language."""
+    return {"kicker": _("Email-marketing audit"), "client": _("Client"), "period": _("Period"),
+            "source": _("Data source"), "generated": _("Generated"), "version": _("Kit version"),
+            "failed": _("This report failed: {error}. The sections below are the part that ran."),
+            "failed_log": _("The full error is in {log}."), "back": _("← all reports")}
 
 
 def sanitize_notebook(nb: nbformat.NotebookNode, params_path: str, out_dir: str,
@@ -107,8 +120,9 @@ def export_report_html(nb: nbformat.NotebookNode, html_path: Path, cover: dict) 
     `cover`: client, title, period, source, generated_at, version, status, error, log (the
     bundle's log file of this report).
     """
-    resources = {"mailaudit": {**cover, "css": report_css(), "sort_script": sort_script()}}
-    body, _ = _exporter().from_notebook_node(_reader_outputs(nb), resources=resources)
+    resources = {"mailaudit": {**cover, "css": report_css(), "sort_script": sort_script(), "words": cover_words(),
+                               "language": language.active()}}
+    body, _resources = _exporter().from_notebook_node(_reader_outputs(nb), resources=resources)
     html_path.write_text(insert_toc(body), encoding="utf-8")
 
 
@@ -119,24 +133,27 @@ def insert_toc(page: str) -> str:
         text = html.unescape(_TAG.sub("", inner)).replace("¶", "").strip()
         if text:
             entries.append(f'<li class="toc-{level}"><a href="#{anchor}">{html.escape(text)}</a></li>')
-    toc = ('<nav class="toc"><p class="toc-title">Contents</p><ol>' + "".join(entries) + "</ol></nav>"
+    contents = html.escape(_("Contents"))
+    toc = (f'<nav class="toc"><p class="toc-title">{contents}</p><ol>' + "".join(entries) + "</ol></nav>"
            if entries else "")
     return page.replace(TOC_PLACEHOLDER, toc, 1)
 
 
-def write_index(path: Path, *, client: str, period: str, source: str, generated_at: str,
-                version: str, reports: list[dict], tables: list[str], actions: list[dict] = (),
+def write_index(path: Path, *, cover: dict, reports: list[dict], tables: list[str], actions: list[dict] = (),
                 suppression: list[dict] = ()) -> None:
-    """index.html: the cover, the audit summary (`actions` and `suppression`, see audit_summary.py) and
-    one line per report (status, headline or error, link).
+    """index.html in the bundle's language: the cover (client, period, source, generated_at, version), the
+    audit summary (`actions` and `suppression`, see audit_summary.py) and one line per report (status,
+    headline or error, link).
 
     `reports`: dicts with name, status, html (file name or None), log, headline, error, reason.
     """
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=select_autoescape(["html", "j2"]))
+    env.globals.update(_=_, ngettext=ngettext, severity_word=severity_word, number=language.number,
+                       status_word=lambda status: _(STATUS_WORDS.get(status, status)))
     page = env.get_template("index_page.html.j2").render(
-        client=client, period=period, source=source, generated_at=generated_at, version=version,
-        css=report_css(), tables=tables, actions=list(actions), suppression=list(suppression),
-        reports=[{**r, "title": report_title(r["name"])} for r in reports])
+        **{k: cover[k] for k in ("client", "period", "source", "generated_at", "version")},
+        language=language.active(), css=report_css(), tables=tables, actions=list(actions),
+        suppression=list(suppression), reports=[{**r, "title": report_title(r["name"])} for r in reports])
     path.write_text(page, encoding="utf-8")

@@ -162,8 +162,8 @@ _SECTIONS: dict[str, dict[str, tuple[Callable[[Any, str], Any], Any]]] = {
     "report": {
         # CSV files start with a UTF-8 byte-order mark, so that Excel reads Cyrillic as UTF-8
         "csv_bom": (_boolean, True),
-        # the language of the bundle's text; only English is written so far
-        "language": (_choice("en"), "en"),
+        # the language of every page, finding, label and chart of the bundle (`run --lang` overrides it)
+        "language": (_choice("en", "ru"), "en"),
     },
 }
 _TOP_KEYS = ("client", "period", "demo", "database", "logs", *_SECTIONS, "reports")

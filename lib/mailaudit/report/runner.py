@@ -34,6 +34,7 @@ from pathlib import Path
 import nbformat
 
 import mailaudit
+from mailaudit.narrative import language as bundle_language
 from mailaudit.report.audit_summary import actions as audit_actions
 from mailaudit.report.audit_summary import suppression_listing
 from mailaudit.report.context import (DEMO_FALLBACK_WARNING, ENGINE_MEMORY_ENV, WORKDIR_ENV, audits_demo_by_default,
@@ -247,19 +248,24 @@ def _one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
 
 
 def source_label(description: dict) -> str:
+    _ = bundle_language._
     parts = [description.get("dialect") or "?"]
     if description.get("database"):
-        parts.append(f"database {description['database']}")
+        parts.append(_("database {name}").format(name=description["database"]))
     if description.get("layout"):
-        parts.append(f"{description['layout']} sender layout")
+        parts.append(_("legacy sender layout") if description["layout"] == "legacy" else _("current sender layout"))
     label = ", ".join(parts)
-    return f"DEMO DATA (the parameter file names no database): {label}" if description.get("demo_by_default") else label
+    if description.get("demo_by_default"):
+        return _("DEMO DATA (the parameter file names no database): {source}").format(source=label)
+    return label
 
 
 def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only=None,
                 notebooks_dir: str | os.PathLike | None = None, progress: bool = True,
-                source: Source | None = None, workdir: str | os.PathLike | None = None) -> RunResult:
-    """Run the requested reports into `out_dir` (see the module docstring).
+                source: Source | None = None, workdir: str | os.PathLike | None = None,
+                language: str | None = None) -> RunResult:
+    """Run the requested reports into `out_dir` (see the module docstring), written in `language`
+    (default: the parameters' report.language).
 
     Relative paths in the parameter file resolve against `workdir` (default: the current
     directory). Raises InputError (exit 2) before any notebook runs when the input or the
@@ -278,7 +284,10 @@ def run_reports(params_path: str | os.PathLike, out_dir: str | os.PathLike, only
             inspect_output(out)
             check_writable(out)
             source = source or prepare(params_path, workdir)
-            return _build_and_publish(params_path, out, requested, notebooks_dir, progress, source, workdir)
+            if language:
+                source.params.report["language"] = language
+            with bundle_language.using(source.params.report["language"]):
+                return _build_and_publish(params_path, out, requested, notebooks_dir, progress, source, workdir)
     except OutputFolderError as exc:
         raise InputError(str(exc)) from None
 
@@ -302,10 +311,12 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
     remove_abandoned_folders(out)
     partial = new_partial(out)
     result = RunResult(out_dir=out, no_sends=None if source.period_sends else params.period.no_sends)
-    generated_at = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    now = dt.datetime.now().astimezone()
+    generated_at = now.strftime("%Y-%m-%d %H:%M %Z")   # summary.json and the bundle marker
     cover = {"client": params.client, "period": params.period.label,
-             "source": source_label(source.description), "generated_at": generated_at,
-             "version": mailaudit.__version__}
+             "source": source_label(source.description), "version": mailaudit.__version__,
+             "generated_at": f"{bundle_language.date_time(now)} {now.strftime('%Z')}".strip(),
+             "language": params.report["language"]}
     private = tempfile.TemporaryDirectory(prefix="mailaudit-kernel-")   # sockets and kernel output
     try:
         outcomes, runs = {}, []
@@ -315,13 +326,15 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
                 runs.append(_NotebookRun(name, notebooks, partial, kernel, params_file, Path(private.name)))
             else:
                 outcomes[name] = ReportOutcome(name, "skipped", reason=capability.reason)
+        kernel_env = {WORKDIR_ENV: str(workdir),   # the kernels resolve relative paths as here
+                      bundle_language.LANGUAGE_ENV: params.report["language"]}
         outcomes.update(_execute_all(runs, papermill, out, cover, source, params.run["parallel_reports"], progress,
-                                     {WORKDIR_ENV: str(workdir)}))   # the kernels resolve relative paths as here
+                                     kernel_env))
         result.outcomes = [outcomes[name] for name in reports]
         parts = read_parts(partial)
         for outcome in result.outcomes:
             outcome.headline = parts.get(outcome.name, {}).get("headline")
-        _write_bundle_files(partial, source, result, parts, cover)
+        _write_bundle_files(partial, source, result, parts, cover, generated_at)
         shutil.rmtree(partial / ".parts", ignore_errors=True)
         write_marker(partial, cover["version"], generated_at)
         result.leaks = scan_bundle(partial, source.url, params.mask_emails)
@@ -413,7 +426,7 @@ class _NotebookRun:
         try:
             with captured_execution_logs() as logged:
                 papermill.execute_notebook(
-                    str(notebook), str(executed),
+                    str(self._in_bundle_language(notebook)), str(executed),
                     parameters={"params_path": self.params_file, "out_dir": str(self.partial),
                                 "snapshot_path": str(source.snapshot)},
                     kernel_name=self.kernel, progress_bar=self.cell_progress,
@@ -448,6 +461,19 @@ class _NotebookRun:
         return outcome
 
 
+    def _in_bundle_language(self, notebook: Path) -> Path:
+        """The notebook with its markdown cells in the bundle's language (English: the notebook itself)."""
+        if bundle_language.active() == bundle_language.DEFAULT_LANGUAGE:
+            return notebook
+        nb = nbformat.read(notebook, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = bundle_language.translate_markdown(cell.source)
+        translated = self.private / f"{self.name}.{bundle_language.active()}.ipynb"
+        nbformat.write(nb, translated)
+        return translated
+
+
 def _read_text(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8", errors="replace")
@@ -455,18 +481,17 @@ def _read_text(path: Path) -> str:
         return ""
 
 
-def _write_bundle_files(partial: Path, source: Source, result: RunResult, parts: dict, cover: dict) -> None:
+def _write_bundle_files(partial: Path, source: Source, result: RunResult, parts: dict, cover: dict,
+                        generated_at: str) -> None:
     reports = [{**o.as_dict(), "title": report_title(o.name)} for o in result.outcomes]
     actions = audit_actions(parts, reports, partial)
     suppression = suppression_listing(partial)
     summary = build_summary(period=source.params.period, source=source.description,
                             outcomes=[o.as_dict() for o in result.outcomes], parts=parts,
-                            run={"kit_version": cover["version"], "generated_at": cover["generated_at"],
+                            run={"kit_version": cover["version"], "generated_at": generated_at,
                                  "parameters": source.params.to_dict()})
     summary["audit_summary"] = {"actions": actions, "suppression_files": suppression}
     write_summary(partial / "summary.json", summary)
     tables = sorted(p.relative_to(partial).as_posix() for p in (partial / "tables").glob("*.csv"))
-    write_index(partial / "index.html", client=cover["client"], period=cover["period"],
-                source=cover["source"], generated_at=cover["generated_at"], version=cover["version"],
-                reports=[o.as_dict() for o in result.outcomes], tables=tables, actions=actions,
-                suppression=suppression)
+    write_index(partial / "index.html", cover=cover, reports=[o.as_dict() for o in result.outcomes],
+                tables=tables, actions=actions, suppression=suppression)

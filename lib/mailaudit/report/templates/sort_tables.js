@@ -5,7 +5,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
   if (!body) return;
   table.querySelectorAll("thead th").forEach(function (th, column) {
     var ascending = false;
-    th.title = "Sort by this column";
+    th.title = document.documentElement.lang === "ru" ? "Сортировать по этому столбцу" : "Sort by this column";
     th.addEventListener("click", function () {
       ascending = !ascending;
       table.querySelectorAll("thead th").forEach(function (h) { h.removeAttribute("aria-sort"); });
