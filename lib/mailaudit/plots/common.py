@@ -11,7 +11,9 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter
+
+from mailaudit.narrative.language import _, number, percent
 
 PALETTE = ["#1f5f99", "#e76f51", "#2a9d8f", "#e9c46a", "#6c757d", "#8ecae6", "#9b5de5", "#f4a261"]
 """Categorical colours, in order of use (first: the main series)."""
@@ -94,25 +96,27 @@ def describe(fig) -> str:
         return fig.get_label()
     texts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) is not None else []
     texts += [ax.get_title(loc=loc) for ax in fig.axes for loc in ("center", "left") if ax.get_title(loc=loc)]
-    return ". ".join(dict.fromkeys(t.strip() for t in texts if t.strip())) or "Chart"
+    return ". ".join(dict.fromkeys(t.strip() for t in texts if t.strip())) or _("Chart")
 
 
 def percent_axis(ax, axis: str = "y", decimals: int = 0) -> None:
-    """Label an axis whose values are fractions in [0, 1] as percentages."""
+    """Label an axis whose values are fractions in [0, 1] as percentages (in the bundle's language:
+    12.5% or 12,5 %)."""
     target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_formatter(PercentFormatter(xmax=1, decimals=decimals))
+    target.set_major_formatter(FuncFormatter(lambda value, _position: percent(value, decimals)))
 
 
 def thousands_axis(ax, axis: str = "y") -> None:
-    """Counts with thousands separators (12,345)."""
+    """Counts with thousands separators (12,345; Russian 12 345)."""
     target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    target.set_major_formatter(FuncFormatter(lambda value, _position: number(value)))
 
 
-def label_bars(ax, fmt: str = "{:,.0f}", percent: bool = False, padding: int = 2) -> None:
-    """Write each bar's value at its end (percentages for fractions when `percent`)."""
+def label_bars(ax, decimals: int = 0, as_percent: bool = False, padding: int = 2) -> None:
+    """Write each bar's value at its end: a count with `decimals`, or a fraction as a percentage with one
+    decimal when `as_percent` (numbers as the bundle's language writes them)."""
     for container in ax.containers:
-        labels = [(f"{v:.1%}" if percent else fmt.format(v)) if np.isfinite(v) else ""
+        labels = [(percent(v, 1) if as_percent else number(v, decimals)) if np.isfinite(v) else ""
                   for v in container.datavalues]
         ax.bar_label(container, labels=labels, padding=padding, fontsize=8, color="#333333")
 
