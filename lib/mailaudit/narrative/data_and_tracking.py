@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mailaudit.narrative.common import Finding, count, of, ranked, severity_by_share, severity_word
-from mailaudit.narrative.language import N_, _, date, ngettext
+from mailaudit.narrative.language import N_, _, active, date, ngettext
 
 TITLE = N_("Data and tracking readiness")
 
@@ -114,6 +114,8 @@ UTM_WORDS = {"utm_source": N_("a source tag"), "utm_medium": N_("a medium tag"),
 
 def _tag_words(codes) -> str:
     """"a source tag", "a source tag or a medium tag", "a source tag, a medium tag or a campaign tag"."""
+    order = list(UTM_WORDS)
+    codes = sorted(codes, key=lambda c: order.index(c) if c in order else len(order))
     words = [_(UTM_WORDS[c]) if c in UTM_WORDS else c for c in codes]
     if len(words) < 2:
         return "".join(words)
@@ -314,6 +316,13 @@ def status_word(status: str) -> str:
     if status.startswith("other (") and status.endswith(")"):
         return _(STATUS_OTHER).format(code=status[len("other ("):-1])
     return status
+
+
+def month_label(month: str) -> str:
+    """A month of the volume chart ("2026-03") as the bundle's language writes it (Russian: 03.2026)."""
+    if active() == "ru" and len(month) == 7 and month[4] == "-":
+        return f"{month[5:]}.{month[:4]}"
+    return month
 
 
 def volume_alt(volume: pd.DataFrame, period: str) -> str:

@@ -21,6 +21,7 @@ def volume_by_month(by_month: pd.DataFrame, period_label: str):
     fig, ax = figure(_(words.VOLUME_TITLE), _(words.VOLUME_SUBTITLE).format(period=period_label), size=(9, 4))
     colours = [STATUS_COLOURS.get(s, PALETTE[4]) for s in table.columns]
     table.columns = [words.status_word(s) for s in table.columns]
+    table.index = [words.month_label(m) for m in table.index]
     table.plot.bar(stacked=True, ax=ax, width=0.85, color=colours)
     ax.set_xlabel("")
     ax.set_ylabel(_(words.VOLUME_AXIS))
