@@ -70,6 +70,7 @@ def inventory(model: Model) -> pd.DataFrame:
             first, last = model.row(f'SELECT min("{column}"), max("{column}") FROM raw."{name}"')
         rows.append({
             "table": name,
+            # a machine key (bitrix.schema.OPTIONAL_TABLES), worded by narrative.data_and_tracking.MODULE_WORDS
             "group": module_of.get(name, "sender core" if name.startswith("b_sender") else "other"),
             "rows": int(model.manifest["tables"][name]["rows"]),
             "date_column": column,
@@ -128,6 +129,7 @@ def recipient_status_by_month(model: Model, period: Period) -> pd.DataFrame:
         "SELECT strftime(sent_at, '%Y-%m') AS month, status, count(*) AS rows FROM sends "
         "WHERE sent_at >= $start AND sent_at < $end GROUP BY ALL ORDER BY ALL",
         {"start": period.start_dt, "end": period.end_exclusive})
+    # English status keys of tables/recipients_by_month.csv; the chart words them (narrative.data_and_tracking.status_word)
     frame["status"] = frame["status"].map(lambda s: RecipientStatus.LABELS.get(s, f"other ({s})"))
     return frame.groupby(["month", "status"], as_index=False)["rows"].sum()
 
