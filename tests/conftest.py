@@ -149,7 +149,8 @@ def demo_bundle_ru(demo, tmp_path_factory):
     missing.touch()
     os.environ[MISSING_ENV] = str(missing)   # the kernels inherit it
     try:
-        result = run_reports(_write_demo_params(demo, folder), folder / "bundle", progress=False, language="ru")
+        result = run_reports(_write_demo_params(demo, folder, client="Демо-магазин"), folder / "bundle",
+                             progress=False, language="ru")
     finally:
         del os.environ[MISSING_ENV]
     assert result.exit_code == 0, "the Russian demo bundle did not build"

@@ -130,7 +130,7 @@ def test_check_prints_what_can_run(workspace, capsys):
     add_posting(root / "shop.sqlite")
     assert cli.main(["check", "--params", str(params)]) == 0
     out = capsys.readouterr().out
-    assert "sqlite, database shop.sqlite, current sender layout" in out
+    assert "SQLite, database shop.sqlite, current sender layout" in out
     assert "data_and_tracking  yes" in out
 
 

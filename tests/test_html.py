@@ -81,7 +81,7 @@ def test_cover_and_contents(bundle):
     page = pages(bundle)["data_and_tracking.html"]
     assert "Test shop" in page
     assert "2026-01-01 – 2026-03-31" in page
-    assert "sqlite, database shop.sqlite, current sender layout" in page
+    assert "SQLite, database shop.sqlite, current sender layout" in page
     assert f"mailaudit {mailaudit.__version__}" in page
     assert "Generated" in page
     toc = re.search(r'<nav class="toc">(.*?)</nav>', page, re.S).group(1)
@@ -127,7 +127,7 @@ def test_index_links_every_report_with_its_status(bundle):
     assert "status-ok" in index and "status-failed" in index
     assert "Failed: ZeroDivisionError: division by zero" in index
     assert 'href="summary.json"' in index
-    assert "sqlite, database shop.sqlite" in index
+    assert "SQLite, database shop.sqlite" in index
 
 
 def test_insert_toc_lists_h2_and_h3_only():

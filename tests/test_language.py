@@ -92,7 +92,8 @@ NAMES = {
     "Holm", "Benjamini", "Hochberg", "Poisson", "Wilson", "Newcombe", "Mimecast", "Proofpoint", "Barracuda",
     "Kaspersky", "Thunderbird", "iOS", "iPhone", "iPad", "macOS", "Android", "Windows", "Mail.ru", "Rambler",
     "Yahoo", "ProtonMail", "Proton", "iCloud", "Zoho", "Brevo", "MailChimp", "Mailchimp", "UniSender", "DuckDB",
-    "CTOR", "Open Rate", "pp", "JupyterLab", "papermill", "Spamhaus", "RFC", "SQL", "Chrome", "Firefox",
+    "CTOR", "pp", "JupyterLab", "papermill", "Spamhaus", "RFC", "SQL", "Chrome", "Firefox", "SQLite", "MySQL",
+    "MariaDB", "PostgreSQL", "UTC", "email",
 }
 """Words a Russian page keeps in Latin letters (compared without case)."""
 NAMES = {name.lower() for name in NAMES}

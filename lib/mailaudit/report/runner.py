@@ -247,9 +247,13 @@ def _one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+DIALECT_NAMES = {"sqlite": "SQLite", "mysql": "MySQL/MariaDB", "mariadb": "MariaDB", "postgresql": "PostgreSQL"}
+
+
 def source_label(description: dict) -> str:
     _ = bundle_language._
-    parts = [description.get("dialect") or "?"]
+    dialect = description.get("dialect") or "?"
+    parts = [DIALECT_NAMES.get(dialect, dialect)]
     if description.get("database"):
         parts.append(_("database {name}").format(name=description["database"]))
     if description.get("layout"):
