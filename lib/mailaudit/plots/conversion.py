@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from mailaudit.narrative.common import pct
 from mailaudit.narrative.conversion import cohort_label, window_rule
@@ -162,6 +162,7 @@ def followup(table: pd.DataFrame, period_label: str, days: int, top: int = 15):
     ax.barh(names, shown["without_followup"], left=shown["engaged"] - shown["without_followup"],
             color=PALETTE[1], label=_("no follow-up"))
     thousands_axis(ax, "x")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))   # grouped thousands are wide: fewer ticks
     ax.set_xlabel(_("recipients who opened or clicked"))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig)
