@@ -54,7 +54,8 @@ def key_figures(figures: dict, currency: str | None = None) -> list[tuple[str, s
     ci = figures.get("conversion_rate_ci") or [None, None]
     items = [
         (_("Delivered sends"), count(figures["delivered"])),
-        (_("Sends credited with a purchase ({rule})").format(rule=window_rule(figures["windows"])),
+        (_("Sends credited with a purchase (click {click} d, open {open} d)").format(
+            click=figures["windows"]["click_days"], open=figures["windows"]["open_days"]),
          _("{share}; 95% interval {interval}").format(share=of(figures["converted"], figures["delivered"]),
                                                        interval=interval(*ci))),
         (_("Revenue credited to e-mail"), money(figures["revenue"], currency)),
