@@ -48,6 +48,7 @@ from scipy.stats import poisson
 from mailaudit.analyses.stats import Z95, wilson_interval
 from mailaudit.bitrix import codes
 from mailaudit.model import Model
+from mailaudit.narrative.language import _
 from mailaudit.period import Period
 
 DAY = 86_400
@@ -830,7 +831,8 @@ def analyse_conversion(model: Model, period: Period, *, open_window_days: int = 
     windows = {"open_days": open_window_days, "click_days": click_window_days}
     source = purchase_source(model)
     if source is None:
-        return _empty_result(windows, "no store orders (b_sale_order) and no CRM deals (b_crm_deal)")
+        return _empty_result(windows, _("Conversion cannot be measured: no store orders (b_sale_order) and no CRM "
+                                        "deals (b_crm_deal)."))
     cur = model.con.cursor()     # its temporary tables vanish with it
     try:
         cur.execute("CREATE TEMP MACRO secs(t) AS epoch_ms(t) // 1000")
@@ -895,19 +897,19 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
     _prepare_purchases(cur, source)
     linking = linking_table(cur, source)
     if source == "deals":
-        notes.append("The portal has no store orders: won deals (STAGE_SEMANTIC_ID 'S') stand in for orders, "
-                     "dated by CLOSEDATE, valued by OPPORTUNITY.")
+        notes.append(_("The portal has no store orders: won deals (STAGE_SEMANTIC_ID 'S') stand in for orders, "
+                       "dated by CLOSEDATE, valued by OPPORTUNITY."))
     currencies = [row[0] for row in cur.execute(
         "SELECT DISTINCT trim(currency) FROM conv_purchases WHERE currency IS NOT NULL ORDER BY 1").fetchall()]
     if len(currencies) > 1:
-        notes.append(f"Purchases are in {len(currencies)} currencies ({', '.join(currencies)}): revenue adds them "
-                     "up unconverted.")
+        notes.append(_("Purchases are in {n} currencies ({codes}): revenue adds them up unconverted.").format(
+            n=len(currencies), codes=", ".join(currencies)))
     elif not currencies:
-        notes.append("No order or deal names its currency (CURRENCY / CURRENCY_ID empty): amounts are shown "
-                     "without one.")
+        notes.append(_("No order or deal names its currency (CURRENCY / CURRENCY_ID empty): amounts are shown "
+                       "without one."))
     if model.layout == "legacy":
-        notes.append("Legacy sender layout: recipient rows reach contacts by their EMAIL; sends to an address "
-                     "no contact has count as delivered, but no purchase can be linked to them.")
+        notes.append(_("Legacy sender layout: recipient rows reach contacts by their EMAIL; sends to an address "
+                       "no contact has count as delivered, but no purchase can be linked to them."))
 
     cw = cohort_windows(period, cohort)
     labels = list(cw["cohort"])
@@ -991,11 +993,11 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
     followup = followup_table(cur, period, followup_days)
 
     if delivered == 0:
-        notes.append("No delivered sends (STATUS 'N') in the period: rates are null.")
+        notes.append(_("No delivered sends (STATUS 'N') in the period: rates are null."))
     if utm_figures["deals"] is None:
-        notes.append("utm is null: the database has no b_crm_utm table, so deals carry no UTM tags.")
-    notes.append("The baseline is observational: contacts who were not mailed differ in ways the matching "
-                 "(prior purchase, tenure, month) does not capture; it is not a holdout test.")
+        notes.append(_("utm is null: the database has no b_crm_utm table, so deals carry no UTM tags."))
+    notes.append(_("The baseline is observational: contacts who were not mailed differ in ways the matching "
+                   "(prior purchase, tenure, month) does not capture; it is not a holdout test."))
 
     figures = {
         "windows": windows,
@@ -1040,14 +1042,14 @@ def _analyse(cur, model, period, source, windows, cohort, followup_days, contact
                             converted_sends=per_send.rename(columns={"value": "revenue"}), notes=notes)
 
 
-def _empty_result(windows: dict, reason: str) -> ConversionResult:
+def _empty_result(windows: dict, note: str) -> ConversionResult:
     figures = {"windows": windows, "source": None, "delivered": None, "converted": None, "conversion_rate": None,
                "revenue": None, "currency": None, "currencies": [], "revenue_per_recipient": None,
                "baseline_conversion_rate": None, "incremental_revenue": None, "incremental_revenue_ci": None, "cohorts": [],
                "utm": {"deals": None, "revenue": None}}
     empty = pd.DataFrame()
     return ConversionResult(figures, empty, empty, empty, empty, empty, empty, empty, empty, empty,
-                            notes=[f"Conversion cannot be measured: {reason}."])
+                            notes=[note])
 
 
 def _seconds(values) -> np.ndarray:
