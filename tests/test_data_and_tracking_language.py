@@ -23,7 +23,9 @@ def test_a_finding_names_the_missing_tags_in_order_and_in_english():
     item = words.finding(Check("letters_missing_utm", 7, 50, {"missing_codes": ["utm_campaign", "utm_source"]}))
     assert item.title == "Letters without complete UTM tags"
     assert item.detail.startswith("7 of 50 (14.0%) letters sent in the period lack a source tag or a campaign tag:")
-    assert item.severity == "high" and item.extra == {"unit": "letters sent in the period"}
+    assert item.severity == "high" and item.extra == {"unit": "letters sent in the period",
+                                              "stake": "revenue from these letters goes uncredited to e-mail in web "
+                                                       "analytics and the CRM"}
 
 
 def test_a_finding_in_russian_puts_the_count_after_what_it_counts(russian):
@@ -33,7 +35,8 @@ def test_a_finding_in_russian_puts_the_count_after_what_it_counts(russian):
     assert item.detail.startswith("писем за период без метки источника, метки канала или метки кампании: "
                                   f"7 из 50 (14,0{NBSP}%);")
     assert item.fix.startswith("заполните поля UTM")
-    assert item.extra == {"unit": "писем, отправленных за период"}
+    assert item.extra == {"unit": "писем, отправленных за период",
+                          "stake": "выручка от этих писем не засчитывается email-каналу ни в веб-аналитике, ни в CRM"}
     future = words.finding(Check("sends_in_future", 2, 183521, {"today": dt.date(2026, 12, 5)}))
     assert "позже 05.12.2026:" in future.detail
 

@@ -151,8 +151,20 @@ def finding(check) -> Finding:
                 severity_by_share(check.count, check.denominator, floor=spec["floor"], ceiling=spec["ceiling"]))
     return Finding(severity, name, detail, fix=_(spec["fix"]) if severity != "info" and spec["fix"] else "",
                    count=check.count, denominator=check.denominator, key=check.key,
-                   extra={"unit": _(UNITS[check.key])} if check.key in UNITS else {})
+                   extra={**({"unit": _(UNITS[check.key])} if check.key in UNITS else {}),
+                          **({"stake": _(STAKES[check.key])} if check.key in STAKES and severity != "info" else {})})
 
+
+# What is at stake when a check asks for action (the index's audit summary shows it beside the count).
+STAKES = {
+    "letters_missing_utm": N_("revenue from these letters goes uncredited to e-mail in web analytics and the CRM"),
+    "campaigns_click_tracking_off": N_("clicks, machine-click filtering and order attribution of these campaigns"),
+    "links_reaching_site_untagged": N_("visits and orders from these links are credited to no mailing"),
+    "clicks_without_read": N_("open rates of this portal read low"),
+    "recipients_without_contact": N_("these sends cannot be segmented or linked to orders"),
+    "sent_without_date": N_("these sends are missing from every rate"),
+    "contacts_without_address": N_("contacts that can never be mailed"),
+}
 
 # What each check's denominator counts (the index's audit summary says "n of N <unit>"; Russian: the
 # genitive plural, "3 из 10 писем, отправленных за период").
