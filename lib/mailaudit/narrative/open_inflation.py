@@ -199,15 +199,15 @@ def unknown_client_sentence(by_client: pd.DataFrame) -> str | None:
     row = row.iloc[0]
     return ngettext(
         "{name}: {contacts} contact ({delivered} delivered letters) whose mail client is unknown: neither the "
-        "access log nor Bitrix named one. Most such contacts opened no letter in the period, and a mail client "
-        "shows itself only when a letter is opened; the rest opened in a program that does not name itself. A "
-        "contact who never opened is counted here even when the address is at a known provider (such as "
-        "Mail.ru), unless someone opened a letter in that provider's client.",
+        "access log nor Bitrix named one. A mail client shows itself only when a letter is opened, so contacts "
+        "who opened nothing in the period land here, even at a known provider (such as Mail.ru) when no one "
+        "opened a letter in that provider's own client; so do contacts who opened in a program that does not "
+        "name itself.",
         "{name}: {contacts} contacts ({delivered} delivered letters) whose mail client is unknown: neither the "
-        "access log nor Bitrix named one. Most such contacts opened no letter in the period, and a mail client "
-        "shows itself only when a letter is opened; the rest opened in a program that does not name itself. A "
-        "contact who never opened is counted here even when the address is at a known provider (such as "
-        "Mail.ru), unless someone opened a letter in that provider's client.", int(row["contacts"])).format(
+        "access log nor Bitrix named one. A mail client shows itself only when a letter is opened, so contacts "
+        "who opened nothing in the period land here, even at a known provider (such as Mail.ru) when no one "
+        "opened a letter in that provider's own client; so do contacts who opened in a program that does not "
+        "name itself.", int(row["contacts"])).format(
         name=client_name("unknown"), contacts=count(row["contacts"]), delivered=count(row["delivered"]))
 
 

@@ -124,7 +124,7 @@ def delay_chart(delays: pd.DataFrame, period_label: str, clients: list[str] | No
         ax.bar(x, share, color=PALETTE[0] if client != "apple" else RAW, width=0.85)
         ax.set_ylabel(client_name(client), rotation=0, ha="right", va="center")
         percent_axis(ax)
-        ax.set_xticks(x, [_delay_label(v) for v in part["delay_from_s"]], rotation=0, fontsize=7)
+        ax.set_xticks(x, [_delay_label(v) for v in part["delay_from_s"]], rotation=45, ha="right", fontsize=7)
     axes[-1, 0].set_xlabel(_("delay from delivery to first read (bin start)"))
     return finish(fig)
 
