@@ -31,7 +31,7 @@ import pandas as pd
 
 from mailaudit.analyses import mail_clients as mc
 from mailaudit.model import Model
-from mailaudit.narrative.language import N_, _, number, percent
+from mailaudit.narrative.language import N_, _, ngettext, number, percent
 from mailaudit.period import Period
 from mailaudit.sources import access_logs
 from mailaudit.sources.access_logs import CLICK
@@ -922,8 +922,8 @@ def classify_contacts(model: Model, period: Period, opens_params: dict, *,
         if model.con.execute("SELECT count(*) FROM tracking_hits").fetchall()[0][0]:
             evidence = "access_log"
         else:
-            notes.append("The access logs hold no decodable sender pixel or click hit: the database route is used "
-                         "(evidence: database) and the log's share of opened letters is null.")
+            notes.append(_("The access logs hold no decodable sender pixel or click hit: the database route is used "
+                           "(evidence: database) and the log's share of opened letters is null."))
     params = {"start": period.start_dt, "end": period.end_exclusive, "scanner_seconds": scanner_seconds}
     try:
         if evidence == "access_log":
@@ -943,7 +943,7 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
     ev = classify_contacts(model, period, opens_params, use_access_log=use_access_log)
     evidence, log_stats, notes, sums = ev.evidence, ev.log_stats, ev.notes, ev.sums
     if ev.contacts.empty:
-        notes.append("No delivered recipient rows in the period: every opens figure is null.")
+        notes.append(_("No delivered recipient rows in the period: every opens figure is null."))
         return _empty_result(evidence, log_stats, notes)
 
     client = ev.client
@@ -955,8 +955,8 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
     ceiling = float(ceiling_rate(s_point))
     for name, e in estimators.items():
         if e["human_open_rate"] is None:
-            notes.append(f"Estimator {name} cannot be computed: its comparison group has no human "
-                         "opens or clicks in the period.")
+            notes.append(_("Estimator {name} cannot be computed: its comparison group has no human opens or clicks "
+                           "in the period.").format(name=name))
     headline, reason = choose_headline(estimators)
     human, human_ci = estimators[headline]["human_open_rate"], estimators[headline]["ci"]
     values = [e["human_open_rate"] for e in estimators.values() if e["human_open_rate"] is not None]
@@ -996,18 +996,29 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
     if log_stats is not None:
         if log_stats.get("orphan_recipients"):
             window = model.manifest.get("window", {})
-            older = ("" if window.get("postings", "all") == "all" else
-                     f", or a letter outside the snapshot's window {window['start']} to {window['end']}")
-            notes.append(f"{log_stats['orphan_recipient_hits']:,} access-log hits carry a tag of a recipient id "
-                         f"that exists in no recipient row of the snapshot (deleted postings, another portal, or "
-                         f"forged{older}): counted, not used.")
+            n = int(log_stats["orphan_recipient_hits"])
+            if window.get("postings", "all") == "all":
+                note = ngettext("{hits} access-log hit carries a tag of a recipient id that exists in no recipient row "
+                                "of the snapshot (deleted postings, another portal, or forged): counted, not used.",
+                                "{hits} access-log hits carry a tag of a recipient id that exists in no recipient row "
+                                "of the snapshot (deleted postings, another portal, or forged): counted, not used.",
+                                n).format(hits=number(n))
+            else:
+                note = ngettext("{hits} access-log hit carries a tag of a recipient id that exists in no recipient row "
+                                "of the snapshot (deleted postings, another portal, or forged, or a letter outside the "
+                                "snapshot's window {start} to {end}): counted, not used.",
+                                "{hits} access-log hits carry a tag of a recipient id that exists in no recipient row "
+                                "of the snapshot (deleted postings, another portal, or forged, or a letter outside the "
+                                "snapshot's window {start} to {end}): counted, not used.",
+                                n).format(hits=number(n), start=window["start"], end=window["end"])
+            notes.append(note)
         figures["access_log"] = log_stats
         logged = int(s_point("logged"))
         figures["access_log"]["opened_rows_in_log_share"] = (logged / opened if opened and evidence == "access_log"
                                                              else None)
         if opened and evidence == "access_log" and logged / opened < 0.9:
-            notes.append(f"The access log covers only {logged / opened:.0%} of the opened rows of the "
-                         "period: the human share is measured on those and applied to the rest.")
+            notes.append(_("The access log covers only {share} of the opened rows of the period: the human share is "
+                           "measured on those and applied to the rest.").format(share=percent(logged / opened, 0)))
     values = [e["human_open_rate"] for e in estimators.values() if e["human_open_rate"] is not None]
     if values:
         figures["estimator_spread_pp"] = (max(values) - min(values)) * 100
@@ -1227,11 +1238,13 @@ def access_log_notes(log_stats: dict) -> list[str]:
     notes = []
     for row in log_stats.get("per_file", []):
         if row["read_error"]:
-            notes.append(f"Access log {row['read_error']}; the lines before the damage were read "
-                         "(counted per file in tables/opens_log_files.csv).")
+            notes.append(_("Access log {error}; the lines before the damage were read (counted per file in "
+                           "tables/opens_log_files.csv).").format(error=row["read_error"]))
         if not row["sender_hits"]:
-            what = "is empty" if not row["lines"] else f"has no usable line ({row['lines']:,} lines, no sender hit)"
-            notes.append(f"Access log {row['file']} {what}: it adds nothing to the figures.")
+            notes.append(_("Access log {file} is empty: it adds nothing to the figures.").format(file=row["file"])
+                         if not row["lines"] else
+                         _("Access log {file} has no usable line ({lines} lines, no sender hit): it adds nothing to "
+                           "the figures.").format(file=row["file"], lines=number(row["lines"])))
     return notes
 
 
