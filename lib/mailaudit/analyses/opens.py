@@ -31,6 +31,7 @@ import pandas as pd
 
 from mailaudit.analyses import mail_clients as mc
 from mailaudit.model import Model
+from mailaudit.narrative.language import N_, _, ngettext, number, percent
 from mailaudit.period import Period
 from mailaudit.sources import access_logs
 from mailaudit.sources.access_logs import CLICK
@@ -598,32 +599,30 @@ def headline_rate(s: CellSums, evidence: str, estimator: str | None = None) -> n
 
 
 ASSUMPTIONS = {
-    "access_log": (
+    "access_log": N_(
         "Each pixel and click request in the web-server log is classified: Apple's privacy proxy (bare "
         "Mozilla/5.0) and security scanners (known signatures, gateway networks, or every hit within the "
         "scanner window of delivery) are machines; a click or any other open is a person. For contacts "
         "whose pixel Apple's proxy loads, a person's open is hidden: their clicks ÷ the click-to-open "
         "ratio of the other contacts estimate it."),
-    "database": (
-        "Contacts most of whose letters are first read within "
-        f"{PREFETCH_SIGNATURE_SECONDS // 60} minutes of sending, Apple addresses, and contacts of no other known "
-        f"client {PREFETCH_OPENED_SHARE:.0%} of whose letters (at least {PREFETCH_MIN_LETTERS}) are read before any "
-        "click are behind Apple's prefetching proxy (or a "
-        "gateway), however late it fetches; the other contacts' reads after the scanner window are people's. For the prefetch "
-        "group, a person's open is hidden: their clicks ÷ the click-to-open ratio of the others' "
-        "pixel-loading readers estimate it."),
-    "exclusion": (
+    "database": N_(
+        "Contacts most of whose letters are first read within {minutes} minutes of sending, Apple addresses, "
+        "and contacts of no other known client {share} of whose letters (at least {letters}) are read before "
+        "any click are behind Apple's prefetching proxy (or a gateway), however late it fetches; the other "
+        "contacts' reads after the scanner window are people's. For the prefetch group, a person's open is "
+        "hidden: their clicks ÷ the click-to-open ratio of the others' pixel-loading readers estimate it."),
+    "exclusion": N_(
         "The open rate of the contacts outside the prefetch group (access log: Apple's proxy never "
         "fetched for them; database: no prefetch signature), counting their images-off readers (Apple's "
         "proxy loads every image), applied to the prefetch group. Assumes Apple Mail users open as often "
         "as the others."),
-    "click_anchored": (
+    "click_anchored": N_(
         "Human click rate of all delivered rows (machine clicks removed: scanners, link bursts, clicks "
         "within a minute of sending) ÷ the "
         "click-to-open ratio of the contacts without prefetch (access log: identified clients); for the "
         "prefetch group, the ratio of readers who loaded images, since Apple's proxy loads every image. "
         "Assumes the chance that an opener clicks does not depend on the mail client."),
-    "timing_mixture": (
+    "timing_mixture": N_(
         "Delivery-to-first-read delays are a mixture of machine fetches, all within a day of sending, and "
         "people, whose delays are shaped like those of the contacts outside the prefetch group (first reads "
         "within a minute are gateway scans). First reads later than a day, scaled by the share of people's "
@@ -631,6 +630,22 @@ ASSUMPTIONS = {
         "first. Assumes no machine fetches later than a day, people open with the same delays whatever "
         "their client, and letters a machine fetched first are opened at the others' rate."),
 }
+"""Each estimator's assumption in words (a message: `assumption` translates it and fills in the numbers)."""
+
+
+def assumption(name: str) -> str:
+    """Estimator `name`'s assumption in the bundle's language."""
+    return _(ASSUMPTIONS[name]).format(minutes=number(PREFETCH_SIGNATURE_SECONDS // 60),
+                                       share=percent(PREFETCH_OPENED_SHARE, 0), letters=number(PREFETCH_MIN_LETTERS))
+
+
+ESTIMATOR_SHORT_NAMES = {"access_log": N_("access log"), "database": N_("database"), "exclusion": N_("exclusion"),
+                         "click_anchored": N_("click anchored"), "timing_mixture": N_("timing mixture")}
+"""The estimators as the headline and the choice's reason name them."""
+
+
+def short_name(name: str) -> str:
+    return _(ESTIMATOR_SHORT_NAMES[name]) if name in ESTIMATOR_SHORT_NAMES else name.replace("_", " ")
 
 
 # --- diagnostics and the headline's choice ----------------------------------------------------
@@ -646,13 +661,14 @@ SPREAD_POINTS = 5.0
 """Estimators further apart than this (percentage points) make the headline give their range."""
 
 SHORT_ASSUMPTIONS = {
-    "access_log": "every pixel and click hit is classified as a machine's or a person's by the access log",
-    "database": "the contacts behind a prefetching proxy are known by their reads (within minutes, or of "
-                "nearly every letter), the others' reads are people's",
-    "exclusion": "contacts behind a prefetching proxy open as often as the others",
-    "click_anchored": "people click as often per open whatever their mail client",
-    "timing_mixture": "no machine fetches a letter later than a day after sending",
+    "access_log": N_("every pixel and click hit is classified as a machine's or a person's by the access log"),
+    "database": N_("the contacts behind a prefetching proxy are known by their reads (within minutes, or of "
+                   "nearly every letter), the others' reads are people's"),
+    "exclusion": N_("contacts behind a prefetching proxy open as often as the others"),
+    "click_anchored": N_("people click as often per open whatever their mail client"),
+    "timing_mixture": N_("no machine fetches a letter later than a day after sending"),
 }
+"""Messages: translate with `_` where shown."""
 
 
 @dataclass
@@ -673,12 +689,18 @@ def _band_check(name: str, point: float, boot: np.ndarray, band: tuple[float, fl
     """A ratio that should be 1: passes when the point lies in `band` or its bootstrap interval holds 1
     (too few data to tell it from 1); unmeasurable: passes."""
     if not np.isfinite(point):
-        return Check(name, None, True, f"{says}: not measurable here")
+        return Check(name, None, True, _("{says}: not measurable here").format(says=says))
     ci = _interval(boot)
     inside = band[0] <= point <= band[1] or (ci is not None and ci[0] <= 1 <= ci[1])
-    interval = f" (95% interval {ci[0]:.2f}–{ci[1]:.2f})" if ci else ""
-    return Check(name, float(point), bool(inside),
-                 f"{says}: {point:.2f}{interval}, {'within' if inside else 'outside'} {band[0]:.2f}–{band[1]:.2f}")
+    values = {"says": says, "value": number(point, 2), "band_low": number(band[0], 2), "band_high": number(band[1], 2)}
+    if ci:
+        values.update(low=number(ci[0], 2), high=number(ci[1], 2))
+        text = (_("{says}: {value} (95% interval {low}–{high}), within {band_low}–{band_high}") if inside else
+                _("{says}: {value} (95% interval {low}–{high}), outside {band_low}–{band_high}"))
+    else:
+        text = (_("{says}: {value}, within {band_low}–{band_high}") if inside else
+                _("{says}: {value}, outside {band_low}–{band_high}"))
+    return Check(name, float(point), bool(inside), text.format(**values))
 
 
 def diagnose(name: str, s_point: CellSums, s_boot: CellSums, evidence: str, log_coverage: float | None) -> list[Check]:
@@ -688,28 +710,32 @@ def diagnose(name: str, s_point: CellSums, s_boot: CellSums, evidence: str, log_
     others = _comparison_groups(evidence)
     checks = []
     if np.isfinite(value):
-        checks.append(Check("ceiling", value, value <= ceiling + 1e-12,
-                            f"its unbounded value {value:.1%} {'is within' if value <= ceiling + 1e-12 else 'exceeds'} "
-                            f"what was recorded ({ceiling:.1%}: rows with a read, plus rows clicked without one)"))
+        within = value <= ceiling + 1e-12
+        says = (_("its unbounded value {value} is within what was recorded ({ceiling}: rows with a read, plus rows "
+                  "clicked without one)") if within else
+                _("its unbounded value {value} exceeds what was recorded ({ceiling}: rows with a read, plus rows "
+                  "clicked without one)"))
+        checks.append(Check("ceiling", value, within, says.format(value=percent(value, 1), ceiling=percent(ceiling, 1))))
     implied = lambda s, v: _ratio(s("human_click"), v * s("delivered"))   # noqa: E731
     seen = lambda s: pixel_ctor(s, others)                                # noqa: E731
     checks.append(_band_check(
         "implied_click_to_open", float(_ratio(implied(s_point, value), seen(s_point))),
         _ratio(implied(s_boot, fn(s_boot, evidence)), seen(s_boot)), CTOR_BAND,
-        "the click-to-open ratio it implies ÷ that of the people seen loading images"))
+        _("the click-to-open ratio it implies ÷ that of the people seen loading images")))
     if name == "exclusion":
         rate = lambda s, g: _ratio(s("human_click", g), s("delivered", g))   # noqa: E731
         checks.append(_band_check(
             "prefetch_click_rate_ratio", float(_ratio(rate(s_point, (PREFETCH,)), rate(s_point, others))),
             _ratio(rate(s_boot, (PREFETCH,)), rate(s_boot, others)), EQUAL_CLICK_BAND,
-            "human click rate of the prefetch group ÷ the others'"))
+            _("human click rate of the prefetch group ÷ the others'")))
     if name == "click_anchored" and evidence == "access_log":
         ratio = lambda s: _ratio(_ctor(s, evidence, (UNKNOWN_GROUP,)), _ctor(s, evidence, (REFERENCE,)))  # noqa: E731
         checks.append(_band_check("unknown_client_click_to_open_ratio", float(ratio(s_point)), ratio(s_boot),
-                                  CTOR_BAND, "click-to-open ratio of unidentified clients ÷ identified ones"))
+                                  CTOR_BAND, _("click-to-open ratio of unidentified clients ÷ identified ones")))
     if name == "access_log" and log_coverage is not None:
         checks.append(Check("log_coverage", log_coverage, log_coverage >= 0.9,
-                            f"the access log holds {log_coverage:.0%} of the opened rows (needs 90%)"))
+                            _("the access log holds {share} of the opened rows (needs {needed})").format(
+                                share=percent(log_coverage, 0), needed=percent(0.9, 0))))
     return checks
 
 
@@ -729,7 +755,7 @@ def choose_headline(estimators: dict) -> tuple[str, str]:
 
     usable = {n: e for n, e in estimators.items() if e["human_open_rate"] is not None}
     if not usable:
-        return next(iter(estimators)), "no estimator could be computed"
+        return next(iter(estimators)), _("no estimator could be computed")
     failed = {n: sum(not c["passed"] for c in e["diagnostics"]) for n, e in usable.items()}
     fewest = min(failed.values())
     candidates = [n for n in usable if failed[n] == fewest]
@@ -737,12 +763,13 @@ def choose_headline(estimators: dict) -> tuple[str, str]:
     best = min(candidates, key=lambda n: (round(abs(usable[n]["human_open_rate"] - middle), 12),
                                           ctor_distance(usable[n]), width(usable[n])))
     if fewest:
-        reason = f"no estimator passes every check; it fails the fewest ({fewest}) and is nearest their median"
+        reason = _("no estimator passes every check; it fails the fewest ({fewest}) and is nearest their "
+                   "median").format(fewest=number(fewest))
     elif len(candidates) == 1:
-        reason = "it is the only estimator whose checks all pass"
+        reason = _("it is the only estimator whose checks all pass")
     else:
-        reason = (f"its checks pass, as do those of {', '.join(n.replace('_', ' ') for n in candidates if n != best)}, "
-                  "and it is nearest the median of those estimates")
+        reason = _("its checks pass, as do those of {others}, and it is nearest the median of those "
+                   "estimates").format(others=", ".join(short_name(n) for n in candidates if n != best))
     return best, reason
 
 
@@ -856,7 +883,7 @@ class ContactEvidence:
                 ci = _interval(estimator_rate(name, s_boot, evidence))
                 estimators[name] = {"human_open_rate": _value(estimator_rate(name, s_point, evidence)),
                                     "ci": None if ci is None else [min(ci[0], ceiling), min(ci[1], ceiling)],
-                                    "assumption": ASSUMPTIONS[name], "passes": all(c.passed for c in checks),
+                                    "assumption": assumption(name), "passes": all(c.passed for c in checks),
                                     "diagnostics": [c.as_dict() for c in checks]}
             self._cache[key] = (point, boot, estimators)
         return self._cache[key]
@@ -895,8 +922,8 @@ def classify_contacts(model: Model, period: Period, opens_params: dict, *,
         if model.con.execute("SELECT count(*) FROM tracking_hits").fetchall()[0][0]:
             evidence = "access_log"
         else:
-            notes.append("The access logs hold no decodable sender pixel or click hit: the database route is used "
-                         "(evidence: database) and the log's share of opened letters is null.")
+            notes.append(_("The access logs hold no decodable sender pixel or click hit: the database route is used "
+                           "(evidence: database) and the log's share of opened letters is null."))
     params = {"start": period.start_dt, "end": period.end_exclusive, "scanner_seconds": scanner_seconds}
     try:
         if evidence == "access_log":
@@ -916,7 +943,7 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
     ev = classify_contacts(model, period, opens_params, use_access_log=use_access_log)
     evidence, log_stats, notes, sums = ev.evidence, ev.log_stats, ev.notes, ev.sums
     if ev.contacts.empty:
-        notes.append("No delivered recipient rows in the period: every opens figure is null.")
+        notes.append(_("No delivered recipient rows in the period: every opens figure is null."))
         return _empty_result(evidence, log_stats, notes)
 
     client = ev.client
@@ -928,8 +955,8 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
     ceiling = float(ceiling_rate(s_point))
     for name, e in estimators.items():
         if e["human_open_rate"] is None:
-            notes.append(f"Estimator {name} cannot be computed: its comparison group has no human "
-                         "opens or clicks in the period.")
+            notes.append(_("Estimator {name} cannot be computed: its comparison group has no human opens or clicks "
+                           "in the period.").format(name=name))
     headline, reason = choose_headline(estimators)
     human, human_ci = estimators[headline]["human_open_rate"], estimators[headline]["ci"]
     values = [e["human_open_rate"] for e in estimators.values() if e["human_open_rate"] is not None]
@@ -969,18 +996,29 @@ def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int 
     if log_stats is not None:
         if log_stats.get("orphan_recipients"):
             window = model.manifest.get("window", {})
-            older = ("" if window.get("postings", "all") == "all" else
-                     f", or a letter outside the snapshot's window {window['start']} to {window['end']}")
-            notes.append(f"{log_stats['orphan_recipient_hits']:,} access-log hits carry a tag of a recipient id "
-                         f"that exists in no recipient row of the snapshot (deleted postings, another portal, or "
-                         f"forged{older}): counted, not used.")
+            n = int(log_stats["orphan_recipient_hits"])
+            if window.get("postings", "all") == "all":
+                note = ngettext("{hits} access-log hit carries a tag of a recipient id that exists in no recipient row "
+                                "of the snapshot (deleted postings, another portal, or forged): counted, not used.",
+                                "{hits} access-log hits carry a tag of a recipient id that exists in no recipient row "
+                                "of the snapshot (deleted postings, another portal, or forged): counted, not used.",
+                                n).format(hits=number(n))
+            else:
+                note = ngettext("{hits} access-log hit carries a tag of a recipient id that exists in no recipient row "
+                                "of the snapshot (deleted postings, another portal, or forged, or a letter outside the "
+                                "snapshot's window {start} to {end}): counted, not used.",
+                                "{hits} access-log hits carry a tag of a recipient id that exists in no recipient row "
+                                "of the snapshot (deleted postings, another portal, or forged, or a letter outside the "
+                                "snapshot's window {start} to {end}): counted, not used.",
+                                n).format(hits=number(n), start=window["start"], end=window["end"])
+            notes.append(note)
         figures["access_log"] = log_stats
         logged = int(s_point("logged"))
         figures["access_log"]["opened_rows_in_log_share"] = (logged / opened if opened and evidence == "access_log"
                                                              else None)
         if opened and evidence == "access_log" and logged / opened < 0.9:
-            notes.append(f"The access log covers only {logged / opened:.0%} of the opened rows of the "
-                         "period: the human share is measured on those and applied to the rest.")
+            notes.append(_("The access log covers only {share} of the opened rows of the period: the human share is "
+                           "measured on those and applied to the rest.").format(share=percent(logged / opened, 0)))
     values = [e["human_open_rate"] for e in estimators.values() if e["human_open_rate"] is not None]
     if values:
         figures["estimator_spread_pp"] = (max(values) - min(values)) * 100
@@ -1003,15 +1041,24 @@ def _by_client(point: np.ndarray, boot: np.ndarray, client: np.ndarray, evidence
     delays, so within one client they have nothing to borrow from."""
     rows = []
     contacts_per_client = np.bincount(client, minlength=len(CLIENTS))
+    # A label under which no letter of the period was opened names no mail client anyone was seen using:
+    # its contacts were given their address's provider because they never opened. They are counted with
+    # the unknown client, not shown as a client whose Open Rate is not overstated at all.
+    unseen = [code for code, name in enumerate(CLIENTS)
+              if name not in ("apple", "gmail", "unknown") and CellSums(point, [code])("delivered") > 0
+              and CellSums(point, [code])("opened") == 0]
     for code, name in enumerate(CLIENTS):
-        s_point, s_boot = CellSums(point, [code]), CellSums(boot, [code])
+        if code in unseen:
+            continue
+        codes = [code] + unseen if code == UNKNOWN_CLIENT else [code]
+        s_point, s_boot = CellSums(point, codes), CellSums(boot, codes)
         delivered = int(s_point("delivered"))
         if delivered == 0 and name not in ("apple", "gmail"):
             continue
         raw = _value(_ratio(s_point("opened"), delivered))
         human = _value(headline_rate(s_point, evidence))
         ci = _interval(headline_rate(s_boot, evidence))
-        rows.append({"client": name, "contacts": int(contacts_per_client[code]), "delivered": delivered,
+        rows.append({"client": name, "contacts": int(contacts_per_client[codes].sum()), "delivered": delivered,
                      "opened": int(s_point("opened")), "raw_open_rate": raw, "human_open_rate": human,
                      "human_open_rate_ci_low": ci[0] if ci else None,
                      "human_open_rate_ci_high": ci[1] if ci else None,
@@ -1148,7 +1195,7 @@ def _empty_result(evidence: str, log_stats: dict | None, notes: list[str]) -> Op
                "human_open_rate": None, "human_open_rate_ci": None, "machine_open_share": None,
                "by_client": {name: {"delivered": 0, "raw_open_rate": None, "human_open_rate": None,
                                     "inflation_pp": None} for name in ("apple", "gmail")},
-               "estimators": {name: {"human_open_rate": None, "ci": None, "assumption": ASSUMPTIONS[name]}
+               "estimators": {name: {"human_open_rate": None, "ci": None, "assumption": assumption(name)}
                               for name in ASSUMPTIONS if name != "access_log" or evidence == name}}
     empty = pd.DataFrame()
     return OpensResult(figures, empty, empty, empty, empty, empty, log_stats, notes)
@@ -1157,23 +1204,32 @@ def _empty_result(evidence: str, log_stats: dict | None, notes: list[str]) -> Op
 # --- words for the report ---------------------------------------------------------------------
 
 def headline(result: OpensResult) -> str:
+    """The report's one line for the index (reader text, in the bundle's language)."""
     f = result.figures
     if f.get("human_open_rate") is None:
-        return "Open Rate inflation could not be estimated (see notes)."
+        return _("Open Rate inflation could not be estimated (see notes).")
     ci = f.get("human_open_rate_ci") or [None, None]
-    interval = f" (95% interval {ci[0]:.1%}–{ci[1]:.1%})" if ci[0] is not None else ""
-    source = "the web server's access log" if f["evidence"] == "access_log" else "the database alone"
-    line = (f"Open Rate {f['raw_open_rate']:.1%}, of which people about {f['human_open_rate']:.1%}{interval}: "
-            f"{f['machine_open_share']:.0%} of opens are machine opens (estimated from {source}")
+    interval = (" " + _("(95% interval {low}–{high})").format(low=percent(ci[0], 1), high=percent(ci[1], 1))
+                if ci[0] is not None else "")
+    source = _("the web server's access log") if f["evidence"] == "access_log" else _("the database alone")
+    values = {"raw": percent(f["raw_open_rate"], 1), "human": percent(f["human_open_rate"], 1), "interval": interval,
+              "machine": percent(f["machine_open_share"], 0), "source": source}
     choice = f.get("headline_choice") or {}
     if (choice.get("spread_pp") or 0) <= SPREAD_POINTS:
-        return line + ")."
-    low, high = choice["range"]
-    failing = "; ".join(f"{name.replace('_', ' ')} assumes {SHORT_ASSUMPTIONS[name]}, which fails here "
-                        f"({says[0]})" for name, says in choice["failing"].items())
-    return (line + f"; estimator: {choice['estimator'].replace('_', ' ')}). The estimators range from {low:.1%} to "
-            f"{high:.1%}" + (f": {failing}." if failing else "; every one passes its checks.")
-            + f" The headline's estimator was chosen because {choice['reason']}.")
+        return _("Open Rate {raw}, of which people about {human}{interval}: {machine} of opens are machine opens "
+                 "(estimated from {source}).").format(**values)
+    low, high = (percent(v, 1) for v in choice["range"])
+    line = _("Open Rate {raw}, of which people about {human}{interval}: {machine} of opens are machine opens "
+             "(estimated from {source}; estimator: {estimator}).").format(estimator=short_name(choice["estimator"]),
+                                                                          **values)
+    failing = "; ".join(_("{estimator} assumes {assumption}, which fails here ({says})").format(
+        estimator=short_name(name), assumption=_(SHORT_ASSUMPTIONS[name]), says=says[0])
+        for name, says in choice["failing"].items())
+    spread = (_("The estimators range from {low} to {high}: {failing}.").format(low=low, high=high, failing=failing)
+              if failing else
+              _("The estimators range from {low} to {high}; every one passes its checks.").format(low=low, high=high))
+    return " ".join([line, spread, _("The headline's estimator was chosen because {reason}.").format(
+        reason=choice["reason"])])
 
 
 def access_log_notes(log_stats: dict) -> list[str]:
@@ -1182,11 +1238,13 @@ def access_log_notes(log_stats: dict) -> list[str]:
     notes = []
     for row in log_stats.get("per_file", []):
         if row["read_error"]:
-            notes.append(f"Access log {row['read_error']}; the lines before the damage were read "
-                         "(counted per file in tables/opens_log_files.csv).")
+            notes.append(_("Access log {error}; the lines before the damage were read (counted per file in "
+                           "tables/opens_log_files.csv).").format(error=row["read_error"]))
         if not row["sender_hits"]:
-            what = "is empty" if not row["lines"] else f"has no usable line ({row['lines']:,} lines, no sender hit)"
-            notes.append(f"Access log {row['file']} {what}: it adds nothing to the figures.")
+            notes.append(_("Access log {file} is empty: it adds nothing to the figures.").format(file=row["file"])
+                         if not row["lines"] else
+                         _("Access log {file} has no usable line ({lines} lines, no sender hit): it adds nothing to "
+                           "the figures.").format(file=row["file"], lines=number(row["lines"])))
     return notes
 
 
