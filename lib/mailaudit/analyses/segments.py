@@ -70,9 +70,6 @@ _POSTING_COLUMNS = {
     "complaint_rate": ("complaints", "delivered"),
     "error_rate": ("errors", "attempted"),
 }
-_METRIC_VERBS = {"open_rate": "open", "click_rate": "click", "ctor": "click after opening",
-                 "unsub_rate": "unsubscribe", "complaint_rate": "complain of spam",
-                 "error_rate": "fail to be sent"}
 _VERSUS = {
     "list": "rest of list",
     "provider": "other providers",
@@ -669,25 +666,6 @@ def _figures(metrics: pd.DataFrame, differences: pd.DataFrame, settings: Segment
     }
 
 
-def _how_often(ratio: float) -> str:
-    return f"{ratio:.1f}× as often as" if ratio >= 1 else f"{1 - ratio:.0%} less often than"
-
-
-def marketer_sentence(difference: dict) -> str:
-    """One finding in a marketer's words, e.g. "Subscribers in address book X click 1.8× as often
-    as the rest of list, in the same mailings (95% interval 1.5–2.1×)"."""
-    who = {"list": f"Subscribers in address book «{difference['segment']}»",
-           "provider": f"Subscribers on {difference['segment']}",
-           "crm_source": f"Contacts from CRM source {difference['segment']}",
-           "tenure": f"Contacts subscribed {difference['segment']} ago",
-           "client": (f"Readers on {difference['segment']}" if difference["segment"] != UNKNOWN
-                      else "Contacts whose mail client is unknown")}.get(
-        difference["dimension"], f"Contacts with {difference['dimension']} = {difference['segment']}")
-    low, high = difference["ci"]
-    return (f"{who} {_METRIC_VERBS[difference['metric']]} {_how_often(difference['ratio'])} the "
-            f"{difference['versus']}, in the same mailings (95% interval {low:.2f}–{high:.2f}×)")
-
-
 TABLE_COLUMNS = ["segment", "contacts", "delivered", "open_rate", "open_rate_ci", "human_open_rate",
                  "human_open_rate_ci", "click_rate", "click_rate_ci", "ctor", "ctor_ci", "unsub_rate", "unsub_rate_ci",
                  "complaint_rate", "complaint_rate_ci", "error_rate", "error_rate_ci", "previous_open_rate",
@@ -701,12 +679,7 @@ def dimension_table(metrics: pd.DataFrame, dimension: str) -> pd.DataFrame:
 
 
 def headline(differences: pd.DataFrame, correction: str) -> str:
-    """The report's one line: how many differences hold within mailings, and the largest click-rate
-    one (open rates by provider and client are dominated by machine opens)."""
-    significant = differences[differences["significant"]] if len(differences) else differences
-    if significant.empty:
-        return f"no segment differs significantly from the rest within the same mailings ({correction} correction)"
-    clicks = significant[significant["metric"] == "click_rate"]
-    pool = clicks if len(clicks) else significant
-    top = pool.assign(size=np.abs(np.log(pool["ratio"]))).sort_values("size", ascending=False).iloc[0]
-    return f"{len(significant)} significant segment differences; e.g. {marketer_sentence(top.to_dict())}"
+    """The report's one line (`narrative.segments.headline`: its example is the most actionable difference)."""
+    from mailaudit.narrative.segments import headline as words
+
+    return words(differences, correction)
