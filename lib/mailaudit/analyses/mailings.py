@@ -152,14 +152,18 @@ def median_label(postings: int) -> str:
 
 
 def labelled(board: MailingScoreboard) -> pd.DataFrame:
-    """The scoreboard with the median row, as the page shows it: the posting ID left out (it stays in the
-    CSV, so that the page's table fits), dates in the report's language. Columns keep their names: the
-    reader's names are `narrative.segments.SCOREBOARD_LABELS`."""
+    """The scoreboard with the median row, its columns named (dates in the report's language); the posting
+    ID stays in the CSV, so that the page's table fits. The page shows the names through
+    `narrative.segments.SCOREBOARD_LABELS`, in the report's language."""
     table = board.with_median().drop(columns="posting_id")
     table["first_send"] = pd.to_datetime(table["first_send"]).map(lambda d: None if pd.isna(d) else date(d))
-    return table
+    return table.rename(columns={
+        "mailing": "mailing", "letter": "letter", "first_send": "first sent",
+        "delivered": "delivered", "human_open_rate": "opened by people", "human_click_rate": "clicked by people",
+        "unsubscribes": "unsubscribes", "bounces": "bounces", "complaints": "complaints", "orders": "orders",
+        "revenue": "revenue", "revenue_per_recipient": "revenue per recipient"})
 
 
-PERCENT_COLUMNS = ("human_open_rate", "human_click_rate")
-AMOUNT_COLUMNS = ("revenue", "revenue_per_recipient")
+PERCENT_COLUMNS = ("opened by people", "clicked by people")
+AMOUNT_COLUMNS = ("revenue", "revenue per recipient")
 COUNT_COLUMNS = ("delivered", "unsubscribes", "bounces", "complaints", "orders")

@@ -318,12 +318,12 @@ DIFFERENCE_LABELS = {"dimension": N_("Compared by"), "segment": N_("Segment"), "
                      "mix_effect": N_("Mix effect"), "segment_delivered": N_("Delivered to the segment"),
                      "versus_delivered": N_("Delivered to the rest")}
 SCOREBOARD_LABELS = {
-    "mailing": N_("Mailing"), "letter": N_("Letter"), "first_send": N_("First sent"), "delivered": N_("Delivered"),
-    "human_open_rate": N_("Opened by people"), "human_click_rate": N_("Clicked by people"),
+    "mailing": N_("Mailing"), "letter": N_("Letter"), "first sent": N_("First sent"), "delivered": N_("Delivered"),
+    "opened by people": N_("Opened by people"), "clicked by people": N_("Clicked by people"),
     "unsubscribes": N_("Unsubscribes"), "bounces": N_("Bounces"), "complaints": N_("Complaints"),
-    "orders": N_("Orders"), "revenue": N_("Revenue"), "revenue_per_recipient": N_("Revenue per recipient"),
+    "orders": N_("Orders"), "revenue": N_("Revenue"), "revenue per recipient": N_("Revenue per recipient"),
 }
-"""Column names of the per-mailing scoreboard (`analyses.mailings.labelled` keeps the data's names)."""
+"""The reader's names of the per-mailing scoreboard's columns (as `analyses.mailings.labelled` names them)."""
 
 
 def table_caption(dimension: str, period: str) -> str:
