@@ -182,14 +182,19 @@ def findings(differences: pd.DataFrame, total_delivered: int | None = None, limi
     """The differences a marketer can act on (`actionable`), then the mix effects.
 
     Reported: significant within the same mailings after the correction, at least `LARGE_EFFECT` either
-    way, not in `NOT_AUDIENCE`; the `limit` largest. Severity scales with the segment's share of the
+    way, not in `NOT_AUDIENCE`; the `limit` largest, and the headline's example (`headline_example`) if it is
+    not among them. Severity scales with the segment's share of the
     delivered sends: medium from `HIGH_SHARE` (5%) up, low below (never high: a segment difference is an
     opportunity, not a breakage). A mix effect (a pooled difference that vanishes within mailings) is info: the
     segment got different letters. Every finding with a fix says what is at stake (``extra["stake"]``)."""
     if differences.empty:
         return []
     total = _total(differences, total_delivered)
-    chosen = actionable(differences).sort_values("size", ascending=False).head(limit)
+    pool = actionable(differences).sort_values("size", ascending=False)
+    chosen = pool.head(limit)
+    example = headline_example(differences)
+    if example is not None and not _same(chosen, example).any():      # the headline's example is always shown
+        chosen = pd.concat([chosen, pool[_same(pool, example)]])
     out = []
     for r in chosen.to_dict(orient="records"):
         direction = "high" if r["ratio"] > 1 else "low"
@@ -220,6 +225,11 @@ def findings(differences: pd.DataFrame, total_delivered: int | None = None, limi
             fix=_(MIX_FIX), key=f"mix:{r['dimension']}:{r['metric']}:{r['segment']}",
             extra={"stake": _stake(MIX_STAKE, delivered, total)}))
     return sorted(out, key=lambda f: SEVERITY_ORDER[f.severity])
+
+
+def _same(frame: pd.DataFrame, row: dict) -> pd.Series:
+    return (frame["dimension"].eq(row["dimension"]) & frame["segment"].eq(row["segment"])
+            & frame["metric"].eq(row["metric"]))
 
 
 def _total(differences: pd.DataFrame, total_delivered: int | None = None) -> int:

@@ -12,7 +12,7 @@ import seaborn as sns
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from mailaudit.narrative.common import pct
-from mailaudit.narrative.language import N_, _, number
+from mailaudit.narrative.language import N_, _, active, number
 from mailaudit.narrative.segments import dimension_name, segment_name
 
 METRIC_LABELS = {
@@ -127,6 +127,14 @@ def human_open_chart(metrics: pd.DataFrame, dimension: str, period_label: str, e
     return fig
 
 
+def month_label(month) -> str:
+    """A send month ("2026-03") as the report's language writes it: 2026-03, 03.2026."""
+    text = str(month)
+    if active() == "ru" and len(text) == 7 and text[4] == "-":
+        return f"{text[5:]}.{text[:4]}"
+    return text
+
+
 EVIDENCE_NAMES = {"access_log": N_("access log"), "database": N_("database")}
 """The human open rate's evidence as the chart's subtitle names it (another name: underscores as spaces)."""
 
@@ -144,6 +152,7 @@ def month_heatmap(monthly: pd.DataFrame, dimension: str, metric: str, period_lab
     order = data.groupby("segment")["delivered"].sum().sort_values(ascending=False).index
     table = table.reindex(order)
     table.index = [segment_name(dimension, s) for s in table.index]
+    table.columns = [month_label(m) for m in table.columns]
     fig, ax = plt.subplots(figsize=(max(8.0, 2.5 + 0.8 * len(table.columns)), 0.45 * len(table) + 2.0))
     shown = table * 100
     notes = shown.apply(lambda column: column.map(lambda v: number(v, 1) if _finite(v) else ""))
