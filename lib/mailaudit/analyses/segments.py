@@ -40,6 +40,7 @@ import pandas as pd
 
 from mailaudit.analyses import opens, stats
 from mailaudit.model import Model
+from mailaudit.narrative.language import _
 from mailaudit.period import Period
 
 BUILTIN_DIMENSIONS = ("list", "provider", "crm_source", "tenure", "client")
@@ -166,7 +167,7 @@ def segment_dimension(model: Model, dimension: str, period: Period, custom: dict
         return _of_email_contacts("provider", dimension)
     if dimension == "tenure":
         if "DATE_INSERT" not in model.columns("b_sender_contact"):
-            raise DimensionError("b_sender_contact has no DATE_INSERT column")
+            raise DimensionError(_("b_sender_contact has no DATE_INSERT column"))
         one, two, three = (_sql_timestamp(cutoff) for cutoff in tenure_cutoffs(period))
         return _of_email_contacts(
             f"CASE WHEN created_at IS NULL THEN {_sql_text(UNKNOWN)} "
@@ -176,7 +177,7 @@ def segment_dimension(model: Model, dimension: str, period: Period, custom: dict
             f"ELSE {_sql_text(TENURE_BANDS[3])} END", dimension)
     if dimension == "client":
         if "AGENT" not in model.columns("b_sender_contact"):
-            raise DimensionError("b_sender_contact has no AGENT column (legacy layout)")
+            raise DimensionError(_("b_sender_contact has no AGENT column (legacy layout)"))
         return _of_email_contacts("client", dimension)
     if dimension == "crm_source":
         return _crm_source_dimension(model)
@@ -186,7 +187,7 @@ def segment_dimension(model: Model, dimension: str, period: Period, custom: dict
 def _need(model: Model, *tables: str) -> None:
     missing = [t for t in tables if not model.has(t)]
     if missing:
-        raise DimensionError("missing table(s) " + ", ".join(missing))
+        raise DimensionError(_("missing table(s) {tables}").format(tables=", ".join(missing)))
 
 
 def _crm_source_dimension(model: Model) -> Dimension:
@@ -459,7 +460,7 @@ def _segment_metrics(dimension: str, sums: pd.DataFrame, counts: pd.DataFrame, p
     """One row per segment: sizes, every rate with its 95% interval, the previous period's rates."""
     before = previous.groupby("segment")[list(_COUNT_COLUMNS)].sum()
     out = []
-    for _, row in sums.iterrows():
+    for _index, row in sums.iterrows():
         segment = row["segment"]
         delivered = int(round(row["open_rate__d"]))
         record = {"dimension": dimension, "segment": segment, "contacts": int(row["contacts"]),
@@ -492,7 +493,7 @@ def _segment_tests(dimension: str, sums: pd.DataFrame, total: pd.Series, counts:
     tested = set(metrics.loc[metrics["tested"], "segment"])
     versus = _VERSUS.get(dimension, f"rest of {dimension}")
     tests = []
-    for _, row in sums[sums["segment"].isin(tested)].iterrows():
+    for _index, row in sums[sums["segment"].isin(tested)].iterrows():
         segment = row["segment"]
         seg_postings = per_posting.loc[segment].reindex(posting_total.index, fill_value=0)
         rest_postings = posting_total - seg_postings
@@ -563,21 +564,21 @@ def analyse_segments(model: Model, period: Period, settings: SegmentSettings,
     previous_period = period.previous()
     complaints_known = complaints_recorded(model)
     if not complaints_known:
-        notes.append("complaint_rate is null: the database has no b_sender_abuse table with CONTACT_ID")
+        notes.append(_("complaint_rate is null: the database has no b_sender_abuse table with CONTACT_ID"))
     dimensions = []
     for name, custom in _dimensions(settings):
         try:
             dimensions.append(segment_dimension(model, name, period, custom))
         except DimensionError as exc:
-            notes.append(f"dimension {name} skipped: {exc}")
+            notes.append(_("dimension {name} skipped: {reason}").format(name=name, reason=exc))
 
     metric_frames, test_rows, monthly_frames, posting_frames = [], [], [], []
     with SegmentSends(model, period, previous_period, complaints_known) as sends:
         counted = _counted(model, sends, dimensions)
     for dimension, (both, sums, dimension_both, dimension_sums) in zip(dimensions, counted):
         if sums.empty:
-            notes.append(f"dimension {dimension.name}: no contact delivered in the period belongs to any "
-                         "of its segments")
+            notes.append(_("dimension {name}: no contact delivered in the period belongs to any of its "
+                           "segments").format(name=dimension.name))
             continue
         counts = both[both["period"] == "current"]
         previous = both[both["period"] == "previous"]
@@ -594,13 +595,13 @@ def analyse_segments(model: Model, period: Period, settings: SegmentSettings,
         posting_frames.append(counts.groupby(["posting_id", "segment"], as_index=False)[list(_COUNT_COLUMNS)]
                               .sum().assign(dimension=dimension.name))
     if human_opens is None:
-        notes.append("open_rate is the raw open rate (any read, machine opens included); human_open_rate (MPP "
-                     "corrected) was not computed for this run")
+        notes.append(_("open_rate is the raw open rate (any read, machine opens included); human_open_rate (MPP "
+                       "corrected) was not computed for this run"))
     else:
-        notes.append(f"human_open_rate: the open-inflation estimate per segment ({human_opens.evidence} "
-                     f"evidence, the open_inflation headline's estimator: "
-                     f"{human_opens.headline_estimator().replace('_', ' ')}), shown with a contact-bootstrap "
-                     "interval and not tested; differences test the raw open_rate, within postings")
+        notes.append(_("human_open_rate: the open-inflation estimate per segment ({evidence} evidence, the "
+                       "open_inflation headline's estimator: {estimator}), shown with a contact-bootstrap interval "
+                       "and not tested; differences test the raw open_rate, within postings").format(
+            evidence=human_opens.evidence, estimator=human_opens.headline_estimator().replace("_", " ")))
 
     empty = pd.DataFrame(columns=["dimension", "segment"])   # a period without sends has no segment
     metrics = pd.concat(metric_frames, ignore_index=True) if metric_frames else empty
