@@ -157,7 +157,8 @@ def month_heatmap(monthly: pd.DataFrame, dimension: str, metric: str, period_lab
     shown = table * 100
     notes = shown.apply(lambda column: column.map(lambda v: number(v, 1) if _finite(v) else ""))
     sns.heatmap(shown, annot=notes.to_numpy(), fmt="", cmap="Blues", cbar_kws={"label": "%"}, ax=ax)
-    ax.collections[0].colorbar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _position: number(v, significant=3)))
+    colour_bar = ax.collections[0].colorbar
+    colour_bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _position: number(v, significant=3)))
     fig.suptitle(_("{dimension}: {metric} by send month, %").format(
         dimension=dimension_name(dimension), metric=_(METRIC_LABELS[metric])), x=0.01, ha="left", fontweight="bold")
     ax.set_title(_("sends delivered in {period}, by month of sending; blank: no delivered send").format(
