@@ -68,9 +68,10 @@ def test_every_finding_that_asks_for_action_carries_a_stake(differences):
         stake = finding.extra.get("stake", "")
         assert stake.split(":")[0] in ("money", "deliverability", "deliverability and money", "the list",
                                        "decisions"), stake
-        assert "delivered sends" in stake
+        assert finding.extra["unit"] == "delivered sends" and finding.count and finding.denominator == 100_000
     complaint = next(f for f in found if f.key == "tenure:complaint_rate:3y+")
-    assert complaint.extra["stake"].startswith("deliverability: 10,000 of 100,000 (10.0%) delivered sends")
+    assert complaint.extra["stake"].startswith("deliverability: spam complaints")
+    assert complaint.detail.endswith("10,000 of 100,000 (10.0%) delivered sends went to them")
 
 
 def test_every_rate_and_direction_with_a_fix_has_a_stake():

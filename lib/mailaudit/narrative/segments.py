@@ -87,33 +87,28 @@ PROVIDER_ERRORS_FIX = N_("see the list hygiene report's blocks of the sender: a 
 MIX_FIX = N_("judge the letters they received, not the group")
 
 STAKES = {
-    ("open_rate", "low"): N_("deliverability and money: {sends} delivered sends go to people who rarely open them; "
-                             "mailbox providers judge a sender by how its letters are opened, and unread letters "
-                             "sell nothing"),
-    ("open_rate", "high"): N_("money: {sends} delivered sends go to the group that reads the most; leaving it out "
-                              "of a mailing loses the most readers"),
-    ("click_rate", "low"): N_("money: {sends} delivered sends go to people who rarely click, so they bring few "
-                              "visits and orders for what they cost"),
-    ("click_rate", "high"): N_("money: {sends} delivered sends go to the group that brings the most visits per "
-                               "letter; mailing it less loses orders"),
-    ("ctor", "low"): N_("money: {sends} delivered sends go to a group whose opened letters rarely lead to a visit"),
-    ("ctor", "high"): N_("money: {sends} delivered sends go to the group whose opened letters most often lead to "
-                         "a visit"),
-    ("unsub_rate", "high"): N_("the list: {sends} delivered sends go to a group that unsubscribes more, and each "
-                               "unsubscribe is a contact no mailing can reach again"),
-    ("complaint_rate", "high"): N_("deliverability: {sends} delivered sends go to a group that complains more; "
-                                   "spam complaints are the signal mailbox providers weigh most, and a few per "
-                                   "thousand letters send the sender's mail to spam"),
-    ("error_rate", "high"): N_("deliverability: {sends} delivered sends go to a group whose addresses bounce more; "
-                               "bounces raise the rate mailbox providers watch, and those letters are sent for "
-                               "nothing"),
+    ("open_rate", "low"): N_("deliverability and money: mailbox providers judge a sender by how its letters are "
+                             "opened, and unread letters sell nothing"),
+    ("open_rate", "high"): N_("money: the group that reads the most; leaving it out of a mailing loses the most "
+                              "readers"),
+    ("click_rate", "low"): N_("money: letters to this group bring few visits and orders for what they cost"),
+    ("click_rate", "high"): N_("money: the group that brings the most visits per letter; mailing it less loses "
+                               "orders"),
+    ("ctor", "low"): N_("money: opened letters that lead to no visit are sales lost at the last step"),
+    ("ctor", "high"): N_("money: the group whose opened letters most often lead to a visit; mailing it less loses "
+                         "orders"),
+    ("unsub_rate", "high"): N_("the list: each unsubscribe is a contact no mailing can reach again"),
+    ("complaint_rate", "high"): N_("deliverability: spam complaints are the signal mailbox providers weigh most; a "
+                                   "few per thousand letters send the sender's mail to spam"),
+    ("error_rate", "high"): N_("deliverability: bounces raise the rate mailbox providers watch, and those letters "
+                               "are sent for nothing"),
 }
-"""What is at risk when a finding's fix is not made, by rate and direction (`sends`: the segment's delivered
-sends, "n of N (share)")."""
-PROVIDER_ERRORS_STAKE = N_("deliverability: {sends} delivered sends go to a provider that may be refusing the "
-                           "sender, which hides the letters from all its users")
-MIX_STAKE = N_("decisions: judged on pooled rates, {sends} delivered sends would be mailed more or less for the "
-               "letters this group happened to get, not for how it behaves")
+"""What is at risk when a finding's fix is not made, by rate and direction (how many sends: the finding's count)."""
+PROVIDER_ERRORS_STAKE = N_("deliverability: a provider that refuses the sender hides the letters from all its users")
+MIX_STAKE = N_("decisions: judged on pooled rates, this group would be mailed more or less for the letters it "
+               "happened to get, not for how it behaves")
+UNIT = N_("delivered sends")
+"""What a segment finding counts (its count of the delivered sends of the period)."""
 
 SEGMENT_NAMES = {"other": N_("other"), "unknown": N_("unknown"), "(no source)": N_("(no source)"),
                  "(empty)": N_("(empty)"), "<1y": N_("<1y"), "1-2y": N_("1-2y"), "2-3y": N_("2-3y"),
@@ -174,10 +169,6 @@ def difference_title(dimension: str, segment, metric: str, ratio: float, *, seem
                               share=pct(1 - ratio))
 
 
-def _stake(template: str, delivered: int, total: int) -> str:
-    return _(template).format(sends=of(delivered, total))
-
-
 def findings(differences: pd.DataFrame, total_delivered: int | None = None, limit: int = 8) -> list[Finding]:
     """The differences a marketer can act on (`actionable`), then the mix effects.
 
@@ -211,7 +202,7 @@ def findings(differences: pd.DataFrame, total_delivered: int | None = None, limi
                 ratio=times(r["ratio"]), interval=interval(*r["ci"], formatter=times), sends=of(delivered, total)),
             fix=_(fix) if fix else "", count=delivered, denominator=total,
             key=f"{r['dimension']}:{r['metric']}:{r['segment']}",
-            extra={"stake": _stake(stake, delivered, total)} if fix and stake else {}))
+            extra={"unit": _(UNIT), **({"stake": _(stake)} if fix and stake else {})}))
     mixed = differences[differences["mix_effect"] & differences["metric"].isin(["open_rate", "click_rate"])
                         & ~differences["dimension"].eq("client")]
     for r in mixed.to_dict(orient="records"):
@@ -222,8 +213,9 @@ def findings(differences: pd.DataFrame, total_delivered: int | None = None, limi
             _("pooled over all mailings the ratio is {pooled}, but compared within the same mailings it is "
               "{within} and not a reliable difference: they received different letters").format(
                 pooled=times(r["raw_ratio"]), within=times(r["ratio"])),
-            fix=_(MIX_FIX), key=f"mix:{r['dimension']}:{r['metric']}:{r['segment']}",
-            extra={"stake": _stake(MIX_STAKE, delivered, total)}))
+            fix=_(MIX_FIX), count=delivered, denominator=total,
+            key=f"mix:{r['dimension']}:{r['metric']}:{r['segment']}",
+            extra={"unit": _(UNIT), "stake": _(MIX_STAKE)}))
     return sorted(out, key=lambda f: SEVERITY_ORDER[f.severity])
 
 
