@@ -34,12 +34,12 @@ from mailaudit.analyses import conversion, opens, segments
 from mailaudit.analyses.bounces import HARD, SOFT
 from mailaudit.analyses.hygiene import SEND_MATCH_SLACK
 from mailaudit.model import Model
+from mailaudit.narrative.language import _, date, ngettext
 from mailaudit.period import Period
 from mailaudit.sources import delivery_logs as dl
 
 COLUMNS = ["posting_id", "mailing", "letter", "first_send", "delivered", "human_open_rate", "human_click_rate",
            "unsubscribes", "bounces", "complaints", "orders", "revenue", "revenue_per_recipient"]
-MEDIAN_LABEL = "median mailing"
 
 _SENDS = """
     SELECT s.posting_id, any_value(c.name) AS mailing, any_value(l.title) AS letter, min(s.sent_at) AS first_send,
@@ -101,7 +101,7 @@ def scoreboard(model: Model, period: Period, *, opens_params: dict, open_window_
     else:
         table["bounces"] = table["error_rows"]
         bounce_source = "Bitrix error status"
-        notes.append("No delivery log: a mailing's bounces are its recipient rows in error (STATUS 'E').")
+        notes.append(_("No delivery log: a mailing's bounces are its recipient rows in error (STATUS 'E')."))
 
     if segments.complaints_recorded(model):
         complained = model.sql(f"SELECT s.posting_id, count(*) AS complaints FROM sends s SEMI JOIN "
@@ -110,7 +110,7 @@ def scoreboard(model: Model, period: Period, *, opens_params: dict, open_window_
         table = table.merge(complained.astype({"posting_id": "int64"}), on="posting_id", how="left")
     else:
         table["complaints"] = np.nan
-        notes.append("Complaints cannot be tied to mailings: b_sender_abuse is missing or has no CONTACT_ID.")
+        notes.append(_("Complaints cannot be tied to mailings: b_sender_abuse is missing or has no CONTACT_ID."))
 
     credited = conversion.attributed_sends(model, period, open_window_days=open_window_days,
                                            click_window_days=click_window_days)
@@ -131,7 +131,7 @@ def scoreboard(model: Model, period: Period, *, opens_params: dict, open_window_
     table = table.sort_values(["first_send", "posting_id"]).reset_index(drop=True)[COLUMNS]
 
     median = table.drop(columns=["posting_id", "mailing", "letter", "first_send"]).median(numeric_only=True)
-    median = pd.concat([pd.Series({"posting_id": None, "mailing": f"{MEDIAN_LABEL} of {len(table)}",
+    median = pd.concat([pd.Series({"posting_id": None, "mailing": median_label(len(table)),
                                    "letter": None, "first_send": None}), median])
     figures = {
         "postings": int(len(table)),
@@ -146,11 +146,17 @@ def scoreboard(model: Model, period: Period, *, opens_params: dict, open_window_
     return MailingScoreboard(table=table, median=median, figures=figures, notes=notes)
 
 
+def median_label(postings: int) -> str:
+    """The median row's name: "median mailing of 12" (the number of mailings it is the median of)."""
+    return ngettext("median mailing of {n}", "median mailing of {n}", postings).format(n=postings)
+
+
 def labelled(board: MailingScoreboard) -> pd.DataFrame:
-    """The scoreboard with the median row, its columns named for readers (dates as YYYY-MM-DD); the posting
-    ID stays in the CSV, so that the page's table fits."""
+    """The scoreboard with the median row, its columns named (dates in the report's language); the posting
+    ID stays in the CSV, so that the page's table fits. The page shows the names through
+    `narrative.segments.SCOREBOARD_LABELS`, in the report's language."""
     table = board.with_median().drop(columns="posting_id")
-    table["first_send"] = pd.to_datetime(table["first_send"]).dt.strftime("%Y-%m-%d")
+    table["first_send"] = pd.to_datetime(table["first_send"]).map(lambda d: None if pd.isna(d) else date(d))
     return table.rename(columns={
         "mailing": "mailing", "letter": "letter", "first_send": "first sent",
         "delivered": "delivered", "human_open_rate": "opened by people", "human_click_rate": "clicked by people",

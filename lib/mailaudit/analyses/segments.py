@@ -40,6 +40,7 @@ import pandas as pd
 
 from mailaudit.analyses import opens, stats
 from mailaudit.model import Model
+from mailaudit.narrative.language import _
 from mailaudit.period import Period
 
 BUILTIN_DIMENSIONS = ("list", "provider", "crm_source", "tenure", "client")
@@ -70,9 +71,6 @@ _POSTING_COLUMNS = {
     "complaint_rate": ("complaints", "delivered"),
     "error_rate": ("errors", "attempted"),
 }
-_METRIC_VERBS = {"open_rate": "open", "click_rate": "click", "ctor": "click after opening",
-                 "unsub_rate": "unsubscribe", "complaint_rate": "complain of spam",
-                 "error_rate": "fail to be sent"}
 _VERSUS = {
     "list": "rest of list",
     "provider": "other providers",
@@ -169,7 +167,7 @@ def segment_dimension(model: Model, dimension: str, period: Period, custom: dict
         return _of_email_contacts("provider", dimension)
     if dimension == "tenure":
         if "DATE_INSERT" not in model.columns("b_sender_contact"):
-            raise DimensionError("b_sender_contact has no DATE_INSERT column")
+            raise DimensionError(_("b_sender_contact has no DATE_INSERT column"))
         one, two, three = (_sql_timestamp(cutoff) for cutoff in tenure_cutoffs(period))
         return _of_email_contacts(
             f"CASE WHEN created_at IS NULL THEN {_sql_text(UNKNOWN)} "
@@ -179,7 +177,7 @@ def segment_dimension(model: Model, dimension: str, period: Period, custom: dict
             f"ELSE {_sql_text(TENURE_BANDS[3])} END", dimension)
     if dimension == "client":
         if "AGENT" not in model.columns("b_sender_contact"):
-            raise DimensionError("b_sender_contact has no AGENT column (legacy layout)")
+            raise DimensionError(_("b_sender_contact has no AGENT column (legacy layout)"))
         return _of_email_contacts("client", dimension)
     if dimension == "crm_source":
         return _crm_source_dimension(model)
@@ -189,7 +187,7 @@ def segment_dimension(model: Model, dimension: str, period: Period, custom: dict
 def _need(model: Model, *tables: str) -> None:
     missing = [t for t in tables if not model.has(t)]
     if missing:
-        raise DimensionError("missing table(s) " + ", ".join(missing))
+        raise DimensionError(_("missing table(s) {tables}").format(tables=", ".join(missing)))
 
 
 def _crm_source_dimension(model: Model) -> Dimension:
@@ -462,7 +460,7 @@ def _segment_metrics(dimension: str, sums: pd.DataFrame, counts: pd.DataFrame, p
     """One row per segment: sizes, every rate with its 95% interval, the previous period's rates."""
     before = previous.groupby("segment")[list(_COUNT_COLUMNS)].sum()
     out = []
-    for _, row in sums.iterrows():
+    for _index, row in sums.iterrows():
         segment = row["segment"]
         delivered = int(round(row["open_rate__d"]))
         record = {"dimension": dimension, "segment": segment, "contacts": int(row["contacts"]),
@@ -495,7 +493,7 @@ def _segment_tests(dimension: str, sums: pd.DataFrame, total: pd.Series, counts:
     tested = set(metrics.loc[metrics["tested"], "segment"])
     versus = _VERSUS.get(dimension, f"rest of {dimension}")
     tests = []
-    for _, row in sums[sums["segment"].isin(tested)].iterrows():
+    for _index, row in sums[sums["segment"].isin(tested)].iterrows():
         segment = row["segment"]
         seg_postings = per_posting.loc[segment].reindex(posting_total.index, fill_value=0)
         rest_postings = posting_total - seg_postings
@@ -566,21 +564,21 @@ def analyse_segments(model: Model, period: Period, settings: SegmentSettings,
     previous_period = period.previous()
     complaints_known = complaints_recorded(model)
     if not complaints_known:
-        notes.append("complaint_rate is null: the database has no b_sender_abuse table with CONTACT_ID")
+        notes.append(_("complaint_rate is null: the database has no b_sender_abuse table with CONTACT_ID"))
     dimensions = []
     for name, custom in _dimensions(settings):
         try:
             dimensions.append(segment_dimension(model, name, period, custom))
         except DimensionError as exc:
-            notes.append(f"dimension {name} skipped: {exc}")
+            notes.append(_("dimension {name} skipped: {reason}").format(name=name, reason=exc))
 
     metric_frames, test_rows, monthly_frames, posting_frames = [], [], [], []
     with SegmentSends(model, period, previous_period, complaints_known) as sends:
         counted = _counted(model, sends, dimensions)
     for dimension, (both, sums, dimension_both, dimension_sums) in zip(dimensions, counted):
         if sums.empty:
-            notes.append(f"dimension {dimension.name}: no contact delivered in the period belongs to any "
-                         "of its segments")
+            notes.append(_("dimension {name}: no contact delivered in the period belongs to any of its "
+                           "segments").format(name=dimension.name))
             continue
         counts = both[both["period"] == "current"]
         previous = both[both["period"] == "previous"]
@@ -597,13 +595,13 @@ def analyse_segments(model: Model, period: Period, settings: SegmentSettings,
         posting_frames.append(counts.groupby(["posting_id", "segment"], as_index=False)[list(_COUNT_COLUMNS)]
                               .sum().assign(dimension=dimension.name))
     if human_opens is None:
-        notes.append("open_rate is the raw open rate (any read, machine opens included); human_open_rate (MPP "
-                     "corrected) was not computed for this run")
+        notes.append(_("open_rate is the raw open rate (any read, machine opens included); human_open_rate (MPP "
+                       "corrected) was not computed for this run"))
     else:
-        notes.append(f"human_open_rate: the open-inflation estimate per segment ({human_opens.evidence} "
-                     f"evidence, the open_inflation headline's estimator: "
-                     f"{human_opens.headline_estimator().replace('_', ' ')}), shown with a contact-bootstrap "
-                     "interval and not tested; differences test the raw open_rate, within postings")
+        notes.append(_("human_open_rate: the open-inflation estimate per segment ({evidence} evidence, the "
+                       "open_inflation headline's estimator: {estimator}), shown with a contact-bootstrap interval "
+                       "and not tested; differences test the raw open_rate, within postings").format(
+            evidence=human_opens.evidence, estimator=human_opens.headline_estimator().replace("_", " ")))
 
     empty = pd.DataFrame(columns=["dimension", "segment"])   # a period without sends has no segment
     metrics = pd.concat(metric_frames, ignore_index=True) if metric_frames else empty
@@ -669,25 +667,6 @@ def _figures(metrics: pd.DataFrame, differences: pd.DataFrame, settings: Segment
     }
 
 
-def _how_often(ratio: float) -> str:
-    return f"{ratio:.1f}× as often as" if ratio >= 1 else f"{1 - ratio:.0%} less often than"
-
-
-def marketer_sentence(difference: dict) -> str:
-    """One finding in a marketer's words, e.g. "Subscribers in address book X click 1.8× as often
-    as the rest of list, in the same mailings (95% interval 1.5–2.1×)"."""
-    who = {"list": f"Subscribers in address book «{difference['segment']}»",
-           "provider": f"Subscribers on {difference['segment']}",
-           "crm_source": f"Contacts from CRM source {difference['segment']}",
-           "tenure": f"Contacts subscribed {difference['segment']} ago",
-           "client": (f"Readers on {difference['segment']}" if difference["segment"] != UNKNOWN
-                      else "Contacts whose mail client is unknown")}.get(
-        difference["dimension"], f"Contacts with {difference['dimension']} = {difference['segment']}")
-    low, high = difference["ci"]
-    return (f"{who} {_METRIC_VERBS[difference['metric']]} {_how_often(difference['ratio'])} the "
-            f"{difference['versus']}, in the same mailings (95% interval {low:.2f}–{high:.2f}×)")
-
-
 TABLE_COLUMNS = ["segment", "contacts", "delivered", "open_rate", "open_rate_ci", "human_open_rate",
                  "human_open_rate_ci", "click_rate", "click_rate_ci", "ctor", "ctor_ci", "unsub_rate", "unsub_rate_ci",
                  "complaint_rate", "complaint_rate_ci", "error_rate", "error_rate_ci", "previous_open_rate",
@@ -701,12 +680,7 @@ def dimension_table(metrics: pd.DataFrame, dimension: str) -> pd.DataFrame:
 
 
 def headline(differences: pd.DataFrame, correction: str) -> str:
-    """The report's one line: how many differences hold within mailings, and the largest click-rate
-    one (open rates by provider and client are dominated by machine opens)."""
-    significant = differences[differences["significant"]] if len(differences) else differences
-    if significant.empty:
-        return f"no segment differs significantly from the rest within the same mailings ({correction} correction)"
-    clicks = significant[significant["metric"] == "click_rate"]
-    pool = clicks if len(clicks) else significant
-    top = pool.assign(size=np.abs(np.log(pool["ratio"]))).sort_values("size", ascending=False).iloc[0]
-    return f"{len(significant)} significant segment differences; e.g. {marketer_sentence(top.to_dict())}"
+    """The report's one line (`narrative.segments.headline`: its example is the most actionable difference)."""
+    from mailaudit.narrative.segments import headline as words
+
+    return words(differences, correction)

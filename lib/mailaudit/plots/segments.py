@@ -9,20 +9,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.ticker import FixedLocator, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from mailaudit.narrative.segments import DIMENSIONS, segment_name
 from mailaudit.narrative.common import pct
-from mailaudit.narrative.language import _, number
+from mailaudit.narrative.language import N_, _, active, number
+from mailaudit.narrative.segments import dimension_name, segment_name
 
 METRIC_LABELS = {
-    "open_rate": "open rate (opened ÷ delivered)",
-    "click_rate": "click rate (clicked ÷ delivered)",
-    "ctor": "click-to-open (clicked ÷ opened)",
-    "unsub_rate": "unsubscribe rate (unsubscribed ÷ delivered)",
-    "complaint_rate": "complaint rate (complained of ÷ delivered)",
-    "error_rate": "error rate (in error ÷ attempted)",
+    "open_rate": N_("open rate (opened ÷ delivered)"),
+    "click_rate": N_("click rate (clicked ÷ delivered)"),
+    "ctor": N_("click-to-open (clicked ÷ opened)"),
+    "unsub_rate": N_("unsubscribe rate (unsubscribed ÷ delivered)"),
+    "complaint_rate": N_("complaint rate (complained of ÷ delivered)"),
+    "error_rate": N_("error rate (in error ÷ attempted)"),
 }
+METRIC_TITLES = {
+    "open_rate": N_("open rate"), "click_rate": N_("click rate"), "ctor": N_("click-to-open"),
+    "unsub_rate": N_("unsubscribe rate"), "complaint_rate": N_("complaint rate"), "error_rate": N_("error rate"),
+}
+"""A forest plot panel's title (the rate without its definition)."""
 ENGAGEMENT = ("open_rate", "click_rate", "ctor")
 LIST_HEALTH = ("unsub_rate", "complaint_rate", "error_rate")
 _RATIO_TICKS = (0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
@@ -45,7 +50,7 @@ def forest_plot(differences: pd.DataFrame, dimension: str, period_label: str, co
     for ax, metric in zip(axes[0], metrics):
         rows = data[data["metric"] == metric].set_index("segment").reindex(segments)
         y = np.arange(len(segments))
-        for i, (_, row) in enumerate(rows.iterrows()):
+        for i, (_segment, row) in enumerate(rows.iterrows()):
             if pd.isna(row["ratio"]) or not np.all(np.isfinite(row["ci"])):
                 continue
             colour = _SIGNIFICANT if row["significant"] else (_MIX if row["mix_effect"] else _NOT_SIGNIFICANT)
@@ -57,16 +62,17 @@ def forest_plot(differences: pd.DataFrame, dimension: str, period_label: str, co
         low, high = min(ends) / 1.08, max(ends) * 1.08
         ax.set_xlim(low, high)
         ax.xaxis.set_major_locator(FixedLocator(_ratio_ticks(low, high)))
-        ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}×")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _position: number(v, significant=3) + "×"))
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_title(METRIC_LABELS[metric].split(" (")[0], fontsize=10)
+        ax.set_title(_(METRIC_TITLES[metric]), fontsize=10)
         ax.set_yticks(y, names)
         ax.invert_yaxis()
         sns.despine(ax=ax)
-    fig.suptitle(f"{DIMENSIONS.get(dimension, dimension)}: rate of each segment ÷ rate of the rest, within the same mailings",
-                 x=0.01, ha="left", fontweight="bold")
-    fig.text(0.01, 0.005, f"Points: rate ratio; bars: 95% interval (contacts as clusters); sends in {period_label}; "
-             f"dark = significant after {correction} correction, orange = mix effect, grey = not significant",
+    fig.suptitle(_("{dimension}: rate of each segment ÷ rate of the rest, within the same mailings").format(
+        dimension=dimension_name(dimension)), x=0.01, ha="left", fontweight="bold")
+    fig.text(0.01, 0.005, _("Points: rate ratio; bars: 95% interval (contacts as clusters); sends in {period}; dark = "
+                            "significant after {correction} correction, orange = mix effect, grey = not "
+                            "significant").format(period=period_label, correction=correction),
              fontsize=8, color="#555")
     fig.tight_layout(rect=(0, 0.04, 1, 0.95))
     return fig
@@ -105,18 +111,36 @@ def human_open_chart(metrics: pd.DataFrame, dimension: str, period_label: str, e
             ax.plot(rate * 100, i, "o", color=colour, zorder=3)
     ax.set_yticks(y, [segment_name(dimension, s) for s in data["segment"]])
     ax.invert_yaxis()
-    ax.set_xlabel("% of delivered sends")
+    ax.set_xlabel(_("% of delivered sends"))
     ax.set_xlim(left=0)
-    ax.plot([], [], "o", color="#e76f51", label="open rate as Bitrix counts it (any read)")
-    ax.plot([], [], "o", color="#1d3557", label="estimated human open rate")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _position: number(v, significant=3)))
+    ax.plot([], [], "o", color="#e76f51", label=_("open rate as Bitrix counts it (any read)"))
+    ax.plot([], [], "o", color="#1d3557", label=_("estimated human open rate"))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     sns.despine(ax=ax)
-    fig.suptitle(f"{DIMENSIONS.get(dimension, dimension)}: opened ÷ delivered, as counted and by people", x=0.01,
-                 ha="left", fontweight="bold")
-    ax.set_title(f"sends delivered in {period_label}; bars: 95% intervals (contacts as clusters; human rate: contact "
-                 f"bootstrap, {evidence.replace('_', ' ')} evidence)", loc="left", fontsize=8, color="#555")
+    fig.suptitle(_("{dimension}: opened ÷ delivered, as counted and by people").format(
+        dimension=dimension_name(dimension)), x=0.01, ha="left", fontweight="bold")
+    ax.set_title(_("sends delivered in {period}; bars: 95% intervals (contacts as clusters; human rate: contact "
+                   "bootstrap, {evidence} evidence)").format(period=period_label, evidence=evidence_name(evidence)),
+                 loc="left", fontsize=8, color="#555")
     fig.tight_layout()
     return fig
+
+
+def month_label(month) -> str:
+    """A send month ("2026-03") as the report's language writes it: 2026-03, 03.2026."""
+    text = str(month)
+    if active() == "ru" and len(text) == 7 and text[4] == "-":
+        return f"{text[5:]}.{text[:4]}"
+    return text
+
+
+EVIDENCE_NAMES = {"access_log": N_("access log"), "database": N_("database")}
+"""The human open rate's evidence as the chart's subtitle names it (another name: underscores as spaces)."""
+
+
+def evidence_name(evidence: str) -> str:
+    return _(EVIDENCE_NAMES[evidence]) if evidence in EVIDENCE_NAMES else str(evidence).replace("_", " ")
 
 
 def month_heatmap(monthly: pd.DataFrame, dimension: str, metric: str, period_label: str):
@@ -128,12 +152,17 @@ def month_heatmap(monthly: pd.DataFrame, dimension: str, metric: str, period_lab
     order = data.groupby("segment")["delivered"].sum().sort_values(ascending=False).index
     table = table.reindex(order)
     table.index = [segment_name(dimension, s) for s in table.index]
+    table.columns = [month_label(m) for m in table.columns]
     fig, ax = plt.subplots(figsize=(max(8.0, 2.5 + 0.8 * len(table.columns)), 0.45 * len(table) + 2.0))
-    sns.heatmap(table * 100, annot=True, fmt=".1f", cmap="Blues", cbar_kws={"label": "%"}, ax=ax)
-    fig.suptitle(f"{DIMENSIONS.get(dimension, dimension)}: {METRIC_LABELS[metric]} by send month, %", x=0.01,
-                 ha="left", fontweight="bold")
-    ax.set_title(f"sends delivered in {period_label}, by month of sending; blank: no delivered send",
-                 loc="left", fontsize=9, color="#555")
+    shown = table * 100
+    notes = shown.apply(lambda column: column.map(lambda v: number(v, 1) if _finite(v) else ""))
+    sns.heatmap(shown, annot=notes.to_numpy(), fmt="", cmap="Blues", cbar_kws={"label": "%"}, ax=ax)
+    colour_bar = ax.collections[0].colorbar
+    colour_bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _position: number(v, significant=3)))
+    fig.suptitle(_("{dimension}: {metric} by send month, %").format(
+        dimension=dimension_name(dimension), metric=_(METRIC_LABELS[metric])), x=0.01, ha="left", fontweight="bold")
+    ax.set_title(_("sends delivered in {period}, by month of sending; blank: no delivered send").format(
+        period=period_label), loc="left", fontsize=9, color="#555")
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.tick_params(axis="x", labelrotation=45)
@@ -166,18 +195,19 @@ def sortable_table_html(df: pd.DataFrame, caption: str, percent: tuple[str, ...]
             value = record[column]
             shown, key = _cell(value, column in percent, column in intervals)
             if column in merged and shown != "—":
-                bounds, _ = _cell(record[merged[column]], False, True)
+                bounds, _key = _cell(record[merged[column]], False, True)
                 shown += f" ({bounds})" if bounds != "—" else ""
             elif column in amounts and _finite(value):
-                shown = f"{float(value):,.2f}"
+                shown = number(float(value), 2)
             elif column in counts and _finite(value):
-                shown = f"{float(value):,.0f}"
+                shown = number(float(value))
             numeric = column in percent or column in intervals or (_finite(value) and not isinstance(value, bool))
             css = " class='num'" if numeric else ""
             cells.append(f"<td{css} data-v='{html.escape(key, quote=True)}'>{html.escape(shown)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
+    hint = _("(click a column to sort)")
     return (f"<p class='ma-caption'><strong>{html.escape(caption)}</strong> "
-            f"<span style='color:#777;font-size:0.85em'>(click a column to sort)</span></p>"
+            f"<span style='color:#777;font-size:0.85em'>{html.escape(hint)}</span></p>"
             f"<div class='ma-table-wrap'><table class='ma-table sortable'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
