@@ -47,6 +47,39 @@ def test_russian_counted_messages_take_the_form_of_their_number(russian, n, form
     assert f" {form} " in text
 
 
+@pytest.mark.parametrize("total, form", [(1, "доставленной отправки"), (21, "доставленной отправки"),
+                                         (183_521, "доставленной отправки"), (22, "доставленных отправок"),
+                                         (11, "доставленных отправок"), (180_450, "доставленных отправок")])
+def test_a_unit_agrees_with_the_total_it_is_counted_out_of(russian, total, form):
+    """«23 из 183 521 доставленной отправки», «23 из 180 450 доставленных отправок»."""
+    from mailaudit.narrative.common import unit
+
+    assert unit(language.N_plural("delivered send", "delivered sends"), total) == form
+
+
+def test_english_units_agree_too():
+    from mailaudit.narrative.common import unit
+
+    assert [unit(language.N_plural("order", "orders"), n) for n in (1, 2)] == ["order", "orders"]
+
+
+def test_no_message_has_two_translations_across_the_catalogs():
+    """The catalogs are merged: a message translated differently in two reports would be one of them."""
+    from babel.messages.pofile import read_po
+
+    seen, clashes = {}, []
+    for po in sorted((language.LOCALE_DIR / "ru").glob("*.po")):
+        with po.open("rb") as handle:
+            for message in read_po(handle, locale="ru"):
+                key = message.id[0] if message.pluralizable else message.id
+                if not key:
+                    continue
+                if key in seen and seen[key][1] != message.string:
+                    clashes.append((key, seen[key][0], po.name))
+                seen.setdefault(key, (po.name, message.string))
+    assert clashes == []
+
+
 def test_a_message_without_translation_is_english_and_recorded(russian, tmp_path, monkeypatch):
     missing = tmp_path / "missing.txt"
     monkeypatch.setenv(language.MISSING_ENV, str(missing))

@@ -112,6 +112,13 @@ def money(amount, currency: str | None = None) -> str:
     return number(amount, 2) + (f" {currency}" if currency else "")
 
 
+def unit(forms: tuple[str, str], total) -> str:
+    """What a finding counts, in the form that agrees with the total it is counted out of (`N_plural`
+    forms): the index says "n of <total> <unit>" (Russian: the genitive after «из N», из 21 отправки,
+    из 25 отправок)."""
+    return ngettext(forms[0], forms[1], int(total or 0))
+
+
 def interval(low, high, formatter=pct) -> str:
     """"12.3%–14.1%" (a missing end: "—")."""
     if low is None or high is None:

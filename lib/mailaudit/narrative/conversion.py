@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 
 from mailaudit.narrative import language
-from mailaudit.narrative.common import Finding, count, interval, money, of, pct, ranked, severity_by_share, times
-from mailaudit.narrative.language import N_, _, ngettext, number
+from mailaudit.narrative.common import Finding, count, interval, money, of, pct, ranked, severity_by_share, times, unit
+from mailaudit.narrative.language import N_, N_plural, _, ngettext, number
 
-UNITS = {"orders": N_("orders"), "deals": N_("won deals")}
-"""What an unlinked-purchase finding counts, after "12 of 1,000" (Russian: genitive plural)."""
+UNITS = {"orders": N_plural("order", "orders"), "deals": N_plural("won deal", "won deals")}
+"""What an unlinked-purchase finding counts, after "12 of 1,000" (see common.unit)."""
 
 
 def window_rule(windows: dict) -> str:
@@ -172,7 +172,7 @@ def findings(figures: dict, followup_days: int, currency: str | None = None) -> 
             detail.format(n_of_total=of(unlinked, qualifying)),
             fix=_("ask for the e-mail address at checkout and link orders to CRM contacts, so more purchases can be "
                   "traced"), count=unlinked, denominator=qualifying, key="unlinked",
-            extra={"unit": _(UNITS.get(source, UNITS["orders"])), "stake": stake.format(n=count(unlinked)),
+            extra={"unit": unit(UNITS.get(source, UNITS["orders"]), qualifying), "stake": stake.format(n=count(unlinked)),
                    "evidence": "tables/conversion_linking.csv"}))
     follow = figures.get("followup") or {}
     if follow.get("engaged"):
@@ -189,7 +189,7 @@ def findings(figures: dict, followup_days: int, currency: str | None = None) -> 
                          "set up a trigger: a task for the sales team or a follow-up letter {days} days after an open "
                          "or click without a response", followup_days).format(days=followup_days),
             count=n, denominator=total, key="followup",
-            extra={"unit": _("engaged recipients"),
+            extra={"unit": ngettext("engaged recipient", "engaged recipients", total),
                    "stake": ngettext("{n} interested recipient got no follow-up: a warm lead for a sales call or a "
                                      "trigger letter",
                                      "{n} interested recipients got no follow-up: warm leads for a sales call or a "

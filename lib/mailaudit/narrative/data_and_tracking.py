@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mailaudit.narrative.common import Finding, count, of, ranked, severity_by_share, severity_word
-from mailaudit.narrative.language import N_, _, active, date, ngettext
+from mailaudit.narrative.common import Finding, count, of, ranked, severity_by_share, severity_word, unit
+from mailaudit.narrative.language import N_, N_plural, _, active, date, ngettext
 
 TITLE = N_("Data and tracking readiness")
 
@@ -134,7 +134,7 @@ def finding(check) -> Finding:
     facts = check.facts
     name = _(spec["name"])
     if check.count is None and facts.get("nothing"):
-        return Finding("info", name, _(NOTHING_TEXT).format(unit=_(UNITS[check.key])), key=check.key)
+        return Finding("info", name, _(NOTHING_TEXT).format(unit=unit(UNITS[check.key], 0)), key=check.key)
     if check.count is None:
         what = MISSING_WHAT.get(facts.get("missing"), MISSING_WHAT_OTHER)
         return Finding("info", name, _(MISSING_TEXT).format(what=_(what)), key=check.key)
@@ -151,7 +151,7 @@ def finding(check) -> Finding:
                 severity_by_share(check.count, check.denominator, floor=spec["floor"], ceiling=spec["ceiling"]))
     return Finding(severity, name, detail, fix=_(spec["fix"]) if severity != "info" and spec["fix"] else "",
                    count=check.count, denominator=check.denominator, key=check.key,
-                   extra={**({"unit": _(UNITS[check.key])} if check.key in UNITS else {}),
+                   extra={**({"unit": unit(UNITS[check.key], check.denominator)} if check.key in UNITS else {}),
                           **({"stake": _(STAKES[check.key])} if check.key in STAKES and severity != "info" else {})})
 
 
@@ -166,21 +166,20 @@ STAKES = {
     "contacts_without_address": N_("contacts that can never be mailed"),
 }
 
-# What each check's denominator counts (the index's audit summary says "n of N <unit>"; Russian: the
-# genitive plural, "3 из 10 писем, отправленных за период").
+# What each check's denominator counts (the index's audit summary says "n of N <unit>"; see common.unit).
 UNITS = {
-    "letters_missing_utm": N_("letters sent in the period"),
-    "campaigns_click_tracking_off": N_("campaigns that sent"),
-    "links_reaching_site_untagged": N_("links in letters of the period"),
-    "links_without_utm": N_("links in letters of the period"),
-    "reads_without_recipient": N_("open records"),
-    "clicks_without_recipient": N_("click records"),
-    "clicks_without_read": N_("clicking recipients"),
-    "recipients_without_contact": N_("recipient rows"),
-    "sent_without_date": N_("recipient rows"),
-    "contacts_without_address": N_("e-mail contacts"),
-    "sends_in_future": N_("recipient rows"),
-    "sends_before_posting": N_("recipient rows"),
+    "letters_missing_utm": N_plural("letter sent in the period", "letters sent in the period"),
+    "campaigns_click_tracking_off": N_plural("campaign that sent", "campaigns that sent"),
+    "links_reaching_site_untagged": N_plural("link in letters of the period", "links in letters of the period"),
+    "links_without_utm": N_plural("link in letters of the period", "links in letters of the period"),
+    "reads_without_recipient": N_plural("open record", "open records"),
+    "clicks_without_recipient": N_plural("click record", "click records"),
+    "clicks_without_read": N_plural("clicking recipient", "clicking recipients"),
+    "recipients_without_contact": N_plural("recipient row", "recipient rows"),
+    "sent_without_date": N_plural("recipient row", "recipient rows"),
+    "contacts_without_address": N_plural("e-mail contact", "e-mail contacts"),
+    "sends_in_future": N_plural("recipient row", "recipient rows"),
+    "sends_before_posting": N_plural("recipient row", "recipient rows"),
 }
 
 

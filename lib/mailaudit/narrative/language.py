@@ -58,6 +58,11 @@ def N_(message: str) -> str:
     return message
 
 
+def N_plural(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a counted message in a table: shown with `ngettext(singular, plural, n)`."""
+    return singular, plural
+
+
 @lru_cache(maxsize=None)
 def catalog(language: str) -> tuple[dict, object]:
     """Every translated message of `language`: ``{msgid: msgstr or [plural forms]}``

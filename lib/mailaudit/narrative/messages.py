@@ -15,7 +15,7 @@ from mailaudit.narrative.language import LOCALE_DIR, catalog
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = PACKAGE_DIR.parent.parent / "notebooks"
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "N_plural": (1, 2)}
 METHODS = [("**/demo/**.py", "ignore"), ("**.py", "python"), ("**/templates/*.j2", "jinja2.ext:babel_extract")]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from mailaudit.analyses.opens import SHORT_ASSUMPTIONS, SPREAD_POINTS
-from mailaudit.narrative.common import Finding, count, interval, of, pct
-from mailaudit.narrative.language import N_, _, ngettext, number
+from mailaudit.narrative.common import Finding, count, interval, of, pct, unit
+from mailaudit.narrative.language import N_, N_plural, _, ngettext, number
 
 ESTIMATORS = {"access_log": N_("web-server log"), "database": N_("database split"), "exclusion": N_("exclusion"),
               "click_anchored": N_("click anchored"), "timing_mixture": N_("timing mixture")}
@@ -47,7 +47,8 @@ def findings(result) -> list[Finding]:
             machine=pct(f["machine_open_share"])),
         fix=_("compare mailings, subject lines and segments on the human open rate or on clicks, never on "
               "Bitrix's Open Rate"), count=f["unique_opens"], denominator=f["delivered"], key="inflation",
-        extra={"unit": _("delivered letters opened"), "evidence": "tables/open_estimators.csv",
+        extra={"unit": unit(N_plural("delivered letter opened", "delivered letters opened"), f["delivered"]),
+               "evidence": "tables/open_estimators.csv",
                "stake": _("decisions: mailings, subject lines and segments ranked by Open Rate favour Apple Mail "
                           "audiences, not readers")}))
     apple = f["by_client"].get("apple") or {}
@@ -60,7 +61,8 @@ def findings(result) -> list[Finding]:
               "or not anyone reads them").format(share=pct(f["apple_share"])),
             fix=_("exclude Apple Mail opens from re-engagement and inactivity rules; use clicks for them"),
             count=apple.get("delivered"), denominator=f["delivered"], key="apple",
-            extra={"unit": _("delivered letters go to Apple Mail contacts"),
+            extra={"unit": unit(N_plural("delivered letter goes to Apple Mail contacts",
+                                         "delivered letters go to Apple Mail contacts"), f["delivered"]),
                    "stake": _("deliverability: an inactivity rule that counts Apple's automatic opens never stops "
                               "mailing Apple Mail contacts who no longer read, and such dead addresses raise "
                               "complaints and spam-folder placement")}))

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from mailaudit.bitrix.codes import CrmSource
-from mailaudit.narrative.common import HIGH_SHARE, SEVERITY_ORDER, Finding, count, interval, of, pct, times
-from mailaudit.narrative.language import N_, _, date, ngettext
+from mailaudit.narrative.common import HIGH_SHARE, SEVERITY_ORDER, Finding, count, interval, of, pct, times, unit
+from mailaudit.narrative.language import N_, N_plural, _, date, ngettext
 
 DIMENSIONS = {"list": N_("Address book"), "provider": N_("Mailbox provider"), "crm_source": N_("CRM source"),
               "tenure": N_("Time on the list"), "client": N_("Mail client")}
@@ -107,7 +107,7 @@ STAKES = {
 PROVIDER_ERRORS_STAKE = N_("deliverability: a provider that refuses the sender hides the letters from all its users")
 MIX_STAKE = N_("decisions: judged on pooled rates, this group would be mailed more or less for the letters it "
                "happened to get, not for how it behaves")
-UNIT = N_("delivered sends")
+UNIT = N_plural("delivered send", "delivered sends")
 """What a segment finding counts (its count of the delivered sends of the period)."""
 
 SEGMENT_NAMES = {"other": N_("other"), "unknown": N_("unknown"), "(no source)": N_("(no source)"),
@@ -202,7 +202,7 @@ def findings(differences: pd.DataFrame, total_delivered: int | None = None, limi
                 ratio=times(r["ratio"]), interval=interval(*r["ci"], formatter=times), sends=of(delivered, total)),
             fix=_(fix) if fix else "", count=delivered, denominator=total,
             key=f"{r['dimension']}:{r['metric']}:{r['segment']}",
-            extra={"unit": _(UNIT), **({"stake": _(stake)} if fix and stake else {})}))
+            extra={"unit": unit(UNIT, total), **({"stake": _(stake)} if fix and stake else {})}))
     mixed = differences[differences["mix_effect"] & differences["metric"].isin(["open_rate", "click_rate"])
                         & ~differences["dimension"].eq("client")]
     for r in mixed.to_dict(orient="records"):
@@ -215,7 +215,7 @@ def findings(differences: pd.DataFrame, total_delivered: int | None = None, limi
                 pooled=times(r["raw_ratio"]), within=times(r["ratio"])),
             fix=_(MIX_FIX), count=delivered, denominator=total,
             key=f"mix:{r['dimension']}:{r['metric']}:{r['segment']}",
-            extra={"unit": _(UNIT), "stake": _(MIX_STAKE)}))
+            extra={"unit": unit(UNIT, total), "stake": _(MIX_STAKE)}))
     return sorted(out, key=lambda f: SEVERITY_ORDER[f.severity])
 
 
