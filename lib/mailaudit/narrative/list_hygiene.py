@@ -389,9 +389,9 @@ ISSUE_LABELS = {"contact_id": N_("Contact no."), "suggestion": N_("Suggested cor
 BOUNCE_CLASSES = {"hard": N_("hard bounce (dead address)"), "soft": N_("soft bounce (mailbox full or unreachable)"),
                   "sender_block": N_("block of the sender"), "sender_config": N_("fault of our own set-up"),
                   "auto_reply": N_("auto-reply"), "unknown": N_("not recognised")}
-BOUNCE_CLASSES_SHORT = {"hard": N_("hard"), "soft": N_("soft"), "sender_block": N_("sender block"),
-                        "sender_config": N_("sender set-up"), "auto_reply": N_("auto-reply"),
-                        "unknown": N_("unknown")}
+BOUNCE_CLASSES_SHORT = {"hard": N_("hard bounce"), "soft": N_("soft bounce"), "sender_block": N_("block of the sender"),
+                        "sender_config": N_("our own set-up"), "auto_reply": N_("auto-reply"),
+                        "unknown": N_("not recognised")}
 """The bounce classes as the chart's bars name them."""
 RULE_NAMES = {
     # analyses.bounces: REPLY_RULES, LOCAL_FAILURE and OUTCOME_RULES, by id

@@ -45,9 +45,9 @@ def bounce_rate_per_posting(by_posting: pd.DataFrame, period_label: str, have_lo
                      size=(9, 3.8))
     data = by_posting.dropna(subset=[column])
     over = data[column] >= BOUNCE_LINES[0]
-    ax.scatter(data.loc[~over, "first_send"], data.loc[~over, column], color=PALETTE[0], s=22, label=_("posting"))
+    ax.scatter(data.loc[~over, "first_send"], data.loc[~over, column], color=PALETTE[0], s=22, label=_("mailing"))
     ax.scatter(data.loc[over, "first_send"], data.loc[over, column], color=HIGHLIGHT, s=30,
-               label=_("posting at or above {line}").format(line=percent(BOUNCE_LINES[0], 0)))
+               label=_("mailing at or above {line}").format(line=percent(BOUNCE_LINES[0], 0)))
     _threshold_lines(ax, BOUNCE_LINES, _bounce_line_labels())
     top = max(float(data[column].max()) if len(data) else 0.0, BOUNCE_LINES[-1]) * 1.1
     ax.set_ylim(0, top)
@@ -65,9 +65,9 @@ def complaint_rate_per_posting(by_posting: pd.DataFrame, period_label: str):
     data = by_posting.dropna(subset=["complaint_rate"])
     over = data["complaint_rate"] >= COMPLAINT_LINES[0]
     ax.scatter(data.loc[~over, "first_send"], data.loc[~over, "complaint_rate"], color=PALETTE[0], s=22,
-               label=_("posting"))
+               label=_("mailing"))
     ax.scatter(data.loc[over, "first_send"], data.loc[over, "complaint_rate"], color=HIGHLIGHT, s=30,
-               label=_("posting at or above {line}").format(line=percent(COMPLAINT_LINES[0])))
+               label=_("mailing at or above {line}").format(line=percent(COMPLAINT_LINES[0])))
     _threshold_lines(ax, COMPLAINT_LINES, (_("{line}: Gmail/Yahoo target").format(line=percent(COMPLAINT_LINES[0])),
                                            _("{line}: never reach").format(line=percent(COMPLAINT_LINES[1]))))
     top = max(float(data["complaint_rate"].max()) if len(data) else 0.0, COMPLAINT_LINES[-1]) * 1.15
