@@ -483,8 +483,8 @@ LOG_FILE_LABELS = {"file": N_("File"), "format": N_("Format"), "lines": N_("Line
                    "unparseable": N_("Lines not understood"), "truncated_lines": N_("Lines cut short"),
                    "undecodable_lines": N_("Lines in an unknown encoding"), "read_error": N_("Read error"),
                    "year_source": N_("Year taken from")}
-LOG_FORMATS = {"postfix": "Postfix", "exim": "Exim", "msmtp": "msmtp", "csv": "CSV",
-               "not recognised": N_("not recognised")}
+LOG_FORMATS = {"postfix": "Postfix", "exim": "Exim", "msmtp": "msmtp", "csv": "CSV"}
+"""The readers' formats by their product names (not translated)."""
 YEAR_SOURCES = {"dateext": N_("the date in the file's name"), "modification time": N_("the file's modification time"),
                 "next rotated file": N_("the next rotated file")}
 _DAMAGED_GZIP = re.compile(r"(?P<file>[^:]*): damaged or truncated gzip \((?P<why>.*)\); "
@@ -504,7 +504,8 @@ def log_files_view(files: pd.DataFrame) -> pd.DataFrame:
     keys)."""
     view = files.copy()
     if "format" in view:
-        view["format"] = view["format"].map(lambda v: _(LOG_FORMATS[v]) if v in LOG_FORMATS else v)
+        view["format"] = view["format"].map(lambda v: LOG_FORMATS.get(v, _("not recognised") if v == "not recognised"
+                                                                     else v))
     if "year_source" in view:
         view["year_source"] = view["year_source"].map(lambda v: _(YEAR_SOURCES[v]) if v in YEAR_SOURCES else v)
     if "read_error" in view:

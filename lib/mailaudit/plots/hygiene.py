@@ -10,7 +10,8 @@ from mailaudit.analyses.hygiene import BOUNCE_LINES, COMPLAINT_LINES
 from mailaudit.narrative.common import count
 from mailaudit.narrative.language import N_, _, ngettext, percent
 from mailaudit.narrative.list_hygiene import BOUNCE_CLASSES_SHORT, provider_name
-from mailaudit.plots.common import HIGHLIGHT, MUTED, PALETTE, figure, finish, label_bars, percent_axis
+from mailaudit.plots.common import (HIGHLIGHT, MUTED, PALETTE, figure, finish, label_bars, percent_axis,
+                                   thousands_axis)
 
 LINE_STYLES = ("--", "-.", ":")
 
@@ -147,6 +148,7 @@ def address_problems(figures: dict):
                               contacts).format(n=count(contacts)), size=(7, 2.8))
     ax.barh(counts.index, counts.values, color=PALETTE[1])
     label_bars(ax)
+    thousands_axis(ax, "x")
     ax.invert_yaxis()
     ax.set_xlabel(_("contacts"))
     return finish(fig)
@@ -164,6 +166,7 @@ def bounce_classes(bounce_events: pd.DataFrame, period_label: str):
     ax.barh([_(BOUNCE_CLASSES_SHORT[c]) for c in order], [counts[c] for c in order],
             color=[colours[c] for c in order])
     label_bars(ax)
+    thousands_axis(ax, "x")
     ax.invert_yaxis()
     ax.set_xlabel(_("events"))
     return finish(fig)
