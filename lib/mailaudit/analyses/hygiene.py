@@ -61,6 +61,7 @@ from mailaudit.analyses.bounces import AUTO_REPLY, HARD, SENDER_SIDE, SOFT, UNKN
 from mailaudit.analyses.stats import wilson_interval
 from mailaudit.emails import provider_series
 from mailaudit.model import Model
+from mailaudit.narrative.language import N_, _, ngettext, number
 from mailaudit.period import Period
 from mailaudit.sources import delivery_logs as dl
 
@@ -236,15 +237,23 @@ def delivery_log_notes(files: pd.DataFrame) -> list[str]:
     could use (the counts per file are tables/hygiene_log_files.csv)."""
     notes = []
     for row in files.itertuples(index=False):
-        if not row.events:
-            what = "is empty" if not row.lines else f"has no usable line ({row.lines:,} lines, format {row.format})"
-            notes.append(f"Delivery log {row.file} {what}: it adds no event to the figures.")
+        if not row.events and not row.lines:
+            notes.append(_("Delivery log {file} is empty: it adds no event to the figures.").format(file=row.file))
+        elif not row.events:
+            notes.append(ngettext(
+                "Delivery log {file} has no usable line ({lines} line, format {format}): it adds no event to the "
+                "figures.",
+                "Delivery log {file} has no usable line ({lines} lines, format {format}): it adds no event to the "
+                "figures.", row.lines).format(file=row.file, lines=number(row.lines), format=row.format))
         if isinstance(row.read_error, str) and row.read_error:
-            notes.append(f"Delivery log {row.read_error}.")
+            notes.append(_("Delivery log {error}.").format(error=row.read_error))
     unusable = int(files[["unparseable", "truncated_lines", "undecodable_lines"]].sum().sum()) if len(files) else 0
     if unusable:
-        notes.append(f"{unusable:,} delivery-log lines were unparseable, cut short or undecodable (counted per file "
-                     "in tables/hygiene_log_files.csv).")
+        notes.append(ngettext(
+            "{n} delivery-log line was unparseable, cut short or undecodable (counted per file in "
+            "tables/hygiene_log_files.csv).",
+            "{n} delivery-log lines were unparseable, cut short or undecodable (counted per file in "
+            "tables/hygiene_log_files.csv).", unusable).format(n=number(unusable)))
     return notes
 
 
@@ -472,19 +481,19 @@ class Evidence:
 ENGAGEMENT_EVIDENCE = (
     # a read row that a machine click wrote (model: machine_click_reads) is no one's open, and
     # a machine click no one's click (analyses.machine_clicks): an address only machines click is inactive
-    Evidence("read rows", "b_sender_posting_read", (),
+    Evidence(N_("read rows"), "b_sender_posting_read", (),
              "SELECT s.contact_id FROM reads r JOIN sends s ON s.recipient_id = r.recipient_id "
              "WHERE r.read_at >= $start AND r.read_at < $end "
              "AND NOT EXISTS (SELECT 1 FROM machine_click_reads m WHERE m.read_id = r.read_id)", opens=True),
-    Evidence("click rows", "b_sender_posting_click", (),
+    Evidence(N_("click rows"), "b_sender_posting_click", (),
              "SELECT s.contact_id FROM clicks k JOIN sends s ON s.recipient_id = k.recipient_id "
              "WHERE k.clicked_at >= $start AND k.clicked_at < $end "
              "AND NOT EXISTS (SELECT 1 FROM machine_clicks m WHERE m.click_id = k.click_id)", opens=False),
-    Evidence("the recipient rows' IS_READ/IS_CLICK flags of the letters sent in the window",
+    Evidence(N_("the recipient rows' IS_READ/IS_CLICK flags of the letters sent in the window"),
              "b_sender_posting_recipient", ("IS_READ", "IS_CLICK"),
              "SELECT contact_id FROM sends WHERE (read_flag OR click_flag) AND sent_at >= $start AND sent_at < $end",
              opens=True),
-    Evidence("the contacts' IS_READ/IS_CLICK flags (an open or click at any time)",
+    Evidence(N_("the contacts' IS_READ/IS_CLICK flags (an open or click at any time)"),
              "b_sender_contact", ("IS_READ", "IS_CLICK"),
              "SELECT contact_id FROM contacts WHERE read_flag OR click_flag", opens=True),
 )
@@ -499,13 +508,22 @@ def engagement_evidence(model: Model) -> tuple[list[Evidence], str | None]:
     used = [item for item in rows if item.available(model)]
     if len(used) == len(rows):
         return used, None
-    missing = " and ".join(item.table for item in rows if not item.available(model))
+    missing = _and([item.table for item in rows if not item.available(model)])
     used += [item for item in fallbacks if item.available(model)][:1]
     if not any(item.records_opens(model) for item in used):
-        return [], (f"inactive is null: the portal records no opens ({missing} missing, no IS_READ flag on "
-                    "recipients or contacts); a contact is never called inactive for lack of data.")
-    return used, (f"inactive: {missing} missing, so engagement is judged by "
-                  + " and ".join(item.name for item in used) + ".")
+        return [], _("inactive is null: the portal records no opens ({missing} missing, no IS_READ flag on "
+                     "recipients or contacts); a contact is never called inactive for lack of data.").format(
+            missing=missing)
+    return used, _("inactive: {missing} missing, so engagement is judged by {evidence}.").format(
+        missing=missing, evidence=_and([_(item.name) for item in used]))
+
+
+def _and(items: list[str]) -> str:
+    """"a", "a and b", "a and b and c" in the bundle's language."""
+    text = items[0] if items else ""
+    for item in items[1:]:
+        text = _("{first} and {second}").format(first=text, second=item)
+    return text
 
 
 def inactive_contacts(model: Model, period: Period, months: int, min_sends: int,
@@ -660,28 +678,30 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
     notes: list[str] = []
     figures, issues, blank = audit_addresses(model, check_dns=bool(hygiene.get("check_dns")))
     if figures["no_mail_domain"] is None:
-        notes.append("no_mail_domain is null: domains were not looked up in DNS (set hygiene.check_dns: true "
-                     "where the machine can reach a DNS server).")
+        notes.append(_("no_mail_domain is null: domains were not looked up in DNS (set hygiene.check_dns: true "
+                       "where the machine can reach a DNS server)."))
 
     blacklist = blacklist_entries(model, end)
     if not model.has("b_main_mail_blacklist"):
-        notes.append("b_main_mail_blacklist is missing: hard bounces come from the delivery log only.")
+        notes.append(_("b_main_mail_blacklist is missing: hard bounces come from the delivery log only."))
 
     scan = delivery_log(model, period)   # empty without a log
     notes += delivery_log_notes(scan.files)
     have_log = model.has_delivery_log and bool(scan.files["events"].sum())   # a log with a usable line
     bounces = scan.bounces
     if model.has_delivery_log and not have_log:
-        notes.append("No delivery-log file has a usable line: soft_bounce_streak and sender_block_events are "
-                     "null, hard_bounce counts the automatic b_main_mail_blacklist entries only, and bounce rates "
-                     "use recipient rows with STATUS 'E' (error).")
+        notes.append(_("No delivery-log file has a usable line: soft_bounce_streak and sender_block_events are "
+                       "null, hard_bounce counts the automatic b_main_mail_blacklist entries only, and bounce rates "
+                       "use recipient rows with STATUS 'E' (error)."))
     elif not have_log:
-        notes.append("No delivery log (logs.delivery): soft_bounce_streak and sender_block_events need the mail "
-                     "server's log and are null; hard_bounce counts the automatic b_main_mail_blacklist entries "
-                     "only (Bitrix records no SMTP code per recipient); bounce rates below use recipient rows "
-                     "with STATUS 'E' (error), which mix hand-off failures, blocked and unsubscribed contacts.")
+        notes.append(_("No delivery log (logs.delivery): soft_bounce_streak and sender_block_events need the mail "
+                       "server's log and are null; hard_bounce counts the automatic b_main_mail_blacklist entries "
+                       "only (Bitrix records no SMTP code per recipient); bounce rates below use recipient rows "
+                       "with STATUS 'E' (error), which mix hand-off failures, blocked and unsubscribed contacts."))
     elif scan.after_period:
-        notes.append(f"{scan.after_period:,} delivery-log events after the period end were left out.")
+        notes.append(ngettext("{n} delivery-log event after the period end was left out.",
+                              "{n} delivery-log events after the period end were left out.",
+                              scan.after_period).format(n=number(scan.after_period)))
 
     abuse = complaints(model, end) if model.has("b_sender_abuse") else None
     flagged = set(bounces["email"]) | set(blacklist.loc[blacklist["automatic"], "email"])
@@ -711,21 +731,22 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
     if model.has("b_crm_field_multi"):
         excluded = crm_exclusions(model) | set(blacklist["email"])
         if not model.has("b_crm_exclusion"):
-            notes.append("b_crm_exclusion is missing: only b_main_mail_blacklist counts as a CRM-side exclusion.")
+            notes.append(_("b_crm_exclusion is missing: only b_main_mail_blacklist counts as a CRM-side "
+                           "exclusion."))
         gap = unsub_contacts.merge(crm_emails(model, unsub_contacts["email"]), on="email")
         gap = gap[~gap["email"].isin(excluded)]
         figures["unsubscribed_not_excluded_in_crm"] = int(gap["email"].nunique())
     else:
         gap = pd.DataFrame(columns=["email", "source", "date", "crm_contact_id"])
         figures["unsubscribed_not_excluded_in_crm"] = None
-        notes.append("No CRM e-mails (b_crm_field_multi): unsubscribed_not_excluded_in_crm cannot be computed.")
+        notes.append(_("No CRM e-mails (b_crm_field_multi): unsubscribed_not_excluded_in_crm cannot be computed."))
 
     late_sends = sends_after_unsubscribe(model, period, int(hygiene["unsub_grace_hours"]))
     figures["sent_after_unsubscribe"] = int(len(late_sends))
     if not model.has("b_sender_posting_unsub") and not model.has("b_sender_mailing_subscription"):
         figures["sent_after_unsubscribe"] = None
-        notes.append("No unsubscribe records (b_sender_posting_unsub, b_sender_mailing_subscription): "
-                     "sent_after_unsubscribe cannot be computed.")
+        notes.append(_("No unsubscribe records (b_sender_posting_unsub, b_sender_mailing_subscription): "
+                       "sent_after_unsubscribe cannot be computed."))
 
     if abuse is not None:
         abuse = match_sends(abuse.assign(time=abuse["date_insert"]), rows)
@@ -733,7 +754,7 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
         figures["complaints"] = int(who.nunique())
     else:
         figures["complaints"] = None
-        notes.append("b_sender_abuse is missing (sender versions before 17): complaints cannot be counted.")
+        notes.append(_("b_sender_abuse is missing (sender versions before 17): complaints cannot be counted."))
 
     months, min_sends = int(hygiene["inactive_months"]), int(hygiene["inactive_min_sends"])
     evidence, evidence_note = engagement_evidence(model)
@@ -757,11 +778,14 @@ def audit_hygiene(model: Model, period: Period, hygiene: dict) -> HygieneResult:
     suppressions, left_out = _whole_addresses(
         _suppressions(issues, hard, streaks, abuse, unsub_contacts, inactive, window_start))
     if blank:
-        notes.append(f"{blank:,} e-mail contacts have a blank address: nothing to check or suppress, so they are "
-                     "in no suppression file (fix or delete them in the CRM).")
+        notes.append(ngettext("{n} e-mail contact has a blank address: nothing to check or suppress, so it is "
+                              "in no suppression file (fix or delete it in the CRM).",
+                              "{n} e-mail contacts have a blank address: nothing to check or suppress, so they are "
+                              "in no suppression file (fix or delete them in the CRM).", blank).format(n=number(blank)))
     if left_out:
-        notes.append(f"{left_out:,} suppression row{'s' if left_out != 1 else ''} named no address (only whitespace) "
-                     "and were left out of the files.")
+        notes.append(ngettext("{n} suppression row named no address (only whitespace) and was left out of the files.",
+                              "{n} suppression rows named no address (only whitespace) and were left out of the "
+                              "files.", left_out).format(n=number(left_out)))
     crm_remediation = pd.DataFrame({
         "email": gap["email"], "crm_contact_id": gap["crm_contact_id"], "opted_out_in_sender": gap["source"],
         "opted_out_on": gap["date"],
