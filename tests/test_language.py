@@ -116,7 +116,7 @@ def test_no_message_is_marked_inside_an_f_string():
 
 # --- the Russian bundle -------------------------------------------------------------------------------
 
-LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]{2,}")
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]+[A-Za-z]")
 NAMES = {
     # products, services and formats named as they are
     "Apple", "Mail", "Privacy", "Protection", "MPP", "Gmail", "Google", "Yandex", "Outlook", "Microsoft",
@@ -126,7 +126,7 @@ NAMES = {
     "Kaspersky", "Thunderbird", "iOS", "iPhone", "iPad", "macOS", "Android", "Windows", "Mail.ru", "Rambler",
     "Yahoo", "ProtonMail", "Proton", "iCloud", "Zoho", "Brevo", "MailChimp", "Mailchimp", "UniSender", "DuckDB",
     "CTOR", "pp", "JupyterLab", "papermill", "Spamhaus", "RFC", "SQL", "Chrome", "Firefox", "SQLite", "MySQL",
-    "MariaDB", "PostgreSQL", "UTC", "email",
+    "MariaDB", "PostgreSQL", "UTC", "email", "Amazon", "SES", "Postmaster", "Tools", "OnAfterRecipientUnsub",
 }
 """Words a Russian page keeps in Latin letters (compared without case)."""
 NAMES = {name.lower() for name in NAMES}

@@ -38,7 +38,7 @@ def test_mail_after_an_opt_out_counts_people_in_russian(russian, people, phrase)
 
 def test_a_finding_counts_among_contacts_in_the_form_that_follows_the_total(russian):
     found = {f.key: f for f in words.findings(result(contacts=21), HYGIENE, have_log=True)}
-    assert found["inactive"].extra["unit"] == "контакта"      # 7 из 21 контакта
+    assert found["inactive"].extra["unit"] == "email-контакта"      # 7 из 21 email-контакта
     assert found["inactive"].title == "Контакты, получившие не менее 5 писем за 6 месяцев без открытий и кликов"
     assert found["sent_after_unsubscribe"].extra["unit"] == "отправок"   # из 1000 отправок
 

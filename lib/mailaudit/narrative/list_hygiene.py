@@ -199,10 +199,16 @@ def no_log_given() -> str:
     return _("No mail-server log was given.")
 
 
-def unreadable_lines(samples: list[str]) -> str:
-    """Examples of log lines no reader understood (data, shown as they are)."""
-    return _("Examples of lines the kit could not read (addresses masked): {lines}").format(
-        lines=" | ".join(samples[:5]))
+UNREADABLE_LABELS = {"line": N_("Line as written in the log")}
+
+
+def unreadable_view(samples: list[str]) -> pd.DataFrame:
+    """Examples of log lines no reader understood (data: shown as they are)."""
+    return pd.DataFrame({"line": samples[:5]})
+
+
+def unreadable_caption() -> str:
+    return _("Examples of lines the kit could not read (addresses masked)")
 
 
 def suppression_caption() -> str:

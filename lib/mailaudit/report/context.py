@@ -347,13 +347,14 @@ class ReportContext:
 
     def show(self, df: pd.DataFrame, caption: str | None = None, percent: list[str] | tuple = (),
              max_rows: int = 50, *, labels: dict | None = None, money=(), currency: str | None = None,
-             of: dict | None = None) -> None:
+             of: dict | None = None, verbatim=()) -> None:
         """Display `df` as a sortable HTML table (see `table_html`): addresses masked, reader labels
         from `labels` (the report's narrative) or the shared ones, numbers formatted by kind, at most
         `max_rows` rows. A named index is shown as the first column; an unnamed one is not."""
         shown = mask_frame(df) if self.mask_emails else df
         more = len(shown) - max_rows
-        table = table_html(shown.head(max_rows), percent, labels=labels, money=money, currency=currency, of=of)
+        table = table_html(shown.head(max_rows), percent, labels=labels, money=money, currency=currency, of=of,
+                           verbatim=verbatim)
         head = f"<p class='ma-caption'><strong>{html.escape(self._clean(caption))}</strong></p>" if caption else ""
         tail = ""
         if more > 0:
@@ -444,7 +445,7 @@ _POINTS_NAME = re.compile(r"_pp$")
 
 
 def table_html(df: pd.DataFrame, percent=(), *, labels: dict | None = None, money=(), currency: str | None = None,
-               of: dict | None = None) -> str:
+               of: dict | None = None, verbatim=()) -> str:
     """An HTML table that sorts on a click on its header: reader labels on every column (see
     `narrative.common.label`), numbers formatted by kind and right-aligned, text left-aligned, all escaped.
 
@@ -452,7 +453,8 @@ def table_html(df: pd.DataFrame, percent=(), *, labels: dict | None = None, mone
     percentages; money (the `money` columns and ``revenue`` names) with two decimals and `currency`;
     ``_pp`` as percentage points; counts with thousands separators; ids plain; yes/no for booleans.
     `of` maps a count column to its denominator (a column name or a number): the cell reads
-    "1,234 (5.6%)". Every cell keeps its raw value in ``data-v`` for sorting.
+    "1,234 (5.6%)". `verbatim` columns hold text quoted from the data (a mail server's reply, a file name):
+    shown as code, in whichever language the bundle is. Every cell keeps its raw value in ``data-v`` for sorting.
     """
     from mailaudit.narrative.common import label as reader_label, pct
 
@@ -475,8 +477,9 @@ def table_html(df: pd.DataFrame, percent=(), *, labels: dict | None = None, mone
                 total = totals[column].iloc[position]
                 if _finite_number(value) and _finite_number(total) and total:
                     text += f" ({pct(float(value) / float(total))})"
+            shown = f"<code>{html.escape(text)}</code>" if column in verbatim and text != "—" else html.escape(text)
             cells += (f'<td class="{"text" if kind == "text" else "num"}" data-v="{html.escape(_sort_key(value), quote=True)}">'
-                      f'{html.escape(text)}</td>')
+                      f'{shown}</td>')
         rows.append(f"<tr>{cells}</tr>")
     return (f'<div class="ma-table-wrap"><table class="ma-table sortable"><thead><tr>{header}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')
