@@ -207,6 +207,21 @@ def label(column, labels: dict | None = None) -> str:
 
 
 
+# --- mail clients (open_inflation's rows, segments' client dimension) -----------------------------
+
+MAIL_CLIENTS = {"apple": N_("Apple Mail"), "gmail": N_("Gmail"), "yahoo": N_("Yahoo Mail"), "outlook": N_("Outlook"),
+                "thunderbird": N_("Thunderbird"), "yandex": N_("Yandex Mail"), "rambler": N_("Rambler Mail"),
+                "mail.ru": N_("Mail.ru Mail"), "android": N_("Android mail apps"),
+                "webmail": N_("Webmail in a browser"), "scanner": N_("Security scanners"),
+                "unknown": N_("Client not identified")}
+"""The mail clients of `analyses.opens.CLIENTS` as a reader sees them."""
+
+
+def client_name(client) -> str:
+    client = str(client)
+    return _(MAIL_CLIENTS[client]) if client in MAIL_CLIENTS else client
+
+
 # --- machine clicks (every report that counts clicks publishes the ones it left out) ----------------
 
 MACHINE_CLICK_WHO = {"access_log": N_("Security scanner seen in the access log"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mailaudit.analyses.opens import SHORT_ASSUMPTIONS, SPREAD_POINTS
-from mailaudit.narrative.common import Finding, count, interval, of, pct, unit
+from mailaudit.narrative.common import Finding, client_name, count, interval, of, pct, unit
 from mailaudit.narrative.language import N_, N_plural, _, ngettext, number
 
 ESTIMATORS = {"access_log": N_("web-server log"), "database": N_("database split"), "exclusion": N_("exclusion"),
@@ -16,17 +16,6 @@ def estimator_name(name) -> str:
     name = str(name)
     return _(ESTIMATORS[name]) if name in ESTIMATORS else name.replace("_", " ")
 
-
-CLIENTS = {"apple": N_("Apple Mail"), "gmail": N_("Gmail"), "yahoo": N_("Yahoo Mail"), "outlook": N_("Outlook"),
-           "thunderbird": N_("Thunderbird"), "yandex": N_("Yandex Mail"), "rambler": N_("Rambler Mail"),
-           "mail.ru": N_("Mail.ru Mail"), "android": N_("Android mail apps"), "webmail": N_("Webmail in a browser"),
-           "scanner": N_("Security scanners"), "unknown": N_("Client not identified")}
-"""The mail clients of `analyses.opens.CLIENTS` as a reader sees them."""
-
-
-def client_name(client) -> str:
-    client = str(client)
-    return _(CLIENTS[client]) if client in CLIENTS else client
 
 
 def findings(result) -> list[Finding]:

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from mailaudit.bitrix.codes import CrmSource
-from mailaudit.narrative.common import HIGH_SHARE, SEVERITY_ORDER, Finding, count, interval, of, pct, times, unit
+from mailaudit.narrative.common import (HIGH_SHARE, SEVERITY_ORDER, Finding, client_name, count, interval, of, pct,
+                                        times, unit)
 from mailaudit.narrative.language import N_, N_plural, _, date, ngettext
 
 DIMENSIONS = {"list": N_("Address book"), "provider": N_("Mailbox provider"), "crm_source": N_("CRM source"),
@@ -140,6 +141,8 @@ def segment_name(dimension: str, segment) -> str:
             return CrmSource.LABELS[text]
     if text == "unknown" and dimension in UNKNOWN_NAMES:
         return _(UNKNOWN_NAMES[dimension])
+    if dimension == "client":
+        return client_name(text)
     if text in SEGMENT_NAMES and (dimension != "list" or text.startswith("(")):
         return _(SEGMENT_NAMES[text])
     return text

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mailaudit.narrative.common import count, points
+from mailaudit.narrative.common import client_name, count, points
 from mailaudit.narrative.language import _, active, ngettext, number, percent
-from mailaudit.narrative.open_inflation import client_name, estimator_name
+from mailaudit.narrative.open_inflation import estimator_name
 from mailaudit.plots.common import (
     MUTED,
     PALETTE,
