@@ -514,7 +514,7 @@ def null_heavy_counted(world: World, before: dict, after: dict) -> None:
     table = (world.out / "tables" / "missing_values.csv").read_text(encoding="utf-8-sig")
     assert "b_sender_posting_recipient,DATE_SENT" in table
     notes = summary["reports"]["list_hygiene"]["notes"]
-    assert any(f"{world.expected['undated']:,} recipient rows were sent" in n for n in notes), notes
+    assert any(f"{world.expected['undated']:,} letters were sent without a send date" in n for n in notes), notes
     assert any(f"{world.expected['blank']:,} e-mail contacts have a blank address" in n for n in notes), notes
     for path in world.out.glob("suppress_*.csv"):   # no row without an address
         if path.name == "suppress_blacklist_import.csv":   # addresses only, no header line
