@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 
 import numpy as np
@@ -163,3 +164,59 @@ def test_address_columns_are_masked_whole_even_when_invalid(ctx, monkeypatch):
     assert re.search(r'<td class="num"[^>]*>708</td>', shown[0]) and re.search(r'<td class="text"[^>]*>invalid_syntax</td>', shown[0])
     ctx.save_table("issues", df)
     assert "irina" not in (ctx.out_dir / "tables" / "issues.csv").read_text()
+
+
+def test_once_computes_a_shared_result_once_per_run(ctx, tmp_path, monkeypatch):
+    from mailaudit.report.context import RUN_SHARED_ENV
+
+    calls = []
+
+    def compute(value):
+        calls.append(value)
+        return {"value": value, "array": np.arange(3)}
+
+    assert ctx.once("evidence", lambda: compute(1), "key")["value"] == 1   # no run folder: computed
+    assert ctx.once("evidence", lambda: compute(1), "key")["value"] == 1
+    assert calls == [1, 1]
+    monkeypatch.setenv(RUN_SHARED_ENV, str(tmp_path / "shared"))
+    first = ctx.once("evidence", lambda: compute(2), "key")
+    again = ctx.once("evidence", lambda: compute(3), "key")   # another kernel of the run: read, not computed
+    other = ctx.once("evidence", lambda: compute(4), "other key")
+    assert (first["value"], again["value"], other["value"]) == (2, 2, 4)
+    assert calls == [1, 1, 2, 4] and list(again["array"]) == [0, 1, 2]
+
+
+def test_once_makes_a_second_process_wait_for_the_first(tmp_path):
+    """Two kernels asking at the same moment: one computes (slowly), the other waits and reads its result."""
+    import subprocess
+    import sys
+    import textwrap
+
+    db = empty_bitrix_sqlite(tmp_path / "shop.sqlite")
+    params = write_params(tmp_path / "p.yaml", db)
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        from mailaudit.report.context import ReportContext
+        ctx = ReportContext.open("list_hygiene", {str(params)!r}, {str(tmp_path / "bundle")!r})
+
+        def compute():
+            with open({str(tmp_path / "computed.txt")!r}, "a") as log:
+                log.write(sys.argv[1] + "\\n")
+            time.sleep(2)
+            return sys.argv[1]
+
+        print(ctx.once("slow", compute, "key"))
+        ctx.close()
+    """)
+    env = {**os.environ, "MAILAUDIT_RUN_SHARED": str(tmp_path / "shared")}
+    env.pop("MAILAUDIT_WORKDIR", None)
+    snapshot = subprocess.run([sys.executable, "-c", script, "warm"], cwd=tmp_path, env=env, capture_output=True,
+                              text=True)   # makes the snapshot both kernels then read
+    assert snapshot.returncode == 0, snapshot.stderr
+    (tmp_path / "computed.txt").unlink()
+    env["MAILAUDIT_RUN_SHARED"] = str(tmp_path / "shared-2")
+    kernels = [subprocess.Popen([sys.executable, "-c", script, name], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    outputs = [k.communicate(timeout=120)[0].strip().splitlines()[-1] for k in kernels]
+    computed = (tmp_path / "computed.txt").read_text().split()
+    assert len(computed) == 1 and outputs == computed * 2

@@ -938,9 +938,10 @@ def classify_contacts(model: Model, period: Period, opens_params: dict, *,
 
 
 def analyse_opens(model: Model, period: Period, opens_params: dict, n_boot: int = N_BOOT, seed: int = 0, *,
-                  use_access_log: bool = True) -> OpensResult:
-    """Open Rate inflation for the period (see classify_contacts for the parameters)."""
-    ev = classify_contacts(model, period, opens_params, use_access_log=use_access_log)
+                  use_access_log: bool = True, evidence: ContactEvidence | None = None) -> OpensResult:
+    """Open Rate inflation for the period (see classify_contacts for the parameters; `evidence`: its result
+    when it is already known)."""
+    ev = evidence or classify_contacts(model, period, opens_params, use_access_log=use_access_log)
     evidence, log_stats, notes, sums = ev.evidence, ev.log_stats, ev.notes, ev.sums
     if ev.contacts.empty:
         notes.append(_("No delivered recipient rows in the period: every opens figure is null."))

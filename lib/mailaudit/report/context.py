@@ -29,13 +29,15 @@ half-way are still known to the runner, which merges the parts into ``summary.js
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
 import json
 import math
 import os
+import pickle
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -56,6 +58,9 @@ RESERVED_SECTIONS = ("schema_version", "period", "source", "reports", "run")
 WORKDIR_ENV = "MAILAUDIT_WORKDIR"
 # the runner sets it when reports run side by side: each kernel's share of snapshot.memory_mb
 ENGINE_MEMORY_ENV = "MAILAUDIT_ENGINE_MEMORY_MB"
+RUN_SHARED_ENV = "MAILAUDIT_RUN_SHARED"
+"""The runner sets this for the kernels: a private folder where `ReportContext.once` keeps what several
+reports of the run compute alike."""
 """The runner sets this for the kernel: relative paths in the parameter file resolve against it."""
 
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
@@ -217,6 +222,34 @@ class ReportContext:
         memory_mb = int(os.environ.get(ENGINE_MEMORY_ENV) or params.snapshot["memory_mb"])
         return cls(report, params, out, open_snapshot(Path(snapshot_path), memory_mb),
                    interactive=interactive)
+
+    def once(self, name: str, compute: Callable[[], Any], *key) -> Any:
+        """`compute()`, worked out once per `mailaudit run` for the same `name` and `key` and shared by the
+        reports that ask for it (open_inflation and segments classify the same contacts' opens). The first
+        kernel computes it under a lock, with the machine to itself while the other waits, and leaves it
+        pickled in the run's private folder; the other reads it. A notebook opened by hand, or a system
+        without file locks, just computes."""
+        folder = os.environ.get(RUN_SHARED_ENV)
+        try:
+            import fcntl
+        except ImportError:
+            folder = None
+        if not folder:
+            return compute()
+        digest = hashlib.sha256(repr((name, str(self.model.path), language.active(), key)).encode()).hexdigest()
+        stored = Path(folder) / f"{name}-{digest[:16]}.pickle"
+        stored.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(stored.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes, or when the kernel dies
+            if stored.is_file():
+                with stored.open("rb") as handle:
+                    return pickle.load(handle)
+            value = compute()
+            partial = stored.with_suffix(".partial")
+            with partial.open("wb") as handle:
+                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, stored)
+            return value
 
     def sql(self, query: str, params: dict | list | None = None) -> pd.DataFrame:
         """Run SQL on the snapshot's model (sends, reads, clicks, contacts…) and return a DataFrame."""

@@ -37,8 +37,8 @@ import mailaudit
 from mailaudit.narrative import language as bundle_language
 from mailaudit.report.audit_summary import actions as audit_actions
 from mailaudit.report.audit_summary import suppression_listing
-from mailaudit.report.context import (DEMO_FALLBACK_WARNING, ENGINE_MEMORY_ENV, WORKDIR_ENV, audits_demo_by_default,
-                                     database_config, mask_text, read_parts)
+from mailaudit.report.context import (DEMO_FALLBACK_WARNING, ENGINE_MEMORY_ENV, RUN_SHARED_ENV, WORKDIR_ENV,
+                                      audits_demo_by_default, database_config, mask_text, read_parts)
 from mailaudit.report.dotenv import load_env_file
 from mailaudit.report.html import export_report_html, report_title, sanitize_notebook, write_index
 from mailaudit.report.kernel import kill_kernels
@@ -331,7 +331,8 @@ def _build_and_publish(params_path, out: Path, requested, notebooks_dir, progres
             else:
                 outcomes[name] = ReportOutcome(name, "skipped", reason=capability.reason)
         kernel_env = {WORKDIR_ENV: str(workdir),   # the kernels resolve relative paths as here
-                      bundle_language.LANGUAGE_ENV: params.report["language"]}
+                      bundle_language.LANGUAGE_ENV: params.report["language"],
+                      RUN_SHARED_ENV: str(Path(private.name) / "shared")}
         outcomes.update(_execute_all(runs, papermill, out, cover, source, params.run["parallel_reports"], progress,
                                      kernel_env))
         result.outcomes = [outcomes[name] for name in reports]
