@@ -7,7 +7,8 @@
 --build fills the database with the demo generator (same seed, same data as the SQLite demo) and drops
 the secondary indexes newer Bitrix versions add (RECIPIENT_ID on clicks and unsubscribes, CONTACT_ID on
 recipients), so the source is shaped like an older portal. Then:
-- `mailaudit snapshot` is timed: wall and CPU time of this process, peak resident memory, the longest
+- `mailaudit snapshot` is timed: wall and CPU time of this process, peak resident memory (of this process,
+  and summed with the log-parsing workers), the longest
   single statement the source ran, and the MariaDB server's own CPU time over the extraction (from
   /proc of the mariadbd process);
 - with --reports, `mailaudit run` of all five reports from that snapshot (database.snapshot), in a
@@ -24,6 +25,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,25 +63,36 @@ def server_cpu_seconds() -> float | None:
         return None
 
 
-def tree_peak_rss(process: subprocess.Popen, every: float = 0.2) -> tuple[int, int]:
-    """Wait for `process`; the peak of its and its descendants' resident memory summed (reports run side
-    by side, each in its own kernel process, so the largest single process is not the machine's cost),
-    and the largest single process's."""
-    import psutil
+class TreeMemory(threading.Thread):
+    """Samples, every 0.2 s until `stop`, the resident memory of a process and its descendants: the peak of
+    their sum (log parsers and report kernels are processes of their own, so the largest single process is
+    not the machine's cost) and the largest single process's."""
 
-    root, peak, largest = psutil.Process(process.pid), 0, 0
-    while process.poll() is None:
-        total = 0
-        try:
-            for member in [root, *root.children(recursive=True)]:
-                rss = member.memory_info().rss
-                total += rss
-                largest = max(largest, rss)
-        except psutil.Error:   # a kernel ended between listing and reading
-            pass
-        peak = max(peak, total)
-        time.sleep(every)
-    return peak, largest
+    def __init__(self, pid: int):
+        import psutil
+
+        super().__init__(daemon=True)
+        self.root, self.peak, self.largest, self.done = psutil.Process(pid), 0, 0, threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        while not self.done.is_set():
+            total = 0
+            try:
+                for member in [self.root, *self.root.children(recursive=True)]:
+                    rss = member.memory_info().rss
+                    total += rss
+                    self.largest = max(self.largest, rss)
+            except psutil.Error:   # a process ended between listing and reading
+                pass
+            self.peak = max(self.peak, total)
+            self.done.wait(0.2)
+
+    def stop(self) -> tuple[int, int]:
+        self.done.set()
+        self.join()
+        return self.peak, self.largest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delivery-log", type=Path, help="a Postfix/Exim/msmtp log to parse into the snapshot")
     parser.add_argument("--access-log", type=Path, help="a web-server access log to parse into the snapshot")
     parser.add_argument("--reports", action="store_true", help="also run every report from the snapshot")
+    parser.add_argument("--parallel-reports", type=int, default=2, help="run.parallel_reports of the reports' run")
     parser.add_argument("--workdir", type=Path, default=Path("benchmarks/out/snapshot"))
     args = parser.parse_args(argv)
 
@@ -121,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
 
     cpu_before, server_before = time.process_time(), server_cpu_seconds()
     started = time.perf_counter()
+    memory = TreeMemory(os.getpid())
+    memory.start()
     manifest = extract_snapshot(load_params(source_params), snapshot, progress=True)
+    peak, largest = memory.stop()
+    figures["snapshot_tree_peak_rss_mib"] = round(peak / 2**20)
     figures["snapshot_seconds"] = round(time.perf_counter() - started, 1)
     figures["snapshot_cpu_seconds"] = round(time.process_time() - cpu_before, 1)
     server_after = server_cpu_seconds()
@@ -135,11 +153,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.reports:
         run_params = args.workdir / "from-snapshot.yaml"
-        run_params.write_text(yaml.safe_dump({**params, "database": {"snapshot": str(snapshot)}}))
+        run_params.write_text(yaml.safe_dump({**params, "database": {"snapshot": str(snapshot)},
+                                              "run": {"parallel_reports": args.parallel_reports}}))
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "mailaudit.cli", "run", "--params", str(run_params),
                                     "--out", str(args.workdir / "reports")])
-        peak, largest = tree_peak_rss(process)
+        memory = TreeMemory(process.pid)
+        memory.start()
+        process.wait()
+        peak, largest = memory.stop()
         figures["reports_seconds"] = round(time.perf_counter() - started, 1)
         figures["reports_exit"] = process.returncode
         figures["reports_peak_rss_mib"] = round(peak / 2**20)

@@ -38,7 +38,7 @@ def test_defaults_match_the_contract(tmp_path):
     assert params.segments == {"dimensions": ["list", "provider", "crm_source", "tenure", "client"],
                                "custom": [], "correction": "holm", "min_delivered": 500, "human_opens": True}
     assert params.opens == {"apple_ranges": None, "scanner_seconds": 10}
-    assert params.run == {"cell_timeout_seconds": 1800, "parallel_reports": 2}
+    assert params.run == {"cell_timeout_seconds": 1800, "parallel_reports": 1}
     assert params.report == {"csv_bom": True, "language": "en"} and params.csv_bom
     assert params.demo is False
     assert params.reports == list(REPORT_NAMES)

@@ -156,8 +156,9 @@ _SECTIONS: dict[str, dict[str, tuple[Callable[[Any, str], Any], Any]]] = {
     "run": {
         # a notebook cell still running after this long is stopped and fails its report
         "cell_timeout_seconds": (_positive_int, 1800),
-        # reports executed at once, each in its own kernel (the engine's memory cap is shared)
-        "parallel_reports": (_positive_int, 2),
+        # reports executed at once, each in its own kernel (the engine's memory cap is shared); one at a
+        # time keeps a 1M-contact run under 2 GB, two side by side are faster but add their memory up
+        "parallel_reports": (_positive_int, 1),
     },
     "report": {
         # CSV files start with a UTF-8 byte-order mark, so that Excel reads Cyrillic as UTF-8
