@@ -15,11 +15,15 @@ from mailaudit.narrative.language import N_, N_plural, _, active, date, ngettext
 TITLE = N_("Data and tracking readiness")
 
 # Each check: what it is called, the rule that sets its severity (size-based, kept between a floor and a
-# ceiling), the sentence when something was found, the sentence when nothing was, and what to do.
+# ceiling), what its denominator counts (the index says "n of N <unit>"; see common.unit), what is at stake
+# when it asks for action, the sentence when something was found, the sentence when nothing was, and what
+# to do.
 CHECKS = {
     "letters_missing_utm": dict(
         name=N_("Letters without complete UTM tags"),
         floor="medium", ceiling="high",
+        unit=N_plural("letter sent in the period", "letters sent in the period"),
+        stake=N_("revenue from these letters goes uncredited to e-mail in web analytics and the CRM"),
         found=N_("{n} letters sent in the period lack {codes}: visits and orders from them are not credited "
                  "to e-mail in web analytics or in the CRM"),
         clean=N_("every letter sent in the period carries source, medium and campaign tags"),
@@ -28,6 +32,8 @@ CHECKS = {
     "campaigns_click_tracking_off": dict(
         name=N_("Campaigns with click tracking switched off"),
         floor="medium", ceiling="high",
+        unit=N_plural("campaign that sent", "campaigns that sent"),
+        stake=N_("clicks, machine-click filtering and order attribution of these campaigns"),
         found=N_("{n} campaigns send without click tracking{names}: their clicks, click-based open estimates "
                  "and order attribution are blind"),
         clean=N_("every campaign that sent in the period tracks clicks"),
@@ -35,6 +41,8 @@ CHECKS = {
     "links_reaching_site_untagged": dict(
         name=N_("Links that reach the site without campaign tags"),
         floor="low", ceiling="high",
+        unit=N_plural("link in letters of the period", "links in letters of the period"),
+        stake=N_("visits and orders from these links are credited to no mailing"),
         found=N_("{n} links reach the site without source, medium and campaign tags (neither in the link nor "
                  "added by the letter's settings)"),
         clean=N_("every link reaches the site with complete campaign tags"),
@@ -42,6 +50,7 @@ CHECKS = {
     "links_without_utm": dict(
         name=N_("Links written without tags in the letter"),
         floor="info", ceiling="info",
+        unit=N_plural("link in letters of the period", "links in letters of the period"),
         found=N_("{n} links carry no tags in the letter's text; Bitrix adds the letter's tags when it sends, "
                  "so this matters only where those are incomplete"),
         clean=N_("every link in the letters carries its tags"),
@@ -49,6 +58,7 @@ CHECKS = {
     "reads_without_recipient": dict(
         name=N_("Opens recorded for a recipient that no longer exists"),
         floor="low", ceiling="medium",
+        unit=N_plural("open record", "open records"),
         found=N_("{n} open records point to no recipient: they count in no rate (recipients deleted by a "
                  "clean-up?)"),
         clean=N_("every open record has its recipient"),
@@ -57,12 +67,15 @@ CHECKS = {
     "clicks_without_recipient": dict(
         name=N_("Clicks recorded for a recipient that no longer exists"),
         floor="low", ceiling="medium",
+        unit=N_plural("click record", "click records"),
         found=N_("{n} click records point to no recipient: they count in no rate"),
         clean=N_("every click record has its recipient"),
         fix=N_("ask who deletes recipient rows; the clicks cannot be credited to a letter")),
     "clicks_without_read": dict(
         name=N_("Recipients who clicked but have no open record"),
         floor="low", ceiling="medium",
+        unit=N_plural("clicking recipient", "clicking recipients"),
+        stake=N_("open rates of this portal read low"),
         found=N_("{n} clicking recipients have no open record, although Bitrix records an open with every "
                  "click: open records were deleted or imported partially"),
         clean=N_("every clicking recipient also has an open record, as Bitrix writes them"),
@@ -70,12 +83,16 @@ CHECKS = {
     "recipients_without_contact": dict(
         name=N_("Sends whose contact is missing"),
         floor="low", ceiling="medium",
+        unit=N_plural("recipient row", "recipient rows"),
+        stake=N_("these sends cannot be segmented or linked to orders"),
         found=N_("{n} sends point to no contact: they cannot be segmented or linked to orders"),
         clean=N_("every send has its contact"),
         fix=N_("find the clean-up that deletes contacts but keeps their sends")),
     "sent_without_date": dict(
         name=N_("Sends without a send date"),
         floor="low", ceiling="high",
+        unit=N_plural("recipient row", "recipient rows"),
+        stake=N_("these sends are missing from every rate"),
         found=N_("{n} sends marked sent or failed have no send date: no report can place them in a period, so "
                  "every rate leaves them out"),
         clean=N_("every send has its date"),
@@ -83,18 +100,22 @@ CHECKS = {
     "contacts_without_address": dict(
         name=N_("E-mail contacts with a blank address"),
         floor="low", ceiling="medium",
+        unit=N_plural("e-mail contact", "e-mail contacts"),
+        stake=N_("contacts that can never be mailed"),
         found=N_("{n} e-mail contacts have an empty address: they cannot be mailed, checked or suppressed"),
         clean=N_("every e-mail contact has an address"),
         fix=N_("delete them from the address books or fill in the address")),
     "sends_in_future": dict(
         name=N_("Sends dated after today"),
         floor="low", ceiling="medium",
+        unit=N_plural("recipient row", "recipient rows"),
         found=N_("{n} sends carry a date after {today}: the server clock or an import is wrong"),
         clean=N_("no send date lies in the future"),
         fix=N_("check the web server's clock and time zone")),
     "sends_before_posting": dict(
         name=N_("Sends dated before their mailing was created"),
         floor="low", ceiling="low",
+        unit=N_plural("recipient row", "recipient rows"),
         found=N_("{n} sends are dated before their mailing existed: dates were rewritten or imported"),
         clean=N_("no send is dated before its mailing"),
         fix=N_("check the import that rewrote the dates")),
@@ -134,7 +155,7 @@ def finding(check) -> Finding:
     facts = check.facts
     name = _(spec["name"])
     if check.count is None and facts.get("nothing"):
-        return Finding("info", name, _(NOTHING_TEXT).format(unit=unit(UNITS[check.key], 0)), key=check.key)
+        return Finding("info", name, _(NOTHING_TEXT).format(unit=unit(spec["unit"], 0)), key=check.key)
     if check.count is None:
         what = MISSING_WHAT.get(facts.get("missing"), MISSING_WHAT_OTHER)
         return Finding("info", name, _(MISSING_TEXT).format(what=_(what)), key=check.key)
@@ -151,36 +172,8 @@ def finding(check) -> Finding:
                 severity_by_share(check.count, check.denominator, floor=spec["floor"], ceiling=spec["ceiling"]))
     return Finding(severity, name, detail, fix=_(spec["fix"]) if severity != "info" and spec["fix"] else "",
                    count=check.count, denominator=check.denominator, key=check.key,
-                   extra={**({"unit": unit(UNITS[check.key], check.denominator)} if check.key in UNITS else {}),
-                          **({"stake": _(STAKES[check.key])} if check.key in STAKES and severity != "info" else {})})
-
-
-# What is at stake when a check asks for action (the index's audit summary shows it beside the count).
-STAKES = {
-    "letters_missing_utm": N_("revenue from these letters goes uncredited to e-mail in web analytics and the CRM"),
-    "campaigns_click_tracking_off": N_("clicks, machine-click filtering and order attribution of these campaigns"),
-    "links_reaching_site_untagged": N_("visits and orders from these links are credited to no mailing"),
-    "clicks_without_read": N_("open rates of this portal read low"),
-    "recipients_without_contact": N_("these sends cannot be segmented or linked to orders"),
-    "sent_without_date": N_("these sends are missing from every rate"),
-    "contacts_without_address": N_("contacts that can never be mailed"),
-}
-
-# What each check's denominator counts (the index's audit summary says "n of N <unit>"; see common.unit).
-UNITS = {
-    "letters_missing_utm": N_plural("letter sent in the period", "letters sent in the period"),
-    "campaigns_click_tracking_off": N_plural("campaign that sent", "campaigns that sent"),
-    "links_reaching_site_untagged": N_plural("link in letters of the period", "links in letters of the period"),
-    "links_without_utm": N_plural("link in letters of the period", "links in letters of the period"),
-    "reads_without_recipient": N_plural("open record", "open records"),
-    "clicks_without_recipient": N_plural("click record", "click records"),
-    "clicks_without_read": N_plural("clicking recipient", "clicking recipients"),
-    "recipients_without_contact": N_plural("recipient row", "recipient rows"),
-    "sent_without_date": N_plural("recipient row", "recipient rows"),
-    "contacts_without_address": N_plural("e-mail contact", "e-mail contacts"),
-    "sends_in_future": N_plural("recipient row", "recipient rows"),
-    "sends_before_posting": N_plural("recipient row", "recipient rows"),
-}
+                   extra={"unit": unit(spec["unit"], check.denominator),
+                          **({"stake": _(spec["stake"])} if "stake" in spec and severity != "info" else {})})
 
 
 def findings(checks) -> list[Finding]:

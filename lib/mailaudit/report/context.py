@@ -45,7 +45,10 @@ from IPython.display import HTML, display
 
 from mailaudit import emails
 from mailaudit.narrative import language
-from mailaudit.narrative.common import severity_word
+from mailaudit.narrative.common import label as reader_label
+from mailaudit.narrative.common import money as money_text
+from mailaudit.narrative.common import pct, severity_word
+from mailaudit.narrative.common import points as points_text
 from mailaudit.narrative.language import _, ngettext
 from mailaudit.report.csv_files import write_csv
 from mailaudit.report.dotenv import load_env_file
@@ -489,8 +492,6 @@ def table_html(df: pd.DataFrame, percent=(), *, labels: dict | None = None, mone
     "1,234 (5.6%)". `verbatim` columns hold text quoted from the data (a mail server's reply, a file name):
     shown as code, in whichever language the bundle is. Every cell keeps its raw value in ``data-v`` for sorting.
     """
-    from mailaudit.narrative.common import label as reader_label, pct
-
     def head(value) -> str:
         return reader_label(value, labels)
 
@@ -535,17 +536,15 @@ def _column_kind(column, values: pd.Series, percent, money) -> str:
 
 
 def _format_cell(value, kind: str, currency: str | None) -> str:
-    from mailaudit.narrative.common import money, points
-
     if value is None or value is pd.NA or value is pd.NaT or (
             isinstance(value, (float, np.floating)) and not math.isfinite(value)):
         return "—"
     if kind == "percent":
         return _format_percent(value)
     if kind == "money" and isinstance(value, (int, float, np.integer, np.floating)):
-        return money(float(value), currency)
+        return money_text(float(value), currency)
     if kind == "points" and isinstance(value, (int, float, np.integer, np.floating)):
-        return points(float(value))
+        return points_text(float(value))
     if kind == "id" and isinstance(value, (int, np.integer, float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return _format_number(value)
@@ -598,8 +597,6 @@ def _format_number(value) -> str:
 
 
 def _format_percent(value) -> str:
-    from mailaudit.narrative.common import pct
-
     if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and not math.isfinite(value)):
         return "—"
     if isinstance(value, str):
