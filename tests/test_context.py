@@ -187,7 +187,8 @@ def test_once_computes_a_shared_result_once_per_run(ctx, tmp_path, monkeypatch):
 
 
 def test_once_makes_a_second_process_wait_for_the_first(tmp_path):
-    """Two kernels asking at the same moment: one computes (slowly), the other waits and reads its result."""
+    """Two kernels asking at the same moment: one computes (slowly), the other waits and reads its result.
+    (Each writes its own bundle folder, as two reports of a run write their own parts files.)"""
     import subprocess
     import sys
     import textwrap
@@ -197,7 +198,7 @@ def test_once_makes_a_second_process_wait_for_the_first(tmp_path):
     script = textwrap.dedent(f"""
         import os, sys, time
         from mailaudit.report.context import ReportContext
-        ctx = ReportContext.open("list_hygiene", {str(params)!r}, {str(tmp_path / "bundle")!r})
+        ctx = ReportContext.open("list_hygiene", {str(params)!r}, {str(tmp_path)!r} + "/bundle-" + sys.argv[1])
 
         def compute():
             with open({str(tmp_path / "computed.txt")!r}, "a") as log:
@@ -217,6 +218,8 @@ def test_once_makes_a_second_process_wait_for_the_first(tmp_path):
     env["MAILAUDIT_RUN_SHARED"] = str(tmp_path / "shared-2")
     kernels = [subprocess.Popen([sys.executable, "-c", script, name], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
-    outputs = [k.communicate(timeout=120)[0].strip().splitlines()[-1] for k in kernels]
+    finished = [k.communicate(timeout=120) for k in kernels]
+    assert [k.returncode for k in kernels] == [0, 0], [err[-2000:] for _out, err in finished]
+    outputs = [out.strip().splitlines()[-1] for out, _err in finished]
     computed = (tmp_path / "computed.txt").read_text().split()
     assert len(computed) == 1 and outputs == computed * 2
